@@ -1,0 +1,99 @@
+"""Read-only views of the knowledge for people: the formulary and the rule catalogue.
+
+The CLI and the HTTP service both show these, so the shapes are built once, here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checker.findings import source_block
+from checker.quantities import num, qty
+from formulary import DoseLimit, Drug, Formulary
+from formulary import load as load_formulary
+
+
+def drug_list() -> list[dict[str, Any]]:
+    f = load_formulary()
+    return [{"id": d.id, "name": d.name, "kind": d.kind, "classes": sorted(d.classes)}
+            for d in sorted(f.drugs.values(), key=lambda d: d.id)]  # fmt: skip
+
+
+def _summary(lim: DoseLimit, unit: str) -> str:
+    parts = []
+    if lim.max_single is not None:
+        parts.append(f"max single {qty(lim.max_single, unit)}")
+    if lim.max_single_per_kg is not None:
+        parts.append(f"max single {qty(lim.max_single_per_kg, unit, '/kg')}")
+    if lim.max_daily is not None:
+        parts.append(f"max daily {qty(lim.max_daily, unit, '/day')}")
+    if lim.max_daily_per_kg is not None:
+        parts.append(f"max daily {qty(lim.max_daily_per_kg, unit, '/kg/day')}")
+    if lim.min_interval_h is not None:
+        parts.append(f"min interval {num(lim.min_interval_h)} h")
+    if lim.max_duration_days is not None:
+        parts.append(f"max duration {num(lim.max_duration_days)} days")
+    if lim.course_max_doses is not None:
+        parts.append(f"course max {lim.course_max_doses} doses")
+    when = {k: v for k, v in _when(lim).items()}
+    return "; ".join(parts) + (f" (when {when})" if when else "")
+
+
+def _when(lim: DoseLimit) -> dict[str, Any]:
+    w = lim.when
+    return {k: (list(v) if isinstance(v, tuple) else v) for k in w.__dataclass_fields__
+            if (v := getattr(w, k)) not in (None, ())}  # fmt: skip
+
+
+def limit_dict(f: Formulary, d: Drug, lim: DoseLimit) -> dict[str, Any]:
+    unit = d.unit_for(lim.routes[0])
+    return {
+        "routes": list(lim.routes),
+        "when": _when(lim),
+        "category": lim.category,
+        "severity": lim.severity,
+        "unit": unit,
+        **{k: getattr(lim, k) for k in ("max_single", "max_daily", "min_interval_h",
+                                        "max_duration_days", "course_max_doses",
+                                        "max_single_per_kg", "max_daily_per_kg")
+           if getattr(lim, k) is not None},
+        "summary": _summary(lim, unit),
+        "recommendation": lim.recommendation,
+        "note": lim.note,
+        "verified": lim.verified and f.sources[lim.source].verified,
+        "source": source_block(f, lim.source, lim.verified),
+    }  # fmt: skip
+
+
+def drug_detail(name: str) -> dict[str, Any] | None:
+    f = load_formulary()
+    d = f.drugs.get(name) or f.lookup(name)
+    if d is None:
+        return None
+    return {
+        "id": d.id, "name": d.name, "kind": d.kind, "classes": sorted(d.classes),
+        "dose_unit": d.dose_unit, "route_units": dict(d.route_units), "routes": list(d.routes),
+        "brands": list(d.brands), "synonyms": list(d.synonyms), "atc": list(d.atc),
+        "rxcui": list(d.rxcui), "limits": [limit_dict(f, d, lim) for lim in d.limits],
+        "note": d.note, "source": source_block(f, d.source),
+    }  # fmt: skip
+
+
+def rule_list() -> list[dict[str, Any]]:
+    """Every rule: dose limits from the formulary, then the rules layer's tables."""
+    from rules.catalogue import rules as layer_rules
+
+    f = load_formulary()
+    out = []
+    for d in sorted(f.drugs.values(), key=lambda d: d.id):
+        for i, lim in enumerate(d.limits):
+            out.append({
+                "id": f"dose.{d.id}.{i}",
+                "category": lim.category or "dose",
+                "severity": lim.severity,
+                "drugs": [d.id],
+                "summary": _summary(lim, d.unit_for(lim.routes[0])),
+                "source": f.sources[lim.source].label,
+                "verified": lim.verified and f.sources[lim.source].verified,
+            })  # fmt: skip
+    return out + layer_rules()

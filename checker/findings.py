@@ -1,0 +1,46 @@
+"""Building findings: one constructor, and the source block every finding carries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checker.model import Finding
+from formulary import Formulary
+
+
+def source_block(f: Formulary, source_id: str | None, verified: bool = True) -> dict[str, Any]:
+    """The finding's `source`: label and url, and `verified: false` when the number is unconfirmed."""
+    if not source_id:
+        return {}
+    src = f.sources[source_id]
+    out: dict[str, Any] = {"id": src.id, "label": src.label}
+    if src.url:
+        out["url"] = src.url
+    if not (verified and src.verified):
+        out["verified"] = False
+        out["note"] = "Not confirmed against the primary label; treat as advisory."
+    return out
+
+
+def finding(
+    code: str,
+    category: str,
+    severity: str,
+    drugs: tuple[str, ...] | list[str],
+    medications: tuple[int, ...] | list[int],
+    message: str,
+    recommendation: str = "",
+    evidence: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
+) -> Finding:
+    return Finding(
+        code=code,
+        category=category,
+        severity=severity,
+        drugs=tuple(sorted(set(drugs))),
+        medications=tuple(sorted(set(medications))),
+        message=message,
+        recommendation=recommendation,
+        evidence=evidence or {},
+        source=source or {},
+    )

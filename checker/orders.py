@@ -1,0 +1,242 @@
+"""From a medication as sent to an order the rules can check: drug resolved, dose in the drug's
+canonical unit, frequency as an interval, daily amount computed.
+
+Everything that cannot be interpreted becomes a finding here, so no order passes unchecked
+without saying so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from checker.findings import finding
+from checker.frequency import Frequency, parse_frequency
+from checker.model import Finding, Medication, Patient
+from checker.sig import Phase, parse_sig
+from formulary import Drug, Formulary
+from formulary.units import UnitError, conversion_factor, dimensionality
+
+_PER_KG = re.compile(r"\s*/\s*kg\s*$", re.IGNORECASE)
+_PER_DAY = re.compile(r"\s*/\s*(?:day|d|24\s*h)\s*$", re.IGNORECASE)
+_COUNT_DIM = "[dose_form]"
+_RATE = re.compile(r"/\s*(?:h|hr|hour|min|minute)$")  # patches and infusions: amount per time
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A medication as the rules see it. Doses are floats in `unit`; None means unknown."""
+
+    index: int
+    input: str
+    drug: Drug | None
+    classes: frozenset[str]
+    route: str | None
+    unit: str = ""
+    dose: float | None = None
+    dose_low: float | None = None
+    dose_per_kg: float | None = None
+    frequency: Frequency | None = None
+    prn: bool = False
+    daily: float | None = None
+    capped: bool = False
+    duration_days: float | None = None
+    dose_number: int | None = None
+    course_doses: int | None = None
+    other_doses: tuple[float, ...] = ()
+    is_rate: bool = False
+    problems: tuple[Finding, ...] = field(default=())
+
+    @property
+    def drug_id(self) -> str | None:
+        return self.drug.id if self.drug else None
+
+    @property
+    def interval_h(self) -> float | None:
+        return self.frequency.interval_h if self.frequency else None
+
+    @property
+    def scheduled(self) -> bool:
+        return not self.prn
+
+
+def _resolve(med: Medication, f: Formulary) -> tuple[Drug | None, frozenset[str]]:
+    drug = f.by_code(rxcui=med.rxcui, atc=med.atc) or (f.lookup(med.drug) if med.drug else None)
+    if drug:
+        return drug, f.expand_classes(drug.classes)
+    return None, f.classes_for_atc(med.atc) if med.atc else frozenset()
+
+
+def _factor(unit: str, drug: Drug, target: str) -> float:
+    """Factor from `unit` to the drug's `target` unit, bridging IU and mass where the drug says how."""
+    try:
+        return conversion_factor(unit, target)
+    except UnitError:
+        if drug.iu_per_ug is None:
+            raise
+    if dimensionality(target) == "[international_unit]":
+        return conversion_factor(unit, "ug") * drug.iu_per_ug
+    return conversion_factor(unit, "ug") / drug.iu_per_ug * conversion_factor("ug", target)
+
+
+def _top_phase(phases: tuple[Phase, ...]) -> tuple[Phase | None, tuple[Phase, ...]]:
+    """The phase the order ends up at: titration targets and maintenance after a bolus."""
+    dosed = [p for p in phases if p.dose is not None]
+    if not dosed:
+        return None, ()
+    maintenance = [p for p in dosed if not p.bolus] or dosed
+    return maintenance[-1], tuple(p for p in dosed if p is not maintenance[-1])
+
+
+def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
+    drug, classes = _resolve(med, f)
+    name = med.drug or (f"rxcui {med.rxcui}" if med.rxcui else f"atc {med.atc}")
+    problems: list[Finding] = []
+    ids = (drug.id,) if drug else ()
+
+    def problem(code: str, category: str, severity: str, message: str, rec: str = "") -> None:
+        problems.append(finding(code, category, severity, ids, (med.index,), message, rec))
+
+    sig = parse_sig(med.sig) if med.sig else None
+    top, others = _top_phase(sig.phases) if sig else (None, ())
+    if sig and not sig.understood:
+        problem("input.sig_unparsed", "input", "moderate",
+                f"The sig {med.sig!r} for {name} gave no dose that could be read.",
+                "Send the dose, unit and frequency as separate fields.")  # fmt: skip
+    elif sig and sig.unparsed:
+        problem("input.sig_partial", "input", "info",
+                f"In the sig for {name}, these words were not understood: "
+                f"{', '.join(sig.unparsed)}.", "Check that the order says what was meant.")  # fmt: skip
+
+    dose = med.dose if med.dose is not None else (top.dose if top else None)
+    dose_low = med.dose_low if med.dose is not None else (top.dose_low if top else None)
+    unit = med.unit or (top.unit if top and med.dose is None else None) or (top.unit if top else None)
+    route_text = med.route or (top.route if top else None)
+    freq_text = med.frequency
+    frequency = parse_frequency(freq_text) if freq_text else (top.frequency if top else None)
+    prn = bool(med.prn) if med.prn is not None else bool(sig and sig.prn)
+
+    if drug is None:
+        return Order(med.index, name, None, classes, f.route(route_text), prn=prn,
+                     frequency=frequency, problems=tuple(problems))  # fmt: skip
+
+    route = f.route(route_text) if route_text else None
+    if route_text and route is None:
+        problem("input.route_unknown", "input", "minor",
+                f"Route {route_text!r} for {drug.name} is not recognised; limits for "
+                f"{drug.routes[0] if drug.routes else 'any'} route were applied.")  # fmt: skip
+    if route is None and drug.routes:
+        if route_text is None and len(drug.routes) > 1:
+            problem("input.route_assumed", "input", "info",
+                    f"No route given for {drug.name}; checked as {drug.routes[0]}.")  # fmt: skip
+        route = drug.routes[0]
+    elif route not in drug.routes:
+        problem("input.route_unlabelled", "input", "moderate",
+                f"{drug.name} has no labelled {route} route; its dose limits could not be "
+                "applied.", "Confirm the route and product.")  # fmt: skip
+    target = drug.unit_for(route)
+
+    if freq_text and frequency is None:
+        problem("input.frequency_unknown", "input", "moderate",
+                f"Frequency {freq_text!r} for {drug.name} is not understood; the daily total "
+                "counts one dose.", "Use a standard frequency such as q6h, bid or weekly.")  # fmt: skip
+
+    per_kg = per_day = False
+    value = per_kg_value = None
+    other_doses: list[float] = []
+    is_rate = bool(_RATE.search(target))
+    if dose is not None and not unit:
+        problem("unit.missing", "unit", "moderate",
+                f"{drug.name} dose {dose:g} has no unit, so it was not checked.",
+                f"Give the unit, e.g. {target}.")  # fmt: skip
+    elif dose is not None and unit:
+        u = unit
+        if _PER_KG.search(u):
+            per_kg, u = True, _PER_KG.sub("", u)
+        if not is_rate and _PER_DAY.search(u):
+            per_day, u = True, _PER_DAY.sub("", u)
+        try:
+            factor = _factor(u, drug, target)
+        except UnitError:
+            factor = None
+            if _is_count(u):
+                problem("unit.dose_form", "unit", "moderate",
+                        f"{drug.name} is ordered as {dose:g} {unit}; without the strength per "
+                        f"{u} the dose cannot be checked.",
+                        f"Order {drug.name} in {target}, or give the product strength.")  # fmt: skip
+            else:
+                problem(
+                    "unit.wrong_kind",
+                    "unit",
+                    "major",
+                    f"{drug.name} is dosed in {target}; {unit!r} is not a unit of that kind, "
+                    "so the dose was not checked.",
+                    f"Re-enter the dose in {target}{_per_kg_hint(drug, target)}.",
+                )
+        if factor is not None:
+            if per_kg:
+                per_kg_value = dose * factor
+                value = per_kg_value * patient.weight_kg if patient.weight_kg else None
+            else:
+                value = dose * factor
+                per_kg_value = value / patient.weight_kg if patient.weight_kg else None
+            if dose_low is not None:
+                dose_low = dose_low * factor * (patient.weight_kg or 1 if per_kg else 1)
+            for p in others:
+                if p.unit and not _PER_KG.search(p.unit):
+                    try:
+                        other_doses.append(p.dose * _factor(p.unit, drug, target))
+                    except UnitError:
+                        pass
+
+    if per_day and frequency is None:
+        frequency = parse_frequency("daily")
+    if value is not None and frequency is None and not freq_text and not is_rate:
+        problem("input.frequency_missing", "input", "info",
+                f"No frequency given for {drug.name}; the daily total counts one dose.")  # fmt: skip
+
+    daily, capped = _daily(value, frequency, is_rate)
+    cap = _cap(med, sig, drug, target)
+    if cap is not None and daily is not None and cap < daily:
+        daily, capped = cap, True
+    duration = med.duration_days if med.duration_days is not None else (sig.duration_days if sig else None)  # noqa: E501
+    return Order(
+        index=med.index, input=name, drug=drug, classes=classes, route=route, unit=target,
+        dose=value, dose_low=dose_low, dose_per_kg=per_kg_value, frequency=frequency, prn=prn,
+        daily=daily, capped=capped, duration_days=duration, dose_number=med.dose_number,
+        course_doses=sig.course_doses if sig else None, other_doses=tuple(other_doses),
+        is_rate=is_rate, problems=tuple(problems),
+    )  # fmt: skip
+
+
+def _per_kg_hint(drug: Drug, target: str) -> str:
+    return f" or {target}/kg" if any(lim.max_single_per_kg for lim in drug.limits) else ""
+
+
+def _is_count(unit: str) -> bool:
+    try:
+        return dimensionality(unit) == _COUNT_DIM
+    except UnitError:
+        return False
+
+
+def _daily(value: float | None, frequency: Frequency | None, is_rate: bool) -> tuple[float | None, bool]:  # noqa: E501
+    if value is None or is_rate:
+        return None, False
+    return value * (frequency.doses_per_day if frequency else 1.0), False
+
+
+def _cap(med: Medication, sig, drug: Drug, target: str) -> float | None:
+    """A stated daily cap ("(≤4 g/day)", max_daily_dose) in the drug's unit, if readable."""
+    if med.max_daily_dose is not None:
+        amount, unit = med.max_daily_dose, med.max_daily_unit or med.unit
+    elif sig and sig.max_daily:
+        amount, unit = sig.max_daily
+    else:
+        return None
+    if not unit:
+        return None
+    try:
+        return amount * _factor(_PER_DAY.sub("", unit), drug, target)
+    except UnitError:
+        return None

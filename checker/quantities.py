@@ -1,0 +1,20 @@
+"""Formatting numbers with units for messages and evidence ("8 g/day", "55 kBq/kg")."""
+
+from __future__ import annotations
+
+_UP = {"mg": (1000.0, "g"), "ug": (1000.0, "mg"), "kBq": (1000.0, "MBq"), "MBq": (1000.0, "GBq")}
+
+
+def num(value: float) -> str:
+    """Up to three decimals, no trailing zeros: 4.0 → '4', 3.333333 → '3.333'."""
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+def qty(value: float, unit: str, per: str = "") -> str:
+    """Render a quantity, moving to the next unit up for round large numbers (4000 mg → 4 g)."""
+    while unit in _UP and abs(value) >= _UP[unit][0]:
+        factor, bigger = _UP[unit]
+        value, unit = value / factor, bigger
+    unit = unit.replace("ug", "µg") if unit.startswith("ug") else unit
+    return f"{num(value)} {unit}{per}"

@@ -1,0 +1,162 @@
+"""The formulary: drugs, supplements and co-medications, their classes, routes and dose limits.
+
+`load()` reads and validates every data file once per process; everything after that is
+dictionary look-ups on frozen records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cache
+
+from formulary.loader import KnowledgeError, build_drugs, load_classes, load_sources, read_toml
+from formulary.model import DoseLimit, Drug, DrugClass, Source, When
+
+__all__ = ["Formulary", "KnowledgeError", "load", "key", "Drug", "DoseLimit", "DrugClass",
+           "Source", "When"]  # fmt: skip
+
+DATA_FILES = ("vocabulary.toml", "sources.toml", "classes.toml", "drugs.toml",
+              "supplements.toml", "comedications.toml")  # fmt: skip
+KNOWLEDGE_RELEASE = "2026.11.1"
+
+
+def key(text: str) -> str:
+    """Look-up key: case-, accent- and punctuation-insensitive ("Zoledronic-Acid" → "zoledronicacid")."""
+    t = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]", "", t)
+
+
+@dataclass(frozen=True)
+class Formulary:
+    drugs: dict[str, Drug]
+    classes: dict[str, DrugClass]
+    sources: dict[str, Source]
+    routes: dict[str, str]  # alias key → canonical route
+    conditions: dict[str, str]  # alias key → canonical condition
+    digest: str
+    _index: dict[str, str] = field(repr=False, default_factory=dict)
+    _atc_index: dict[str, str] = field(repr=False, default_factory=dict)
+
+    def lookup(self, name: str) -> Drug | None:
+        """Find a drug by id, name, brand, synonym, ATC code or RxCUI."""
+        k = key(name)
+        drug_id = self._index.get(k) or self._atc_index.get(name.strip().upper())
+        return self.drugs.get(drug_id) if drug_id else None
+
+    def by_code(self, rxcui: str | None = None, atc: str | None = None) -> Drug | None:
+        if rxcui and (d := self._index.get("rxcui" + key(rxcui))):
+            return self.drugs[d]
+        if atc and (d := self._atc_index.get(atc.strip().upper())):
+            return self.drugs[d]
+        return None
+
+    def classes_for_atc(self, atc: str) -> frozenset[str]:
+        """Classes an outside drug belongs to, judged by its ATC code alone."""
+        code = atc.strip().upper()
+        found = {c.id for c in self.classes.values()
+                 if any(code.startswith(p) for p in c.atc_prefixes)}  # fmt: skip
+        return self.expand_classes(found)
+
+    def expand_classes(self, classes: frozenset[str] | set[str]) -> frozenset[str]:
+        """Add every ancestor class, so a rule on `opioid` covers a drug tagged `strong_opioid`."""
+        out, todo = set(classes), list(classes)
+        while todo:
+            for p in self.classes[todo.pop()].parents:
+                if p not in out:
+                    out.add(p)
+                    todo.append(p)
+        return frozenset(out)
+
+    def route(self, text: str | None) -> str | None:
+        return self.routes.get(key(text)) if text else None
+
+    @property
+    def version(self) -> str:
+        return f"{KNOWLEDGE_RELEASE}+{self.digest[:8]}"
+
+
+def _check_references(f: Formulary) -> None:
+    canonical_routes = set(f.routes.values())
+    for d in f.drugs.values():
+        where = f"formulary [{d.id}]"
+        if unknown := set(d.classes) - f.classes.keys():
+            raise KnowledgeError(f"{where}: unknown classes {sorted(unknown)}")
+        if d.source not in f.sources:
+            raise KnowledgeError(f"{where}: unknown source {d.source!r}")
+        for r in [*d.routes, *(r for r, _ in d.route_units)]:
+            if r not in canonical_routes:
+                raise KnowledgeError(f"{where}: unknown route {r!r}")
+        for lim in d.limits:
+            if lim.source not in f.sources:
+                raise KnowledgeError(f"{where}: limit cites unknown source {lim.source!r}")
+            if bad := set(lim.routes) - set(d.routes):
+                raise KnowledgeError(f"{where}: limit for routes {sorted(bad)} it lacks")
+            if bad := set(lim.when.conditions) - set(f.conditions.values()):
+                raise KnowledgeError(f"{where}: limit names unknown conditions {sorted(bad)}")
+
+
+def _index(drugs: dict[str, Drug]) -> tuple[dict[str, str], dict[str, str]]:
+    index: dict[str, str] = {}
+    atc: dict[str, str] = {}
+
+    def put(table: dict[str, str], k: str, drug_id: str) -> None:
+        if table.get(k, drug_id) != drug_id:
+            raise KnowledgeError(f"name {k!r} points to both {table[k]!r} and {drug_id!r}")
+        table[k] = drug_id
+
+    for d in drugs.values():
+        for name in (d.id, d.name, *d.synonyms, *d.brands):
+            put(index, key(name), d.id)
+        for code in d.rxcui:
+            put(index, "rxcui" + code, d.id)
+        for code in d.atc:
+            put(atc, code, d.id)
+    return index, atc
+
+
+def _all_sources(parsed: dict[str, dict]) -> dict[str, Source]:
+    """Any data file may carry `[source.ID]` tables; ids are global and may not repeat."""
+    out: dict[str, Source] = {}
+    for name, data in parsed.items():
+        for sid, src in load_sources(data).items():
+            if sid in out:
+                raise KnowledgeError(f"{name}: source {sid!r} is defined twice")
+            out[sid] = src
+    return out
+
+
+@cache
+def load() -> Formulary:
+    """Load, validate and index the formulary; cached, so the work happens once per process."""
+    parsed, digest = {}, hashlib.sha256()
+    for name in DATA_FILES:
+        parsed[name], raw = read_toml("formulary", name)
+        digest.update(name.encode() + b"\0" + raw)
+    vocab = parsed["vocabulary.toml"]
+    from formulary.loader import VocabularySchema, validated
+
+    v = validated(VocabularySchema(), vocab, "vocabulary.toml")
+    routes = {key(a): r for r, aliases in v["routes"].items() for a in (r, *aliases)}
+    conditions = {key(a): c for c, aliases in v["conditions"].items() for a in (c, *aliases)}
+    drugs: dict[str, Drug] = {}
+    for name in ("drugs.toml", "supplements.toml", "comedications.toml"):
+        for d in build_drugs(parsed[name].get("drug", []), name):
+            if d.id in drugs:
+                raise KnowledgeError(f"{name}: duplicate drug id {d.id!r}")
+            drugs[d.id] = d
+    index, atc = _index(drugs)
+    f = Formulary(
+        drugs=drugs,
+        classes=load_classes(parsed["classes.toml"]),
+        sources=_all_sources(parsed),
+        routes=routes,
+        conditions=conditions,
+        digest=digest.hexdigest(),
+        _index=index,
+        _atc_index=atc,
+    )
+    _check_references(f)
+    return f

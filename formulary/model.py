@@ -1,0 +1,98 @@
+"""Frozen records of what the formulary knows. Built once by the loader, shared read-only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a number or a statement comes from."""
+
+    id: str
+    label: str
+    url: str = ""
+    verified: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """The patients a limit is written for. Every bound given must hold.
+
+    `*_min`/`*_max` are inclusive, `*_over`/`*_below` exclusive, so label bands such as
+    "CrCl 30-59", "50-60", "> 75 years" and "< 50 kg" are written exactly as the label says.
+    """
+
+    age_min: float | None = None
+    age_max: float | None = None
+    age_over: float | None = None
+    age_below: float | None = None
+    weight_max_kg: float | None = None
+    weight_min_kg: float | None = None
+    weight_below: float | None = None
+    crcl_min: float | None = None
+    crcl_max: float | None = None
+    crcl_below: float | None = None
+    hepatic: tuple[str, ...] = ()
+    conditions: tuple[str, ...] = ()
+    opioid_tolerant: bool | None = None
+
+    @property
+    def is_general(self) -> bool:
+        return self == When()
+
+
+@dataclass(frozen=True, slots=True)
+class DoseLimit:
+    """One labelled limit row. Quantities are plain floats in the drug's canonical unit."""
+
+    routes: tuple[str, ...]
+    source: str
+    when: When = field(default_factory=When)
+    category: str | None = None
+    severity: str = "major"
+    max_single: float | None = None
+    max_daily: float | None = None
+    min_interval_h: float | None = None
+    max_duration_days: float | None = None
+    course_max_doses: int | None = None
+    max_single_per_kg: float | None = None
+    max_daily_per_kg: float | None = None
+    recommendation: str = ""
+    note: str = ""
+    verified: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Drug:
+    id: str
+    name: str
+    kind: str
+    classes: frozenset[str]
+    dose_unit: str
+    routes: tuple[str, ...] = ()
+    route_units: tuple[tuple[str, str], ...] = ()
+    synonyms: tuple[str, ...] = ()
+    brands: tuple[str, ...] = ()
+    atc: tuple[str, ...] = ()
+    rxcui: tuple[str, ...] = ()
+    iu_per_ug: float | None = None
+    limits: tuple[DoseLimit, ...] = ()
+    source: str = ""
+    note: str = ""
+
+    def unit_for(self, route: str | None) -> str:
+        """Canonical dose unit for a route: fentanyl patches are dosed in µg/h, injections in µg."""
+        for r, u in self.route_units:
+            if r == route:
+                return u
+        return self.dose_unit
+
+
+@dataclass(frozen=True, slots=True)
+class DrugClass:
+    id: str
+    name: str
+    atc_prefixes: tuple[str, ...] = ()
+    parents: tuple[str, ...] = ()

@@ -1,0 +1,154 @@
+"""The one pint registry for the whole program, and the input spellings it must not guess.
+
+pint reads "mg" fine, but "Mg" is a megagram and "MG" nothing at all; "cc" and "mcg" are
+clinical spellings it does not know. Input strings pass through `normalize_unit_text` before
+pint sees them, and results are cached per distinct string, so a batch of a million rows
+parses each spelling once.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+
+import pint
+
+ureg = pint.UnitRegistry(on_redefinition="raise", autoconvert_offset_to_baseunit=True)
+ureg.load_definitions(str(resources.files("formulary") / "data" / "units.txt"))
+Q_ = ureg.Quantity
+
+# Whole-token aliases, matched case-insensitively: clinical spellings → pint spellings.
+_TOKEN_ALIASES = {
+    "mg": "mg",
+    "g": "g",
+    "gm": "g",
+    "gram": "g",
+    "grams": "g",
+    "kg": "kg",
+    "mcg": "ug",
+    "ug": "ug",
+    "µg": "ug",
+    "μg": "ug",
+    "microgram": "ug",
+    "micrograms": "ug",
+    "milligram": "mg",
+    "milligrams": "mg",
+    "ng": "ng",
+    "ml": "mL",
+    "ul": "uL",
+    "mcl": "uL",
+    "mm": "mm",
+    "cm": "cm",
+    "m": "m",
+    "l": "L",
+    "dl": "dL",
+    "cc": "mL",
+    "iu": "IU",
+    "unit": "IU",
+    "units": "IU",
+    "u": "IU",
+    "meq": "mEq",
+    "mmol": "mmol",
+    "umol": "umol",
+    "µmol": "umol",
+    "μmol": "umol",
+    "bq": "Bq",
+    "kbq": "kBq",
+    "mbq": "MBq",
+    "gbq": "GBq",
+    "ci": "Ci",
+    "mci": "mCi",
+    "uci": "uCi",
+    "µci": "uCi",
+    "μci": "uCi",
+    "h": "hour",
+    "hr": "hour",
+    "hrs": "hour",
+    "hour": "hour",
+    "hours": "hour",
+    "d": "day",
+    "day": "day",
+    "days": "day",
+    "min": "minute",
+    "wk": "week",
+    "week": "week",
+    "cell": "cell",
+    "cells": "cell",
+    "tab": "tablet",
+    "tabs": "tablet",
+    "tablet": "tablet",
+    "tablets": "tablet",
+    "cap": "capsule",
+    "caps": "capsule",
+    "capsule": "capsule",
+    "capsules": "capsule",
+    "patch": "patch",
+    "patches": "patch",
+    "spray": "spray",
+    "sprays": "spray",
+    "puff": "puff",
+    "puffs": "puff",
+    "drop": "drop",
+    "drops": "drop",
+}
+_TOKEN = re.compile(r"[A-Za-zµμ]+")
+
+
+class UnitError(ValueError):
+    """A unit string that is not a unit we can trust."""
+
+
+def normalize_unit_text(text: str) -> str:
+    """Rewrite clinical spellings token by token; unknown tokens are left for pint to reject."""
+    s = text.strip().replace("·", "*").replace("×", "*")
+    s = re.sub(r"10\^(\d+)", lambda m: str(10 ** int(m.group(1))), s)
+    s = re.sub(r"\bper\b", "/", s, flags=re.IGNORECASE)
+    if s.startswith("/"):
+        s = "1" + s  # "/uL" means "per microlitre"
+
+    def swap(m: re.Match[str]) -> str:
+        tok = m.group(0)
+        low = tok.lower()
+        if low in _TOKEN_ALIASES:
+            return _TOKEN_ALIASES[low]
+        if low.startswith(("µ", "μ")) and low[1:] in _TOKEN_ALIASES:
+            return "u" + _TOKEN_ALIASES[low[1:]]
+        raise UnitError(f"unknown unit {tok!r}")
+
+    s = _TOKEN.sub(swap, s)
+    return re.sub(r"(?<=[A-Za-z])([23])\b", r"**\1", s)  # "mm3" → "mm**3"
+
+
+@lru_cache(maxsize=4096)
+def parse_unit(text: str) -> pint.Quantity:
+    """Parse a unit string into a unit quantity (magnitude carries scales like 10^9/L).
+
+    Cached per distinct spelling; raises UnitError on anything dubious.
+    """
+    if not text or not text.strip():
+        raise UnitError("empty unit")
+    try:
+        q = ureg.parse_expression(normalize_unit_text(text))
+    except UnitError:
+        raise
+    except Exception as exc:  # pint raises several unrelated types for bad text
+        raise UnitError(f"unknown unit {text!r}") from exc
+    if not isinstance(q, pint.Quantity):
+        raise UnitError(f"{text!r} is a number, not a unit")
+    return q
+
+
+@lru_cache(maxsize=4096)
+def conversion_factor(src: str, dst: str) -> float:
+    """Factor that turns a value in `src` into `dst`; raises UnitError when dimensions differ."""
+    try:
+        return float((parse_unit(src) / parse_unit(dst)).to("dimensionless").magnitude)
+    except pint.DimensionalityError as exc:
+        raise UnitError(f"{src!r} cannot be converted to {dst!r}") from exc
+
+
+@lru_cache(maxsize=4096)
+def dimensionality(text: str) -> str:
+    """A stable string naming the unit's dimension, e.g. '[mass]' or '[mass] / [time]'."""
+    return str(parse_unit(text).dimensionality)

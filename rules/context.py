@@ -1,0 +1,106 @@
+"""What every rule evaluator receives: the patient, the interpreted orders and the knowledge.
+
+Derived patient facts (estimated CrCl, normalised conditions) are computed once here so that
+no evaluator recomputes or re-derives them differently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from checker.model import Patient
+from checker.orders import Order
+from formulary import Formulary, When, key
+
+
+@dataclass
+class Context:
+    patient: Patient
+    orders: list[Order]
+    formulary: Formulary
+    knowledge: object = None
+    notes: list = field(default_factory=list)
+
+    @cached_property
+    def conditions(self) -> frozenset[str]:
+        f = self.formulary
+        return frozenset(f.conditions[key(c)] for c in self.patient.conditions
+                         if key(c) in f.conditions)  # fmt: skip
+
+    @cached_property
+    def unknown_conditions(self) -> tuple[str, ...]:
+        return tuple(c for c in self.patient.conditions if key(c) not in self.formulary.conditions)
+
+    @cached_property
+    def crcl(self) -> tuple[float | None, bool]:
+        """CrCl in mL/min and whether it was estimated (Cockcroft-Gault) rather than given."""
+        p = self.patient
+        if p.crcl_ml_min is not None:
+            return p.crcl_ml_min, False
+        if None in (p.serum_creatinine_mg_dl, p.age_years, p.weight_kg) or p.sex not in ("male", "female"):  # noqa: E501
+            return None, False
+        # Cockcroft-Gault (1976): (140 - age) × weight / (72 × SCr), × 0.85 for women.
+        scr = max(p.serum_creatinine_mg_dl, 0.1)
+        value = (140 - p.age_years) * p.weight_kg / (72 * scr)
+        return (value * 0.85 if p.sex == "female" else value), True
+
+    @cached_property
+    def by_drug(self) -> dict[str, list[Order]]:
+        out: dict[str, list[Order]] = {}
+        for o in self.orders:
+            if o.drug:
+                out.setdefault(o.drug.id, []).append(o)
+        return out
+
+    def has_condition(self, name: str) -> bool:
+        return name in self.conditions
+
+    def matches(self, when: When) -> bool | None:
+        """Does the patient fall under `when`? None when a needed fact is unknown."""
+        return match(when, self)
+
+    def missing_for(self, when: When) -> list[str]:
+        return missing(when, self)
+
+
+def _bounds(value: float | None, lo=None, hi=None, over=None, below=None) -> bool | None:
+    if lo is None and hi is None and over is None and below is None:
+        return True
+    if value is None:
+        return None
+    return ((lo is None or value >= lo) and (hi is None or value <= hi)
+            and (over is None or value > over) and (below is None or value < below))  # fmt: skip
+
+
+def _parts(when: When, ctx: Context) -> dict[str, bool | None]:
+    p = ctx.patient
+    parts = {
+        "age": _bounds(p.age_years, when.age_min, when.age_max, when.age_over, when.age_below),
+        "weight": _bounds(
+            p.weight_kg, when.weight_min_kg, when.weight_max_kg, None, when.weight_below
+        ),  # fmt: skip
+        "renal function (CrCl)": _bounds(
+            ctx.crcl[0], when.crcl_min, when.crcl_max, None, when.crcl_below
+        ),  # fmt: skip
+    }
+    if when.hepatic:
+        h = p.hepatic_impairment
+        parts["hepatic function"] = None if h is None else h in when.hepatic
+    if when.conditions:
+        parts["conditions"] = any(c in ctx.conditions for c in when.conditions)
+    if when.opioid_tolerant is not None:
+        t = p.opioid_tolerant
+        parts["opioid tolerance"] = None if t is None else t == when.opioid_tolerant
+    return parts
+
+
+def match(when: When, ctx: Context) -> bool | None:
+    parts = _parts(when, ctx).values()
+    if any(v is False for v in parts):
+        return False
+    return None if any(v is None for v in parts) else True
+
+
+def missing(when: When, ctx: Context) -> list[str]:
+    return [name for name, v in _parts(when, ctx).items() if v is None]

@@ -1,0 +1,249 @@
+"""Dose limits from the formulary: single, daily (summed per ingredient), interval, duration,
+course and weight-based, each in its general and patient-specific (age, weight, renal,
+hepatic) form.
+
+For each kind of limit and each order (or ingredient total), only the strictest limit that
+applies and is exceeded is reported; when a stricter limit might apply but the patient data it
+needs is missing, that is reported as a `monitoring` finding instead of passing silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from checker.findings import finding, source_block
+from checker.model import Finding
+from checker.orders import Order
+from checker.quantities import num, qty
+from formulary import DoseLimit, Drug
+from rules.context import Context
+
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Kind:
+    attr: str
+    category: str
+    code: str
+    per_order: bool
+    higher_is_worse: bool = True
+
+
+KINDS = (
+    Kind("max_single", "dose_single", "dose.single_max", True),
+    Kind("max_single_per_kg", "weight_based", "dose.single_per_kg_max", True),
+    Kind("max_daily", "dose_daily", "dose.daily_max", False),
+    Kind("max_daily_per_kg", "weight_based", "dose.daily_per_kg_max", False),
+    Kind("min_interval_h", "frequency", "dose.interval_min", True, higher_is_worse=False),
+    Kind("max_duration_days", "duration", "dose.duration_max", True),
+    Kind("course_max_doses", "course", "dose.course_max", True),
+)
+
+
+def _actual(kind: Kind, orders: list[Order], ctx: Context) -> float | None:
+    """The figure a limit of this kind is compared with, for one order or an ingredient total."""
+    o = orders[0]
+    match kind.attr:
+        case "max_single":
+            values = [v for v in (o.dose, *o.other_doses) if v is not None]
+            return max(values) if values else None
+        case "max_single_per_kg":
+            return o.dose_per_kg
+        case "min_interval_h":
+            return o.interval_h
+        case "max_duration_days":
+            return o.duration_days
+        case "course_max_doses":
+            values = [v for v in (o.dose_number, o.course_doses) if v is not None]
+            return float(max(values)) if values else None
+        case "max_daily":
+            dailies = [x.daily for x in orders if x.daily is not None]
+            return sum(dailies) if dailies else None
+        case "max_daily_per_kg":
+            dailies = [x.daily for x in orders if x.daily is not None]
+            w = ctx.patient.weight_kg
+            return sum(dailies) / w if dailies and w else None
+    return None
+
+
+def _exceeds(kind: Kind, actual: float, limit: float) -> bool:
+    return actual > limit * (1 + EPS) if kind.higher_is_worse else actual < limit * (1 - EPS)
+
+
+def _strictest(kind: Kind, limits: list[DoseLimit]) -> DoseLimit:
+    pick = min if kind.higher_is_worse else max
+    return pick(limits, key=lambda lim: getattr(lim, kind.attr))
+
+
+def _render(kind: Kind, value: float, drug: Drug, unit: str) -> str:
+    match kind.attr:
+        case "max_single":
+            return qty(value, unit)
+        case "max_single_per_kg":
+            return qty(value, unit, "/kg")
+        case "max_daily":
+            return qty(value, unit, "/day")
+        case "max_daily_per_kg":
+            return qty(value, unit, "/kg/day")
+        case "min_interval_h":
+            return f"every {num(value)} h"
+        case "max_duration_days":
+            return f"{num(value)} days"
+        case _:
+            return f"{num(value)} doses"
+
+
+def _message(kind: Kind, drug: Drug, orders: list[Order], actual: str, limit: str,
+             lim: DoseLimit) -> str:  # fmt: skip
+    who = _who(lim)
+    match kind.attr:
+        case "max_daily" | "max_daily_per_kg":
+            n = len(orders)
+            prn = " (PRN orders counted at their most frequent use)" if any(o.prn for o in orders) else ""  # noqa: E501
+            across = f" across {n} orders" if n > 1 else ""
+            return f"{drug.name} totals {actual}{across}{prn}; the limit{who} is {limit}."
+        case "min_interval_h":
+            return f"{drug.name} is ordered {actual}; the shortest labelled interval{who} is {limit}."  # noqa: E501
+        case "max_duration_days":
+            return f"{drug.name} is ordered for {actual}; the limit{who} is {limit}."
+        case "course_max_doses":
+            return f"This is dose {actual.split()[0]} of {drug.name}; the course limit{who} is {limit}."  # noqa: E501
+        case _:
+            return f"A single {drug.name} dose of {actual} exceeds the limit{who} of {limit}."
+
+
+def _who(lim: DoseLimit) -> str:
+    w = lim.when
+    parts = []
+    if w.age_min is not None:
+        parts.append(f"aged {num(w.age_min)} or over")
+    if w.age_over is not None:
+        parts.append(f"over {num(w.age_over)} years")
+    if w.weight_below is not None:
+        parts.append(f"under {num(w.weight_below)} kg")
+    if w.crcl_min is not None or w.crcl_max is not None or w.crcl_below is not None:
+        lo = f"{num(w.crcl_min)}" if w.crcl_min is not None else "0"
+        hi = (
+            num(w.crcl_max)
+            if w.crcl_max is not None
+            else (f"<{num(w.crcl_below)}" if w.crcl_below is not None else "")
+        )
+        parts.append(
+            f"CrCl {lo}-{hi} mL/min"
+            if w.crcl_min is not None
+            else f"CrCl {hi if w.crcl_max is not None else hi.replace('<', 'below ')} mL/min"
+        )  # noqa: E501
+    if w.hepatic:
+        parts.append(f"{'/'.join(w.hepatic)} hepatic impairment")
+    if w.conditions:
+        parts.append(" or ".join(c.replace("_", " ") for c in w.conditions))
+    if w.opioid_tolerant is False:
+        parts.append("opioid-non-tolerant patients")
+    return f" for {', '.join(parts)}" if parts else ""
+
+
+def _groups(kind: Kind, orders: list[Order], lim: DoseLimit) -> list[list[Order]]:
+    mine = [o for o in orders if o.route in lim.routes]
+    if not mine:
+        return []
+    return [[o] for o in mine] if kind.per_order else [mine]
+
+
+def _evaluate(kind: Kind, drug: Drug, orders: list[Order], ctx: Context) -> Iterator[Finding]:
+    limits = [lim for lim in drug.limits if getattr(lim, kind.attr) is not None]
+    subjects: dict[tuple[int, ...], tuple[list[Order], list[DoseLimit]]] = {}
+    for lim in limits:
+        for group in _groups(kind, orders, lim):
+            subjects.setdefault(tuple(o.index for o in group), (group, []))[1].append(lim)
+    for group, mine in subjects.values():
+        actual = _actual(kind, group, ctx)
+        if actual is None:
+            yield from _missing_weight(kind, drug, group, mine, ctx)
+            continue
+        applies = {id(lim): ctx.matches(lim.when) for lim in mine}
+        broken = [lim for lim in mine
+                  if applies[id(lim)] and _exceeds(kind, actual, getattr(lim, kind.attr))]  # fmt: skip
+        if broken:
+            yield _finding(kind, drug, group, actual, _strictest(kind, broken), ctx)
+            continue
+        unknown = [
+            lim
+            for lim in mine
+            if applies[id(lim)] is None and _exceeds(kind, actual, getattr(lim, kind.attr))
+        ]  # noqa: E501
+        if unknown:
+            yield _unknown(kind, drug, group, actual, _strictest(kind, unknown), ctx)
+
+
+def _finding(kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit,
+             ctx: Context) -> Finding:  # fmt: skip
+    unit = group[0].unit
+    a, b = _render(kind, actual, drug, unit), _render(kind, getattr(lim, kind.attr), drug, unit)
+    evidence = {"actual": a, "limit": b}
+    if kind.attr in ("max_daily", "max_daily_per_kg"):
+        evidence["orders"] = [
+            {"medication": o.index, "daily": qty(o.daily, o.unit, "/day"), "prn": o.prn,
+             **({"capped": True} if o.capped else {})}
+            for o in group if o.daily is not None
+        ]  # fmt: skip
+    crcl, estimated = ctx.crcl
+    if lim.when.crcl_min is not None or lim.when.crcl_below is not None or lim.when.crcl_max is not None:  # noqa: E501
+        evidence["crcl_ml_min"] = num(crcl) if crcl is not None else None
+        if estimated:
+            evidence["crcl_estimated"] = "Cockcroft-Gault"
+    code = kind.code + (f".{lim.category}" if lim.category and lim.category != kind.category else "")  # noqa: E501
+    message = _message(kind, drug, group, a, b, lim)
+    if estimated and "crcl_ml_min" in evidence:
+        message += f" CrCl estimated at {num(crcl)} mL/min by Cockcroft-Gault."
+    return finding(code, lim.category or kind.category, lim.severity, (drug.id,),
+                   [o.index for o in group], message, lim.recommendation, evidence,
+                   source_block(ctx.formulary, lim.source, lim.verified))  # fmt: skip
+
+
+def _unknown(kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit,
+             ctx: Context) -> Finding:  # fmt: skip
+    unit = group[0].unit
+    a, b = _render(kind, actual, drug, unit), _render(kind, getattr(lim, kind.attr), drug, unit)
+    needed = " and ".join(ctx.missing_for(lim.when))
+    return finding(
+        f"monitoring.{kind.code}.unknown", "monitoring", "moderate", (drug.id,),
+        [o.index for o in group],
+        f"{drug.name} at {a} exceeds the limit{_who(lim)} ({b}), and the patient's {needed} "
+        "is not known.",
+        f"Record {needed} to confirm the dose is safe. {lim.recommendation}".strip(),
+        {"actual": a, "limit": b, "missing": ctx.missing_for(lim.when)},
+        source_block(ctx.formulary, lim.source, lim.verified),
+    )  # fmt: skip
+
+
+def _missing_weight(kind: Kind, drug: Drug, group: list[Order], limits: list[DoseLimit],
+                    ctx: Context) -> Iterator[Finding]:  # fmt: skip
+    """Per-kg limit with an absolute dose (or the reverse) and no weight: say it was not checked."""
+    if ctx.patient.weight_kg is not None or not limits:
+        return
+    o = group[0]
+    needs = (kind.attr.endswith("per_kg") and o.dose is not None) or (
+        not kind.attr.endswith("per_kg") and kind.attr in ("max_single", "max_daily")
+        and o.dose is None and o.dose_per_kg is not None)  # fmt: skip
+    if needs and any(ctx.matches(lim.when) is not False for lim in limits):
+        lim = limits[0]
+        yield finding(
+            f"monitoring.weight_unknown.{kind.attr}", "monitoring", "moderate", (drug.id,),
+            [x.index for x in group],
+            f"{drug.name} has a limit of {_render(kind, getattr(lim, kind.attr), drug, o.unit)} "
+            "but the patient's weight is not known, so the dose could not be checked against it.",
+            "Record the patient's weight.", {"missing": ["weight"]},
+            source_block(ctx.formulary, lim.source, lim.verified),
+        )  # fmt: skip
+
+
+def check_doses(ctx: Context) -> Iterator[Finding]:
+    for drug_id, orders in sorted(ctx.by_drug.items()):
+        drug = ctx.formulary.drugs[drug_id]
+        for kind in KINDS:
+            yield from _evaluate(kind, drug, orders, ctx)
+
+
+EVALUATORS: tuple[Callable[[Context], Iterator[Finding]], ...] = (check_doses,)
