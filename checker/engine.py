@@ -16,6 +16,7 @@ from formulary import KNOWLEDGE_RELEASE, Formulary
 from formulary import load as load_formulary
 from rules import evaluators, knowledge_digest
 from rules.context import Context
+from rules.knowledge import knowledge as rules_knowledge
 
 Evaluator = Callable[[Context], Iterable[Finding]]
 
@@ -63,7 +64,7 @@ def run(regimen: Regimen, f: Formulary | None = None,
     """Check a validated regimen. `f` and `rules` exist so tests and hosts can swap knowledge."""
     f = f or load_formulary()
     orders = [build_order(m, regimen.patient, f) for m in regimen.medications]
-    ctx = Context(patient=regimen.patient, orders=orders, formulary=f)
+    ctx = Context(patient=regimen.patient, orders=orders, formulary=f, knowledge=rules_knowledge())
     found: list[Finding] = []
     for o in orders:
         found.extend(o.problems)

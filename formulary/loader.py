@@ -57,6 +57,16 @@ class WhenSchema(_Strict):
     hepatic = fields.List(fields.String(validate=validate.OneOf(HEPATIC_LEVELS)))
     conditions = fields.List(fields.String(validate=ID))
     opioid_tolerant = fields.Boolean()
+    qtc_min = fields.Float()
+    qtc_over = fields.Float()
+    qtc_max = fields.Float()
+    qtc_below = fields.Float()
+    calcium_below = fields.Float(metadata={"unit": "mg/dL, albumin-corrected when albumin is known"})
+    calcium_over = fields.Float()
+    platelets_below = fields.Float(metadata={"unit": "10^9/L"})
+    anc_below = fields.Float(metadata={"unit": "10^9/L"})
+    hemoglobin_below = fields.Float(metadata={"unit": "g/dL"})
+    pregnant = fields.Boolean()
 
 
 class LimitSchema(_Strict):

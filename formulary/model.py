@@ -37,6 +37,16 @@ class When:
     hepatic: tuple[str, ...] = ()
     conditions: tuple[str, ...] = ()
     opioid_tolerant: bool | None = None
+    qtc_min: float | None = None
+    qtc_over: float | None = None
+    qtc_max: float | None = None
+    qtc_below: float | None = None
+    calcium_below: float | None = None
+    calcium_over: float | None = None
+    platelets_below: float | None = None
+    anc_below: float | None = None
+    hemoglobin_below: float | None = None
+    pregnant: bool | None = None
 
     @property
     def is_general(self) -> bool:

@@ -12,8 +12,20 @@ from functools import cache
 @cache
 def evaluators() -> tuple:
     from rules.dose import check_doses
+    from rules.duplication import check_duplication
+    from rules.interactions import check_interactions
+    from rules.opioids import check_opioid_load
+    from rules.patient import check_cautions, check_conditions_known, check_required
 
-    return (check_doses,)
+    return (
+        check_doses,
+        check_interactions,
+        check_duplication,
+        check_cautions,
+        check_required,
+        check_opioid_load,
+        check_conditions_known,
+    )
 
 
 @cache

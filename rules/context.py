@@ -46,6 +46,16 @@ class Context:
         return (value * 0.85 if p.sex == "female" else value), True
 
     @cached_property
+    def corrected_calcium(self) -> float | None:
+        """Serum calcium in mg/dL, albumin-corrected when albumin is known (Payne: +0.8 per g/dL below 4)."""
+        p = self.patient
+        if p.serum_calcium_mg_dl is None:
+            return None
+        if p.albumin_g_dl is None:
+            return p.serum_calcium_mg_dl
+        return p.serum_calcium_mg_dl + 0.8 * (4.0 - p.albumin_g_dl)
+
+    @cached_property
     def by_drug(self) -> dict[str, list[Order]]:
         out: dict[str, list[Order]] = {}
         for o in self.orders:
@@ -92,6 +102,18 @@ def _parts(when: When, ctx: Context) -> dict[str, bool | None]:
     if when.opioid_tolerant is not None:
         t = p.opioid_tolerant
         parts["opioid tolerance"] = None if t is None else t == when.opioid_tolerant
+    if when.pregnant is not None:
+        parts["pregnancy status"] = None if p.pregnant is None else p.pregnant == when.pregnant
+    labs = (
+        ("QTc", p.qtc_ms, when.qtc_min, when.qtc_max, when.qtc_over, when.qtc_below),
+        ("serum calcium", ctx.corrected_calcium, None, None, when.calcium_over, when.calcium_below),
+        ("platelet count", p.platelets_10e9_l, None, None, None, when.platelets_below),
+        ("neutrophil count (ANC)", p.anc_10e9_l, None, None, None, when.anc_below),
+        ("haemoglobin", p.hemoglobin_g_dl, None, None, None, when.hemoglobin_below),
+    )
+    for name, value, lo, hi, over, below in labs:
+        if (lo, hi, over, below) != (None, None, None, None):
+            parts[name] = _bounds(value, lo, hi, over, below)
     return parts
 
 

@@ -206,9 +206,12 @@ def _unknown(kind: Kind, drug: Drug, group: list[Order], actual: float, lim: Dos
              ctx: Context) -> Finding:  # fmt: skip
     unit = group[0].unit
     a, b = _render(kind, actual, drug, unit), _render(kind, getattr(lim, kind.attr), drug, unit)
-    needed = " and ".join(ctx.missing_for(lim.when))
+    missing = ctx.missing_for(lim.when)
+    needed = " and ".join(missing)
+    # Risk modifiers (hepatic state, conditions) are often simply unrecorded: say so, quietly.
+    quiet = set(missing) <= {"hepatic function", "conditions"}
     return finding(
-        f"monitoring.{kind.code}.unknown", "monitoring", "moderate", (drug.id,),
+        f"monitoring.{kind.code}.unknown", "monitoring", "info" if quiet else "moderate", (drug.id,),
         [o.index for o in group],
         f"{drug.name} at {a} exceeds the limit{_who(lim)} ({b}), and the patient's {needed} "
         "is not known.",

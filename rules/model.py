@@ -1,0 +1,123 @@
+"""Frozen rule records. Row shapes follow the HL7 PDDI minimal information model (drugs,
+consequence, severity, mechanism, action, evidence) and GenPRES-style inclusive bounds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from formulary import Source, When
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """A drug id, or every member of a class (`class:nsaid`)."""
+
+    kind: str  # "drug" | "class"
+    id: str
+
+    def matches(self, drug_id: str | None, classes: frozenset[str]) -> bool:
+        return drug_id == self.id if self.kind == "drug" else self.id in classes
+
+    @property
+    def specificity(self) -> int:
+        return 2 if self.kind == "drug" else 1
+
+    def __str__(self) -> str:
+        return self.id if self.kind == "drug" else f"class:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    id: str
+    a: Selector
+    b: Selector
+    severity: str
+    effect: str
+    mechanism: str
+    management: str
+    source: str
+    group: str
+    also: Selector | None = None
+    a_routes: tuple[str, ...] = ()
+    b_routes: tuple[str, ...] = ()
+    verified: bool = True
+    examples: tuple = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Duplication:
+    id: str
+    selector: Selector
+    severity: str
+    scheduled_only: bool
+    message: str
+    recommendation: str
+    source: str
+    verified: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Caution:
+    """A patient-context caution: drug(s) × a patient state (renal, hepatic, age, condition, labs)."""
+
+    id: str
+    drugs: tuple[Selector, ...]
+    category: str
+    severity: str
+    when: When
+    message: str
+    recommendation: str
+    source: str
+    routes: tuple[str, ...] = ()
+    prn: bool | None = None
+    dose_number_max: int | None = None
+    dose_number_min: int | None = None
+    verified: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RequiredCheck:
+    """Information that must be known (or a co-medication that must be present) before a drug."""
+
+    id: str
+    drugs: tuple[Selector, ...]
+    needs: tuple[str, ...]
+    severity: str
+    message: str
+    recommendation: str
+    source: str
+    routes: tuple[str, ...] = ()
+    with_drugs: tuple[Selector, ...] = ()
+    verified: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MmeFactor:
+    drug: str
+    routes: tuple[str, ...]
+    factor: float
+    unit: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class MmeThreshold:
+    mme: float
+    severity: str
+    message: str
+    recommendation: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    interactions: tuple[Interaction, ...]
+    duplications: tuple[Duplication, ...]
+    same_ingredient: Duplication
+    cautions: tuple[Caution, ...]
+    checks: tuple[RequiredCheck, ...]
+    mme_factors: tuple[MmeFactor, ...]
+    mme_thresholds: tuple[MmeThreshold, ...]
+    mme_source: str
+    cancer_conditions: tuple[str, ...]
+    sources: dict[str, Source]

@@ -1,0 +1,61 @@
+"""Opioid load in morphine milligram equivalents (CDC 2022 factors) across all opioid orders.
+
+PRN orders count at their most frequent allowed use (or their stated cap). Routes without a
+CDC factor (IV, SC) are listed as not counted rather than converted with an invented factor.
+The CDC thresholds are for non-cancer pain, so with a cancer condition the total is info only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from checker.findings import finding, source_block
+from checker.model import Finding
+from checker.quantities import num, qty
+from rules.context import Context
+
+
+def check_opioid_load(ctx: Context) -> Iterator[Finding]:
+    k = ctx.knowledge
+    opioids = [o for o in ctx.orders if "opioid" in o.classes and o.drug]
+    if not opioids:
+        return
+    parts, excluded = [], []
+    for o in opioids:
+        factor = next((f for f in k.mme_factors if f.drug == o.drug_id and o.route in f.routes), None)
+        if factor is None:
+            excluded.append({"medication": o.index, "drug": o.drug_id,
+                             "reason": f"no CDC conversion factor for the {o.route} route"})  # fmt: skip
+            continue
+        amount = o.dose if factor.unit == "ug/h" else o.daily
+        if amount is None:
+            excluded.append({"medication": o.index, "drug": o.drug_id, "reason": "dose not readable"})
+            continue
+        shown = qty(amount, o.unit) if factor.unit == "ug/h" else qty(amount, o.unit, "/day")
+        parts.append({"medication": o.index, "drug": o.drug_id, "amount": shown,
+                      "factor": factor.factor, "mme_per_day": round(amount * factor.factor, 1)})  # fmt: skip
+    total = round(sum(p["mme_per_day"] for p in parts), 1)
+    cancer = any(c in ctx.conditions for c in k.cancer_conditions)
+    evidence = {"actual": f"{num(total)} MME/day", "contributions": parts}
+    if excluded:
+        evidence["not_counted"] = excluded
+    drugs = [o.drug_id for o in opioids]
+    meds = [o.index for o in opioids]
+    not_counted = (f" {len(excluded)} order(s) could not be converted and are not included."
+                   if excluded else "")  # fmt: skip
+    over = next((t for t in k.mme_thresholds if total >= t.mme), None)
+    if over and not cancer:
+        evidence["limit"] = f"{num(over.mme)} MME/day"
+        yield finding(
+            "opioid_load.threshold", "opioid_load", over.severity, drugs, meds,
+            over.message.format(total=num(total), threshold=num(over.mme)) + not_counted,
+            over.recommendation, evidence, source_block(k, over.source),
+        )  # fmt: skip
+        return
+    scope = (" The CDC 2022 thresholds do not apply to cancer-related pain." if cancer and over else "")
+    yield finding(
+        "opioid_load.total", "opioid_load", "info", drugs, meds,
+        f"Total opioid load is {num(total)} MME/day.{scope}{not_counted}",
+        "Use the total when converting or titrating; reassess benefit and harm as it rises.",
+        evidence, source_block(k, k.mme_source),
+    )  # fmt: skip

@@ -1,0 +1,123 @@
+"""Regimens generated from the knowledge itself, so every limit and rule gets a test that can fail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checker.quantities import num
+from formulary import DoseLimit, Drug, When
+from formulary import load as load_formulary
+
+NEUTRAL: dict[str, Any] = {
+    "age_years": 40, "weight_kg": 70, "sex": "male", "crcl_ml_min": 100, "hepatic_impairment": "none",
+    "qtc_ms": 420, "serum_calcium": "9.5 mg/dL", "platelets": "250 10^9/L", "anc": "4 10^9/L",
+    "hemoglobin": "13 g/dL", "opioid_tolerant": True, "dental_exam_done": True, "pregnant": False,
+    "conditions": [],
+}  # fmt: skip
+
+
+def patient_for(when: When) -> dict[str, Any]:
+    """A patient who falls under `when` and under nothing stricter than needed."""
+    p = dict(NEUTRAL)
+    if when.age_min is not None:
+        p["age_years"] = when.age_min
+    if when.age_over is not None:
+        p["age_years"] = when.age_over + 1
+    if when.weight_below is not None:
+        p["weight_kg"] = when.weight_below - 5
+    if when.weight_max_kg is not None:
+        p["weight_kg"] = when.weight_max_kg
+    if when.crcl_min is not None:
+        p["crcl_ml_min"] = when.crcl_min
+    elif when.crcl_below is not None:
+        p["crcl_ml_min"] = when.crcl_below - 1
+    elif when.crcl_max is not None:
+        p["crcl_ml_min"] = when.crcl_max
+    if when.hepatic:
+        p["hepatic_impairment"] = when.hepatic[0]
+    if when.conditions:
+        p["conditions"] = [when.conditions[0]]
+    if when.opioid_tolerant is not None:
+        p["opioid_tolerant"] = when.opioid_tolerant
+    if when.pregnant is not None:
+        p["pregnant"] = when.pregnant
+    if when.qtc_over is not None:
+        p["qtc_ms"] = when.qtc_over + 10
+    if when.qtc_min is not None:
+        p["qtc_ms"] = when.qtc_min
+    if when.calcium_below is not None:
+        p["serum_calcium"] = f"{when.calcium_below - 1} mg/dL"
+    if when.calcium_over is not None:
+        p["serum_calcium"] = f"{when.calcium_over + 1} mg/dL"
+    if when.platelets_below is not None:
+        p["platelets"] = f"{when.platelets_below / 2} 10^9/L"
+    if when.anc_below is not None:
+        p["anc"] = f"{when.anc_below / 2} 10^9/L"
+    if when.hemoglobin_below is not None:
+        p["hemoglobin"] = f"{when.hemoglobin_below - 1} g/dL"
+    return p
+
+
+# (limit attribute, finding code prefix)
+LIMIT_KINDS = (
+    ("max_single", "dose.single_max"),
+    ("max_daily", "dose.daily_max"),
+    ("min_interval_h", "dose.interval_min"),
+    ("max_duration_days", "dose.duration_max"),
+    ("course_max_doses", "dose.course_max"),
+    ("max_single_per_kg", "dose.single_per_kg_max"),
+    ("max_daily_per_kg", "dose.daily_per_kg_max"),
+)
+
+
+def limit_cases() -> list[tuple[str, Drug, DoseLimit, str, str]]:
+    f = load_formulary()
+    out = []
+    for d in sorted(f.drugs.values(), key=lambda d: d.id):
+        for i, lim in enumerate(d.limits):
+            for attr, code in LIMIT_KINDS:
+                if getattr(lim, attr) is not None:
+                    out.append((f"{d.id}#{i}:{attr}", d, lim, attr, code))
+    return out
+
+
+def medication_for(d: Drug, lim: DoseLimit, attr: str, factor: float) -> dict[str, Any]:
+    """An order that puts `attr` at `factor` × its limit and keeps every other figure small."""
+    route = lim.routes[0]
+    unit = d.unit_for(route)
+    value = getattr(lim, attr)
+    med: dict[str, Any] = {"drug": d.id, "route": route, "unit": unit, "dose": 1e-3, "frequency": "once"}
+    match attr:
+        case "max_single":
+            med["dose"] = value * factor
+        case "max_daily":
+            med.update(dose=value * factor, frequency="daily")
+        case "min_interval_h":
+            med["frequency"] = f"every {num(value / factor)} hours"
+        case "max_duration_days":
+            med["duration_days"] = value * factor
+        case "course_max_doses":
+            med["dose_number"] = int(value) + (1 if factor > 1 else 0)
+        case "max_single_per_kg":
+            med.update(dose=value * factor, unit=f"{unit}/kg")
+        case "max_daily_per_kg":
+            med.update(dose=value * factor, unit=f"{unit}/kg", frequency="daily")
+    return med
+
+
+def representative(selector, routes=(), exclude=()) -> list[str]:
+    """Drug ids that a selector covers, in a stable order."""
+    f = load_formulary()
+    if selector.kind == "drug":
+        return [selector.id]
+    return [d.id for d in sorted(f.drugs.values(), key=lambda d: d.id)
+            if selector.id in f.expand_classes(d.classes) and d.id not in exclude
+            and (not routes or set(routes) & set(d.routes))]  # fmt: skip
+
+
+def route_for(drug_id: str, routes: tuple[str, ...]) -> str:
+    d = load_formulary().drugs[drug_id]
+    for r in routes:
+        if r in d.routes:
+            return r
+    return d.routes[0] if d.routes else "oral"
