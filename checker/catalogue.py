@@ -15,8 +15,10 @@ from formulary import load as load_formulary
 
 def drug_list() -> list[dict[str, Any]]:
     f = load_formulary()
-    return [{"id": d.id, "name": d.name, "kind": d.kind, "classes": sorted(d.classes)}
-            for d in sorted(f.drugs.values(), key=lambda d: d.id)]  # fmt: skip
+    return [
+        {"id": d.id, "name": d.name, "kind": d.kind, "classes": sorted(d.classes)}
+        for d in sorted(f.drugs.values(), key=lambda d: d.id)
+    ]
 
 
 def _summary(lim: DoseLimit, unit: str) -> str:
@@ -41,8 +43,11 @@ def _summary(lim: DoseLimit, unit: str) -> str:
 
 def _when(lim: DoseLimit) -> dict[str, Any]:
     w = lim.when
-    return {k: (list(v) if isinstance(v, tuple) else v) for k in w.__dataclass_fields__
-            if (v := getattr(w, k)) not in (None, ())}  # fmt: skip
+    return {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k in w.__dataclass_fields__
+        if (v := getattr(w, k)) not in (None, ())
+    }
 
 
 def limit_dict(f: Formulary, d: Drug, lim: DoseLimit) -> dict[str, Any]:
@@ -53,16 +58,25 @@ def limit_dict(f: Formulary, d: Drug, lim: DoseLimit) -> dict[str, Any]:
         "category": lim.category,
         "severity": lim.severity,
         "unit": unit,
-        **{k: getattr(lim, k) for k in ("max_single", "max_daily", "min_interval_h",
-                                        "max_duration_days", "course_max_doses",
-                                        "max_single_per_kg", "max_daily_per_kg")
-           if getattr(lim, k) is not None},
+        **{
+            k: getattr(lim, k)
+            for k in (
+                "max_single",
+                "max_daily",
+                "min_interval_h",
+                "max_duration_days",
+                "course_max_doses",
+                "max_single_per_kg",
+                "max_daily_per_kg",
+            )
+            if getattr(lim, k) is not None
+        },
         "summary": _summary(lim, unit),
         "recommendation": lim.recommendation,
         "note": lim.note,
         "verified": lim.verified and f.sources[lim.source].verified,
         "source": source_block(f, lim.source, lim.verified),
-    }  # fmt: skip
+    }
 
 
 def drug_detail(name: str) -> dict[str, Any] | None:
@@ -71,12 +85,21 @@ def drug_detail(name: str) -> dict[str, Any] | None:
     if d is None:
         return None
     return {
-        "id": d.id, "name": d.name, "kind": d.kind, "classes": sorted(d.classes),
-        "dose_unit": d.dose_unit, "route_units": dict(d.route_units), "routes": list(d.routes),
-        "brands": list(d.brands), "synonyms": list(d.synonyms), "atc": list(d.atc),
-        "rxcui": list(d.rxcui), "limits": [limit_dict(f, d, lim) for lim in d.limits],
-        "note": d.note, "source": source_block(f, d.source),
-    }  # fmt: skip
+        "id": d.id,
+        "name": d.name,
+        "kind": d.kind,
+        "classes": sorted(d.classes),
+        "dose_unit": d.dose_unit,
+        "route_units": dict(d.route_units),
+        "routes": list(d.routes),
+        "brands": list(d.brands),
+        "synonyms": list(d.synonyms),
+        "atc": list(d.atc),
+        "rxcui": list(d.rxcui),
+        "limits": [limit_dict(f, d, lim) for lim in d.limits],
+        "note": d.note,
+        "source": source_block(f, d.source),
+    }
 
 
 def rule_list() -> list[dict[str, Any]]:
@@ -87,13 +110,15 @@ def rule_list() -> list[dict[str, Any]]:
     out = []
     for d in sorted(f.drugs.values(), key=lambda d: d.id):
         for i, lim in enumerate(d.limits):
-            out.append({
-                "id": f"dose.{d.id}.{i}",
-                "category": lim.category or "dose",
-                "severity": lim.severity,
-                "drugs": [d.id],
-                "summary": _summary(lim, d.unit_for(lim.routes[0])),
-                "source": f.sources[lim.source].label,
-                "verified": lim.verified and f.sources[lim.source].verified,
-            })  # fmt: skip
+            out.append(
+                {
+                    "id": f"dose.{d.id}.{i}",
+                    "category": lim.category or "dose",
+                    "severity": lim.severity,
+                    "drugs": [d.id],
+                    "summary": _summary(lim, d.unit_for(lim.routes[0])),
+                    "source": f.sources[lim.source].label,
+                    "verified": lim.verified and f.sources[lim.source].verified,
+                }
+            )
     return out + layer_rules()

@@ -13,8 +13,13 @@ from checker.errors import InvalidRegimen
 from checker.model import SEVERITIES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-_COLOURS = {"contraindicated": "\033[1;35m", "major": "\033[1;31m", "moderate": "\033[33m",
-            "minor": "\033[36m", "info": "\033[2m"}  # fmt: skip
+_COLOURS = {
+    "contraindicated": "\033[1;35m",
+    "major": "\033[1;31m",
+    "moderate": "\033[33m",
+    "minor": "\033[36m",
+    "info": "\033[2m",
+}
 _RESET = "\033[0m"
 
 
@@ -106,8 +111,14 @@ def cmd_formulary(args: argparse.Namespace) -> int:
 
 def _print_drug(d: dict[str, Any]) -> None:
     print(f"{d['name']}  ({d['id']}, {d['kind']})")
-    for label, k in (("brands", "brands"), ("synonyms", "synonyms"), ("ATC", "atc"),
-                     ("RxCUI", "rxcui"), ("classes", "classes"), ("routes", "routes")):  # fmt: skip
+    for label, k in (
+        ("brands", "brands"),
+        ("synonyms", "synonyms"),
+        ("ATC", "atc"),
+        ("RxCUI", "rxcui"),
+        ("classes", "classes"),
+        ("routes", "routes"),
+    ):
         if d.get(k):
             print(f"  {label:<9} {', '.join(d[k])}")
     print(f"  dose unit {d['dose_unit']}")

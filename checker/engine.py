@@ -36,10 +36,14 @@ def _digest(f: Formulary) -> str:
 def _unrecognized(o: Order) -> Finding:
     hint = f" (class: {', '.join(sorted(o.classes))})" if o.classes else ""
     return finding(
-        "unrecognized.drug", "unrecognized", "moderate", (), (o.index,),
+        "unrecognized.drug",
+        "unrecognized",
+        "moderate",
+        (),
+        (o.index,),
         f"{o.input!r} is not in the formulary{hint}; its dose and interactions were not checked.",
         "Check the spelling, or give an RxCUI or ATC code; review this medication by hand.",
-    )  # fmt: skip
+    )
 
 
 def _summary(o: Order) -> dict:
@@ -59,8 +63,7 @@ def _summary(o: Order) -> dict:
     return out
 
 
-def run(regimen: Regimen, f: Formulary | None = None,
-        rules: tuple[Evaluator, ...] | None = None) -> Report:  # fmt: skip
+def run(regimen: Regimen, f: Formulary | None = None, rules: tuple[Evaluator, ...] | None = None) -> Report:
     """Check a validated regimen. `f` and `rules` exist so tests and hosts can swap knowledge."""
     f = f or load_formulary()
     orders = [build_order(m, regimen.patient, f) for m in regimen.medications]

@@ -12,12 +12,32 @@ from functools import lru_cache
 
 HOURS_PER = {"min": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0, "mo": 730.0}
 _UNIT_WORDS = {
-    "m": "min", "min": "min", "mins": "min", "minute": "min", "minutes": "min",
-    "h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h", "hourly": "h",
-    "d": "d", "day": "d", "days": "d", "daily": "d",
-    "w": "w", "wk": "w", "wks": "w", "week": "w", "weeks": "w", "weekly": "w",
-    "mo": "mo", "month": "mo", "months": "mo", "monthly": "mo",
-}  # fmt: skip
+    "m": "min",
+    "min": "min",
+    "mins": "min",
+    "minute": "min",
+    "minutes": "min",
+    "h": "h",
+    "hr": "h",
+    "hrs": "h",
+    "hour": "h",
+    "hours": "h",
+    "hourly": "h",
+    "d": "d",
+    "day": "d",
+    "days": "d",
+    "daily": "d",
+    "w": "w",
+    "wk": "w",
+    "wks": "w",
+    "week": "w",
+    "weeks": "w",
+    "weekly": "w",
+    "mo": "mo",
+    "month": "mo",
+    "months": "mo",
+    "monthly": "mo",
+}
 _NUM = r"(\d+(?:\.\d+)?)"
 _RANGE = _NUM + r"(?:\s*(?:-|–|—|to)\s*" + _NUM + r")?"
 
@@ -37,7 +57,7 @@ _FIXED: tuple[tuple[str, float | None], ...] = (
     (r"weekly|once\s+(?:a\s+)?week(?:ly)?|every\s+week|q\.?\s*(?:1\s*)?wk|q\s*week|per\s+week", 168.0),
     (r"monthly|once\s+(?:a\s+)?month(?:ly)?|every\s+month|q\s*month|per\s+month", 720.0),
     (r"(?:every|per)\s+(?:hour)|hourly", 1.0),
-)  # fmt: skip
+)
 _FIXED_RE = [(re.compile(rf"^(?:{p})$"), h) for p, h in _FIXED]
 _TIMES = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 

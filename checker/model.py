@@ -77,8 +77,14 @@ class Finding:
     source: dict[str, Any] = field(default_factory=dict)
 
     def sort_key(self) -> tuple:
-        return (SEVERITY_RANK[self.severity], self.category, self.drugs, self.code,
-                self.medications, self.message)  # fmt: skip
+        return (
+            SEVERITY_RANK[self.severity],
+            self.category,
+            self.drugs,
+            self.code,
+            self.medications,
+            self.message,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -100,13 +100,21 @@ def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
     sig = parse_sig(med.sig) if med.sig else None
     top, others = _top_phase(sig.phases) if sig else (None, ())
     if sig and not sig.understood:
-        problem("input.sig_unparsed", "input", "moderate",
-                f"The sig {med.sig!r} for {name} gave no dose that could be read.",
-                "Send the dose, unit and frequency as separate fields.")  # fmt: skip
+        problem(
+            "input.sig_unparsed",
+            "input",
+            "moderate",
+            f"The sig {med.sig!r} for {name} gave no dose that could be read.",
+            "Send the dose, unit and frequency as separate fields.",
+        )
     elif sig and sig.unparsed:
-        problem("input.sig_partial", "input", "info",
-                f"In the sig for {name}, these words were not understood: "
-                f"{', '.join(sig.unparsed)}.", "Check that the order says what was meant.")  # fmt: skip
+        problem(
+            "input.sig_partial",
+            "input",
+            "info",
+            f"In the sig for {name}, these words were not understood: {', '.join(sig.unparsed)}.",
+            "Check that the order says what was meant.",
+        )
 
     dose = med.dose if med.dose is not None else (top.dose if top else None)
     dose_low = med.dose_low if med.dose is not None else (top.dose_low if top else None)
@@ -117,38 +125,66 @@ def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
     prn = bool(med.prn) if med.prn is not None else bool(sig and sig.prn)
 
     if drug is None:
-        return Order(med.index, name, None, classes, f.route(route_text), prn=prn,
-                     frequency=frequency, problems=tuple(problems))  # fmt: skip
+        return Order(
+            med.index,
+            name,
+            None,
+            classes,
+            f.route(route_text),
+            prn=prn,
+            frequency=frequency,
+            problems=tuple(problems),
+        )
 
     route = f.route(route_text) if route_text else None
     if route_text and route is None:
-        problem("input.route_unknown", "input", "minor",
-                f"Route {route_text!r} for {drug.name} is not recognised; limits for "
-                f"{drug.routes[0] if drug.routes else 'any'} route were applied.")  # fmt: skip
+        problem(
+            "input.route_unknown",
+            "input",
+            "minor",
+            f"Route {route_text!r} for {drug.name} is not recognised; limits for "
+            f"{drug.routes[0] if drug.routes else 'any'} route were applied.",
+        )
     if route is None and drug.routes:
         if route_text is None and len(drug.routes) > 1:
-            problem("input.route_assumed", "input", "info",
-                    f"No route given for {drug.name}; checked as {drug.routes[0]}.")  # fmt: skip
+            problem(
+                "input.route_assumed",
+                "input",
+                "info",
+                f"No route given for {drug.name}; checked as {drug.routes[0]}.",
+            )
         route = drug.routes[0]
     elif route not in drug.routes:
-        problem("input.route_unlabelled", "input", "moderate",
-                f"{drug.name} has no labelled {route} route; its dose limits could not be "
-                "applied.", "Confirm the route and product.")  # fmt: skip
+        problem(
+            "input.route_unlabelled",
+            "input",
+            "moderate",
+            f"{drug.name} has no labelled {route} route; its dose limits could not be applied.",
+            "Confirm the route and product.",
+        )
     target = drug.unit_for(route)
 
     if freq_text and frequency is None:
-        problem("input.frequency_unknown", "input", "moderate",
-                f"Frequency {freq_text!r} for {drug.name} is not understood; the daily total "
-                "counts one dose.", "Use a standard frequency such as q6h, bid or weekly.")  # fmt: skip
+        problem(
+            "input.frequency_unknown",
+            "input",
+            "moderate",
+            f"Frequency {freq_text!r} for {drug.name} is not understood; the daily total counts one dose.",
+            "Use a standard frequency such as q6h, bid or weekly.",
+        )
 
     per_kg = per_day = False
     value = per_kg_value = None
     other_doses: list[float] = []
     is_rate = bool(_RATE.search(target))
     if dose is not None and not unit:
-        problem("unit.missing", "unit", "moderate",
-                f"{drug.name} dose {dose:g} has no unit, so it was not checked.",
-                f"Give the unit, e.g. {target}.")  # fmt: skip
+        problem(
+            "unit.missing",
+            "unit",
+            "moderate",
+            f"{drug.name} dose {dose:g} has no unit, so it was not checked.",
+            f"Give the unit, e.g. {target}.",
+        )
     elif dose is not None and unit:
         u = unit
         if _PER_KG.search(u):
@@ -160,10 +196,14 @@ def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
         except UnitError:
             factor = None
             if _is_count(u):
-                problem("unit.dose_form", "unit", "moderate",
-                        f"{drug.name} is ordered as {dose:g} {unit}; without the strength per "
-                        f"{u} the dose cannot be checked.",
-                        f"Order {drug.name} in {target}, or give the product strength.")  # fmt: skip
+                problem(
+                    "unit.dose_form",
+                    "unit",
+                    "moderate",
+                    f"{drug.name} is ordered as {dose:g} {unit}; without the strength per "
+                    f"{u} the dose cannot be checked.",
+                    f"Order {drug.name} in {target}, or give the product strength.",
+                )
             else:
                 problem(
                     "unit.wrong_kind",
@@ -192,8 +232,12 @@ def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
     if per_day and frequency is None:
         frequency = parse_frequency("daily")
     if value is not None and frequency is None and not freq_text and not is_rate:
-        problem("input.frequency_missing", "input", "info",
-                f"No frequency given for {drug.name}; the daily total counts one dose.")  # fmt: skip
+        problem(
+            "input.frequency_missing",
+            "input",
+            "info",
+            f"No frequency given for {drug.name}; the daily total counts one dose.",
+        )
 
     daily, capped = _daily(value, frequency, is_rate)
     cap = _cap(med, sig, drug, target)
@@ -201,12 +245,26 @@ def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
         daily, capped = cap, True
     duration = med.duration_days if med.duration_days is not None else (sig.duration_days if sig else None)  # noqa: E501
     return Order(
-        index=med.index, input=name, drug=drug, classes=classes, route=route, unit=target,
-        dose=value, dose_low=dose_low, dose_per_kg=per_kg_value, frequency=frequency, prn=prn,
-        daily=daily, capped=capped, duration_days=duration, dose_number=med.dose_number,
-        course_doses=sig.course_doses if sig else None, other_doses=tuple(other_doses),
-        is_rate=is_rate, problems=tuple(problems),
-    )  # fmt: skip
+        index=med.index,
+        input=name,
+        drug=drug,
+        classes=classes,
+        route=route,
+        unit=target,
+        dose=value,
+        dose_low=dose_low,
+        dose_per_kg=per_kg_value,
+        frequency=frequency,
+        prn=prn,
+        daily=daily,
+        capped=capped,
+        duration_days=duration,
+        dose_number=med.dose_number,
+        course_doses=sig.course_doses if sig else None,
+        other_doses=tuple(other_doses),
+        is_rate=is_rate,
+        problems=tuple(problems),
+    )
 
 
 def _per_kg_hint(drug: Drug, target: str) -> str:

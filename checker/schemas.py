@@ -17,10 +17,21 @@ from checker.labs import LABS, parse_lab
 from checker.model import Medication, Patient, Regimen
 
 MAX_MEDICATIONS = 200
-HEPATIC = {"none": "none", "mild": "mild", "moderate": "moderate", "severe": "severe",
-           "child-pugh a": "mild", "child-pugh b": "moderate", "child-pugh c": "severe",
-           "child pugh a": "mild", "child pugh b": "moderate", "child pugh c": "severe",
-           "a": "mild", "b": "moderate", "c": "severe"}  # fmt: skip
+HEPATIC = {
+    "none": "none",
+    "mild": "mild",
+    "moderate": "moderate",
+    "severe": "severe",
+    "child-pugh a": "mild",
+    "child-pugh b": "moderate",
+    "child-pugh c": "severe",
+    "child pugh a": "mild",
+    "child pugh b": "moderate",
+    "child pugh c": "severe",
+    "a": "mild",
+    "b": "moderate",
+    "c": "severe",
+}
 _RANGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:-|–|—|to)\s*(\d+(?:\.\d+)?)\s*$")
 
 
@@ -87,8 +98,9 @@ class PatientSchema(Strict):
     id = fields.String(validate=validate.Length(max=200), allow_none=True)
     age_years = FiniteFloat(validate=validate.Range(0, 130), allow_none=True)
     weight_kg = FiniteFloat(validate=validate.Range(0.2, 500, min_inclusive=True), allow_none=True)
-    sex = fields.String(validate=validate.OneOf(["male", "female", "m", "f", "other", "unknown"]),
-                        allow_none=True)  # fmt: skip
+    sex = fields.String(
+        validate=validate.OneOf(["male", "female", "m", "f", "other", "unknown"]), allow_none=True
+    )
     crcl_ml_min = FiniteFloat(validate=validate.Range(0, 400), allow_none=True)
     serum_creatinine = LabField("serum_creatinine", allow_none=True)
     egfr = FiniteFloat(validate=validate.Range(0, 400), allow_none=True)
@@ -110,8 +122,8 @@ class PatientSchema(Strict):
             level = HEPATIC.get(data["hepatic_impairment"].strip().lower())
             if level is None:
                 raise ValidationError(
-                    "Must be none, mild, moderate, severe or Child-Pugh A/B/C.",
-                    "hepatic_impairment")  # fmt: skip
+                    "Must be none, mild, moderate, severe or Child-Pugh A/B/C.", "hepatic_impairment"
+                )
             data = {**data, "hepatic_impairment": level}
         return data
 
@@ -119,10 +131,13 @@ class PatientSchema(Strict):
     def _build(self, d: dict[str, Any], **_: Any) -> Patient:
         sex = {"m": "male", "f": "female"}.get(d.get("sex") or "", d.get("sex"))
         renamed = {
-            "serum_creatinine": "serum_creatinine_mg_dl", "serum_calcium": "serum_calcium_mg_dl",
-            "albumin": "albumin_g_dl", "platelets": "platelets_10e9_l", "anc": "anc_10e9_l",
+            "serum_creatinine": "serum_creatinine_mg_dl",
+            "serum_calcium": "serum_calcium_mg_dl",
+            "albumin": "albumin_g_dl",
+            "platelets": "platelets_10e9_l",
+            "anc": "anc_10e9_l",
             "hemoglobin": "hemoglobin_g_dl",
-        }  # fmt: skip
+        }
         kw = {renamed.get(k, k): v for k, v in d.items()}
         kw["sex"] = sex
         kw["conditions"] = tuple(d.get("conditions") or ())
@@ -132,8 +147,7 @@ class PatientSchema(Strict):
 class MedicationSchema(Strict):
     drug = _text(allow_none=True)
     rxcui = fields.String(validate=validate.Regexp(r"^\d{1,10}$"), allow_none=True)
-    atc = fields.String(validate=validate.Regexp(r"^[A-Za-z]\d\d[A-Za-z]{0,2}\d{0,2}$"),
-                        allow_none=True)  # fmt: skip
+    atc = fields.String(validate=validate.Regexp(r"^[A-Za-z]\d\d[A-Za-z]{0,2}\d{0,2}$"), allow_none=True)
     dose = DoseField(allow_none=True)
     unit = _text(50, allow_none=True)
     route = _text(50, allow_none=True)
@@ -155,8 +169,9 @@ class MedicationSchema(Strict):
 
 class RegimenSchema(Strict):
     patient = fields.Nested(PatientSchema, load_default=lambda: Patient())
-    medications = fields.List(fields.Nested(MedicationSchema), required=True,
-                              validate=validate.Length(max=MAX_MEDICATIONS))  # fmt: skip
+    medications = fields.List(
+        fields.Nested(MedicationSchema), required=True, validate=validate.Length(max=MAX_MEDICATIONS)
+    )
 
     @post_load
     def _build(self, d: dict[str, Any], **_: Any) -> Regimen:
@@ -164,11 +179,15 @@ class RegimenSchema(Strict):
         for i, m in enumerate(d["medications"]):
             low, high = m.pop("dose", None) or (None, None)
             start = m.pop("start_date", None)
-            meds.append(Medication(index=i, dose=high, dose_low=low,
-                                   start_date=start.isoformat() if start else None, **m))  # fmt: skip
+            meds.append(
+                Medication(
+                    index=i, dose=high, dose_low=low, start_date=start.isoformat() if start else None, **m
+                )
+            )
         patient = d.get("patient")
-        return Regimen(patient=patient if isinstance(patient, Patient) else Patient(),
-                       medications=tuple(meds))  # fmt: skip
+        return Regimen(
+            patient=patient if isinstance(patient, Patient) else Patient(), medications=tuple(meds)
+        )
 
 
 _SCHEMA = RegimenSchema()

@@ -109,8 +109,11 @@ def _prepare(text: str) -> str:
     t = text.translate(_SUPERSCRIPT).lower().replace("–", "-").replace("—", "-")
     t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)
     # "1 × 10^6 cells/kg", "1x10^6", "1e6" → a plain number
-    t = re.sub(r"(\d+(?:\.\d+)?)\s*[x×*]\s*10\^?(\d+)",
-               lambda m: f"{float(m.group(1)) * 10 ** int(m.group(2)):.0f}", t)  # fmt: skip
+    t = re.sub(
+        r"(\d+(?:\.\d+)?)\s*[x×*]\s*10\^?(\d+)",
+        lambda m: f"{float(m.group(1)) * 10 ** int(m.group(2)):.0f}",
+        t,
+    )
     t = re.sub(r"(\d+(?:\.\d+)?)e(\d+)", lambda m: f"{float(m.group(0)):.0f}", t)
     return re.sub(r"\s+", " ", t).strip()
 
@@ -178,11 +181,19 @@ def _parse(text: str) -> Sig:
         phase, rest = _parse_phase(part)
         if phase:
             phases.append(phase)
-        leftovers.extend(w for w in re.findall(r"[a-zµμ%/]+|\d+(?:\.\d+)?", rest)
-                         if w not in _IGNORABLE and w != "/")  # fmt: skip
+        leftovers.extend(
+            w for w in re.findall(r"[a-zµμ%/]+|\d+(?:\.\d+)?", rest) if w not in _IGNORABLE and w != "/"
+        )
     phases = _fill_forward(phases)
-    return Sig(text=text, phases=tuple(phases), prn=prn, max_daily=cap, duration_days=days,
-               course_doses=course, unparsed=tuple(leftovers))  # fmt: skip
+    return Sig(
+        text=text,
+        phases=tuple(phases),
+        prn=prn,
+        max_daily=cap,
+        duration_days=days,
+        course_doses=course,
+        unparsed=tuple(leftovers),
+    )
 
 
 def _fill_forward(phases: list[Phase]) -> list[Phase]:
@@ -191,7 +202,13 @@ def _fill_forward(phases: list[Phase]) -> list[Phase]:
     for p in phases:
         prev = out[-1] if out else None
         if prev and (p.unit is None or p.route is None or p.frequency is None and not p.bolus):
-            p = Phase(p.dose, p.dose_low, p.unit or prev.unit, p.route or prev.route,
-                      p.frequency or (None if p.bolus else prev.frequency), p.bolus)  # fmt: skip
+            p = Phase(
+                p.dose,
+                p.dose_low,
+                p.unit or prev.unit,
+                p.route or prev.route,
+                p.frequency or (None if p.bolus else prev.frequency),
+                p.bolus,
+            )
         out.append(p)
     return out

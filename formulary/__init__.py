@@ -15,11 +15,16 @@ from functools import cache
 from formulary.loader import KnowledgeError, build_drugs, load_classes, load_sources, read_toml
 from formulary.model import DoseLimit, Drug, DrugClass, Source, When
 
-__all__ = ["Formulary", "KnowledgeError", "load", "key", "Drug", "DoseLimit", "DrugClass",
-           "Source", "When"]  # fmt: skip
+__all__ = ["Formulary", "KnowledgeError", "load", "key", "Drug", "DoseLimit", "DrugClass", "Source", "When"]
 
-DATA_FILES = ("vocabulary.toml", "sources.toml", "classes.toml", "drugs.toml",
-              "supplements.toml", "comedications.toml")  # fmt: skip
+DATA_FILES = (
+    "vocabulary.toml",
+    "sources.toml",
+    "classes.toml",
+    "drugs.toml",
+    "supplements.toml",
+    "comedications.toml",
+)
 KNOWLEDGE_RELEASE = "2026.11.1"
 
 
@@ -56,8 +61,7 @@ class Formulary:
     def classes_for_atc(self, atc: str) -> frozenset[str]:
         """Classes an outside drug belongs to, judged by its ATC code alone."""
         code = atc.strip().upper()
-        found = {c.id for c in self.classes.values()
-                 if any(code.startswith(p) for p in c.atc_prefixes)}  # fmt: skip
+        found = {c.id for c in self.classes.values() if any(code.startswith(p) for p in c.atc_prefixes)}
         return self.expand_classes(found)
 
     def expand_classes(self, classes: frozenset[str] | set[str]) -> frozenset[str]:

@@ -20,10 +20,24 @@ from formulary.units import UnitError, conversion_factor
 ID = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="ids are lower_snake_case")
 SEVERITIES = ("contraindicated", "major", "moderate", "minor", "info")
 CATEGORIES = (
-    "dose_single", "dose_daily", "frequency", "duration", "course", "weight_based", "unit",
-    "interaction", "duplication", "renal", "hepatic", "age", "condition", "monitoring",
-    "opioid_load", "unrecognized", "input",
-)  # fmt: skip
+    "dose_single",
+    "dose_daily",
+    "frequency",
+    "duration",
+    "course",
+    "weight_based",
+    "unit",
+    "interaction",
+    "duplication",
+    "renal",
+    "hepatic",
+    "age",
+    "condition",
+    "monitoring",
+    "opioid_load",
+    "unrecognized",
+    "input",
+)
 HEPATIC_LEVELS = ("none", "mild", "moderate", "severe")
 
 
@@ -88,8 +102,15 @@ class LimitSchema(_Strict):
 
     @validates_schema
     def _says_something(self, data: dict[str, Any], **_: Any) -> None:
-        keys = {"max_single", "max_daily", "min_interval_h", "max_duration_days",
-                "course_max_doses", "max_single_per_kg", "max_daily_per_kg"}  # fmt: skip
+        keys = {
+            "max_single",
+            "max_daily",
+            "min_interval_h",
+            "max_duration_days",
+            "course_max_doses",
+            "max_single_per_kg",
+            "max_daily_per_kg",
+        }
         if not keys & data.keys():
             raise ValidationError("a limit row must set at least one limit")
 
@@ -104,8 +125,7 @@ class DrugSchema(_Strict):
     route_units = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     synonyms = fields.List(fields.String(), load_default=list)
     brands = fields.List(fields.String(), load_default=list)
-    atc = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z]\d\d[A-Z]{2}\d\d$")),
-                      load_default=list)  # fmt: skip
+    atc = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z]\d\d[A-Z]{2}\d\d$")), load_default=list)
     rxcui = fields.List(fields.String(validate=validate.Regexp(r"^\d+$")), load_default=list)
     iu_per_ug = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
     limit = fields.List(fields.Nested(LimitSchema), load_default=list)
@@ -115,8 +135,9 @@ class DrugSchema(_Strict):
 
 class ClassSchema(_Strict):
     name = fields.String(required=True)
-    atc_prefixes = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z][0-9A-Z]*$")),
-                               load_default=list)  # fmt: skip
+    atc_prefixes = fields.List(
+        fields.String(validate=validate.Regexp(r"^[A-Z][0-9A-Z]*$")), load_default=list
+    )
     parents = fields.List(fields.String(validate=ID), load_default=list)
 
 
@@ -124,10 +145,10 @@ class VocabularySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    routes = fields.Dict(keys=fields.String(validate=ID), values=fields.List(fields.String()),
-                         required=True)  # fmt: skip
-    conditions = fields.Dict(keys=fields.String(validate=ID), values=fields.List(fields.String()),
-                             required=True)  # fmt: skip
+    routes = fields.Dict(keys=fields.String(validate=ID), values=fields.List(fields.String()), required=True)
+    conditions = fields.Dict(
+        keys=fields.String(validate=ID), values=fields.List(fields.String()), required=True
+    )
 
 
 def read_toml(package: str, name: str) -> tuple[dict[str, Any], bytes]:
@@ -159,8 +180,9 @@ def load_classes(data: dict[str, Any]) -> dict[str, DrugClass]:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
             raise KnowledgeError(f"classes.toml: class id {key!r} is not lower_snake_case")
         v = validated(ClassSchema(), value, f"classes.toml [{key}]")
-        out[key] = DrugClass(id=key, name=v["name"], atc_prefixes=tuple(v["atc_prefixes"]),
-                             parents=tuple(v["parents"]))  # fmt: skip
+        out[key] = DrugClass(
+            id=key, name=v["name"], atc_prefixes=tuple(v["atc_prefixes"]), parents=tuple(v["parents"])
+        )
     for c in out.values():
         for p in c.parents:
             if p not in out:
@@ -200,10 +222,20 @@ def _limit(row: dict[str, Any], drug: Drug | dict[str, Any], where: str) -> Dose
             qty[key] = _amount(row[key], unit, f"{where}.{key}", per_kg=True)
     w = row["when"]
     when = When(**{k: tuple(v) if isinstance(v, list) else v for k, v in w.items()})
-    plain = {k: row[k] for k in ("min_interval_h", "max_duration_days", "course_max_doses",
-                                 "category", "recommendation", "note", "verified") if k in row}  # fmt: skip
-    return DoseLimit(routes=routes, source=row["source"], when=when, severity=row["severity"],
-                     **qty, **plain)  # fmt: skip
+    plain = {
+        k: row[k]
+        for k in (
+            "min_interval_h",
+            "max_duration_days",
+            "course_max_doses",
+            "category",
+            "recommendation",
+            "note",
+            "verified",
+        )
+        if k in row
+    }
+    return DoseLimit(routes=routes, source=row["source"], when=when, severity=row["severity"], **qty, **plain)
 
 
 def build_drugs(rows: Iterable[dict[str, Any]], where: str) -> list[Drug]:
@@ -218,11 +250,23 @@ def build_drugs(rows: Iterable[dict[str, Any]], where: str) -> list[Drug]:
                 raise KnowledgeError(f"{here}: dose unit {exc}") from exc
         d["route_units"] = tuple(sorted(d["route_units"].items()))
         limits = tuple(_limit(r, d, f"{here} limit #{j}") for j, r in enumerate(d.pop("limit")))
-        out.append(Drug(
-            id=d["id"], name=d["name"], kind=d["kind"], classes=frozenset(d["classes"]),
-            dose_unit=d["dose_unit"], routes=tuple(d["routes"]), route_units=d["route_units"],
-            synonyms=tuple(d["synonyms"]), brands=tuple(d["brands"]), atc=tuple(d["atc"]),
-            rxcui=tuple(d["rxcui"]), iu_per_ug=d.get("iu_per_ug"), limits=limits,
-            source=d["source"], note=d["note"],
-        ))  # fmt: skip
+        out.append(
+            Drug(
+                id=d["id"],
+                name=d["name"],
+                kind=d["kind"],
+                classes=frozenset(d["classes"]),
+                dose_unit=d["dose_unit"],
+                routes=tuple(d["routes"]),
+                route_units=d["route_units"],
+                synonyms=tuple(d["synonyms"]),
+                brands=tuple(d["brands"]),
+                atc=tuple(d["atc"]),
+                rxcui=tuple(d["rxcui"]),
+                iu_per_ug=d.get("iu_per_ug"),
+                limits=limits,
+                source=d["source"],
+                note=d["note"],
+            )
+        )
     return out

@@ -134,7 +134,7 @@ def parse_unit(text: str) -> pint.Quantity:
         raise
     except Exception as exc:  # pint raises several unrelated types for bad text
         raise UnitError(f"unknown unit {text!r}") from exc
-    if not isinstance(q, pint.Quantity):
+    if not isinstance(q, pint.Quantity) or q.unitless:
         raise UnitError(f"{text!r} is a number, not a unit")
     return q
 

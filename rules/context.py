@@ -25,8 +25,7 @@ class Context:
     @cached_property
     def conditions(self) -> frozenset[str]:
         f = self.formulary
-        return frozenset(f.conditions[key(c)] for c in self.patient.conditions
-                         if key(c) in f.conditions)  # fmt: skip
+        return frozenset(f.conditions[key(c)] for c in self.patient.conditions if key(c) in f.conditions)
 
     @cached_property
     def unknown_conditions(self) -> tuple[str, ...]:
@@ -79,20 +78,20 @@ def _bounds(value: float | None, lo=None, hi=None, over=None, below=None) -> boo
         return True
     if value is None:
         return None
-    return ((lo is None or value >= lo) and (hi is None or value <= hi)
-            and (over is None or value > over) and (below is None or value < below))  # fmt: skip
+    return (
+        (lo is None or value >= lo)
+        and (hi is None or value <= hi)
+        and (over is None or value > over)
+        and (below is None or value < below)
+    )
 
 
 def _parts(when: When, ctx: Context) -> dict[str, bool | None]:
     p = ctx.patient
     parts = {
         "age": _bounds(p.age_years, when.age_min, when.age_max, when.age_over, when.age_below),
-        "weight": _bounds(
-            p.weight_kg, when.weight_min_kg, when.weight_max_kg, None, when.weight_below
-        ),  # fmt: skip
-        "renal function (CrCl)": _bounds(
-            ctx.crcl[0], when.crcl_min, when.crcl_max, None, when.crcl_below
-        ),  # fmt: skip
+        "weight": _bounds(p.weight_kg, when.weight_min_kg, when.weight_max_kg, None, when.weight_below),
+        "renal function (CrCl)": _bounds(ctx.crcl[0], when.crcl_min, when.crcl_max, None, when.crcl_below),
     }
     if when.hepatic:
         h = p.hepatic_impairment

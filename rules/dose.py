@@ -95,8 +95,7 @@ def _render(kind: Kind, value: float, drug: Drug, unit: str) -> str:
             return f"{num(value)} doses"
 
 
-def _message(kind: Kind, drug: Drug, orders: list[Order], actual: str, limit: str,
-             lim: DoseLimit) -> str:  # fmt: skip
+def _message(kind: Kind, drug: Drug, orders: list[Order], actual: str, limit: str, lim: DoseLimit) -> str:
     who = _who(lim)
     match kind.attr:
         case "max_daily" | "max_daily_per_kg":
@@ -163,8 +162,7 @@ def _evaluate(kind: Kind, drug: Drug, orders: list[Order], ctx: Context) -> Iter
             yield from _missing_weight(kind, drug, group, mine, ctx)
             continue
         applies = {id(lim): ctx.matches(lim.when) for lim in mine}
-        broken = [lim for lim in mine
-                  if applies[id(lim)] and _exceeds(kind, actual, getattr(lim, kind.attr))]  # fmt: skip
+        broken = [lim for lim in mine if applies[id(lim)] and _exceeds(kind, actual, getattr(lim, kind.attr))]
         if broken:
             yield _finding(kind, drug, group, actual, _strictest(kind, broken), ctx)
             continue
@@ -177,17 +175,23 @@ def _evaluate(kind: Kind, drug: Drug, orders: list[Order], ctx: Context) -> Iter
             yield _unknown(kind, drug, group, actual, _strictest(kind, unknown), ctx)
 
 
-def _finding(kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit,
-             ctx: Context) -> Finding:  # fmt: skip
+def _finding(
+    kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit, ctx: Context
+) -> Finding:
     unit = group[0].unit
     a, b = _render(kind, actual, drug, unit), _render(kind, getattr(lim, kind.attr), drug, unit)
     evidence = {"actual": a, "limit": b}
     if kind.attr in ("max_daily", "max_daily_per_kg"):
         evidence["orders"] = [
-            {"medication": o.index, "daily": qty(o.daily, o.unit, "/day"), "prn": o.prn,
-             **({"capped": True} if o.capped else {})}
-            for o in group if o.daily is not None
-        ]  # fmt: skip
+            {
+                "medication": o.index,
+                "daily": qty(o.daily, o.unit, "/day"),
+                "prn": o.prn,
+                **({"capped": True} if o.capped else {}),
+            }
+            for o in group
+            if o.daily is not None
+        ]
     crcl, estimated = ctx.crcl
     if lim.when.crcl_min is not None or lim.when.crcl_below is not None or lim.when.crcl_max is not None:  # noqa: E501
         evidence["crcl_ml_min"] = num(crcl) if crcl is not None else None
@@ -197,13 +201,22 @@ def _finding(kind: Kind, drug: Drug, group: list[Order], actual: float, lim: Dos
     message = _message(kind, drug, group, a, b, lim)
     if estimated and "crcl_ml_min" in evidence:
         message += f" CrCl estimated at {num(crcl)} mL/min by Cockcroft-Gault."
-    return finding(code, lim.category or kind.category, lim.severity, (drug.id,),
-                   [o.index for o in group], message, lim.recommendation, evidence,
-                   source_block(ctx.formulary, lim.source, lim.verified))  # fmt: skip
+    return finding(
+        code,
+        lim.category or kind.category,
+        lim.severity,
+        (drug.id,),
+        [o.index for o in group],
+        message,
+        lim.recommendation,
+        evidence,
+        source_block(ctx.formulary, lim.source, lim.verified),
+    )
 
 
-def _unknown(kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit,
-             ctx: Context) -> Finding:  # fmt: skip
+def _unknown(
+    kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit, ctx: Context
+) -> Finding:
     unit = group[0].unit
     a, b = _render(kind, actual, drug, unit), _render(kind, getattr(lim, kind.attr), drug, unit)
     missing = ctx.missing_for(lim.when)
@@ -211,35 +224,45 @@ def _unknown(kind: Kind, drug: Drug, group: list[Order], actual: float, lim: Dos
     # Risk modifiers (hepatic state, conditions) are often simply unrecorded: say so, quietly.
     quiet = set(missing) <= {"hepatic function", "conditions"}
     return finding(
-        f"monitoring.{kind.code}.unknown", "monitoring", "info" if quiet else "moderate", (drug.id,),
+        f"monitoring.{kind.code}.unknown",
+        "monitoring",
+        "info" if quiet else "moderate",
+        (drug.id,),
         [o.index for o in group],
-        f"{drug.name} at {a} exceeds the limit{_who(lim)} ({b}), and the patient's {needed} "
-        "is not known.",
+        f"{drug.name} at {a} exceeds the limit{_who(lim)} ({b}), and the patient's {needed} is not known.",
         f"Record {needed} to confirm the dose is safe. {lim.recommendation}".strip(),
         {"actual": a, "limit": b, "missing": ctx.missing_for(lim.when)},
         source_block(ctx.formulary, lim.source, lim.verified),
-    )  # fmt: skip
+    )
 
 
-def _missing_weight(kind: Kind, drug: Drug, group: list[Order], limits: list[DoseLimit],
-                    ctx: Context) -> Iterator[Finding]:  # fmt: skip
+def _missing_weight(
+    kind: Kind, drug: Drug, group: list[Order], limits: list[DoseLimit], ctx: Context
+) -> Iterator[Finding]:
     """Per-kg limit with an absolute dose (or the reverse) and no weight: say it was not checked."""
     if ctx.patient.weight_kg is not None or not limits:
         return
     o = group[0]
     needs = (kind.attr.endswith("per_kg") and o.dose is not None) or (
-        not kind.attr.endswith("per_kg") and kind.attr in ("max_single", "max_daily")
-        and o.dose is None and o.dose_per_kg is not None)  # fmt: skip
+        not kind.attr.endswith("per_kg")
+        and kind.attr in ("max_single", "max_daily")
+        and o.dose is None
+        and o.dose_per_kg is not None
+    )
     if needs and any(ctx.matches(lim.when) is not False for lim in limits):
         lim = limits[0]
         yield finding(
-            f"monitoring.weight_unknown.{kind.attr}", "monitoring", "moderate", (drug.id,),
+            f"monitoring.weight_unknown.{kind.attr}",
+            "monitoring",
+            "moderate",
+            (drug.id,),
             [x.index for x in group],
             f"{drug.name} has a limit of {_render(kind, getattr(lim, kind.attr), drug, o.unit)} "
             "but the patient's weight is not known, so the dose could not be checked against it.",
-            "Record the patient's weight.", {"missing": ["weight"]},
+            "Record the patient's weight.",
+            {"missing": ["weight"]},
             source_block(ctx.formulary, lim.source, lim.verified),
-        )  # fmt: skip
+        )
 
 
 def check_doses(ctx: Context) -> Iterator[Finding]:

@@ -27,12 +27,16 @@ def check_duplication(ctx: Context) -> Iterator[Finding]:
         if len({o.drug_id or o.input for o in members}) < 2:
             continue
         yield finding(
-            f"duplication.{rule.id}", "duplication", rule.severity,
-            [o.drug_id for o in members if o.drug_id], [o.index for o in members],
-            rule.message.format(names=_names(members)), rule.recommendation,
+            f"duplication.{rule.id}",
+            "duplication",
+            rule.severity,
+            [o.drug_id for o in members if o.drug_id],
+            [o.index for o in members],
+            rule.message.format(names=_names(members)),
+            rule.recommendation,
             {"orders": [o.index for o in members]},
             source_block(k, rule.source, rule.verified),
-        )  # fmt: skip
+        )
     same = k.same_ingredient
     for drug_id, orders in sorted(ctx.by_drug.items()):
         if len(orders) < 2:
@@ -42,9 +46,13 @@ def check_duplication(ctx: Context) -> Iterator[Finding]:
             continue  # one scheduled + PRN breakthrough under the same name
         drug = ctx.formulary.drugs[drug_id]
         yield finding(
-            "duplication.same_ingredient", "duplication", same.severity, [drug_id],
+            "duplication.same_ingredient",
+            "duplication",
+            same.severity,
+            [drug_id],
             [o.index for o in orders],
             same.message.format(drug=drug.name, n=len(orders), names=_names(orders)),
-            same.recommendation, {"orders": [o.index for o in orders]},
+            same.recommendation,
+            {"orders": [o.index for o in orders]},
             source_block(k, same.source, same.verified),
-        )  # fmt: skip
+        )

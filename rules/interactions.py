@@ -61,10 +61,17 @@ def check_interactions(ctx: Context) -> Iterator[Finding]:
         involved = [by_index[i] for i in sorted(by_index)]
         names = " + ".join(dict.fromkeys(_name(o) for o in involved))
         yield finding(
-            f"interaction.{rule.id}", "interaction", rule.severity,
-            [o.drug_id for o in involved if o.drug_id], [o.index for o in involved],
-            f"{names}: {rule.effect}", rule.management,
-            {"rule": rule.id, "mechanism": rule.mechanism,
-             "between": [str(rule.a), str(rule.b)] + ([str(rule.also)] if rule.also else [])},
+            f"interaction.{rule.id}",
+            "interaction",
+            rule.severity,
+            [o.drug_id for o in involved if o.drug_id],
+            [o.index for o in involved],
+            f"{names}: {rule.effect}",
+            rule.management,
+            {
+                "rule": rule.id,
+                "mechanism": rule.mechanism,
+                "between": [str(rule.a), str(rule.b)] + ([str(rule.also)] if rule.also else []),
+            },
             source_block(ctx.knowledge, rule.source, rule.verified),
-        )  # fmt: skip
+        )

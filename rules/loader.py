@@ -29,9 +29,25 @@ from rules.model import (
     Selector,
 )
 
-RULE_FILES = ("sources.toml", "interactions.toml", "duplication.toml", "cautions.toml", "checks.toml", "opioids.toml")
-NEEDS = ("renal_function", "serum_calcium", "blood_counts", "qtc", "opioid_tolerant",
-         "dental_exam_done", "weight", "hepatic_function", "age")  # fmt: skip
+RULE_FILES = (
+    "sources.toml",
+    "interactions.toml",
+    "duplication.toml",
+    "cautions.toml",
+    "checks.toml",
+    "opioids.toml",
+)
+NEEDS = (
+    "renal_function",
+    "serum_calcium",
+    "blood_counts",
+    "qtc",
+    "opioid_tolerant",
+    "dental_exam_done",
+    "weight",
+    "hepatic_function",
+    "age",
+)
 _SEL = validate.Regexp(r"^(class:)?[a-z][a-z0-9_]*$", error="a drug id or class:<id>")
 Severity = validate.OneOf(SEVERITIES)
 
@@ -157,8 +173,10 @@ def _when(data: dict[str, Any], f: Formulary, where: str) -> When:
 
 
 def _rows(data: dict[str, Any], key: str, schema: _Strict, name: str) -> list[dict[str, Any]]:
-    rows = [validated(schema, r, f"{name} {key} #{i} ({r.get('id', '?')})")
-            for i, r in enumerate(data.get(key, []))]  # fmt: skip
+    rows = [
+        validated(schema, r, f"{name} {key} #{i} ({r.get('id', '?')})")
+        for i, r in enumerate(data.get(key, []))
+    ]
     ids = [r["id"] for r in rows if "id" in r]
     if len(ids) != len(set(ids)):
         raise KnowledgeError(f"{name}: duplicate ids {sorted({i for i in ids if ids.count(i) > 1})}")
@@ -182,68 +200,118 @@ def load_knowledge(f: Formulary) -> Knowledge:
     interactions = []
     for r in _rows(parsed["interactions.toml"], "interaction", InteractionSchema(), "interactions.toml"):
         w = f"interactions.toml [{r['id']}]"
-        interactions.append(Interaction(
-            id=r["id"], a=_selector(r["a"], f, w), b=_selector(r["b"], f, w),
-            also=_selector(r["also"], f, w) if r.get("also") else None,
-            a_routes=_routes(r["a_routes"], f, w), b_routes=_routes(r["b_routes"], f, w),
-            severity=r["severity"], group=r["group"] or r["id"], effect=r["effect"],
-            mechanism=r["mechanism"], management=r["management"], source=cite(r["source"], w),
-            verified=r["verified"], examples=tuple(r["examples"]),
-        ))  # fmt: skip
+        interactions.append(
+            Interaction(
+                id=r["id"],
+                a=_selector(r["a"], f, w),
+                b=_selector(r["b"], f, w),
+                also=_selector(r["also"], f, w) if r.get("also") else None,
+                a_routes=_routes(r["a_routes"], f, w),
+                b_routes=_routes(r["b_routes"], f, w),
+                severity=r["severity"],
+                group=r["group"] or r["id"],
+                effect=r["effect"],
+                mechanism=r["mechanism"],
+                management=r["management"],
+                source=cite(r["source"], w),
+                verified=r["verified"],
+                examples=tuple(r["examples"]),
+            )
+        )
     dup_data = parsed["duplication.toml"]
     dups = []
     for r in _rows(dup_data, "duplication", DuplicationSchema(), "duplication.toml"):
         w = f"duplication.toml [{r['id']}]"
-        dups.append(Duplication(
-            id=r["id"], selector=_selector(r["selector"], f, w), severity=r["severity"],
-            scheduled_only=r["scheduled_only"], message=r["message"],
-            recommendation=r["recommendation"], source=cite(r["source"], w), verified=r["verified"],
-        ))  # fmt: skip
+        dups.append(
+            Duplication(
+                id=r["id"],
+                selector=_selector(r["selector"], f, w),
+                severity=r["severity"],
+                scheduled_only=r["scheduled_only"],
+                message=r["message"],
+                recommendation=r["recommendation"],
+                source=cite(r["source"], w),
+                verified=r["verified"],
+            )
+        )
     same = [d for d in dups if d.id == "same_ingredient"]
     if len(same) != 1:
         raise KnowledgeError("duplication.toml: exactly one row must have id 'same_ingredient'")
     cautions = []
     for r in _rows(parsed["cautions.toml"], "caution", CautionSchema(), "cautions.toml"):
         w = f"cautions.toml [{r['id']}]"
-        cautions.append(Caution(
-            id=r["id"], drugs=tuple(_selector(s, f, w) for s in r["drugs"]),
-            category=r["category"], severity=r["severity"], when=_when(r["when"], f, w),
-            message=r["message"], recommendation=r["recommendation"], source=cite(r["source"], w),
-            routes=_routes(r["routes"], f, w), prn=r.get("prn"),
-            dose_number_max=r.get("dose_number_max"), dose_number_min=r.get("dose_number_min"),
-            verified=r["verified"],
-        ))  # fmt: skip
+        cautions.append(
+            Caution(
+                id=r["id"],
+                drugs=tuple(_selector(s, f, w) for s in r["drugs"]),
+                category=r["category"],
+                severity=r["severity"],
+                when=_when(r["when"], f, w),
+                message=r["message"],
+                recommendation=r["recommendation"],
+                source=cite(r["source"], w),
+                routes=_routes(r["routes"], f, w),
+                prn=r.get("prn"),
+                dose_number_max=r.get("dose_number_max"),
+                dose_number_min=r.get("dose_number_min"),
+                verified=r["verified"],
+            )
+        )
     checks = []
     for r in _rows(parsed["checks.toml"], "check", CheckSchema(), "checks.toml"):
         w = f"checks.toml [{r['id']}]"
         if not r["needs"] and not r["with_drugs"]:
             raise KnowledgeError(f"{w}: a check needs `needs` or `with_drugs`")
-        checks.append(RequiredCheck(
-            id=r["id"], drugs=tuple(_selector(s, f, w) for s in r["drugs"]), needs=tuple(r["needs"]),
-            severity=r["severity"], message=r["message"], recommendation=r["recommendation"],
-            source=cite(r["source"], w), routes=_routes(r["routes"], f, w),
-            with_drugs=tuple(_selector(s, f, w) for s in r["with_drugs"]), verified=r["verified"],
-        ))  # fmt: skip
+        checks.append(
+            RequiredCheck(
+                id=r["id"],
+                drugs=tuple(_selector(s, f, w) for s in r["drugs"]),
+                needs=tuple(r["needs"]),
+                severity=r["severity"],
+                message=r["message"],
+                recommendation=r["recommendation"],
+                source=cite(r["source"], w),
+                routes=_routes(r["routes"], f, w),
+                with_drugs=tuple(_selector(s, f, w) for s in r["with_drugs"]),
+                verified=r["verified"],
+            )
+        )
     op = validated(OpioidsSchema(), parsed["opioids.toml"], "opioids.toml")
     factors = []
     for r in op["factor"]:
         w = f"opioids.toml factor {r['drug']}"
         if r["drug"] not in f.drugs:
             raise KnowledgeError(f"{w}: unknown drug")
-        factors.append(MmeFactor(r["drug"], _routes(r["routes"], f, w), r["factor"], r["unit"],
-                                 cite(r["source"], w)))  # fmt: skip
-    thresholds = tuple(sorted(
-        (MmeThreshold(t["mme"], t["severity"], t["message"], t["recommendation"],
-                      cite(t["source"], "opioids.toml threshold")) for t in op["threshold"]),
-        key=lambda t: -t.mme,
-    ))  # fmt: skip
+        factors.append(
+            MmeFactor(r["drug"], _routes(r["routes"], f, w), r["factor"], r["unit"], cite(r["source"], w))
+        )
+    thresholds = tuple(
+        sorted(
+            (
+                MmeThreshold(
+                    t["mme"],
+                    t["severity"],
+                    t["message"],
+                    t["recommendation"],
+                    cite(t["source"], "opioids.toml threshold"),
+                )
+                for t in op["threshold"]
+            ),
+            key=lambda t: -t.mme,
+        )
+    )
     bad = set(op["cancer_conditions"]) - set(f.conditions.values())
     if bad:
         raise KnowledgeError(f"opioids.toml: unknown cancer_conditions {sorted(bad)}")
     return Knowledge(
-        interactions=tuple(interactions), duplications=tuple(d for d in dups if d.id != "same_ingredient"),
-        same_ingredient=same[0], cautions=tuple(cautions), checks=tuple(checks),
-        mme_factors=tuple(factors), mme_thresholds=thresholds,
-        mme_source=cite(op["mme_source"], "opioids.toml"), cancer_conditions=tuple(op["cancer_conditions"]),
+        interactions=tuple(interactions),
+        duplications=tuple(d for d in dups if d.id != "same_ingredient"),
+        same_ingredient=same[0],
+        cautions=tuple(cautions),
+        checks=tuple(checks),
+        mme_factors=tuple(factors),
+        mme_thresholds=thresholds,
+        mme_source=cite(op["mme_source"], "opioids.toml"),
+        cancer_conditions=tuple(op["cancer_conditions"]),
         sources=sources,
-    )  # fmt: skip
+    )

@@ -24,16 +24,28 @@ def check_opioid_load(ctx: Context) -> Iterator[Finding]:
     for o in opioids:
         factor = next((f for f in k.mme_factors if f.drug == o.drug_id and o.route in f.routes), None)
         if factor is None:
-            excluded.append({"medication": o.index, "drug": o.drug_id,
-                             "reason": f"no CDC conversion factor for the {o.route} route"})  # fmt: skip
+            excluded.append(
+                {
+                    "medication": o.index,
+                    "drug": o.drug_id,
+                    "reason": f"no CDC conversion factor for the {o.route} route",
+                }
+            )
             continue
         amount = o.dose if factor.unit == "ug/h" else o.daily
         if amount is None:
             excluded.append({"medication": o.index, "drug": o.drug_id, "reason": "dose not readable"})
             continue
         shown = qty(amount, o.unit) if factor.unit == "ug/h" else qty(amount, o.unit, "/day")
-        parts.append({"medication": o.index, "drug": o.drug_id, "amount": shown,
-                      "factor": factor.factor, "mme_per_day": round(amount * factor.factor, 1)})  # fmt: skip
+        parts.append(
+            {
+                "medication": o.index,
+                "drug": o.drug_id,
+                "amount": shown,
+                "factor": factor.factor,
+                "mme_per_day": round(amount * factor.factor, 1),
+            }
+        )
     total = round(sum(p["mme_per_day"] for p in parts), 1)
     cancer = any(c in ctx.conditions for c in k.cancer_conditions)
     evidence = {"actual": f"{num(total)} MME/day", "contributions": parts}
@@ -41,21 +53,33 @@ def check_opioid_load(ctx: Context) -> Iterator[Finding]:
         evidence["not_counted"] = excluded
     drugs = [o.drug_id for o in opioids]
     meds = [o.index for o in opioids]
-    not_counted = (f" {len(excluded)} order(s) could not be converted and are not included."
-                   if excluded else "")  # fmt: skip
+    not_counted = (
+        f" {len(excluded)} order(s) could not be converted and are not included." if excluded else ""
+    )
     over = next((t for t in k.mme_thresholds if total >= t.mme), None)
     if over and not cancer:
         evidence["limit"] = f"{num(over.mme)} MME/day"
         yield finding(
-            "opioid_load.threshold", "opioid_load", over.severity, drugs, meds,
+            "opioid_load.threshold",
+            "opioid_load",
+            over.severity,
+            drugs,
+            meds,
             over.message.format(total=num(total), threshold=num(over.mme)) + not_counted,
-            over.recommendation, evidence, source_block(k, over.source),
-        )  # fmt: skip
+            over.recommendation,
+            evidence,
+            source_block(k, over.source),
+        )
         return
-    scope = (" The CDC 2022 thresholds do not apply to cancer-related pain." if cancer and over else "")
+    scope = " The CDC 2022 thresholds do not apply to cancer-related pain." if cancer and over else ""
     yield finding(
-        "opioid_load.total", "opioid_load", "info", drugs, meds,
+        "opioid_load.total",
+        "opioid_load",
+        "info",
+        drugs,
+        meds,
         f"Total opioid load is {num(total)} MME/day.{scope}{not_counted}",
         "Use the total when converting or titrating; reassess benefit and harm as it rises.",
-        evidence, source_block(k, k.mme_source),
-    )  # fmt: skip
+        evidence,
+        source_block(k, k.mme_source),
+    )

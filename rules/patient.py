@@ -19,9 +19,10 @@ from rules.model import Caution, RequiredCheck, Selector
 
 def _selected(selectors: tuple[Selector, ...], routes: tuple[str, ...], ctx: Context) -> list[Order]:
     return [
-        o for o in ctx.orders
+        o
+        for o in ctx.orders
         if any(s.matches(o.drug_id, o.classes) for s in selectors) and (not routes or o.route in routes)
-    ]  # fmt: skip
+    ]
 
 
 def _dose_number_fits(c: Caution, o: Order) -> bool:
@@ -44,11 +45,13 @@ def _evidence(c: Caution, ctx: Context) -> dict:
         ev["hepatic_impairment"] = p.hepatic_impairment
     if w.conditions:
         ev["conditions"] = sorted(set(w.conditions) & ctx.conditions)
-    labs = (("qtc_ms", p.qtc_ms, (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below)),
-            ("serum_calcium_mg_dl", ctx.corrected_calcium, (w.calcium_below, w.calcium_over)),
-            ("platelets_10e9_l", p.platelets_10e9_l, (w.platelets_below,)),
-            ("anc_10e9_l", p.anc_10e9_l, (w.anc_below,)),
-            ("hemoglobin_g_dl", p.hemoglobin_g_dl, (w.hemoglobin_below,)))  # fmt: skip
+    labs = (
+        ("qtc_ms", p.qtc_ms, (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below)),
+        ("serum_calcium_mg_dl", ctx.corrected_calcium, (w.calcium_below, w.calcium_over)),
+        ("platelets_10e9_l", p.platelets_10e9_l, (w.platelets_below,)),
+        ("anc_10e9_l", p.anc_10e9_l, (w.anc_below,)),
+        ("hemoglobin_g_dl", p.hemoglobin_g_dl, (w.hemoglobin_below,)),
+    )
     for name, value, bounds in labs:
         if any(b is not None for b in bounds):
             ev[name] = num(value) if value is not None else None
@@ -57,8 +60,11 @@ def _evidence(c: Caution, ctx: Context) -> dict:
 
 def check_cautions(ctx: Context) -> Iterator[Finding]:
     for c in ctx.knowledge.cautions:
-        orders = [o for o in _selected(c.drugs, c.routes, ctx)
-                  if (c.prn is None or o.prn == c.prn) and _dose_number_fits(c, o)]  # fmt: skip
+        orders = [
+            o
+            for o in _selected(c.drugs, c.routes, ctx)
+            if (c.prn is None or o.prn == c.prn) and _dose_number_fits(c, o)
+        ]
         if not orders or ctx.matches(c.when) is not True:
             continue
         names = ", ".join(sorted({o.drug.name if o.drug else o.input for o in orders}))
@@ -67,10 +73,16 @@ def check_cautions(ctx: Context) -> Iterator[Finding]:
         if ev.get("crcl_estimated"):
             message += f" (CrCl {ev['crcl_ml_min']} mL/min, estimated by Cockcroft-Gault.)"
         yield finding(
-            f"{c.category}.{c.id}", c.category, c.severity,
-            [o.drug_id for o in orders if o.drug_id], [o.index for o in orders], message,
-            c.recommendation, ev, source_block(ctx.knowledge, c.source, c.verified),
-        )  # fmt: skip
+            f"{c.category}.{c.id}",
+            c.category,
+            c.severity,
+            [o.drug_id for o in orders if o.drug_id],
+            [o.index for o in orders],
+            message,
+            c.recommendation,
+            ev,
+            source_block(ctx.knowledge, c.source, c.verified),
+        )
 
 
 def _missing(need: str, ctx: Context) -> list[str]:
@@ -82,8 +94,11 @@ def _missing(need: str, ctx: Context) -> list[str]:
         case "serum_calcium":
             return [] if p.serum_calcium_mg_dl is not None else ["serum calcium"]
         case "blood_counts":
-            counts = (("platelet count", p.platelets_10e9_l), ("ANC", p.anc_10e9_l),
-                      ("haemoglobin", p.hemoglobin_g_dl))  # fmt: skip
+            counts = (
+                ("platelet count", p.platelets_10e9_l),
+                ("ANC", p.anc_10e9_l),
+                ("haemoglobin", p.hemoglobin_g_dl),
+            )
             return [name for name, v in counts if v is None]
         case "qtc":
             return [] if p.qtc_ms is not None else ["QTc"]
@@ -92,8 +107,11 @@ def _missing(need: str, ctx: Context) -> list[str]:
         case "dental_exam_done":
             if p.dental_exam_done is True:
                 return []
-            return ["dental examination (recorded as not done)" if p.dental_exam_done is False
-                    else "dental examination (not documented)"]  # fmt: skip
+            return [
+                "dental examination (recorded as not done)"
+                if p.dental_exam_done is False
+                else "dental examination (not documented)"
+            ]
         case "weight":
             return [] if p.weight_kg is not None else ["body weight"]
         case "age":
@@ -116,10 +134,16 @@ def _check(rc: RequiredCheck, ctx: Context) -> Finding | None:
         return None
     names = ", ".join(sorted({o.drug.name for o in orders if o.drug}))
     return finding(
-        f"monitoring.{rc.id}", "monitoring", rc.severity, [o.drug_id for o in orders if o.drug_id],
-        [o.index for o in orders], rc.message.format(drug=names, missing="; ".join(missing)),
-        rc.recommendation, {"missing": missing}, source_block(ctx.knowledge, rc.source, rc.verified),
-    )  # fmt: skip
+        f"monitoring.{rc.id}",
+        "monitoring",
+        rc.severity,
+        [o.drug_id for o in orders if o.drug_id],
+        [o.index for o in orders],
+        rc.message.format(drug=names, missing="; ".join(missing)),
+        rc.recommendation,
+        {"missing": missing},
+        source_block(ctx.knowledge, rc.source, rc.verified),
+    )
 
 
 def check_required(ctx: Context) -> Iterator[Finding]:
@@ -131,7 +155,11 @@ def check_required(ctx: Context) -> Iterator[Finding]:
 def check_conditions_known(ctx: Context) -> Iterator[Finding]:
     for c in ctx.unknown_conditions:
         yield finding(
-            "input.condition_unknown", "input", "info", (), (),
+            "input.condition_unknown",
+            "input",
+            "info",
+            (),
+            (),
             f"Condition {c!r} is not one the checker understands; no rule used it.",
             "Use a listed condition name (see the contract) if one fits.",
-        )  # fmt: skip
+        )

@@ -9,11 +9,21 @@ from formulary import DoseLimit, Drug, When
 from formulary import load as load_formulary
 
 NEUTRAL: dict[str, Any] = {
-    "age_years": 40, "weight_kg": 70, "sex": "male", "crcl_ml_min": 100, "hepatic_impairment": "none",
-    "qtc_ms": 420, "serum_calcium": "9.5 mg/dL", "platelets": "250 10^9/L", "anc": "4 10^9/L",
-    "hemoglobin": "13 g/dL", "opioid_tolerant": True, "dental_exam_done": True, "pregnant": False,
+    "age_years": 40,
+    "weight_kg": 70,
+    "sex": "male",
+    "crcl_ml_min": 100,
+    "hepatic_impairment": "none",
+    "qtc_ms": 420,
+    "serum_calcium": "9.5 mg/dL",
+    "platelets": "250 10^9/L",
+    "anc": "4 10^9/L",
+    "hemoglobin": "13 g/dL",
+    "opioid_tolerant": True,
+    "dental_exam_done": True,
+    "pregnant": False,
     "conditions": [],
-}  # fmt: skip
+}
 
 
 def patient_for(when: When) -> dict[str, Any]:
@@ -110,9 +120,13 @@ def representative(selector, routes=(), exclude=()) -> list[str]:
     f = load_formulary()
     if selector.kind == "drug":
         return [selector.id]
-    return [d.id for d in sorted(f.drugs.values(), key=lambda d: d.id)
-            if selector.id in f.expand_classes(d.classes) and d.id not in exclude
-            and (not routes or set(routes) & set(d.routes))]  # fmt: skip
+    return [
+        d.id
+        for d in sorted(f.drugs.values(), key=lambda d: d.id)
+        if selector.id in f.expand_classes(d.classes)
+        and d.id not in exclude
+        and (not routes or set(routes) & set(d.routes))
+    ]
 
 
 def route_for(drug_id: str, routes: tuple[str, ...]) -> str:

@@ -20,8 +20,13 @@ def _rendered(drug, lim, attr) -> str:
 def test_limit_met_is_not_exceeded(case, drug, lim, attr, code):
     report = check({"patient": patient_for(lim.when), "medications": [medication_for(drug, lim, attr, 1.0)]})
     # A stricter row for the same patient may still fire; this row itself must not.
-    hits = [f for f in report.findings if drug.id in f.drugs and f.code.startswith(code)
-            and f.evidence.get("limit") == _rendered(drug, lim, attr)]  # fmt: skip
+    hits = [
+        f
+        for f in report.findings
+        if drug.id in f.drugs
+        and f.code.startswith(code)
+        and f.evidence.get("limit") == _rendered(drug, lim, attr)
+    ]
     assert not hits, f"{case}: at the limit, got {[f.message for f in hits]}"
 
 
