@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate
@@ -191,13 +192,63 @@ class RegimenSchema(Strict):
 
 
 _SCHEMA = RegimenSchema()
+_MEDICATION = MedicationSchema()
+_PATIENT = PatientSchema()
 LAB_FIELDS = tuple(LABS)
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable twin of a JSON value, or TypeError for anything else (then no caching)."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("__list__", *(_freeze(v) for v in value))
+    hash(value)
+    return (type(value).__name__, value)
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, tuple) and value and value[0] == "__list__":
+        return [_thaw(v) for v in value[1:]]
+    if isinstance(value, tuple) and (not value or isinstance(value[0], tuple)):
+        return {k: _thaw(v) for k, v in value}
+    return value[1]
+
+
+@lru_cache(maxsize=8192)
+def _medication(frozen: Any) -> dict[str, Any]:
+    return _MEDICATION.load(_thaw(frozen))
+
+
+@lru_cache(maxsize=1024)
+def _patient(frozen: Any) -> Patient:
+    return _PATIENT.load(_thaw(frozen))
+
+
+def _fast(data: dict[str, Any]) -> Regimen:
+    """Validate each medication and the patient once per distinct content (order entry re-sends
+    the same orders on every change); any doubt falls back to the full schema."""
+    if not set(data) <= {"patient", "medications"}:
+        raise ValidationError("unknown top-level field")
+    meds, patient = data["medications"], data.get("patient")
+    if not isinstance(meds, list) or len(meds) > MAX_MEDICATIONS:
+        raise ValidationError("medications")
+    if patient is not None and not isinstance(patient, dict):
+        raise ValidationError("patient")
+    loaded = [dict(_medication(_freeze(m))) if isinstance(m, dict) else None for m in meds]
+    if any(m is None for m in loaded):
+        raise ValidationError("medication")
+    return _SCHEMA._build({"medications": loaded, "patient": _patient(_freeze(patient or {}))})
 
 
 def load_regimen(data: Any) -> Regimen:
     """Validate a JSON-like regimen; raise InvalidRegimen with dotted field paths."""
     if not isinstance(data, dict):
         raise InvalidRegimen({"regimen": ["Expected a JSON object with 'medications'."]})
+    try:
+        return _fast(data)
+    except (ValidationError, TypeError, KeyError):
+        pass  # the full schema gives every error with its path
     try:
         return _SCHEMA.load(data)
     except ValidationError as exc:

@@ -20,7 +20,7 @@ class Context:
     orders: list[Order]
     formulary: Formulary
     knowledge: object = None
-    notes: list = field(default_factory=list)
+    _matches: dict[int, bool | None] = field(default_factory=dict, repr=False)
 
     @cached_property
     def conditions(self) -> frozenset[str]:
@@ -55,6 +55,13 @@ class Context:
         return p.serum_calcium_mg_dl + 0.8 * (4.0 - p.albumin_g_dl)
 
     @cached_property
+    def tags(self) -> dict[int, frozenset[str]]:
+        """Per order, the selector keys it answers to ("drug:x", "class:y"), for indexed rule look-up."""
+        return {
+            o.index: frozenset((f"drug:{o.drug_id}", *(f"class:{c}" for c in o.classes))) for o in self.orders
+        }
+
+    @cached_property
     def by_drug(self) -> dict[str, list[Order]]:
         out: dict[str, list[Order]] = {}
         for o in self.orders:
@@ -66,8 +73,14 @@ class Context:
         return name in self.conditions
 
     def matches(self, when: When) -> bool | None:
-        """Does the patient fall under `when`? None when a needed fact is unknown."""
-        return match(when, self)
+        """Does the patient fall under `when`? None when a needed fact is unknown.
+
+        Memoised per `When` object: the same knowledge rows are asked about many times per check.
+        """
+        key = id(when)
+        if key not in self._matches:
+            self._matches[key] = match(when, self)
+        return self._matches[key]
 
     def missing_for(self, when: When) -> list[str]:
         return missing(when, self)

@@ -13,17 +13,19 @@ from checker.findings import finding, source_block
 from checker.model import SEVERITY_RANK, Finding
 from checker.orders import Order
 from rules.context import Context
-from rules.model import Interaction, Selector
+from rules.model import Interaction
 
 
-def _fits(sel: Selector, routes: tuple[str, ...], o: Order) -> bool:
-    return sel.matches(o.drug_id, o.classes) and (not routes or o.route in routes)
-
-
-def _matching(rule: Interaction, x: Order, y: Order) -> bool:
-    return (_fits(rule.a, rule.a_routes, x) and _fits(rule.b, rule.b_routes, y)) or (
-        _fits(rule.a, rule.a_routes, y) and _fits(rule.b, rule.b_routes, x)
-    )
+def _candidates(index, x: Order, tx: frozenset[str], y: Order, ty: frozenset[str]) -> Iterator[Interaction]:
+    """Rules whose `a` fits x and `b` fits y, each side's route restriction included."""
+    for tag in tx:
+        for r in index.get(tag, ()):
+            if (
+                r.b.key in ty
+                and (not r.a_routes or x.route in r.a_routes)
+                and (not r.b_routes or y.route in r.b_routes)
+            ):
+                yield r
 
 
 def _rank(rule: Interaction) -> tuple[int, int]:
@@ -35,18 +37,19 @@ def _name(o: Order) -> str:
 
 
 def check_interactions(ctx: Context) -> Iterator[Finding]:
-    rules = ctx.knowledge.interactions
+    index = ctx.knowledge.interactions_by_a
     orders = [o for o in ctx.orders if o.drug or o.classes]
+    tags = ctx.tags
     best: dict[tuple, tuple[Interaction, tuple[Order, ...]]] = {}
     for x, y in combinations(orders, 2):
         if x.drug_id is not None and x.drug_id == y.drug_id:
             continue  # the same ingredient twice is duplication, not an interaction
-        for rule in rules:
-            if not _matching(rule, x, y):
-                continue
+        tx, ty = tags[x.index], tags[y.index]
+        matched = {r.id: r for r in (*_candidates(index, x, tx, y, ty), *_candidates(index, y, ty, x, tx))}
+        for rule in matched.values():
             involved: tuple[Order, ...] = (x, y)
             if rule.also:
-                third = [o for o in orders if o not in (x, y) and rule.also.matches(o.drug_id, o.classes)]
+                third = [o for o in orders if o not in (x, y) and rule.also.key in tags[o.index]]
                 if not third:
                     continue
                 involved = (x, y, third[0])

@@ -53,7 +53,7 @@ Severity = validate.OneOf(SEVERITIES)
 
 
 class ExampleSchema(_Strict):
-    medications = fields.List(fields.Dict(), required=True)
+    medications = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1))
     patient = fields.Dict(load_default=dict)
     expect = fields.Boolean(required=True)
 
@@ -73,7 +73,7 @@ class InteractionSchema(_Strict):
     source = fields.String(required=True)
     verified = fields.Boolean(load_default=True)
     note = fields.String(load_default="")
-    examples = fields.List(fields.Nested(ExampleSchema), load_default=list)
+    examples = fields.List(fields.Nested(ExampleSchema), load_default=list)  # run by the tests
 
 
 class DuplicationSchema(_Strict):
@@ -215,7 +215,6 @@ def load_knowledge(f: Formulary) -> Knowledge:
                 management=r["management"],
                 source=cite(r["source"], w),
                 verified=r["verified"],
-                examples=tuple(r["examples"]),
             )
         )
     dup_data = parsed["duplication.toml"]

@@ -4,6 +4,7 @@ consequence, severity, mechanism, action, evidence) and GenPRES-style inclusive 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 from formulary import Source, When
 
@@ -25,6 +26,16 @@ class Selector:
     def __str__(self) -> str:
         return self.id if self.kind == "drug" else f"class:{self.id}"
 
+    @property
+    def key(self) -> str:
+        """The tag an order carries when this selector covers it (see Context.tags)."""
+        return f"{self.kind}:{self.id}"
+
+
+@lru_cache(maxsize=1024)
+def _keys(selectors: tuple[Selector, ...]) -> frozenset[str]:
+    return frozenset(s.key for s in selectors)
+
 
 @dataclass(frozen=True, slots=True)
 class Interaction:
@@ -41,7 +52,6 @@ class Interaction:
     a_routes: tuple[str, ...] = ()
     b_routes: tuple[str, ...] = ()
     verified: bool = True
-    examples: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +84,10 @@ class Caution:
     dose_number_min: int | None = None
     verified: bool = True
 
+    @property
+    def keys(self) -> frozenset[str]:
+        return _keys(self.drugs)
+
 
 @dataclass(frozen=True, slots=True)
 class RequiredCheck:
@@ -89,6 +103,10 @@ class RequiredCheck:
     routes: tuple[str, ...] = ()
     with_drugs: tuple[Selector, ...] = ()
     verified: bool = True
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return _keys(self.drugs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +129,8 @@ class MmeThreshold:
 
 @dataclass(frozen=True)
 class Knowledge:
+    """All rule tables. Indexes are derived once on first use (cached_property on a frozen record)."""
+
     interactions: tuple[Interaction, ...]
     duplications: tuple[Duplication, ...]
     same_ingredient: Duplication
@@ -121,3 +141,11 @@ class Knowledge:
     mme_source: str
     cancer_conditions: tuple[str, ...]
     sources: dict[str, Source]
+
+    @cached_property
+    def interactions_by_a(self) -> dict[str, tuple[Interaction, ...]]:
+        """Interactions keyed by their `a` selector, so a pair of orders meets only rules that can match."""
+        out: dict[str, list[Interaction]] = {}
+        for r in self.interactions:
+            out.setdefault(r.a.key, []).append(r)
+        return {k: tuple(v) for k, v in out.items()}

@@ -14,15 +14,11 @@ from checker.model import Finding
 from checker.orders import Order
 from checker.quantities import num
 from rules.context import Context
-from rules.model import Caution, RequiredCheck, Selector
+from rules.model import Caution, RequiredCheck
 
 
-def _selected(selectors: tuple[Selector, ...], routes: tuple[str, ...], ctx: Context) -> list[Order]:
-    return [
-        o
-        for o in ctx.orders
-        if any(s.matches(o.drug_id, o.classes) for s in selectors) and (not routes or o.route in routes)
-    ]
+def _selected(keys: frozenset[str], routes: tuple[str, ...], ctx: Context) -> list[Order]:
+    return [o for o in ctx.orders if keys & ctx.tags[o.index] and (not routes or o.route in routes)]
 
 
 def _dose_number_fits(c: Caution, o: Order) -> bool:
@@ -62,10 +58,10 @@ def check_cautions(ctx: Context) -> Iterator[Finding]:
     for c in ctx.knowledge.cautions:
         orders = [
             o
-            for o in _selected(c.drugs, c.routes, ctx)
+            for o in _selected(c.keys, c.routes, ctx)
             if (c.prn is None or o.prn == c.prn) and _dose_number_fits(c, o)
         ]
-        if not orders or ctx.matches(c.when) is not True:
+        if not orders or ctx.matches(c.when) is not True:  # unknown facts are checks.toml's business
             continue
         names = ", ".join(sorted({o.drug.name if o.drug else o.input for o in orders}))
         ev = _evidence(c, ctx)
@@ -122,7 +118,7 @@ def _missing(need: str, ctx: Context) -> list[str]:
 
 
 def _check(rc: RequiredCheck, ctx: Context) -> Finding | None:
-    orders = _selected(rc.drugs, rc.routes, ctx)
+    orders = _selected(rc.keys, rc.routes, ctx)
     if not orders:
         return None
     missing = [m for need in rc.needs for m in _missing(need, ctx)]
