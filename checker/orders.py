@@ -221,7 +221,7 @@ def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
                 value = dose * factor
                 per_kg_value = value / patient.weight_kg if patient.weight_kg else None
             if dose_low is not None:
-                dose_low = dose_low * factor * (patient.weight_kg or 1 if per_kg else 1)
+                dose_low = dose_low * factor * (patient.weight_kg if per_kg and patient.weight_kg else 1)
             for p in others:
                 if p.unit and not _PER_KG.search(p.unit):
                     try:

@@ -9,7 +9,7 @@ needs is missing, that is reported as a `monitoring` finding instead of passing 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from checker.findings import finding, source_block
@@ -150,8 +150,26 @@ def _groups(kind: Kind, orders: list[Order], lim: DoseLimit) -> list[list[Order]
     return [[o] for o in mine] if kind.per_order else [mine]
 
 
-def _evaluate(kind: Kind, drug: Drug, orders: list[Order], ctx: Context) -> Iterator[Finding]:
-    limits = [lim for lim in drug.limits if getattr(lim, kind.attr) is not None]
+_BY_KIND: dict[int, tuple] = {}
+
+
+def _by_kind(limits: tuple[DoseLimit, ...]) -> tuple[tuple[Kind, tuple[DoseLimit, ...]], ...]:
+    """The drug's limit rows per kind, only for kinds it has: most drugs have one or two.
+
+    Keyed by the identity of the (immutable, long-lived) limits tuple: hashing it costs more
+    than the look-up saves."""
+    if (hit := _BY_KIND.get(id(limits))) is not None and hit[0] is limits:
+        return hit[1]
+    out = []
+    for kind in KINDS:
+        rows = tuple(lim for lim in limits if getattr(lim, kind.attr) is not None)
+        if rows:
+            out.append((kind, rows))
+    _BY_KIND[id(limits)] = (limits, tuple(out))
+    return tuple(out)
+
+
+def _evaluate(kind: Kind, drug: Drug, orders: list[Order], limits, ctx: Context) -> Iterator[Finding]:
     subjects: dict[tuple[int, ...], tuple[list[Order], list[DoseLimit]]] = {}
     for lim in limits:
         for group in _groups(kind, orders, lim):
@@ -170,7 +188,7 @@ def _evaluate(kind: Kind, drug: Drug, orders: list[Order], ctx: Context) -> Iter
             lim
             for lim in mine
             if applies[id(lim)] is None and _exceeds(kind, actual, getattr(lim, kind.attr))
-        ]  # noqa: E501
+        ]
         if unknown:
             yield _unknown(kind, drug, group, actual, _strictest(kind, unknown), ctx)
 
@@ -268,8 +286,5 @@ def _missing_weight(
 def check_doses(ctx: Context) -> Iterator[Finding]:
     for drug_id, orders in sorted(ctx.by_drug.items()):
         drug = ctx.formulary.drugs[drug_id]
-        for kind in KINDS:
-            yield from _evaluate(kind, drug, orders, ctx)
-
-
-EVALUATORS: tuple[Callable[[Context], Iterator[Finding]], ...] = (check_doses,)
+        for kind, limits in _by_kind(drug.limits):
+            yield from _evaluate(kind, drug, orders, limits, ctx)

@@ -7,25 +7,12 @@ specific row replaces the generic anticoagulant row instead of adding a second a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import combinations
 
 from checker.findings import finding, source_block
 from checker.model import SEVERITY_RANK, Finding
 from checker.orders import Order
 from rules.context import Context
 from rules.model import Interaction
-
-
-def _candidates(index, x: Order, tx: frozenset[str], y: Order, ty: frozenset[str]) -> Iterator[Interaction]:
-    """Rules whose `a` fits x and `b` fits y, each side's route restriction included."""
-    for tag in tx:
-        for r in index.get(tag, ()):
-            if (
-                r.b.key in ty
-                and (not r.a_routes or x.route in r.a_routes)
-                and (not r.b_routes or y.route in r.b_routes)
-            ):
-                yield r
 
 
 def _rank(rule: Interaction) -> tuple[int, int]:
@@ -36,24 +23,43 @@ def _name(o: Order) -> str:
     return o.drug.name if o.drug else o.input
 
 
+def _pairs(ctx: Context, orders: list[Order]) -> dict[tuple[int, int], dict[str, Interaction]]:
+    """Every (order, order) pair with the rules it meets, found from each order's tags outward."""
+    index, tags = ctx.knowledge.interactions_by_a, ctx.tags
+    members: dict[str, list[Order]] = {}
+    for o in orders:
+        for t in tags[o.index]:
+            members.setdefault(t, []).append(o)
+    hits: dict[tuple[int, int], dict[str, Interaction]] = {}
+    for x in orders:
+        for t in tags[x.index]:
+            for r in index.get(t, ()):
+                if r.a_routes and x.route not in r.a_routes:
+                    continue
+                for y in members.get(r.b.key, ()):
+                    if y is x or (x.drug_id is not None and x.drug_id == y.drug_id):
+                        continue  # the same ingredient twice is duplication, not an interaction
+                    if r.b_routes and y.route not in r.b_routes:
+                        continue
+                    hits.setdefault((min(x.index, y.index), max(x.index, y.index)), {})[r.id] = r
+    return hits
+
+
 def check_interactions(ctx: Context) -> Iterator[Finding]:
-    index = ctx.knowledge.interactions_by_a
     orders = [o for o in ctx.orders if o.drug or o.classes]
-    tags = ctx.tags
+    by_index = {o.index: o for o in orders}
     best: dict[tuple, tuple[Interaction, tuple[Order, ...]]] = {}
-    for x, y in combinations(orders, 2):
-        if x.drug_id is not None and x.drug_id == y.drug_id:
-            continue  # the same ingredient twice is duplication, not an interaction
-        tx, ty = tags[x.index], tags[y.index]
-        matched = {r.id: r for r in (*_candidates(index, x, tx, y, ty), *_candidates(index, y, ty, x, tx))}
-        for rule in matched.values():
+    for (i, j), rules in sorted(_pairs(ctx, orders).items()):
+        x, y = by_index[i], by_index[j]
+        for rule in rules.values():
             involved: tuple[Order, ...] = (x, y)
             if rule.also:
-                third = [o for o in orders if o not in (x, y) and rule.also.key in tags[o.index]]
+                third = [o for o in orders if o not in (x, y) and rule.also.key in ctx.tags[o.index]]
                 if not third:
                     continue
                 involved = (x, y, third[0])
-            key = (frozenset(o.drug_id or o.input for o in involved), rule.group)
+            # One finding per pair of ingredients and topic: the most specific, then most severe rule.
+            key = (frozenset((x.drug_id or x.input, y.drug_id or y.input)), rule.group)
             if key not in best or _rank(rule) < _rank(best[key][0]):
                 best[key] = (rule, involved)
     merged: dict[str, tuple[Interaction, dict[int, Order]]] = {}

@@ -15,6 +15,10 @@ class Selector:
 
     kind: str  # "drug" | "class"
     id: str
+    key: str = ""  # "drug:<id>" or "class:<id>": the tag an order carries when covered (Context.tags)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.kind}:{self.id}")
 
     def matches(self, drug_id: str | None, classes: frozenset[str]) -> bool:
         return drug_id == self.id if self.kind == "drug" else self.id in classes
@@ -25,11 +29,6 @@ class Selector:
 
     def __str__(self) -> str:
         return self.id if self.kind == "drug" else f"class:{self.id}"
-
-    @property
-    def key(self) -> str:
-        """The tag an order carries when this selector covers it (see Context.tags)."""
-        return f"{self.kind}:{self.id}"
 
 
 @lru_cache(maxsize=1024)

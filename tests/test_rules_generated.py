@@ -112,3 +112,21 @@ def test_required_check_fires_when_information_is_missing(rule):
 def test_every_rule_has_a_source_with_a_label():
     for rule in (*K.interactions, *K.duplications, *K.cautions, *K.checks):
         assert K.sources[rule.source].label
+
+
+def _examples():
+    import tomllib
+    from importlib import resources
+
+    data = tomllib.loads((resources.files("rules") / "data" / "interactions.toml").read_text("utf-8"))
+    for row in data["interaction"]:
+        for i, ex in enumerate(row.get("examples", [])):
+            yield pytest.param(row["id"], ex, id=f"{row['id']}#{i}")
+
+
+@pytest.mark.parametrize(("rule_id", "example"), list(_examples()))
+def test_interaction_examples_stored_with_the_rule(rule_id, example):
+    found = f"interaction.{rule_id}" in _codes(
+        {"patient": example.get("patient") or NEUTRAL, "medications": example["medications"]}
+    )
+    assert found == example["expect"]
