@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from checker.findings import source_block
-from checker.quantities import num, qty
 from formulary import DoseLimit, Drug, Formulary
 from formulary import load as load_formulary
+from formulary.model import LIMIT_FIELDS
+from rules.dose import describe
 
 
 def drug_list() -> list[dict[str, Any]]:
@@ -22,23 +23,8 @@ def drug_list() -> list[dict[str, Any]]:
 
 
 def _summary(lim: DoseLimit, unit: str) -> str:
-    parts = []
-    if lim.max_single is not None:
-        parts.append(f"max single {qty(lim.max_single, unit)}")
-    if lim.max_single_per_kg is not None:
-        parts.append(f"max single {qty(lim.max_single_per_kg, unit, '/kg')}")
-    if lim.max_daily is not None:
-        parts.append(f"max daily {qty(lim.max_daily, unit, '/day')}")
-    if lim.max_daily_per_kg is not None:
-        parts.append(f"max daily {qty(lim.max_daily_per_kg, unit, '/kg/day')}")
-    if lim.min_interval_h is not None:
-        parts.append(f"min interval {num(lim.min_interval_h)} h")
-    if lim.max_duration_days is not None:
-        parts.append(f"max duration {num(lim.max_duration_days)} days")
-    if lim.course_max_doses is not None:
-        parts.append(f"course max {lim.course_max_doses} doses")
-    when = {k: v for k, v in _when(lim).items()}
-    return "; ".join(parts) + (f" (when {when})" if when else "")
+    when = _when(lim)
+    return "; ".join(describe(lim, unit)) + (f" (when {when})" if when else "")
 
 
 def _when(lim: DoseLimit) -> dict[str, Any]:
@@ -58,19 +44,7 @@ def limit_dict(f: Formulary, d: Drug, lim: DoseLimit) -> dict[str, Any]:
         "category": lim.category,
         "severity": lim.severity,
         "unit": unit,
-        **{
-            k: getattr(lim, k)
-            for k in (
-                "max_single",
-                "max_daily",
-                "min_interval_h",
-                "max_duration_days",
-                "course_max_doses",
-                "max_single_per_kg",
-                "max_daily_per_kg",
-            )
-            if getattr(lim, k) is not None
-        },
+        **{k: getattr(lim, k) for k in LIMIT_FIELDS if getattr(lim, k) is not None},
         "summary": _summary(lim, unit),
         "recommendation": lim.recommendation,
         "note": lim.note,

@@ -14,7 +14,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from formulary.model import DoseLimit, Drug, DrugClass, Source, When
+from formulary.model import LIMIT_FIELDS, DoseLimit, Drug, DrugClass, Source, When
 from formulary.units import UnitError, conversion_factor
 
 ID = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="ids are lower_snake_case")
@@ -102,15 +102,7 @@ class LimitSchema(_Strict):
 
     @validates_schema
     def _says_something(self, data: dict[str, Any], **_: Any) -> None:
-        keys = {
-            "max_single",
-            "max_daily",
-            "min_interval_h",
-            "max_duration_days",
-            "course_max_doses",
-            "max_single_per_kg",
-            "max_daily_per_kg",
-        }
+        keys = set(LIMIT_FIELDS)
         if not keys & data.keys():
             raise ValidationError("a limit row must set at least one limit")
 

@@ -53,6 +53,17 @@ class When:
         return self == When()
 
 
+LIMIT_FIELDS = (
+    "max_single",
+    "max_daily",
+    "min_interval_h",
+    "max_duration_days",
+    "course_max_doses",
+    "max_single_per_kg",
+    "max_daily_per_kg",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class DoseLimit:
     """One labelled limit row. Quantities are plain floats in the drug's canonical unit."""

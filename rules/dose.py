@@ -17,6 +17,7 @@ from checker.model import Finding
 from checker.orders import Order
 from checker.quantities import num, qty
 from formulary import DoseLimit, Drug
+from formulary.model import LIMIT_FIELDS
 from rules.context import Context
 
 EPS = 1e-9
@@ -28,18 +29,29 @@ class Kind:
     category: str
     code: str
     per_order: bool
+    label: str
     higher_is_worse: bool = True
 
 
 KINDS = (
-    Kind("max_single", "dose_single", "dose.single_max", True),
-    Kind("max_single_per_kg", "weight_based", "dose.single_per_kg_max", True),
-    Kind("max_daily", "dose_daily", "dose.daily_max", False),
-    Kind("max_daily_per_kg", "weight_based", "dose.daily_per_kg_max", False),
-    Kind("min_interval_h", "frequency", "dose.interval_min", True, higher_is_worse=False),
-    Kind("max_duration_days", "duration", "dose.duration_max", True),
-    Kind("course_max_doses", "course", "dose.course_max", True),
+    Kind("max_single", "dose_single", "dose.single_max", True, "max single"),
+    Kind("max_single_per_kg", "weight_based", "dose.single_per_kg_max", True, "max single"),
+    Kind("max_daily", "dose_daily", "dose.daily_max", False, "max daily"),
+    Kind("max_daily_per_kg", "weight_based", "dose.daily_per_kg_max", False, "max daily"),
+    Kind("min_interval_h", "frequency", "dose.interval_min", True, "min interval", higher_is_worse=False),
+    Kind("max_duration_days", "duration", "dose.duration_max", True, "max duration"),
+    Kind("course_max_doses", "course", "dose.course_max", True, "course max"),
 )
+assert {k.attr for k in KINDS} == set(LIMIT_FIELDS)
+
+
+def describe(lim: DoseLimit, unit: str) -> list[str]:
+    """Each limit a row sets, as text: ["max single 1 g", "max daily 4 g/day", ...]."""
+    return [
+        f"{k.label} {render(k, getattr(lim, k.attr), unit)}"
+        for k in KINDS
+        if getattr(lim, k.attr) is not None
+    ]
 
 
 def _actual(kind: Kind, orders: list[Order], ctx: Context) -> float | None:
@@ -77,7 +89,8 @@ def _strictest(kind: Kind, limits: list[DoseLimit]) -> DoseLimit:
     return pick(limits, key=lambda lim: getattr(lim, kind.attr))
 
 
-def _render(kind: Kind, value: float, drug: Drug, unit: str) -> str:
+def render(kind: Kind, value: float, unit: str) -> str:
+    """A limit or an actual figure as people read it: "4 g/day", "55 kBq/kg", "every 6 h"."""
     match kind.attr:
         case "max_single":
             return qty(value, unit)
@@ -197,7 +210,7 @@ def _finding(
     kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit, ctx: Context
 ) -> Finding:
     unit = group[0].unit
-    a, b = _render(kind, actual, drug, unit), _render(kind, getattr(lim, kind.attr), drug, unit)
+    a, b = render(kind, actual, unit), render(kind, getattr(lim, kind.attr), unit)
     evidence = {"actual": a, "limit": b}
     if kind.attr in ("max_daily", "max_daily_per_kg"):
         evidence["orders"] = [
@@ -236,7 +249,7 @@ def _unknown(
     kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit, ctx: Context
 ) -> Finding:
     unit = group[0].unit
-    a, b = _render(kind, actual, drug, unit), _render(kind, getattr(lim, kind.attr), drug, unit)
+    a, b = render(kind, actual, unit), render(kind, getattr(lim, kind.attr), unit)
     missing = ctx.missing_for(lim.when)
     needed = " and ".join(missing)
     # Risk modifiers (hepatic state, conditions) are often simply unrecorded: say so, quietly.
@@ -275,7 +288,7 @@ def _missing_weight(
             "moderate",
             (drug.id,),
             [x.index for x in group],
-            f"{drug.name} has a limit of {_render(kind, getattr(lim, kind.attr), drug, o.unit)} "
+            f"{drug.name} has a limit of {render(kind, getattr(lim, kind.attr), o.unit)} "
             "but the patient's weight is not known, so the dose could not be checked against it.",
             "Record the patient's weight.",
             {"missing": ["weight"]},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from checker import check
-from rules.dose import KINDS, _render
+from rules.dose import KINDS, render
 from tests.knowledge_cases import limit_cases, medication_for, patient_for
 
 CASES = limit_cases()
@@ -13,7 +13,7 @@ CASES = limit_cases()
 
 def _rendered(drug, lim, attr) -> str:
     kind = next(k for k in KINDS if k.attr == attr)
-    return _render(kind, getattr(lim, attr), drug, drug.unit_for(lim.routes[0]))
+    return render(kind, getattr(lim, attr), drug.unit_for(lim.routes[0]))
 
 
 @pytest.mark.parametrize(("case", "drug", "lim", "attr", "code"), CASES, ids=[c[0] for c in CASES])
