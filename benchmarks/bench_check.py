@@ -88,6 +88,20 @@ def main() -> None:
         s = per_call(args.calls, fresh)
         med, p99 = statistics.median(s), sorted(s)[int(len(s) * 0.99)]
         print(f"check(), {label}: median {med * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms, {1 / med:,.0f} calls/s")
+    from checker.engine import run
+    from checker.schemas import load_regimen
+    from rules.dose import check_doses
+
+    regimen = load_regimen(REGIMEN)
+    for label, rules in (("dose rules only", (check_doses,)), ("all rules", None)):
+        for _ in range(200):
+            run(regimen, rules=rules)
+        s = []
+        for _ in range(args.calls):
+            t = time.perf_counter()
+            run(regimen, rules=rules)
+            s.append(time.perf_counter() - t)
+        print(f"engine only (validated input), {label}: median {statistics.median(s) * 1e3:.3f} ms")
     print(f"start-up (import + knowledge load + first check, fresh interpreter): {startup():.3f} s")
 
 

@@ -166,3 +166,19 @@ def test_radium_dose_in_mbq_is_converted_to_per_kg(run):
 def test_tablet_dose_cannot_be_checked_and_says_so(run):
     report = run({"drug": "oxycodone", "dose": 2, "unit": "tablets"})
     assert find(report, "unit.dose_form")
+
+
+def test_class_rule_covers_an_outside_drug_known_by_atc(run):
+    # temazepam is not in the formulary; its ATC code (N05CD07) makes it a benzodiazepine
+    report = run({"drug": "temazepam", "atc": "N05CD07", "dose": 10, "unit": "mg"},
+                 {"drug": "OxyContin", "sig": "10 mg every 12 h"})  # fmt: skip
+    assert find(report, "unrecognized.drug")
+    [f] = find(report, "interaction.opioid_benzodiazepine")
+    assert f["medications"] == [0, 1] and f["drugs"] == ["oxycodone"]
+
+
+def test_triple_whammy_needs_all_three(run):
+    pair = [{"drug": "ibuprofen", "sig": "400 mg tid"}, {"drug": "lisinopril", "dose": 10, "unit": "mg"}]
+    assert "interaction.nsaid_ace_inhibitor_diuretic" not in codes(run(*pair))
+    triple = run(*pair, {"drug": "HCTZ", "dose": 25, "unit": "mg"})
+    assert "interaction.nsaid_ace_inhibitor_diuretic" in codes(triple)
