@@ -68,6 +68,7 @@ class WhenSchema(_Strict):
     crcl_min = fields.Float()
     crcl_max = fields.Float()
     crcl_below = fields.Float()
+    crcl_over = fields.Float()
     hepatic = fields.List(fields.String(validate=validate.OneOf(HEPATIC_LEVELS)))
     conditions = fields.List(fields.String(validate=ID))
     opioid_tolerant = fields.Boolean()

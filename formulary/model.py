@@ -34,6 +34,7 @@ class When:
     crcl_min: float | None = None
     crcl_max: float | None = None
     crcl_below: float | None = None
+    crcl_over: float | None = None
     hepatic: tuple[str, ...] = ()
     conditions: tuple[str, ...] = ()
     opioid_tolerant: bool | None = None
@@ -51,6 +52,16 @@ class When:
     @property
     def is_general(self) -> bool:
         return self == When()
+
+    @property
+    def uses_crcl(self) -> bool:
+        return any(v is not None for v in (self.crcl_min, self.crcl_max, self.crcl_over, self.crcl_below))
+
+    def crcl_band(self) -> str:
+        """The CrCl band as people write it: "CrCl 30-59 mL/min" style, exact about edges."""
+        bounds = [(self.crcl_min, "≥"), (self.crcl_over, ">"), (self.crcl_max, "≤"), (self.crcl_below, "<")]
+        text = " and ".join(f"{sign}{value:g}" for value, sign in bounds if value is not None)
+        return f"CrCl {text} mL/min"
 
 
 LIMIT_FIELDS = (

@@ -104,7 +104,9 @@ def _parts(when: When, ctx: Context) -> dict[str, bool | None]:
     parts = {
         "age": _bounds(p.age_years, when.age_min, when.age_max, when.age_over, when.age_below),
         "weight": _bounds(p.weight_kg, when.weight_min_kg, when.weight_max_kg, None, when.weight_below),
-        "renal function (CrCl)": _bounds(ctx.crcl[0], when.crcl_min, when.crcl_max, None, when.crcl_below),
+        "renal function (CrCl)": _bounds(
+            ctx.crcl[0], when.crcl_min, when.crcl_max, when.crcl_over, when.crcl_below
+        ),
     }
     if when.hepatic:
         h = p.hepatic_impairment

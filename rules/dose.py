@@ -135,18 +135,8 @@ def _who(lim: DoseLimit) -> str:
         parts.append(f"over {num(w.age_over)} years")
     if w.weight_below is not None:
         parts.append(f"under {num(w.weight_below)} kg")
-    if w.crcl_min is not None or w.crcl_max is not None or w.crcl_below is not None:
-        lo = f"{num(w.crcl_min)}" if w.crcl_min is not None else "0"
-        hi = (
-            num(w.crcl_max)
-            if w.crcl_max is not None
-            else (f"<{num(w.crcl_below)}" if w.crcl_below is not None else "")
-        )
-        parts.append(
-            f"CrCl {lo}-{hi} mL/min"
-            if w.crcl_min is not None
-            else f"CrCl {hi if w.crcl_max is not None else hi.replace('<', 'below ')} mL/min"
-        )  # noqa: E501
+    if w.uses_crcl:
+        parts.append(w.crcl_band())
     if w.hepatic:
         parts.append(f"{'/'.join(w.hepatic)} hepatic impairment")
     if w.conditions:
@@ -224,7 +214,7 @@ def _finding(
             if o.daily is not None
         ]
     crcl, estimated = ctx.crcl
-    if lim.when.crcl_min is not None or lim.when.crcl_below is not None or lim.when.crcl_max is not None:  # noqa: E501
+    if lim.when.uses_crcl:
         evidence["crcl_ml_min"] = num(crcl) if crcl is not None else None
         if estimated:
             evidence["crcl_estimated"] = "Cockcroft-Gault"

@@ -31,7 +31,7 @@ def _dose_number_fits(c: Caution, o: Order) -> bool:
 def _evidence(c: Caution, ctx: Context) -> dict:
     p, w, ev = ctx.patient, c.when, {}
     crcl, estimated = ctx.crcl
-    if w.crcl_min is not None or w.crcl_max is not None or w.crcl_below is not None:
+    if w.uses_crcl:
         ev["crcl_ml_min"] = num(crcl) if crcl is not None else None
         if estimated:
             ev["crcl_estimated"] = "Cockcroft-Gault"

@@ -39,6 +39,8 @@ def patient_for(when: When) -> dict[str, Any]:
         p["weight_kg"] = when.weight_max_kg
     if when.crcl_min is not None:
         p["crcl_ml_min"] = when.crcl_min
+    elif when.crcl_over is not None:
+        p["crcl_ml_min"] = when.crcl_over + 1
     elif when.crcl_below is not None:
         p["crcl_ml_min"] = when.crcl_below - 1
     elif when.crcl_max is not None:
