@@ -260,13 +260,18 @@ def _hours(value: Any, unit: Any) -> float | None:
     return v * PERIOD_HOURS[u] if v is not None and u else None
 
 
-def frequency_text(interval_h: float) -> str:
-    """An interval in words the engine's frequency parser reads ("q6h", "every 4 weeks")."""
+def frequency_text(interval_h: float, period_unit: str = "h") -> str:
+    """An interval in words the engine's frequency parser reads ("q6h", "q72h", "every 4 weeks").
+
+    Written in the order's own period unit where it divides evenly, so a 72-hour patch reads
+    "q72h" and a 4-weekly infusion "every 4 weeks".
+    """
 
     def whole(x: float) -> bool:
         return abs(x - round(x)) < 1e-9
 
-    for hours, name in ((168.0, "weeks"), (24.0, "days")):
+    coarse = ((168.0, "weeks"), (24.0, "days")) if period_unit in ("wk", "mo", "a") else ((24.0, "days"),)
+    for hours, name in coarse if period_unit not in ("h", "min", "s") else ():
         if interval_h >= hours and whole(interval_h / hours):
             n = round(interval_h / hours)
             return f"every {n} {name}" if n > 1 else {"weeks": "weekly", "days": "daily"}[name]
@@ -291,7 +296,7 @@ def timing(dosage: dict[str, Any]) -> dict[str, Any]:
     interval = None
     if freq and freq > 0:
         interval = (period_h if period_h else 24.0) / freq
-        out["frequency"] = frequency_text(interval)
+        out["frequency"] = frequency_text(interval, str(rep.get("periodUnit") or "d"))
     elif (count := _number(rep.get("count"))) == 1:
         out["frequency"] = "once"
     elif t.get("code"):

@@ -1,0 +1,211 @@
+"""The app factory: configuration, the knowledge, the API, and one JSON shape for every error.
+
+`create_app()` only wires. The knowledge is loaded here, once, so the first request of a worker
+costs what every other one does, and a broken data file stops the start instead of a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, request, send_from_directory
+from flask_smorest import Api
+from werkzeug.exceptions import (
+    HTTPException,
+    MethodNotAllowed,
+    RequestEntityTooLarge,
+    UnsupportedMediaType,
+)
+
+from checker.errors import flatten_errors
+from checker.http import auth
+from checker.http.schemas import ErrorSchema
+
+log = logging.getLogger("medcheck.http")
+
+DEFAULTS: dict[str, Any] = {
+    "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes, inclusive; larger bodies get 413
+    "API_KEYS": [],  # bearer keys for /v1; empty = open (local use)
+    "CDS_JWKS_FILE": None,  # JSON {issuer: JWKS}; set = CDS Hooks calls need a signed JWT
+    "CDS_AUDIENCE_BASE": None,  # public base URL behind a proxy; default the request's own
+    "API_TITLE": "medcheck",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "/docs",
+    "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
+}
+_JSON_TYPES = ("application/json",)
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """What the service answers from, loaded once per app: stored in app.extensions["medcheck"]."""
+
+    version: str
+    drugs: list[dict[str, Any]]
+    rules: list[dict[str, Any]]
+
+
+def _from_env() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if keys := os.environ.get("MEDCHECK_API_KEYS"):
+        out["API_KEYS"] = [k.strip() for k in keys.split(",") if k.strip()]
+    if jwks := os.environ.get("MEDCHECK_CDS_JWKS"):
+        out["CDS_JWKS_FILE"] = jwks
+    if base := os.environ.get("MEDCHECK_CDS_AUDIENCE_BASE"):
+        out["CDS_AUDIENCE_BASE"] = base
+    if size := os.environ.get("MEDCHECK_MAX_CONTENT_LENGTH"):
+        out["MAX_CONTENT_LENGTH"] = int(size)
+    return out
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("medcheck")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0"
+
+
+def load_knowledge() -> Knowledge:
+    from checker.catalogue import drug_list, rule_list
+    from checker.engine import knowledge_version
+    from rules import evaluators
+
+    evaluators()  # import the rule modules now, not on the first request
+    return Knowledge(knowledge_version(), drug_list(), rule_list())
+
+
+def knowledge() -> Knowledge:
+    return current_app.extensions["medcheck"]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. `config` overrides the defaults and the MEDCHECK_* environment."""
+    app = Flask(__name__, static_folder=None)
+    app.config.from_mapping(DEFAULTS)
+    app.config["API_VERSION"] = _version()
+    app.config.from_mapping(_from_env())
+    app.config.from_mapping(config or {})
+    app.json.sort_keys = False  # keep the contract's key order
+    app.json.ensure_ascii = False
+    app.extensions["medcheck"] = load_knowledge()
+    app.extensions["medcheck.auth"] = auth.AuthConfig.from_app(app.config)
+    _spec_options(app)
+
+    api = MedcheckApi(app)
+    _register_docs_assets(app)
+    from checker.http import cds_hooks, views
+
+    views.document_custom_fields(api)  # before the blueprints: their schemas convert on register
+    api.register_blueprint(views.health)
+    api.register_blueprint(views.v1)
+    api.register_blueprint(cds_hooks.blp)
+    app.before_request(auth.authenticate)
+    app.before_request(_require_json)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(Exception, unexpected_error)
+    return app
+
+
+class MedcheckApi(Api):
+    """flask-smorest's Api, documenting errors with our schema (errors by dotted path)."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
+def _spec_options(app: Flask) -> None:
+    """Security schemes appear in the document only when auth is configured, so it stays true."""
+    options: dict[str, Any] = {
+        "info": {
+            "description": "Medication and supplement dose and interaction checks. "
+            "See CONTRACT.md for the regimen and report shapes.",
+        },
+    }
+    cfg: auth.AuthConfig = app.extensions["medcheck.auth"]
+    schemes = {}
+    if cfg.api_keys:
+        schemes["ApiKey"] = {"type": "http", "scheme": "bearer", "description": "API key"}
+    if cfg.jwks:
+        schemes["CdsClientJwt"] = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    if schemes:
+        options["components"] = {"securitySchemes": schemes}
+    app.config.setdefault("API_SPEC_OPTIONS", options)
+
+
+def _register_docs_assets(app: Flask) -> None:
+    """Serve Swagger UI's files from the installed flask-swagger-ui wheel: /docs needs no CDN."""
+    import flask_swagger_ui
+
+    dist = Path(flask_swagger_ui.__file__).parent / "dist"
+
+    def docs_asset(filename: str) -> Response:
+        response = send_from_directory(dist, filename, max_age=86400)
+        return response
+
+    app.add_url_rule("/docs/assets/<path:filename>", "docs_asset", docs_asset)
+
+
+def _require_json(*_: Any) -> None:
+    """A body that is not JSON gets 415 before any parsing (webargs would read it as empty)."""
+    if request.method not in ("POST", "PUT", "PATCH") or request.routing_exception is not None:
+        return
+    mimetype = request.mimetype or ""
+    if mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Send the body as application/json (got {mimetype or 'no Content-Type'})."
+        )
+
+
+def http_error(error: HTTPException) -> Response:
+    """Every HTTP error as {code, status, message, errors?}; validation errors by dotted path."""
+    payload: dict[str, Any] = {"code": error.code, "status": error.name, "message": error.description}
+    if isinstance(error, RequestEntityTooLarge):
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        payload["message"] = f"The request body is over the limit of {limit} bytes."
+    data = getattr(error, "data", None) or {}
+    if data.get("message"):
+        payload["message"] = data["message"]
+    messages = data.get("errors", data.get("messages"))
+    cds = request.path.startswith("/cds-services")
+    if messages:
+        if isinstance(messages, dict) and "json" in messages and len(messages) == 1:
+            messages = messages["json"]  # webargs nests body errors under their location
+        payload["errors"] = _rename_root(flatten_errors(messages), "request" if cds else "regimen")
+        if not data.get("message"):
+            what = "Not a valid CDS Hooks call" if cds else "The request breaks the schema"
+            payload["message"] = f"{what}: {', '.join(payload['errors'])}."
+    response = jsonify(payload)
+    response.status_code = error.code or 500
+    for name, value in (data.get("headers") or {}).items():
+        response.headers[name] = value
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    return response
+
+
+def _rename_root(errors: dict[str, list[str]], root: str) -> dict[str, list[str]]:
+    return {(root if k == "regimen" else k): v for k, v in errors.items()}
+
+
+def unexpected_error(error: Exception) -> Response:
+    """A bug, not a client error: log it with its traceback, answer a JSON 500 without one."""
+    if isinstance(error, HTTPException):  # pragma: no cover - Flask routes these to http_error
+        return http_error(error)
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    response = jsonify(
+        {
+            "code": 500,
+            "status": "Internal Server Error",
+            "message": "An internal error occurred; it was logged.",
+        }
+    )
+    response.status_code = 500
+    return response

@@ -1,0 +1,342 @@
+"""CDS Hooks 2.0: discovery, the order-select and order-sign services, and card feedback.
+
+A call's draft orders (FHIR R4 MedicationRequests) and prefetched patient data become one
+regimen; the engine's findings become cards. Only findings that involve the orders being
+written are shown: on order-select the selected ones, on order-sign any draft (a prefetched
+active medication matters only through its interaction with a draft). An order that cannot
+be read becomes a card saying so: a silent gap would read as "no problems found".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from flask import Response, jsonify
+from flask.views import MethodView
+from flask_smorest import abort
+
+from checker.engine import run
+from checker.errors import InvalidRegimen
+from checker.http import fhir
+from checker.http import schemas as s
+from checker.http.app import knowledge
+from checker.http.views import Blueprint, alt_errors
+from checker.model import Finding
+from checker.schemas import load_regimen
+
+log = logging.getLogger("medcheck.cds")
+
+blp = Blueprint("cds", __name__, url_prefix="/cds-services", description="CDS Hooks 2.0 services")
+
+INDICATOR = {"contraindicated": "critical", "major": "critical", "moderate": "warning",
+             "minor": "info", "info": "info"}  # fmt: skip
+CARD_NAMESPACE = uuid.UUID("6f1d3c2e-5b7a-4e1f-9a53-2f0c8f1d7a11")
+TOPIC_SYSTEM = "urn:medcheck:finding-code"
+OVERRIDE_SYSTEM = "urn:medcheck:override-reason"
+OVERRIDE_REASONS = [
+    {"system": OVERRIDE_SYSTEM, "code": "benefit-outweighs-risk", "display": "Benefit outweighs risk"},
+    {"system": OVERRIDE_SYSTEM, "code": "tolerated-before", "display": "Patient has tolerated this before"},
+    {"system": OVERRIDE_SYSTEM, "code": "will-monitor", "display": "Will monitor closely / adjust"},
+    {"system": OVERRIDE_SYSTEM, "code": "palliative-care", "display": "Palliative or end-of-life care"},
+    {"system": OVERRIDE_SYSTEM, "code": "not-applicable", "display": "Alert does not apply to this patient"},
+]
+SUMMARY_MAX = 140
+
+
+def _observations(*codes: str) -> str:
+    loinc = ",".join(f"{fhir.LOINC}|{c}" for c in codes)
+    return f"Observation?patient={{{{context.patientId}}}}&code={loinc}&_sort=-date&_count=1"
+
+
+PREFETCH = {
+    "patient": "Patient/{{context.patientId}}",
+    "weight": _observations("29463-7"),
+    "creatinine": _observations("2160-0", "14682-9"),
+    "egfr": _observations("33914-3", "62238-1", "98979-8"),
+    "creatinineClearance": _observations("2164-2"),
+    "calcium": _observations("17861-6", "2000-8"),
+    "platelets": _observations("777-3", "26515-7"),
+    "neutrophils": _observations("751-8"),
+    "hemoglobin": _observations("718-7"),
+    "albumin": _observations("1751-7"),
+    "qtc": _observations("8636-3"),
+    "activeMedications": "MedicationRequest?patient={{context.patientId}}&status=active",
+}
+_DESCRIPTION = (
+    "Checks medication and supplement orders for dose limits (single, daily, per kg, interval, "
+    "duration, course), interactions, duplication, opioid load, and renal, hepatic, age and "
+    "laboratory cautions, using the patient's weight, age, creatinine/eGFR, calcium, platelets "
+    "and QTc when prefetched."
+)
+SERVICES: dict[str, dict[str, Any]] = {
+    "medcheck-order-select": {
+        "hook": "order-select",
+        "id": "medcheck-order-select",
+        "title": "medcheck: dose and interaction check of the selected orders",
+        "description": _DESCRIPTION + " Reports only findings involving the selected orders.",
+        "prefetch": PREFETCH,
+    },
+    "medcheck-order-sign": {
+        "hook": "order-sign",
+        "id": "medcheck-order-sign",
+        "title": "medcheck: dose and interaction check before signing",
+        "description": _DESCRIPTION + " Reports every finding involving the orders being signed.",
+        "prefetch": PREFETCH,
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Which order a regimen medication came from."""
+
+    ref: str
+    label: str
+    draft: bool
+
+
+# --- cards ----------------------------------------------------------------------------------------
+
+
+def summarize(text: str, limit: int = SUMMARY_MAX) -> str:
+    """One line under the CDS Hooks summary limit, cut at a word with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def _md(text: Any) -> str:
+    return re.sub(r"([\\`*_|<>\[\]])", r"\\\1", str(text))
+
+
+def _card_uuid(service_id: str, *parts: Any) -> str:
+    return str(uuid.uuid5(CARD_NAMESPACE, json.dumps([service_id, *parts], sort_keys=True, default=str)))
+
+
+def finding_card(f: Finding, owners: list[Owner], service_id: str, version: str) -> dict[str, Any]:
+    """A finding as a card: the numbers in the detail, the source and knowledge version in source."""
+    involved = [owners[i] for i in f.medications if 0 <= i < len(owners)]
+    refs = sorted({o.ref for o in involved})
+    lines = [f"**{_md(f.message)}**", ""]
+    if f.recommendation:
+        lines += [f"Recommendation: {_md(f.recommendation)}", ""]
+    if f.evidence:
+        lines += ["| evidence | value |", "|---|---|"]
+        for key, value in f.evidence.items():
+            shown = value if isinstance(value, str | int | float) else json.dumps(value, ensure_ascii=False)
+            lines.append(f"| {_md(key)} | {_md(shown)} |")
+        lines.append("")
+    if involved:
+        seen: dict[str, Owner] = {o.ref: o for o in involved}
+        orders = "; ".join(f"{_md(o.label)} ({o.ref}{'' if o.draft else ', active'})" for o in seen.values())
+        lines += [f"Orders: {orders}", ""]
+    src = f.source or {}
+    label = src.get("label") or "medcheck"
+    lines.append(f"Severity: {f.severity} · category: {f.category} · code: `{f.code}`")
+    lines.append(
+        f"Source: {_md(label)}"
+        + (" (not confirmed against the primary label)" if src.get("verified") is False else "")
+    )  # noqa: E501
+    lines.append(f"Knowledge version: {version}")
+    source: dict[str, Any] = {
+        "label": f"{label} · medcheck knowledge {version}",
+        "topic": {"system": TOPIC_SYSTEM, "code": f.code, "display": f.category},
+    }
+    if isinstance(src.get("url"), str) and src["url"].startswith(("https://", "http://")):
+        source["url"] = src["url"]
+    card: dict[str, Any] = {
+        "uuid": _card_uuid(service_id, f.code, f.drugs, refs, f.message),
+        "summary": summarize(f.message),
+        "indicator": INDICATOR[f.severity],
+        "detail": "\n".join(lines),
+        "source": source,
+        "extension": {
+            "medcheck": {
+                "code": f.code,
+                "severity": f.severity,
+                "category": f.category,
+                "orders": refs,
+                "knowledgeVersion": version,
+            }
+        },  # fmt: skip
+    }
+    if card["indicator"] == "critical":
+        card["overrideReasons"] = OVERRIDE_REASONS
+    return card
+
+
+def unchecked_card(ref: str, label: str, reason: str, service_id: str, version: str) -> dict[str, Any]:
+    """An order that could not be read: say so, loudly enough not to pass for "all clear"."""
+    return {
+        "uuid": _card_uuid(service_id, "unchecked", ref, reason),
+        "summary": summarize(f"Not checked: {label} — {reason}"),
+        "indicator": "warning",
+        "detail": f"**{_md(ref)} could not be checked:** {_md(reason)}.\n\n"
+        "Its doses and interactions were not checked; review this order by hand.\n\n"
+        f"Knowledge version: {version}",
+        "source": {"label": f"medcheck · knowledge {version}",
+                   "topic": {"system": TOPIC_SYSTEM, "code": "input.unreadable_order", "display": "input"}},
+        "extension": {"medcheck": {"code": "input.unreadable_order", "orders": [ref],
+                                   "knowledgeVersion": version}},
+    }  # fmt: skip
+
+
+def _ignored_card(name: str, messages: list[str], service_id: str, version: str) -> dict[str, Any]:
+    reason = "; ".join(messages)
+    return {
+        "uuid": _card_uuid(service_id, "ignored", name, reason),
+        "summary": summarize(f"Patient data ignored: {name} ({reason})"),
+        "indicator": "info",
+        "detail": f"The prefetched value for **{_md(name)}** could not be used: {_md(reason)}. "
+        "Checks that need it report it as unknown.",
+        "source": {"label": f"medcheck · knowledge {version}"},
+    }
+
+
+# --- the check ------------------------------------------------------------------------------------
+
+
+def _field_errors(errors: dict[str, list[str]], prefix: str) -> dict[str, list[str]]:
+    return {k.removeprefix(prefix): v for k, v in errors.items()}
+
+
+def _valid_patient(candidate: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The prefetched patient with any field the schema refuses taken out (and returned)."""
+    try:
+        load_regimen({"patient": candidate, "medications": []})
+        return candidate, {}
+    except InvalidRegimen as exc:
+        bad = _field_errors(exc.errors, "patient.")
+    kept = {k: v for k, v in candidate.items() if k not in bad}
+    return kept, bad
+
+
+def _medication_errors(med: dict[str, Any]) -> dict[str, list[str]]:
+    try:
+        load_regimen({"medications": [med]})
+        return {}
+    except InvalidRegimen as exc:
+        return _field_errors(exc.errors, "medications.0.")
+
+
+def evaluate(call: dict[str, Any], service_id: str, version: str, today: date | None = None) -> list[dict]:
+    """The cards for one validated CDS Hooks call."""
+    hook = SERVICES[service_id]["hook"]
+    ctx = call["context"]
+    selected = set(ctx.get("selections") or ()) if hook == "order-select" else None
+    cards: list[dict[str, Any]] = []
+    meds: list[dict[str, Any]] = []
+    owners: list[Owner] = []
+
+    def in_scope(ref: str) -> bool:
+        return selected is None or ref in selected
+
+    drafts = list(fhir.draft_orders(ctx["draftOrders"]))
+    draft_refs = {d.ref if isinstance(d, fhir.MappedOrder) else d[0] for d in drafts}
+    active = [r for r in fhir.active_medications(call.get("prefetch"))
+              if fhir.reference(r, -1) not in draft_refs]  # fmt: skip
+    for item in drafts:
+        if isinstance(item, tuple):
+            if in_scope(item[0]):
+                cards.append(unchecked_card(item[0], item[0], item[1], service_id, version))
+            continue
+        errors = {k: v for m in item.medications for k, v in _medication_errors(m).items()}
+        if errors:
+            if in_scope(item.ref):
+                reason = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
+                cards.append(unchecked_card(item.ref, item.label, reason, service_id, version))
+            continue
+        meds.extend(item.medications)
+        owners.extend(Owner(item.ref, item.label, True) for _ in item.medications)
+    for i, res in enumerate(active):
+        try:
+            order = fhir.medication_request(res, i)
+        except fhir.FhirError:
+            continue  # an unreadable active order is not what this call asks about
+        if not any(_medication_errors(m) for m in order.medications):
+            meds.extend(order.medications)
+            owners.extend(Owner(order.ref, order.label, False) for _ in order.medications)
+
+    patient, ignored = _valid_patient(fhir.patient(call.get("prefetch"), ctx.get("patientId"), today))
+    cards.extend(_ignored_card(k, v, service_id, version) for k, v in ignored.items())
+    if not meds:
+        return cards
+    report = run(load_regimen({"patient": patient, "medications": meds}))
+    for f in report.findings:
+        involved = {owners[i].ref for i in f.medications if owners[i].draft}
+        if selected is not None and not involved & selected:
+            continue
+        if selected is None and f.medications and not involved:
+            continue
+        cards.append(finding_card(f, owners, service_id, report.knowledge_version))
+    return cards
+
+
+# --- views ------------------------------------------------------------------------------------------
+
+
+@blp.route("")
+class Discovery(MethodView):
+    @blp.response(200, s.DiscoverySchema)
+    def get(self) -> Response:
+        """CDS Hooks discovery: the order-select and order-sign services and their prefetch."""
+        return jsonify({"services": list(SERVICES.values())})
+
+
+def _service(service_id: str) -> dict[str, Any]:
+    service = SERVICES.get(service_id)
+    if service is None:
+        abort(404, message=f"No CDS service {service_id!r}; see GET /cds-services.")
+    return service
+
+
+# An `any` converter: the ids appear in the OpenAPI document as an enum, and others are a 404.
+_SERVICE_ID = "<any(" + ", ".join(f"'{k}'" for k in SERVICES) + "):service_id>"
+
+
+@blp.route(f"/{_SERVICE_ID}")
+class Service(MethodView):
+    @blp.arguments(s.CdsRequestSchema(), error_status_code=400, description="A CDS Hooks 2.0 request")
+    @blp.response(200, s.CardsSchema)
+    @alt_errors(blp, {413: "Body over the size limit", 415: "Body is not application/json",
+                      404: "No such service"})  # fmt: skip
+    def post(self, call: dict[str, Any], service_id: str) -> Response:
+        """Call a service: the draft orders (a FHIR R4 Bundle of MedicationRequest) become cards."""
+        service = _service(service_id)
+        if call["hook"] != service["hook"]:
+            abort(
+                400,
+                message=f"Service {service_id!r} answers the {service['hook']!r} hook, not {call['hook']!r}.",
+            )  # noqa: E501
+        if service["hook"] == "order-select" and not call["context"].get("selections"):
+            abort(400, message="order-select requires context.selections (e.g. ['MedicationRequest/123']).")
+        return jsonify({"cards": evaluate(call, service_id, knowledge().version)})
+
+
+@blp.route(f"/{_SERVICE_ID}/feedback")
+class Feedback(MethodView):
+    @blp.arguments(s.FeedbackSchema(), error_status_code=400, description="What the clinician did with cards")
+    @blp.response(200, s.FeedbackAckSchema)
+    @alt_errors(blp, {404: "No such service", 415: "Body is not application/json"})
+    def post(self, body: dict[str, Any], service_id: str) -> Response:
+        """Record card outcomes (accepted, or overridden with a reason) in the service log."""
+        _service(service_id)
+        for item in body["feedback"]:
+            override = item.get("overrideReason") or {}
+            reason = override.get("reason") or {}
+            log.info(
+                "cds feedback service=%s card=%s outcome=%s reason=%s comment=%r at=%s",
+                service_id, item["card"], item["outcome"], reason.get("code") or reason.get("display") or "-",
+                override.get("userComment") or "", item["outcomeTimestamp"],
+            )  # fmt: skip
+        return jsonify({"recorded": len(body["feedback"])})
