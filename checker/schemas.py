@@ -169,10 +169,20 @@ class MedicationSchema(Strict):
 
 
 class RegimenSchema(Strict):
+    """The regimen. `load` first tries the per-distinct-medication cache (see `_fast`)."""
+
     patient = fields.Nested(PatientSchema, load_default=lambda: Patient())
     medications = fields.List(
         fields.Nested(MedicationSchema), required=True, validate=validate.Length(max=MAX_MEDICATIONS)
     )
+
+    def load(self, data: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(data, dict) and not args and not kwargs:
+            try:
+                return _fast(data)
+            except (ValidationError, TypeError, KeyError):
+                pass  # the full schema below reports every error with its path
+        return super().load(data, *args, **kwargs)
 
     @post_load
     def _build(self, d: dict[str, Any], **_: Any) -> Regimen:
@@ -245,10 +255,6 @@ def load_regimen(data: Any) -> Regimen:
     """Validate a JSON-like regimen; raise InvalidRegimen with dotted field paths."""
     if not isinstance(data, dict):
         raise InvalidRegimen({"regimen": ["Expected a JSON object with 'medications'."]})
-    try:
-        return _fast(data)
-    except (ValidationError, TypeError, KeyError):
-        pass  # the full schema gives every error with its path
     try:
         return _SCHEMA.load(data)
     except ValidationError as exc:

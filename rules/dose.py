@@ -182,16 +182,14 @@ def _evaluate(kind: Kind, drug: Drug, orders: list[Order], limits, ctx: Context)
         if actual is None:
             yield from _missing_weight(kind, drug, group, mine, ctx)
             continue
-        applies = {id(lim): ctx.matches(lim.when) for lim in mine}
-        broken = [lim for lim in mine if applies[id(lim)] and _exceeds(kind, actual, getattr(lim, kind.attr))]
+        exceeded = [lim for lim in mine if _exceeds(kind, actual, getattr(lim, kind.attr))]
+        if not exceeded:
+            continue
+        broken = [lim for lim in exceeded if ctx.matches(lim.when)]
         if broken:
             yield _finding(kind, drug, group, actual, _strictest(kind, broken), ctx)
             continue
-        unknown = [
-            lim
-            for lim in mine
-            if applies[id(lim)] is None and _exceeds(kind, actual, getattr(lim, kind.attr))
-        ]
+        unknown = [lim for lim in exceeded if ctx.matches(lim.when) is None]
         if unknown:
             yield _unknown(kind, drug, group, actual, _strictest(kind, unknown), ctx)
 

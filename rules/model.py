@@ -142,6 +142,15 @@ class Knowledge:
     sources: dict[str, Source]
 
     @cached_property
+    def cautions_by_key(self) -> dict[str, tuple[Caution, ...]]:
+        """Cautions keyed by each drug/class they name, so only cautions an order can meet are tried."""
+        out: dict[str, list[Caution]] = {}
+        for c in self.cautions:
+            for k in c.keys:
+                out.setdefault(k, []).append(c)
+        return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
     def interactions_by_a(self) -> dict[str, tuple[Interaction, ...]]:
         """Interactions keyed by their `a` selector, so a pair of orders meets only rules that can match."""
         out: dict[str, list[Interaction]] = {}

@@ -55,7 +55,9 @@ def _evidence(c: Caution, ctx: Context) -> dict:
 
 
 def check_cautions(ctx: Context) -> Iterator[Finding]:
-    for c in ctx.knowledge.cautions:
+    index = ctx.knowledge.cautions_by_key
+    candidates = {id(c): c for o in ctx.orders for t in ctx.tags[o.index] for c in index.get(t, ())}
+    for c in sorted(candidates.values(), key=lambda c: c.id):
         orders = [
             o
             for o in _selected(c.keys, c.routes, ctx)
