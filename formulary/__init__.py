@@ -10,7 +10,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 from formulary.loader import KnowledgeError, build_drugs, load_classes, load_sources, read_toml
 from formulary.model import DoseLimit, Drug, DrugClass, Source, When
@@ -28,6 +28,7 @@ DATA_FILES = (
 KNOWLEDGE_RELEASE = "2026.11.1"
 
 
+@lru_cache(maxsize=16384)
 def key(text: str) -> str:
     """Look-up key: case-, accent- and punctuation-insensitive ("Zoledronic-Acid" → "zoledronicacid")."""
     t = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
