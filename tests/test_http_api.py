@@ -121,7 +121,7 @@ def test_body_over_limit_is_413(client):
 
 
 def test_body_limit_is_configurable():
-    small = create_app({"MAX_CONTENT_LENGTH": 200}).test_client()
+    small = create_app({"MAX_CONTENT_LENGTH": 100}).test_client()
     _error(small.post("/v1/check", json=APAP_TWICE), 413)
 
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from flask import Flask, Response, current_app, jsonify, request, send_from_directory
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
 from werkzeug.exceptions import (
     HTTPException,
@@ -83,6 +85,19 @@ def load_knowledge() -> Knowledge:
     return Knowledge(knowledge_version(), drug_list(), rule_list())
 
 
+class OrjsonProvider(DefaultJSONProvider):
+    """Flask's JSON through orjson: a report is ~15 KB, and the stdlib encoder was a tenth of a
+    check request. Keys keep their order (the contract's), non-ASCII stays as UTF-8."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return orjson.dumps(obj, default=self.default, option=orjson.OPT_NON_STR_KEYS).decode()
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        obj = self._prepare_response_obj(args, kwargs)
+        body = orjson.dumps(obj, default=self.default, option=orjson.OPT_NON_STR_KEYS)
+        return self._app.response_class(body, mimetype=self.mimetype)
+
+
 def knowledge() -> Knowledge:
     return current_app.extensions["medcheck"]
 
@@ -90,12 +105,11 @@ def knowledge() -> Knowledge:
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. `config` overrides the defaults and the MEDCHECK_* environment."""
     app = Flask(__name__, static_folder=None)
+    app.json = OrjsonProvider(app)
     app.config.from_mapping(DEFAULTS)
     app.config["API_VERSION"] = _version()
     app.config.from_mapping(_from_env())
     app.config.from_mapping(config or {})
-    app.json.sort_keys = False  # keep the contract's key order
-    app.json.ensure_ascii = False
     app.extensions["medcheck"] = load_knowledge()
     app.extensions["medcheck.auth"] = auth.AuthConfig.from_app(app.config)
     _spec_options(app)
