@@ -35,7 +35,7 @@ def rules() -> list[dict[str, Any]]:
                 "id": f"duplication.{r.id}",
                 "category": "duplication",
                 "severity": r.severity,
-                "drugs": [str(r.selector)],
+                "drugs": ["any ingredient"] if r is k.same_ingredient else [str(r.selector)],
                 "summary": r.recommendation,
                 "source": src(r.source),
                 "verified": ok(r.source, r.verified),
