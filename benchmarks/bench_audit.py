@@ -1,0 +1,94 @@
+"""Audit benchmark: bare `pandas.read_csv` of the file vs the full `medcheck audit` to CSV.
+
+    python benchmarks/bench_audit.py [--rows 1000000] [--big 4000000] [--dir /tmp/medcheck-bench]
+
+Each audit runs in its own process so its peak RSS is measured alone (os.wait4). Reports the
+time ratio (goal <= 8x), peak RSS (goal < 2 GiB), rows/s, and chunked-mode peak RSS at --rows
+and --big rows (goal: flat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def generate(rows: int, folder: Path, shuffle: bool = False) -> tuple[Path, Path]:
+    meds, pats = folder / f"meds_{rows}{'_shuf' if shuffle else ''}.csv", folder / f"patients_{rows}.csv"
+    if not meds.exists():
+        cmd = [sys.executable, str(HERE / "gen_meds.py"), str(rows), str(meds), "--patients", str(pats)]
+        subprocess.run(cmd + (["--shuffle"] if shuffle else []), check=True)
+    return meds, pats
+
+
+def measure(cmd: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS in MiB, and exit status of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if err.strip():
+        print("   ", err.strip().splitlines()[-1])
+    return wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--big", type=int, default=4_000_000)
+    ap.add_argument("--chunksize", type=int, default=200_000)
+    ap.add_argument("--dir", default="/tmp/medcheck-bench")
+    a = ap.parse_args()
+    folder = Path(a.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    meds, pats = generate(a.rows, folder)
+    read = [sys.executable, "-c", f"import pandas as pd; pd.read_csv({str(meds)!r}, on_bad_lines='skip')"]
+    audit = [
+        sys.executable,
+        "-m",
+        "checker.cli",
+        "audit",
+        str(meds),
+        "--patients",
+        str(pats),
+        "-o",
+        str(folder / "findings.csv"),
+    ]
+    t_read, rss_read, _ = measure(read)
+    t_audit, rss_audit, code = measure(audit)
+    print(
+        f"rows {a.rows}: bare read_csv {t_read:.2f} s (RSS {rss_read:.0f} MiB); "
+        f"audit to CSV {t_audit:.2f} s (RSS {rss_audit:.0f} MiB, exit {code}); "
+        f"ratio {t_audit / t_read:.1f}x; {a.rows / t_audit:,.0f} rows/s"
+    )
+    for n in (a.rows, a.big):
+        if not n:
+            continue
+        m, p = generate(n, folder, shuffle=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "checker.cli",
+            "audit",
+            str(m),
+            "--chunksize",
+            str(a.chunksize),
+            "-o",
+            str(folder / f"findings_chunked_{n}.csv"),
+        ]
+        t, rss, code = measure(cmd)
+        print(
+            f"chunked (unsorted, --chunksize {a.chunksize}) rows {n}: {t:.1f} s, peak RSS {rss:.0f} MiB, "
+            f"{n / t:,.0f} rows/s, exit {code}"
+        )
+
+
+if __name__ == "__main__":
+    main()

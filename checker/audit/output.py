@@ -1,0 +1,282 @@
+"""Writing the audit: findings CSV (default), per-patient JSON reports, or a self-contained HTML page.
+
+Every writer receives partitions already in output order and streams them, so output size never
+sets memory use (the HTML page keeps only totals and a bounded table).
+"""
+
+from __future__ import annotations
+
+import heapq
+import html
+import json
+import sys
+from collections import Counter
+from typing import IO, Any
+
+import pandas as pd
+
+from checker.engine import _summary, knowledge_version
+from checker.model import SEVERITIES, SEVERITY_RANK
+
+from .evaluate import COLUMNS
+from .normalize import Variants, row_order
+
+FORMULA_START = ("=", "+", "-", "@")
+HTML_PATIENTS = 2000
+_COLOURS = {
+    "contraindicated": "#7b1fa2",
+    "major": "#c62828",
+    "moderate": "#ef6c00",
+    "minor": "#0277bd",
+    "info": "#757575",
+}
+
+
+def neutralise(s: pd.Series) -> pd.Series:
+    """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
+    s = s.fillna("").astype(str)
+    risky = s.str[:1].isin(FORMULA_START).to_numpy()
+    return s.where(~risky, "'" + s)
+
+
+def neutral_text(text: str) -> str:
+    return "'" + text if text[:1] in FORMULA_START else text
+
+
+class Totals:
+    """Counters for the summary line and the HTML page."""
+
+    def __init__(self) -> None:
+        self.rows_read = self.rows_rejected = self.patients = 0
+        self.severity: Counter[str] = Counter()
+        self.category: dict[str, Counter[str]] = {}
+        self.codes: Counter[str] = Counter()
+        self.examples: dict[str, tuple[str, str, str]] = {}
+        self.worst: list[tuple[int, int, str, int]] = []  # bounded heap of (-rank, -first_row, pid, n)
+
+    def add(self, res: Any) -> None:
+        self.rows_read += res.rows_read
+        self.rows_rejected += res.rows_rejected
+        self.patients += res.patients
+        f = res.findings
+        if f.empty:
+            return
+        self.severity.update(f["severity"].value_counts().to_dict())
+        for (cat, sev), n in f.groupby(["category", "severity"]).size().items():
+            self.category.setdefault(cat, Counter())[sev] += int(n)
+        self.codes.update(f["code"].value_counts().to_dict())
+        for code, sev, cat, msg in f.drop_duplicates("code")[
+            ["code", "severity", "category", "message"]
+        ].itertuples(index=False, name=None):
+            self.examples.setdefault(code, (sev, cat, msg))
+        per = f.groupby("patient_id", sort=False).agg(
+            rank=("sev_rank", "min"), first=("first_row", "first"), n=("code", "size")
+        )
+        for pid, rank, first, n in per.itertuples(name=None):
+            item = (-int(rank), -int(first), str(pid), int(n))
+            if len(self.worst) < HTML_PATIENTS:
+                heapq.heappush(self.worst, item)
+            elif item > self.worst[0]:
+                heapq.heapreplace(self.worst, item)
+
+    def at_or_above(self, severity: str) -> int:
+        limit = SEVERITY_RANK[severity]
+        return sum(n for s, n in self.severity.items() if SEVERITY_RANK[s] <= limit)
+
+    def line(self, encoding: str) -> str:
+        sev = ", ".join(f"{self.severity.get(s, 0)} {s}" for s in SEVERITIES)
+        checked = self.rows_read - self.rows_rejected
+        return (
+            f"medcheck audit: {self.rows_read} rows read, {checked} rows checked, {self.rows_rejected} "
+            f"rows rejected, {self.patients} patients; findings: {sev} (encoding {encoding})"
+        )
+
+
+class Writer:
+    def __init__(self, stream: IO[str], keep: list[str]):
+        self.stream, self.keep = stream, keep
+
+    def write(self, res: Any) -> None:
+        raise NotImplementedError
+
+    def close(self, totals: Totals) -> None:
+        if self.stream is not sys.stdout:
+            self.stream.close()
+        else:
+            self.stream.flush()
+
+
+class CsvWriter(Writer):
+    def __init__(self, stream: IO[str], keep: list[str]):
+        super().__init__(stream, keep)
+        pd.DataFrame(columns=[*COLUMNS, *keep]).to_csv(stream, index=False, lineterminator="\n")
+
+    def write(self, res: Any) -> None:
+        f = res.findings
+        if f.empty:
+            return
+        out = pd.DataFrame({c: neutralise(f[c]) for c in [*COLUMNS, *self.keep]})
+        out.to_csv(self.stream, index=False, header=False, lineterminator="\n")
+
+
+class JsonWriter(Writer):
+    """{"knowledge_version", "patients": [per-patient report ...], "summary"} written as it goes."""
+
+    def __init__(self, stream: IO[str], keep: list[str]):
+        super().__init__(stream, keep)
+        stream.write(f'{{"knowledge_version": {json.dumps(knowledge_version())}, "patients": [')
+        self.first = True
+
+    def write(self, res: Any) -> None:
+        for rep in res.reports or ():
+            self.stream.write(
+                ("\n" if self.first else ",\n") + json.dumps(rep, ensure_ascii=False, default=str)
+            )
+            self.first = False
+
+    def close(self, totals: Totals) -> None:
+        summary = {
+            "rows_read": totals.rows_read,
+            "rows_checked": totals.rows_read - totals.rows_rejected,
+            "rows_rejected": totals.rows_rejected,
+            "patients": totals.patients,
+            "findings": {s: totals.severity.get(s, 0) for s in SEVERITIES},
+        }
+        self.stream.write(f'\n], "summary": {json.dumps(summary)}}}\n')
+        super().close(totals)
+
+
+class HtmlWriter(Writer):
+    def write(self, res: Any) -> None:
+        pass
+
+    def close(self, totals: Totals) -> None:
+        self.stream.write(render_html(totals))
+        super().close(totals)
+
+
+def open_writer(target: str | None, keep: list[str]) -> Writer:
+    """Pick the writer by the output name's extension; stdout gets CSV."""
+    if not target or target == "-":
+        return CsvWriter(sys.stdout, keep)
+    stream = open(target, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed by Writer.close
+    low = target.lower()
+    if low.endswith(".json"):
+        return JsonWriter(stream, keep)
+    if low.endswith((".html", ".htm")):
+        return HtmlWriter(stream, keep)
+    return CsvWriter(stream, keep)
+
+
+def patient_reports(out: pd.DataFrame, acc: pd.DataFrame, v: Variants, firsts: pd.Series) -> list[dict]:
+    """The engine's report per patient, with input row numbers beside every medication index."""
+    by_patient = {pid: g for pid, g in out.groupby("patient_id", sort=False)} if len(out) else {}
+    rows_of = {pid: g for pid, g in acc.groupby("patient_id", sort=False)} if len(acc) else {}
+    reports = []
+    for pid, first in firsts.sort_values().items():
+        mine = rows_of.get(pid)
+        local = {} if mine is None else dict(zip(mine["_row"].tolist(), mine["local"].tolist(), strict=True))
+        meds = (
+            []
+            if mine is None
+            else [
+                {**_summary(row_order(v, vid, loc, w)), "row": r}
+                for vid, loc, w, r in zip(
+                    mine["vid"], mine["local"], mine["weight"], mine["_row"], strict=True
+                )
+            ]
+        )
+        findings = []
+        g = by_patient.get(pid)
+        for obj, rows in [] if g is None else zip(g["obj"], g["rows"], strict=True):
+            rws = [int(x) for x in rows.split(";")] if rows else []
+            d = obj.to_dict()
+            d["medications"] = [local[r] for r in rws if r in local]
+            d["rows"] = rws
+            findings.append(d)
+        counts = dict.fromkeys(SEVERITIES, 0)
+        for d in findings:
+            counts[d["severity"]] += 1
+        reports.append(
+            {
+                "patient_id": pid,
+                "first_row": int(first),
+                "highest_severity": findings[0]["severity"] if findings else None,
+                "counts": counts,
+                "findings": findings,
+                "medications": meds,
+            }
+        )
+    return reports
+
+
+def _bars(counter: Counter[str], total: int) -> str:
+    out = []
+    for s in SEVERITIES:
+        n = counter.get(s, 0)
+        width = 0 if not total else max(1 if n else 0, round(300 * n / total))
+        out.append(
+            f'<span class="bar" title="{s}: {n}" style="width:{width}px;background:{_COLOURS[s]}"></span>'
+        )
+    return "".join(out)
+
+
+def render_html(t: Totals) -> str:
+    """One page, no scripts or links: totals, severity/category bars, frequent findings, patients."""
+    e = html.escape
+    total = sum(t.severity.values())
+    sev_rows = "".join(
+        f"<tr><td>{s}</td><td class=n>{t.severity.get(s, 0)}</td><td>"
+        f'<span class="bar" style="width:{0 if not total else round(400 * t.severity.get(s, 0) / total)}px;'
+        f'background:{_COLOURS[s]}"></span></td></tr>'
+        for s in SEVERITIES
+    )
+    cmax = max((sum(c.values()) for c in t.category.values()), default=0)
+    cat_rows = "".join(
+        f"<tr><td>{e(cat)}</td><td class=n>{sum(c.values())}</td><td>{_bars(c, cmax)}</td></tr>"
+        for cat, c in sorted(t.category.items(), key=lambda kv: -sum(kv[1].values()))
+    )
+    top = "".join(
+        f"<tr><td>{e(neutral_text(code))}</td><td>{t.examples[code][0]}</td><td>{e(t.examples[code][1])}</td>"
+        f"<td class=n>{n}</td><td>{e(neutral_text(t.examples[code][2]))}</td></tr>"
+        for code, n in t.codes.most_common(20)
+    )
+    worst = sorted(t.worst, reverse=True)
+    pts = "".join(
+        f"<tr><td>{e(neutral_text(pid))}</td>"
+        f'<td><span class="dot" style="background:{_COLOURS[SEVERITIES[-r]]}">'
+        f"</span>{SEVERITIES[-r]}</td><td class=n>{n}</td><td class=n>{-fr}</td></tr>"
+        for r, fr, pid, n in worst
+    )
+    with_findings = len(t.worst)
+    more = (
+        f"<p>Showing the {len(worst)} patients with the most serious findings.</p>"
+        if with_findings >= HTML_PATIENTS
+        else ""
+    )
+    legend = " ".join(f'<span class="dot" style="background:{_COLOURS[s]}"></span>{s}' for s in SEVERITIES)
+    checked = t.rows_read - t.rows_rejected
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>medcheck audit</title>
+<style>
+body{{font:14px system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin:1em 0}}
+td,th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}}
+.n{{text-align:right}}
+.bar{{display:inline-block;height:14px}} .dot{{display:inline-block;width:10px;height:10px;border-radius:5px;
+margin-right:4px}} .tot td{{font-size:18px}}
+</style></head><body>
+<h1>medcheck audit</h1>
+<p>Knowledge {e(knowledge_version())}</p>
+<table class="tot"><tr><td>rows read</td><td class=n>{t.rows_read}</td></tr>
+<tr><td>rows checked</td><td class=n>{checked}</td></tr>
+<tr><td>rows rejected</td><td class=n>{t.rows_rejected}</td></tr>
+<tr><td>patients</td><td class=n>{t.patients}</td></tr>
+<tr><td>findings</td><td class=n>{total}</td></tr></table>
+<h2>Findings by severity</h2><table>{sev_rows}</table>
+<h2>Findings by category</h2><p>{legend}</p><table>{cat_rows}</table>
+<h2>Most frequent findings</h2>
+<table><tr><th>code</th><th>severity</th><th>category</th><th>count</th><th>example</th></tr>{top}</table>
+<h2>Patients by highest severity</h2>{more}
+<table><tr><th>patient</th><th>highest severity</th><th>findings</th><th>first row</th></tr>{pts}</table>
+</body></html>
+"""
