@@ -6,6 +6,7 @@ no evaluator recomputes or re-derives them differently.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -99,43 +100,65 @@ def _bounds(value: float | None, lo=None, hi=None, over=None, below=None) -> boo
     )
 
 
-def _parts(when: When, ctx: Context) -> dict[str, bool | None]:
-    p = ctx.patient
-    parts = {
-        "age": _bounds(p.age_years, when.age_min, when.age_max, when.age_over, when.age_below),
-        "weight": _bounds(p.weight_kg, when.weight_min_kg, when.weight_max_kg, None, when.weight_below),
-        "renal function (CrCl)": _bounds(
-            ctx.crcl[0], when.crcl_min, when.crcl_max, when.crcl_over, when.crcl_below
-        ),
-    }
-    if when.hepatic:
-        h = p.hepatic_impairment
-        parts["hepatic function"] = None if h is None else h in when.hepatic
-    if when.conditions:
-        parts["conditions"] = any(c in ctx.conditions for c in when.conditions)
-    if when.opioid_tolerant is not None:
-        t = p.opioid_tolerant
-        parts["opioid tolerance"] = None if t is None else t == when.opioid_tolerant
-    if when.pregnant is not None:
-        parts["pregnancy status"] = None if p.pregnant is None else p.pregnant == when.pregnant
-    labs = (
-        ("QTc", p.qtc_ms, when.qtc_min, when.qtc_max, when.qtc_over, when.qtc_below),
-        ("serum calcium", ctx.corrected_calcium, None, None, when.calcium_over, when.calcium_below),
-        ("platelet count", p.platelets_10e9_l, None, None, None, when.platelets_below),
-        ("neutrophil count (ANC)", p.anc_10e9_l, None, None, None, when.anc_below),
-        ("haemoglobin", p.hemoglobin_g_dl, None, None, None, when.hemoglobin_below),
+Facet = tuple[str, Callable[["Context"], "bool | None"]]
+_FACETS: dict[int, tuple[When, tuple[Facet, ...]]] = {}
+
+
+def _range(get: Callable[[Context], float | None], *bounds: float | None) -> Callable[[Context], bool | None]:
+    return lambda ctx: _bounds(get(ctx), *bounds)
+
+
+def _facets(when: When) -> tuple[Facet, ...]:
+    """The tests a `When` actually sets, built once per (long-lived) `When` object."""
+    hit = _FACETS.get(id(when))
+    if hit is not None and hit[0] is when:
+        return hit[1]
+    w, out = when, []
+    ranges = (
+        ("age", lambda c: c.patient.age_years, (w.age_min, w.age_max, w.age_over, w.age_below)),
+        ("weight", lambda c: c.patient.weight_kg, (w.weight_min_kg, w.weight_max_kg, None, w.weight_below)),
+        ("renal function (CrCl)", lambda c: c.crcl[0], (w.crcl_min, w.crcl_max, w.crcl_over, w.crcl_below)),
     )
-    for name, value, lo, hi, over, below in labs:
-        if (lo, hi, over, below) != (None, None, None, None):
-            parts[name] = _bounds(value, lo, hi, over, below)
-    return parts
+    for name, get, bounds in ranges:
+        if any(b is not None for b in bounds):
+            out.append((name, _range(get, *bounds)))
+    if w.hepatic:
+        out.append(("hepatic function", lambda c: None if c.patient.hepatic_impairment is None
+                    else c.patient.hepatic_impairment in w.hepatic))  # fmt: skip
+    if w.conditions:
+        out.append(("conditions", lambda c: any(x in c.conditions for x in w.conditions)))
+    if w.opioid_tolerant is not None:
+        out.append(("opioid tolerance", lambda c: None if c.patient.opioid_tolerant is None
+                    else c.patient.opioid_tolerant == w.opioid_tolerant))  # fmt: skip
+    if w.pregnant is not None:
+        out.append(("pregnancy status", lambda c: None if c.patient.pregnant is None
+                    else c.patient.pregnant == w.pregnant))  # fmt: skip
+    labs = (
+        ("QTc", lambda c: c.patient.qtc_ms, (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below)),
+        ("serum calcium", lambda c: c.corrected_calcium, (None, None, w.calcium_over, w.calcium_below)),
+        ("platelet count", lambda c: c.patient.platelets_10e9_l, (None, None, None, w.platelets_below)),
+        ("neutrophil count (ANC)", lambda c: c.patient.anc_10e9_l, (None, None, None, w.anc_below)),
+        ("haemoglobin", lambda c: c.patient.hemoglobin_g_dl, (None, None, None, w.hemoglobin_below)),
+    )
+    for name, get, bounds in labs:
+        if any(b is not None for b in bounds):
+            out.append((name, _range(get, *bounds)))
+    _FACETS[id(when)] = (when, tuple(out))
+    return tuple(out)
+
+
+def _parts(when: When, ctx: Context) -> dict[str, bool | None]:
+    return {name: test(ctx) for name, test in _facets(when)}
 
 
 def match(when: When, ctx: Context) -> bool | None:
-    parts = _parts(when, ctx).values()
-    if any(v is False for v in parts):
-        return False
-    return None if any(v is None for v in parts) else True
+    unknown = False
+    for _, test in _facets(when):
+        v = test(ctx)
+        if v is False:
+            return False
+        unknown = unknown or v is None
+    return None if unknown else True
 
 
 def missing(when: When, ctx: Context) -> list[str]:
