@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from checker.findings import finding
 from checker.frequency import Frequency, parse_frequency
 from checker.model import Finding, Medication, Patient
-from checker.sig import Phase, parse_sig
+from checker.sig import Phase, Sig, parse_sig
 from formulary import Drug, Formulary
 from formulary.units import UnitError, conversion_factor, dimensionality
 
@@ -88,42 +88,41 @@ def _top_phase(phases: tuple[Phase, ...]) -> tuple[Phase | None, tuple[Phase, ..
     return maintenance[-1], tuple(p for p in dosed if p is not maintenance[-1])
 
 
+class _Problems(list):
+    """Findings about one order's own text (sig, route, unit, frequency), in the order found."""
+
+    def __init__(self, drug: Drug | None, index: int):
+        super().__init__()
+        self.ids, self.index = ((drug.id,) if drug else ()), index
+
+    def add(self, code: str, severity: str, message: str, rec: str = "") -> None:
+        self.append(finding(code, code.split(".")[0], severity, self.ids, (self.index,), message, rec))
+
+
+@dataclass(frozen=True, slots=True)
+class _Amount:
+    """A dose converted to the drug's unit: per administration, per kg, and any other phases."""
+
+    value: float | None = None
+    low: float | None = None
+    per_kg: float | None = None
+    per_day: bool = False
+    others: tuple[float, ...] = ()
+
+
 def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
     drug, classes = _resolve(med, f)
     name = med.drug or (f"rxcui {med.rxcui}" if med.rxcui else f"atc {med.atc}")
-    problems: list[Finding] = []
-    ids = (drug.id,) if drug else ()
-
-    def problem(code: str, category: str, severity: str, message: str, rec: str = "") -> None:
-        problems.append(finding(code, category, severity, ids, (med.index,), message, rec))
-
+    problems = _Problems(drug, med.index)
     sig = parse_sig(med.sig) if med.sig else None
     top, others = _top_phase(sig.phases) if sig else (None, ())
-    if sig and not sig.understood:
-        problem(
-            "input.sig_unparsed",
-            "input",
-            "moderate",
-            f"The sig {med.sig!r} for {name} gave no dose that could be read.",
-            "Send the dose, unit and frequency as separate fields.",
-        )
-    elif sig and sig.unparsed:
-        problem(
-            "input.sig_partial",
-            "input",
-            "info",
-            f"In the sig for {name}, these words were not understood: {', '.join(sig.unparsed)}.",
-            "Check that the order says what was meant.",
-        )
-
+    _sig_problems(med, sig, name, problems)
     dose = med.dose if med.dose is not None else (top.dose if top else None)
     dose_low = med.dose_low if med.dose is not None else (top.dose_low if top else None)
-    unit = med.unit or (top.unit if top and med.dose is None else None) or (top.unit if top else None)
+    unit = med.unit or (top.unit if top else None)
     route_text = med.route or (top.route if top else None)
-    freq_text = med.frequency
-    frequency = parse_frequency(freq_text) if freq_text else (top.frequency if top else None)
+    frequency = parse_frequency(med.frequency) if med.frequency else (top.frequency if top else None)
     prn = bool(med.prn) if med.prn is not None else bool(sig and sig.prn)
-
     if drug is None:
         return Order(
             med.index,
@@ -136,114 +135,31 @@ def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
             problems=tuple(problems),
         )
 
-    route = f.route(route_text) if route_text else None
-    if route_text and route is None:
-        problem(
-            "input.route_unknown",
-            "input",
-            "minor",
-            f"Route {route_text!r} for {drug.name} is not recognised; limits for "
-            f"{drug.routes[0] if drug.routes else 'any'} route were applied.",
-        )
-    if route is None and drug.routes:
-        if route_text is None and len(drug.routes) > 1:
-            problem(
-                "input.route_assumed",
-                "input",
-                "info",
-                f"No route given for {drug.name}; checked as {drug.routes[0]}.",
-            )
-        route = drug.routes[0]
-    elif route not in drug.routes:
-        problem(
-            "input.route_unlabelled",
-            "input",
-            "moderate",
-            f"{drug.name} has no labelled {route} route; its dose limits could not be applied.",
-            "Confirm the route and product.",
-        )
+    route = _route(drug, route_text, f, problems)
     target = drug.unit_for(route)
-
-    if freq_text and frequency is None:
-        problem(
+    if med.frequency and frequency is None:
+        problems.add(
             "input.frequency_unknown",
-            "input",
             "moderate",
-            f"Frequency {freq_text!r} for {drug.name} is not understood; the daily total counts one dose.",
+            f"Frequency {med.frequency!r} for {drug.name} is not understood; the daily total "
+            "counts one dose.",
             "Use a standard frequency such as q6h, bid or weekly.",
         )
-
-    per_kg = per_day = False
-    value = per_kg_value = None
-    other_doses: list[float] = []
     is_rate = bool(_RATE.search(target))
-    if dose is not None and not unit:
-        problem(
-            "unit.missing",
-            "unit",
-            "moderate",
-            f"{drug.name} dose {dose:g} has no unit, so it was not checked.",
-            f"Give the unit, e.g. {target}.",
-        )
-    elif dose is not None and unit:
-        u = unit
-        if _PER_KG.search(u):
-            per_kg, u = True, _PER_KG.sub("", u)
-        if not is_rate and _PER_DAY.search(u):
-            per_day, u = True, _PER_DAY.sub("", u)
-        try:
-            factor = _factor(u, drug, target)
-        except UnitError:
-            factor = None
-            if _is_count(u):
-                problem(
-                    "unit.dose_form",
-                    "unit",
-                    "moderate",
-                    f"{drug.name} is ordered as {dose:g} {unit}; without the strength per "
-                    f"{u} the dose cannot be checked.",
-                    f"Order {drug.name} in {target}, or give the product strength.",
-                )
-            else:
-                problem(
-                    "unit.wrong_kind",
-                    "unit",
-                    "major",
-                    f"{drug.name} is dosed in {target}; {unit!r} is not a unit of that kind, "
-                    "so the dose was not checked.",
-                    f"Re-enter the dose in {target}{_per_kg_hint(drug, target)}.",
-                )
-        if factor is not None:
-            if per_kg:
-                per_kg_value = dose * factor
-                value = per_kg_value * patient.weight_kg if patient.weight_kg else None
-            else:
-                value = dose * factor
-                per_kg_value = value / patient.weight_kg if patient.weight_kg else None
-            if dose_low is not None:
-                dose_low = dose_low * factor * (patient.weight_kg if per_kg and patient.weight_kg else 1)
-            for p in others:
-                if p.unit and not _PER_KG.search(p.unit):
-                    try:
-                        other_doses.append(p.dose * _factor(p.unit, drug, target))
-                    except UnitError:
-                        pass
-
-    if per_day and frequency is None:
+    amount = _amount(dose, dose_low, unit, drug, target, is_rate, patient, others, problems)
+    if amount.per_day and frequency is None:
         frequency = parse_frequency("daily")
-    if value is not None and frequency is None and not freq_text and not is_rate:
-        problem(
+    if amount.value is not None and frequency is None and not med.frequency and not is_rate:
+        problems.add(
             "input.frequency_missing",
-            "input",
             "info",
             f"No frequency given for {drug.name}; the daily total counts one dose.",
         )
-
-    daily, capped = _daily(value, frequency, is_rate)
+    daily, capped = _daily(amount.value, frequency, is_rate)
     cap = _cap(med, sig, drug, target)
     if cap is not None and daily is not None and cap < daily:
         daily, capped = cap, True
-    duration = med.duration_days if med.duration_days is not None else (sig.duration_days if sig else None)  # noqa: E501
+    duration = med.duration_days if med.duration_days is not None else (sig.duration_days if sig else None)
     return Order(
         index=med.index,
         input=name,
@@ -251,9 +167,9 @@ def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
         classes=classes,
         route=route,
         unit=target,
-        dose=value,
-        dose_low=dose_low,
-        dose_per_kg=per_kg_value,
+        dose=amount.value,
+        dose_low=amount.low,
+        dose_per_kg=amount.per_kg,
         frequency=frequency,
         prn=prn,
         daily=daily,
@@ -261,10 +177,119 @@ def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
         duration_days=duration,
         dose_number=med.dose_number,
         course_doses=sig.course_doses if sig else None,
-        other_doses=tuple(other_doses),
+        other_doses=amount.others,
         is_rate=is_rate,
         problems=tuple(problems),
     )
+
+
+def _sig_problems(med: Medication, sig: Sig | None, name: str, problems: _Problems) -> None:
+    if sig and not sig.understood:
+        problems.add(
+            "input.sig_unparsed",
+            "moderate",
+            f"The sig {med.sig!r} for {name} gave no dose that could be read.",
+            "Send the dose, unit and frequency as separate fields.",
+        )
+    elif sig and sig.unparsed:
+        problems.add(
+            "input.sig_partial",
+            "info",
+            f"In the sig for {name}, these words were not understood: {', '.join(sig.unparsed)}.",
+            "Check that the order says what was meant.",
+        )
+
+
+def _route(drug: Drug, route_text: str | None, f: Formulary, problems: _Problems) -> str | None:
+    """The canonical route; a missing or unknown one falls back to the drug's first, and says so."""
+    route = f.route(route_text) if route_text else None
+    if route_text and route is None:
+        problems.add(
+            "input.route_unknown",
+            "minor",
+            f"Route {route_text!r} for {drug.name} is not recognised; limits for "
+            f"{drug.routes[0] if drug.routes else 'any'} route were applied.",
+        )
+    if route is None and drug.routes:
+        if route_text is None and len(drug.routes) > 1:
+            problems.add(
+                "input.route_assumed", "info", f"No route given for {drug.name}; checked as {drug.routes[0]}."
+            )
+        return drug.routes[0]
+    if route not in drug.routes:
+        problems.add(
+            "input.route_unlabelled",
+            "moderate",
+            f"{drug.name} has no labelled {route} route; its dose limits could not be applied.",
+            "Confirm the route and product.",
+        )
+    return route
+
+
+def _amount(
+    dose: float | None,
+    low: float | None,
+    unit: str | None,
+    drug: Drug,
+    target: str,
+    is_rate: bool,
+    patient: Patient,
+    others: tuple[Phase, ...],
+    problems: _Problems,
+) -> _Amount:
+    """Convert the dose once to the drug's unit; a unit that will not convert is a finding."""
+    if dose is None:
+        return _Amount()
+    if not unit:
+        problems.add(
+            "unit.missing",
+            "moderate",
+            f"{drug.name} dose {dose:g} has no unit, so it was not checked.",
+            f"Give the unit, e.g. {target}.",
+        )
+        return _Amount()
+    u, per_kg, per_day = unit, False, False
+    if _PER_KG.search(u):
+        per_kg, u = True, _PER_KG.sub("", u)
+    if not is_rate and _PER_DAY.search(u):
+        per_day, u = True, _PER_DAY.sub("", u)
+    try:
+        factor = _factor(u, drug, target)
+    except UnitError:
+        if _is_count(u):
+            problems.add(
+                "unit.dose_form",
+                "moderate",
+                f"{drug.name} is ordered as {dose:g} {unit}; without the strength per {u} the dose "
+                "cannot be checked.",
+                f"Order {drug.name} in {target}, or give the product strength.",
+            )
+        else:
+            problems.add(
+                "unit.wrong_kind",
+                "major",
+                f"{drug.name} is dosed in {target}; {unit!r} is not a unit of that kind, so the dose "
+                "was not checked.",
+                f"Re-enter the dose in {target}{_per_kg_hint(drug, target)}.",
+            )
+        return _Amount(per_day=per_day)
+    weight = patient.weight_kg
+    if per_kg:
+        value_per_kg = dose * factor
+        value = value_per_kg * weight if weight else None
+    else:
+        value = dose * factor
+        value_per_kg = value / weight if weight else None
+    if low is not None:
+        low = low * factor * (weight if per_kg and weight else 1)
+    converted = []
+    for p in others:
+        if p.unit and not _PER_KG.search(p.unit):
+            try:
+                converted.append(p.dose * _factor(p.unit, drug, target))
+            except UnitError:
+                pass
+    return _Amount(value, low, value_per_kg, per_day, tuple(converted))
 
 
 def _per_kg_hint(drug: Drug, target: str) -> str:
