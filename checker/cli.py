@@ -50,8 +50,9 @@ def render_table(report: dict[str, Any], stream: TextIO) -> None:
             w(f"  source: {f['source']['label']}{flag}\n")
     w("\nmedications:\n")
     for m in report["medications"]:
-        daily = f"  {m['daily_dose']}" if m.get("daily_dose") else ""
-        w(f"  {m['index']:>3}  {m['input']:<28} → {m['drug'] or '(unrecognised)'}{daily}\n")
+        amount = m.get("daily_dose") or m.get("dose") or ""
+        every = f" every {m['interval_h']} h" if m.get("interval_h") and not m.get("daily_dose") else ""
+        w(f"  {m['index']:>3}  {m['input']:<28} → {m['drug'] or '(unrecognised)'}  {amount}{every}\n")
 
 
 def _read_json(path: str) -> Any:

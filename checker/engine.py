@@ -54,8 +54,8 @@ def _summary(o: Order) -> dict:
         out["dose"] = qty(o.dose, o.unit)
     if o.is_rate and o.dose is not None:
         out["daily_dose"] = qty(o.dose, o.unit)
-    elif o.daily is not None:
-        out["daily_dose"] = qty(o.daily, o.unit, "/day")
+    elif o.daily is not None and (o.interval_h is None or o.interval_h <= 24):
+        out["daily_dose"] = qty(o.daily, o.unit, "/day")  # a weekly or monthly dose has no daily figure
     if o.interval_h is not None:
         out["interval_h"] = float(num(o.interval_h)) if "." in num(o.interval_h) else int(num(o.interval_h))  # noqa: E501
     if o.prn:
