@@ -77,3 +77,21 @@ def test_report_is_deterministic(run):
     a = json.dumps(check({"medications": meds}).to_dict())
     b = json.dumps(check({"medications": meds}).to_dict())
     assert a == b
+
+
+def test_contract_example_regimen():
+    import json
+    from pathlib import Path
+
+    regimen = json.loads((Path(__file__).parent / "fixtures" / "regimen-contract.json").read_text())
+    report = check(regimen).to_dict()
+    assert report["highest_severity"] == "contraindicated"
+    assert {
+        "dose.daily_max",
+        "dose.duration_max",
+        "dose.course_max",
+        "condition.ketorolac_gi_bleed",
+    } <= codes(report)
+    assert report["counts"]["major"] == 3
+    # the fourth radium dose plan: 55 kBq/kg at 52 kg, every 4 weeks, no daily figure
+    assert report["medications"][3]["dose"] == "2.86 MBq" and "daily_dose" not in report["medications"][3]
