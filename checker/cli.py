@@ -173,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--scheduler", help="Dask scheduler address (tcp://host:port)")
     a.add_argument("--chunksize", type=int, default=None, help="rows per chunk (bounded memory)")
     a.add_argument("--keep-columns", action="store_true", help="carry extra input columns through")
+    a.add_argument(
+        "--workers",
+        type=int,
+        help="processes for the per-patient work (default $MEDCHECK_AUDIT_WORKERS or 1)",
+    )
     a.set_defaults(func=cmd_audit)
     s = sub.add_parser("serve", help="run the HTTP service under gunicorn")
     s.add_argument("--host", default=os.environ.get("MEDCHECK_HOST", "127.0.0.1"))

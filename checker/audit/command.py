@@ -78,6 +78,7 @@ def _run(args: argparse.Namespace, src) -> int:
         reports=isinstance(writer, JsonWriter),
         scheduler=args.scheduler,
         keep=tuple(keep),
+        **({"workers": args.workers} if getattr(args, "workers", None) else {}),
     )
     if args.engine == "dask":
         results = run_dask(src, patients, opts)

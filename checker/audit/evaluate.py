@@ -5,20 +5,30 @@ How each part of the engine is covered, fastest first:
 - reading problems (bad fields, missing drug, bad dose): per distinct cell text, see normalize;
 - order interpretation and its findings (`unit`, `input`, `unrecognized`): once per distinct
   order tuple (per tuple and weight for per-kg doses), joined back to rows by code;
-- dose limits (`rules.dose.check_doses`): a vectorized screen joins every row against a limits
-  table built once from the formulary (single, per-kg, interval, duration, course) and sums
-  daily amounts per patient and drug; only (patient, drug) groups the screen cannot clear are
-  handed to `check_doses` itself, so messages, evidence and strictest-limit choice are the
-  engine's own. The screen ignores routes and patient bands, so it can only over-select;
-- any other evaluator in `rules.evaluators()` without a screen in SCREENS: run exactly, per
-  patient, on the interpreted orders (the fallback; exact, but a Python loop).
+- dose limits (`rules.dose.check_doses`): a vectorized screen joins every row against each
+  limit row of its drug written for its route (single, per-kg, interval, duration, course),
+  keeps only limit rows whose `When` the patient may fall under (not provably False), and sums
+  daily amounts per patient, drug and limit row; only (patient, drug) groups the screen cannot
+  clear are handed to `check_doses` itself, so messages, evidence and strictest-limit choice
+  are the engine's own. The screen has half the engine's margin, so it can only over-select;
+- every other evaluator in `rules.evaluators()`: run exactly, per patient, on the interpreted
+  orders (a Python loop), but only for patients that pass the evaluator's vectorized necessary
+  condition (`vector_rules.needs`: e.g. an order a caution selects and its `When` surely True).
+
+Orders are built once per (variant, index) and shared (`normalize.row_order`); patient facts
+(CrCl, conditions, `matches` memo) once per patient. With `workers` > 1 the per-patient loop is
+split by contiguous patient ranges over forked processes and the findings renumbered in order,
+so the output is byte-identical for any number of workers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+import multiprocessing as mp
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -26,7 +36,7 @@ import pandas as pd
 from checker.engine import _unrecognized
 from checker.model import SEVERITY_RANK, Finding, Patient
 from checker.orders import Order
-from formulary import Formulary, key
+from formulary import Formulary, When
 from formulary import load as load_formulary
 from rules import evaluators
 from rules.context import Context
@@ -34,6 +44,9 @@ from rules.dose import EPS, check_doses
 from rules.knowledge import knowledge as rules_knowledge
 
 from .normalize import Patients, Variants, distinct_orders, interpret, row_order
+from .vector_rules import _PatientFacts, patient_facts, possibly
+from .vector_rules import needs as vector_needs
+from .vector_rules import tags as vector_tags
 
 SLACK = EPS / 2  # the screen's margin: half the engine's, so it flags everything the engine can
 COLUMNS = ["patient_id", "rows", "severity", "category", "code", "drugs", "message", "recommendation"]
@@ -52,31 +65,50 @@ class Result:
 
 
 @cache
-def limits_table() -> pd.DataFrame:
-    """Per drug, the tightest value of each kind of dose limit over all its limit rows."""
+def limit_rows() -> tuple[pd.DataFrame, tuple[When, ...]]:
+    """One row per (drug, limit row, route): that row's values, and which `When` it is written for."""
     f = load_formulary()
+    whens: dict[int, int] = {}
+    listed: list[When] = []
     recs = []
     for d in f.drugs.values():
-
-        def pick(attr: str, fn: Callable = min, lims: tuple = d.limits) -> float:
-            vals = [getattr(x, attr) for x in lims if getattr(x, attr) is not None]
-            return float(fn(vals)) if vals else np.nan
-
-        recs.append(
-            {
-                "drug_id": d.id,
-                "ms": pick("max_single"),
-                "msk": pick("max_single_per_kg"),
-                "md": pick("max_daily"),
-                "mdk": pick("max_daily_per_kg"),
-                "mi": pick("min_interval_h", max),
-                "mdur": pick("max_duration_days"),
-                "mc": pick("course_max_doses"),
-                "any": bool(d.limits),
-                "kg": any(x.max_single_per_kg or x.max_daily_per_kg for x in d.limits),
+        for j, lim in enumerate(d.limits):
+            if id(lim.when) not in whens:
+                whens[id(lim.when)] = len(listed)
+                listed.append(lim.when)
+            vals = {
+                a: getattr(lim, a)
+                for a in (
+                    "max_single",
+                    "max_single_per_kg",
+                    "max_daily",
+                    "max_daily_per_kg",
+                    "min_interval_h",
+                    "max_duration_days",
+                    "course_max_doses",
+                )
             }
-        )
-    return pd.DataFrame(recs).set_index("drug_id")
+            for route in dict.fromkeys(lim.routes):
+                recs.append(
+                    {
+                        "drug_id": d.id,
+                        "route": route,
+                        "lim": j,
+                        "wi": whens[id(lim.when)],
+                        "ms": vals["max_single"],
+                        "msk": vals["max_single_per_kg"],
+                        "md": vals["max_daily"],
+                        "mdk": vals["max_daily_per_kg"],
+                        "mi": vals["min_interval_h"],
+                        "mdur": vals["max_duration_days"],
+                        "mc": vals["course_max_doses"],
+                    }
+                )
+    table = pd.DataFrame(recs)
+    for c in ("ms", "msk", "md", "mdk", "mi", "mdur", "mc"):
+        table[c] = pd.to_numeric(table[c], errors="raise").astype(float)
+    table["kg"] = table["msk"].notna() | table["mdk"].notna()
+    return table, tuple(listed)
 
 
 def _variant_features(v: Variants) -> pd.DataFrame:
@@ -92,6 +124,7 @@ def _variant_features(v: Variants) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "drug_id": [o.drug.id if o.drug else None for o in v.orders],
+            "route": [o.route for o in v.orders],
             "dose": [o.dose if o.dose is not None else nan for o in v.orders],
             "single": [top(o) for o in v.orders],
             "dpk": [o.dose_per_kg if o.dose_per_kg is not None else nan for o in v.orders],
@@ -104,30 +137,45 @@ def _variant_features(v: Variants) -> pd.DataFrame:
     )
 
 
-def dose_candidates(acc: pd.DataFrame, v: Variants) -> pd.DataFrame:
-    """(pidx, drug_id) groups that might break a dose limit; all others provably do not."""
+def dose_candidates(acc: pd.DataFrame, v: Variants, facts: _PatientFacts) -> pd.DataFrame:
+    """(pidx, drug_id) groups that might break a dose limit; all others provably do not.
+
+    Each row meets each limit row of its drug written for its route (as `rules.dose._groups`),
+    only where the patient may fall under that row's `When` (`Context.matches` not False: a
+    finding needs True, or None for an `unknown` one); daily totals are summed per patient,
+    drug and limit row."""
+    table, whens = limit_rows()
     feat = _variant_features(v).iloc[acc["vid"].to_numpy()].reset_index(drop=True)
     feat["pidx"] = acc["pidx"].to_numpy()
     feat["w"] = acc["weight"].to_numpy()
-    feat = feat[feat["drug_id"].notna()].join(limits_table(), on="drug_id")
-    feat = feat[feat["any"].astype(bool)]
+    feat = feat[feat["drug_id"].notna()].merge(table, on=["drug_id", "route"], how="inner")
+    if feat.empty:
+        return pd.DataFrame({"pidx": pd.Series([], dtype=np.int64), "drug_id": pd.Series([], dtype=object)})
+    used = np.unique(feat["wi"].to_numpy())
+    may = np.zeros((len(facts.age), len(whens)), dtype=bool)
+    for wi in used:
+        may[:, wi] = possibly(facts, whens[wi])
+    feat = feat[may[feat["pidx"].to_numpy(), feat["wi"].to_numpy()]]
     w = feat["w"].to_numpy(dtype=float)
-    dpk = np.where(feat["per_kg"], feat["dpk"], feat["dose"] / w)
     lo, hi = 1 - SLACK, 1 + SLACK  # the engine flags actual > limit·(1+EPS), or < limit·(1-EPS)
-    row_hit = (
-        (feat["single"] > feat["ms"] * hi)
-        | (dpk > feat["msk"] * hi)
-        | (feat["interval"] < feat["mi"] * lo)
-        | (feat["duration"] > feat["mdur"] * hi)
-        | (feat["course"] > feat["mc"] * hi)
-        | (np.isnan(w) & (feat["kg"].astype(bool) | feat["per_kg"]))
-    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dpk = np.where(feat["per_kg"], feat["dpk"], feat["dose"] / w)
+        row_hit = (
+            (feat["single"] > feat["ms"] * hi)
+            | (dpk > feat["msk"] * hi)
+            | (feat["interval"] < feat["mi"] * lo)
+            | (feat["duration"] > feat["mdur"] * hi)
+            | (feat["course"] > feat["mc"] * hi)
+            | (np.isnan(w) & (feat["kg"].astype(bool) | feat["per_kg"]))
+        )
     feat = feat.assign(hit=row_hit.to_numpy())
-    g = feat.groupby(["pidx", "drug_id"], sort=False).agg(
+    g = feat.groupby(["pidx", "drug_id", "lim"], sort=False).agg(
         daily=("daily", "sum"), w=("w", "first"), md=("md", "first"), mdk=("mdk", "first"), hit=("hit", "any")
     )
-    hit = g["hit"] | (g["daily"] > g["md"] * hi) | (g["daily"] / g["w"] > g["mdk"] * hi)
-    return g.index[hit.to_numpy()].to_frame(index=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hit = g["hit"] | (g["daily"] > g["md"] * hi) | (g["daily"] / g["w"] > g["mdk"] * hi)
+    found = g.index[hit.to_numpy()].to_frame(index=False)[["pidx", "drug_id"]]
+    return found.drop_duplicates(ignore_index=True)
 
 
 # Evaluators with a vectorized screen; every other evaluator runs per patient (the fallback).
@@ -141,8 +189,12 @@ def audit_rows(
     f: Formulary | None = None,
     want_reports: bool = False,
     keep: tuple[str, ...] = (),
+    workers: int = 1,
 ) -> Result:
-    """Audit whole patients: `rows` are parseable CSV rows (with `_row`), `bad` unreadable ones."""
+    """Audit whole patients: `rows` are parseable CSV rows (with `_row`), `bad` unreadable ones.
+
+    With `workers` > 1 (and fork available), the per-patient engine runs are shared among that
+    many forked processes, by contiguous ranges of patients; findings are the same."""
     f = f or load_formulary()
     rows = rows.sort_values("_row", kind="stable").reset_index(drop=True)
     pid = rows["patient_id"].fillna("").str.strip() if len(rows) else pd.Series([], dtype=object)
@@ -194,13 +246,10 @@ def audit_rows(
     ):
         add(part)
     starts = np.searchsorted(acc["pidx"].to_numpy(), np.arange(len(codes) + 1))
-    rest = []
-    for stage, evaluate in enumerate(evaluators(), start=1):
-        if evaluate is check_doses:
-            add(_screened_doses(acc, variants, patients, codes, starts, f, stage))
-        else:
-            rest.append((stage, evaluate))
-    add(_fallback(rest, acc, variants, patients, codes, starts, f))
+    facts = patient_facts(codes, patients, f)
+    work = _work(acc, variants, facts, codes, starts, f, want_reports, workers)
+    for part in _per_patient(work, workers):
+        add(part)
     out = (
         pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else _empty()
     )
@@ -360,94 +409,167 @@ def _patient_findings(codes: pd.Index, patients: Patients) -> pd.DataFrame:
     return _frame(pids, [9 << 50] * len(found), found, [()] * len(found))
 
 
-def _screened_doses(
+class _Lite(NamedTuple):
+    """What the CSV needs of a finding: kept instead of the whole Finding when no report is asked for
+    (less memory, and less to send back from a worker)."""
+
+    severity: str
+    category: str
+    code: str
+    drugs: tuple[str, ...]
+    message: str
+    recommendation: str
+
+
+@dataclass
+class _Work:
+    """Everything the per-patient engine runs need, for patient codes in any range."""
+
+    v: Variants
+    facts: _PatientFacts
+    codes: list[str]
+    starts: np.ndarray
+    f: Formulary
+    rows: np.ndarray
+    vids: np.ndarray
+    weights: np.ndarray
+    drug_of: np.ndarray
+    dose_stage: int
+    cand_p: np.ndarray  # dose candidates (patient code, drug id), sorted
+    cand_d: np.ndarray
+    rest: list[tuple[int, Callable]]
+    masks: list[np.ndarray | None]
+    lite: bool
+
+    def run(self, p0: int, p1: int) -> tuple[list[tuple], list[tuple]]:
+        """Dose findings and the other evaluators' findings for patient codes p0..p1-1.
+
+        `check_doses` runs on the drugs the
+        vectorized screen flags only, with a context holding just their orders: it judges each
+        drug on its own orders (ctx.by_drug), in sorted drug order, as the candidates' sort gives.
+        The other evaluators run exactly as the engine runs them, on all the patient's orders,
+        skipping a patient only where an evaluator's necessary condition (see vector_rules) fails."""
+        v, know, doses, rest = self.v, rules_knowledge(), [], []
+        vtags = [vector_tags(o) for o in v.orders]  # built as Context.tags builds them (same order)
+        c0, c1 = (int(x) for x in np.searchsorted(self.cand_p, [p0, p1]))
+        c_at = np.searchsorted(self.cand_p[c0:c1], np.arange(p0, p1 + 1)) + c0
+        for p in range(p0, p1):
+            todo = [(s, e) for (s, e), m in zip(self.rest, self.masks, strict=True) if m is None or m[p]]
+            a, b = c_at[p - p0], c_at[p - p0 + 1]
+            if (not todo or self.codes[p] == "") and a == b:
+                continue
+            lo, hi = self.starts[p], self.starts[p + 1]
+            if a < b:
+                wanted = set(self.cand_d[a:b])
+                # Python int indexes here, numpy ones in the fallback, as before: JSON reports show them.
+                mine = [
+                    row_order(v, self.vids[i], int(i - lo), self.weights[i])
+                    for i in range(lo, hi)
+                    if self.drug_of[i] in wanted
+                ]
+                ctx = self.facts.context(p, mine, self.f, know)
+                doses.extend(self._found(p, self.dose_stage, check_doses(ctx), lo))
+            if not todo or self.codes[p] == "":
+                continue
+            orders = [row_order(v, self.vids[i], i - lo, self.weights[i]) for i in range(lo, hi)]
+            ctx = self.facts.context(p, orders, self.f, know)
+            ctx.__dict__["tags"] = {i - lo: vtags[self.vids[i]] for i in range(lo, hi)}
+            for stage, evaluate in todo:
+                rest.extend(self._found(p, stage, evaluate(ctx), lo))
+        return doses, rest
+
+    def _found(self, p: int, stage: int, found, lo: int) -> Iterator[tuple]:
+        pid, rows = self.codes[p], self.rows
+        for x in found:
+            rowset = tuple(int(rows[lo + i]) for i in x.medications)
+            if self.lite:
+                x = _Lite(x.severity, x.category, x.code, x.drugs, x.message, x.recommendation)
+            yield pid, stage, x, rowset
+
+
+def _work(
     acc: pd.DataFrame,
     v: Variants,
-    patients: Patients,
+    facts: _PatientFacts,
     codes: pd.Index,
     starts: np.ndarray,
     f: Formulary,
-    stage: int,
-) -> pd.DataFrame:
-    """`check_doses` itself, on only the (patient, drug) groups the vectorized screen flags."""
-    cand = SCREENS[check_doses](acc, v) if len(acc) else pd.DataFrame(columns=["pidx", "drug_id"])
-    if cand.empty:
-        return _empty()
+    want_reports: bool,
+    workers: int,
+) -> _Work:
+    rest, dose_stage = [], 0
+    for stage, evaluate in enumerate(evaluators(), start=1):
+        if evaluate is check_doses:
+            dose_stage = stage
+        else:
+            rest.append((stage, evaluate))
+    cand = SCREENS[check_doses](acc, v, facts) if len(acc) and dose_stage else None
+    if cand is None or cand.empty:
+        cand = pd.DataFrame({"pidx": pd.Series([], dtype=np.int64), "drug_id": pd.Series([], dtype=object)})
     cand = cand.sort_values(["pidx", "drug_id"], kind="stable")
-    drug_of = _variant_features(v)["drug_id"].to_numpy()[acc["vid"].to_numpy()]
-    pids, seqs, found, rowsets = [], [], [], []
-    row_arr, vid_arr, w_arr, loc = (acc[c].to_numpy() for c in ("_row", "vid", "weight", "local"))
-    n = 0
-    for p, drug_id in zip(cand["pidx"].to_numpy(), cand["drug_id"].to_numpy(), strict=True):
-        lo, hi = starts[p], starts[p + 1]
-        mine = [i for i in range(lo, hi) if drug_of[i] == drug_id]
-        orders = [row_order(v, vid_arr[i], int(loc[i]), w_arr[i]) for i in mine]
-        pid = codes[p]
-        ctx = context(patients.get(pid), orders, f)
-        rows = row_arr[lo:hi]
-        for x in check_doses(ctx):
-            pids.append(pid)
-            seqs.append((stage << 40) + n)
-            found.append(x)
-            rowsets.append(tuple(int(rows[i]) for i in x.medications))
-            n += 1
-    return _frame(pids, seqs, found, rowsets) if found else _empty()
-
-
-def _needs(acc: pd.DataFrame, v: Variants, codes: pd.Index, patients: Patients, f: Formulary) -> dict:
-    """Necessary conditions per evaluator name, per patient code: without them it finds nothing."""
-    recognised = np.array([bool(o.drug or o.classes) for o in v.orders], dtype=bool)[acc["vid"].to_numpy()]
-    opioid = np.array([bool(o.drug) and "opioid" in o.classes for o in v.orders], dtype=bool)[
-        acc["vid"].to_numpy()
-    ]
-    n = len(codes)
-    p = acc["pidx"].to_numpy()
-    two = np.bincount(p, weights=recognised, minlength=n) >= 2
-    some = np.bincount(p, minlength=n) >= 2
-    unknown = np.array(
-        [any(key(c) not in f.conditions for c in patients.get(pid).conditions) for pid in codes], dtype=bool
+    needs = vector_needs(acc, v, facts, f) if rest else {}
+    return _Work(
+        v=v,
+        facts=facts,
+        codes=list(codes),
+        starts=starts,
+        f=f,
+        rows=acc["_row"].to_numpy(),
+        vids=acc["vid"].to_numpy(),
+        weights=acc["weight"].to_numpy(),
+        drug_of=_variant_features(v)["drug_id"].to_numpy()[acc["vid"].to_numpy()],
+        dose_stage=dose_stage,
+        cand_p=cand["pidx"].to_numpy(np.int64),
+        cand_d=cand["drug_id"].to_numpy(object),
+        rest=rest,
+        masks=[needs.get(getattr(e, "__name__", ""), None) for _, e in rest],
+        lite=not want_reports,  # without reports, keep only what the CSV needs of each finding
     )
-    return {
-        "check_interactions": two,
-        "check_duplication": some,
-        "check_opioid_load": np.bincount(p, weights=opioid, minlength=n) > 0,
-        "check_conditions_known": unknown,
-    }
 
 
-def _fallback(
-    rest: list[tuple[int, Callable]],
-    acc: pd.DataFrame,
-    v: Variants,
-    patients: Patients,
-    codes: pd.Index,
-    starts: np.ndarray,
-    f: Formulary,
-) -> pd.DataFrame:
-    """Evaluators with no vectorized form: run exactly as the engine does, one context per patient,
-    skipping a patient only where the evaluator's necessary condition (see _needs) fails."""
-    if not rest:
-        return _empty()
-    needs = _needs(acc, v, codes, patients, f)
-    masks = [needs.get(getattr(e, "__name__", ""), None) for _, e in rest]
-    pids, seqs, found, rowsets = [], [], [], []
-    row_arr, vid_arr, w_arr = (acc[c].to_numpy() for c in ("_row", "vid", "weight"))
-    n = 0
-    for p, pid in enumerate(codes):
-        if pid == "":
+_SHARED: _Work | None = None  # the work, inherited by forked workers
+MIN_PATIENTS_PER_WORKER = 2000
+
+
+def _run_range(bounds: tuple[int, int]) -> tuple[list[tuple], list[tuple]]:
+    assert _SHARED is not None
+    return _SHARED.run(*bounds)
+
+
+def _per_patient(work: _Work, workers: int) -> list[pd.DataFrame]:
+    """Dose findings, then the fallback's, numbered in patient order whatever the split."""
+    global _SHARED
+    n = len(work.codes)
+    workers = min(workers, n // MIN_PATIENTS_PER_WORKER)
+    if workers > 1 and "fork" in mp.get_all_start_methods():
+        # Contiguous ranges of patients with about as many rows each.
+        cuts = np.searchsorted(work.starts, np.linspace(0, work.starts[-1], workers + 1)[1:-1])
+        edges = [0, *sorted(set(int(c) for c in cuts)), n]
+        ranges = list(zip(edges[:-1], edges[1:], strict=True))
+        _SHARED = work
+        gc.freeze()  # the inherited heap is left out of the workers' collections: fewer copied pages
+        try:
+            with mp.get_context("fork").Pool(len(ranges)) as pool:
+                done = pool.map(_run_range, ranges, chunksize=1)
+        finally:
+            _SHARED = None
+            gc.unfreeze()
+    else:
+        done = [work.run(0, n)]
+    frames = []
+    for k in range(2):
+        items = [x for d in done for x in d[k]]
+        for d in done:
+            d[k].clear()
+        if not items:
+            frames.append(_empty())
             continue
-        todo = [(s, e) for (s, e), m in zip(rest, masks, strict=True) if m is None or m[p]]
-        if not todo:
-            continue
-        lo, hi = starts[p], starts[p + 1]
-        ctx = context(
-            patients.get(pid), [row_order(v, vid_arr[i], i - lo, w_arr[i]) for i in range(lo, hi)], f
+        frames.append(
+            _frame(
+                [x[0] for x in items],
+                [(x[1] << 40) + i for i, x in enumerate(items)],
+                [x[2] for x in items],
+                [x[3] for x in items],
+            )
         )
-        for stage, evaluate in todo:
-            for x in evaluate(ctx):
-                pids.append(pid)
-                seqs.append((stage << 40) + n)
-                found.append(x)
-                rowsets.append(tuple(int(row_arr[lo + i]) for i in x.medications))
-                n += 1
-    return _frame(pids, seqs, found, rowsets) if found else _empty()
+    return frames

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -145,6 +145,7 @@ class Variants:
 
     orders: list[Order]
     per_kg: np.ndarray  # bool per variant: its dose depends on the patient's weight
+    rows: dict = field(default_factory=dict, repr=False)  # row_order's cache, per (variant, index, type)
 
 
 def interpret(
@@ -171,14 +172,37 @@ def interpret(
 
 
 def row_order(v: Variants, vid: int, index: int, weight: float) -> Order:
-    """The order exactly as `build_order` makes it for this row's index and patient weight."""
+    """The order exactly as `build_order` makes it for this row's index and patient weight.
+
+    Equal to `replace(v.orders[vid], index=..., ...)`, built slot by slot (dataclasses.replace
+    re-runs __init__); orders are immutable, so one per (variant, index) is shared by every row
+    whose dose does not depend on the patient's weight."""
     o = v.orders[vid]
-    kw: dict[str, Any] = {"index": index}
+    index = int(index)  # a plain int, as check() has it: JSON evidence must not turn it into text
+    k = (vid, index)
+    hit = v.rows.get(k)
+    if hit is None:
+        vals = [getattr(o, name) for name in _ORDER_SLOTS]
+        vals[_AT_INDEX] = index
+        if o.problems:
+            vals[_AT_PROBLEMS] = tuple(replace(p, medications=(index,)) for p in o.problems)
+        hit = v.rows[k] = (_make(vals), vals)
     if not v.per_kg[vid] and o.dose is not None and weight and not math.isnan(weight):
-        kw["dose_per_kg"] = o.dose / weight
-    if o.problems:
-        kw["problems"] = tuple(replace(p, medications=(index,)) for p in o.problems)
-    return replace(o, **kw)
+        vals = hit[1].copy()
+        vals[_AT_PER_KG] = o.dose / weight
+        return _make(vals)
+    return hit[0]
+
+
+def _make(vals: list) -> Order:
+    made = object.__new__(Order)
+    for name, value in zip(_ORDER_SLOTS, vals, strict=True):
+        object.__setattr__(made, name, value)
+    return made
+
+
+_ORDER_SLOTS = tuple(f.name for f in fields(Order))
+_AT_INDEX, _AT_PER_KG, _AT_PROBLEMS = (_ORDER_SLOTS.index(k) for k in ("index", "dose_per_kg", "problems"))
 
 
 @dataclass

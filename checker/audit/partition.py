@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,21 @@ class Options:
     scheduler: str | None = None
     partitions: int | None = None
     keep: tuple[str, ...] = ()
+    workers: int = field(default_factory=lambda: env_workers())  # forked processes per partition
+
+
+def env_workers() -> int:
+    """MEDCHECK_AUDIT_WORKERS: processes sharing each partition's per-patient work (default 1;
+    "auto" for one per CPU). The findings are the same for any number."""
+    text = os.environ.get("MEDCHECK_AUDIT_WORKERS", "1").strip().lower()
+    if text == "auto":
+        return max(
+            1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        )
+    try:
+        return max(1, int(text))
+    except ValueError:
+        return 1
 
 
 def read_all(src: Source) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -67,7 +82,7 @@ def read_patients(path: str) -> tuple[Patients, list[str]]:
 
 def run_memory(src: Source, patients: Patients, opts: Options) -> Iterator[tuple[Result, int]]:
     rows, bad = read_all(src)
-    yield audit_rows(rows, bad, patients, None, opts.reports, opts.keep), src.size
+    yield audit_rows(rows, bad, patients, None, opts.reports, opts.keep, opts.workers), src.size
 
 
 def _pid(s: pd.Series) -> np.ndarray:
@@ -182,7 +197,7 @@ def run_chunked(src: Source, patients: Patients, opts: Options) -> Iterator[tupl
     folder = tempfile.mkdtemp(prefix="medcheck-parts-")
     try:
         for rows, bad, done in chunk_units(src, opts, folder):
-            yield audit_rows(rows, bad, patients, None, opts.reports, opts.keep), done
+            yield audit_rows(rows, bad, patients, None, opts.reports, opts.keep, opts.workers), done
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
