@@ -239,6 +239,13 @@ def _amount(
 ) -> _Amount:
     """Convert the dose once to the drug's unit; a unit that will not convert is a finding."""
     if dose is None:
+        if drug.limits:
+            problems.add(
+                "input.dose_missing",
+                "info",
+                f"No dose was given for {drug.name}, so its dose limits were not checked.",
+                "Send the dose and unit (or a sig) to have the dose checked.",
+            )
         return _Amount()
     if not unit:
         problems.add(
@@ -268,8 +275,9 @@ def _amount(
             problems.add(
                 "unit.wrong_kind",
                 "major",
-                f"{drug.name} is dosed in {target}; {unit!r} is not a unit of that kind, so the dose "
-                "was not checked.",
+                f"{drug.name} is dosed in {target}; {unit!r} is "
+                f"{'not a unit of that kind' if _is_unit(u) else 'not a unit the checker knows'}, "
+                "so the dose was not checked.",
                 f"Re-enter the dose in {target}{_per_kg_hint(drug, target)}.",
             )
         return _Amount(per_day=per_day)
@@ -294,6 +302,14 @@ def _amount(
 
 def _per_kg_hint(drug: Drug, target: str) -> str:
     return f" or {target}/kg" if any(lim.max_single_per_kg for lim in drug.limits) else ""
+
+
+def _is_unit(unit: str) -> bool:
+    try:
+        dimensionality(unit)
+        return True
+    except UnitError:
+        return False
 
 
 def _is_count(unit: str) -> bool:
