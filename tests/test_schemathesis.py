@@ -7,6 +7,8 @@ worker warms caches), health checks off (the regimen schema makes many inputs in
 
 from __future__ import annotations
 
+import os
+
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -24,6 +26,11 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(
+    max_examples=int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+)
 def test_api_conforms_to_its_own_document(case):
     case.call_and_validate(checks=CHECKS)
