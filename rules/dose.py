@@ -284,8 +284,44 @@ def _missing_weight(
         )
 
 
+def _combined_course(drug: Drug, orders: list[Order], ctx: Context) -> Iterator[Finding]:
+    """A course limit counts every order of the drug ("5 days in all, IV, IM and oral combined").
+
+    Reported only when each order is within the limit on its own (that case is already a
+    finding) but together they exceed it. Without start dates the orders are taken to run one
+    after another, and the message says so."""
+    timed = [o for o in orders if o.duration_days is not None]
+    if len(timed) < 2:
+        return
+    routes = {o.route for o in timed}
+    limits = [lim for lim in drug.limits if lim.max_duration_days is not None and routes & set(lim.routes)]
+    applying = [lim for lim in limits if ctx.matches(lim.when)]
+    if not applying:
+        return
+    lim = min(applying, key=lambda x: x.max_duration_days)
+    limit = lim.max_duration_days
+    total = sum(o.duration_days for o in timed)
+    if total <= limit * (1 + EPS) or any(o.duration_days > limit * (1 + EPS) for o in timed):
+        return
+    parts = ", ".join(f"{o.route} {num(o.duration_days)} days" for o in timed)
+    yield finding(
+        "dose.duration_max.combined",
+        "duration",
+        lim.severity,
+        (drug.id,),
+        [o.index for o in timed],
+        f"{drug.name} orders add up to {num(total)} days ({parts}), taken as consecutive; "
+        f"the limit is {num(limit)} days in all.",
+        lim.recommendation,
+        {"actual": f"{num(total)} days", "limit": f"{num(limit)} days"},
+        source_block(ctx.formulary, lim.source, lim.verified),
+    )
+
+
 def check_doses(ctx: Context) -> Iterator[Finding]:
     for drug_id, orders in sorted(ctx.by_drug.items()):
         drug = ctx.formulary.drugs[drug_id]
         for kind, limits in _by_kind(drug.limits):
             yield from _evaluate(kind, drug, orders, limits, ctx)
+        if len(orders) > 1:
+            yield from _combined_course(drug, orders, ctx)

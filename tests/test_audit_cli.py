@@ -188,3 +188,16 @@ def test_chunked_matches_in_memory(capsys, tmp_path, shuffle):
     else:
         assert whole[1] == chunked[1]
     assert whole[2].splitlines()[-1] == chunked[2].splitlines()[-1]
+
+
+def test_course_limit_counts_every_order_in_the_audit_too(capsys, tmp_path):
+    text = (
+        "patient_id,drug,dose,unit,route,frequency,duration_days\n"
+        "k1,ketorolac,15,mg,iv,q6h,3\n"
+        "k2,acetaminophen,500,mg,oral,q6h,\n"
+        "k1,ketorolac,10,mg,oral,q6h,3\n"
+    )
+    code, out, _ = run(capsys, write(tmp_path, "k.csv", text))
+    assert code == 0
+    [row] = [r for r in findings(out) if r["code"] == "dose.duration_max.combined"]
+    assert row["patient_id"] == "k1" and row["rows"] == "1;3" and "6 days" in row["message"]

@@ -182,3 +182,11 @@ def test_triple_whammy_needs_all_three(run):
     assert "interaction.nsaid_ace_inhibitor_diuretic" not in codes(run(*pair))
     triple = run(*pair, {"drug": "HCTZ", "dose": 25, "unit": "mg"})
     assert "interaction.nsaid_ace_inhibitor_diuretic" in codes(triple)
+
+
+def test_ketorolac_course_counts_iv_and_oral_orders_together(run):
+    iv = {"drug": "ketorolac", "sig": "15 mg IV q6h", "duration_days": 3}
+    oral = {"drug": "ketorolac", "sig": "10 mg PO q6h", "duration_days": 3}
+    [f] = find(run(iv, oral), "dose.duration_max.combined")
+    assert f["evidence"] == {"actual": "6 days", "limit": "5 days"} and f["medications"] == [0, 1]
+    assert not find(run(iv, dict(oral, duration_days=2)), "dose.duration_max.combined")

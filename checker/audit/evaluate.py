@@ -175,7 +175,18 @@ def dose_candidates(acc: pd.DataFrame, v: Variants, facts: _PatientFacts) -> pd.
     with np.errstate(divide="ignore", invalid="ignore"):
         hit = g["hit"] | (g["daily"] > g["md"] * hi) | (g["daily"] / g["w"] > g["mdk"] * hi)
     found = g.index[hit.to_numpy()].to_frame(index=False)[["pidx", "drug_id"]]
-    return found.drop_duplicates(ignore_index=True)
+    return pd.concat([found, _combined_course_candidates(acc, v)]).drop_duplicates(ignore_index=True)
+
+
+def _combined_course_candidates(acc: pd.DataFrame, v: Variants) -> pd.DataFrame:
+    """(pidx, drug_id) with two or more timed orders of a drug that has a course limit: the engine
+    sums their days (rules.dose._combined_course), so these groups go to it."""
+    feat = _variant_features(v).iloc[acc["vid"].to_numpy()].reset_index(drop=True)
+    feat["pidx"] = acc["pidx"].to_numpy()
+    limited = {d.id for d in load_formulary().drugs.values() if any(x.max_duration_days for x in d.limits)}
+    feat = feat[feat["drug_id"].isin(limited) & feat["duration"].notna()]
+    counts = feat.groupby(["pidx", "drug_id"], sort=False).size()
+    return counts[counts > 1].index.to_frame(index=False)[["pidx", "drug_id"]]
 
 
 # Evaluators with a vectorized screen; every other evaluator runs per patient (the fallback).
