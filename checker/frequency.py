@@ -70,10 +70,6 @@ class Frequency:
     interval_h: float | None
 
     @property
-    def once(self) -> bool:
-        return self.interval_h is None
-
-    @property
     def doses_per_day(self) -> float:
         """Doses in 24 hours at the most frequent use the order allows (a single dose counts 1)."""
         return 1.0 if self.interval_h is None else 24.0 / self.interval_h

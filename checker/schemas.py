@@ -14,7 +14,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate
 
 from checker.errors import InvalidRegimen, flatten_errors
-from checker.labs import LABS, parse_lab
+from checker.labs import parse_lab
 from checker.model import Medication, Patient, Regimen
 
 MAX_MEDICATIONS = 200
@@ -204,7 +204,6 @@ class RegimenSchema(Strict):
 _SCHEMA = RegimenSchema()
 _MEDICATION = MedicationSchema()
 _PATIENT = PatientSchema()
-LAB_FIELDS = tuple(LABS)
 
 
 def _freeze(value: Any) -> Any:

@@ -50,10 +50,6 @@ class When:
     pregnant: bool | None = None
 
     @property
-    def is_general(self) -> bool:
-        return self == When()
-
-    @property
     def uses_crcl(self) -> bool:
         return any(v is not None for v in (self.crcl_min, self.crcl_max, self.crcl_over, self.crcl_below))
 
