@@ -4,7 +4,7 @@ consequence, severity, mechanism, action, evidence) and GenPRES-style inclusive 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from formulary import Source, When
 
@@ -29,11 +29,6 @@ class Selector:
 
     def __str__(self) -> str:
         return self.id if self.kind == "drug" else f"class:{self.id}"
-
-
-@lru_cache(maxsize=1024)
-def _keys(selectors: tuple[Selector, ...]) -> frozenset[str]:
-    return frozenset(s.key for s in selectors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +77,10 @@ class Caution:
     dose_number_max: int | None = None
     dose_number_min: int | None = None
     verified: bool = True
+    keys: frozenset[str] = frozenset()  # the selector tags, derived: see __post_init__
 
-    @property
-    def keys(self) -> frozenset[str]:
-        return _keys(self.drugs)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", frozenset(s.key for s in self.drugs))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +97,10 @@ class RequiredCheck:
     routes: tuple[str, ...] = ()
     with_drugs: tuple[Selector, ...] = ()
     verified: bool = True
+    keys: frozenset[str] = frozenset()  # the selector tags, derived: see __post_init__
 
-    @property
-    def keys(self) -> frozenset[str]:
-        return _keys(self.drugs)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", frozenset(s.key for s in self.drugs))
 
 
 @dataclass(frozen=True, slots=True)

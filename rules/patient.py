@@ -57,13 +57,15 @@ def _evidence(c: Caution, ctx: Context) -> dict:
 def check_cautions(ctx: Context) -> Iterator[Finding]:
     index = ctx.knowledge.cautions_by_key
     candidates = {id(c): c for o in ctx.orders for t in ctx.tags[o.index] for c in index.get(t, ())}
-    for c in sorted(candidates.values(), key=lambda c: c.id):
+    for c in candidates.values():  # the report sorts findings; no order needed here
+        if ctx.matches(c.when) is not True:  # unknown facts are checks.toml's business
+            continue
         orders = [
             o
             for o in _selected(c.keys, c.routes, ctx)
             if (c.prn is None or o.prn == c.prn) and _dose_number_fits(c, o)
         ]
-        if not orders or ctx.matches(c.when) is not True:  # unknown facts are checks.toml's business
+        if not orders:
             continue
         names = ", ".join(sorted({o.drug.name if o.drug else o.input for o in orders}))
         ev = _evidence(c, ctx)
