@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 from .normalize import MED_FIELDS, no_patients
 from .output import JsonWriter, Totals, open_writer
-from .partition import Options, read_patients, run_chunked, run_dask, run_memory
+from .partition import Options, block_size, is_sorted, read_patients, run_chunked, run_dask, run_memory
 from .reading import UnreadableInput, open_source
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -59,6 +60,23 @@ def run_audit(args: argparse.Namespace) -> int:
         src.close()
 
 
+AUTO_STREAM_BYTES = 32 << 20  # above this, input sorted by patient is streamed in bounded memory
+AUTO_CHUNK_ROWS = 200_000
+
+
+def _stream_by_default(src) -> bool:
+    """Large input sorted by patient_id streams chunk by chunk: the same output, in bounded memory.
+
+    Unsorted large input is still read whole (its output order is the rows' order); --chunksize
+    bounds memory for it too, grouping the output by partition."""
+    if src.size <= AUTO_STREAM_BYTES:
+        return False
+    if is_sorted(src, block_size(src, AUTO_CHUNK_ROWS)):
+        return True
+    _say("input is not sorted by patient_id and is read whole; --chunksize N bounds memory")
+    return False
+
+
 def _run(args: argparse.Namespace, src) -> int:
     for note in src.notes:
         _say(note)
@@ -84,6 +102,8 @@ def _run(args: argparse.Namespace, src) -> int:
         results = run_dask(src, patients, opts)
     elif args.chunksize:
         results = run_chunked(src, patients, opts)
+    elif _stream_by_default(src):
+        results = run_chunked(src, patients, replace(opts, chunksize=AUTO_CHUNK_ROWS))
     else:
         results = run_memory(src, patients, opts)
     totals = Totals()

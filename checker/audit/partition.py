@@ -104,7 +104,7 @@ def is_sorted(src: Source, block_bytes: int) -> bool:
     return True
 
 
-def _block_bytes(src: Source, chunksize: int) -> int:
+def block_size(src: Source, chunksize: int) -> int:
     with open(src.path, "rb") as fh:
         fh.seek(src.header_bytes)
         sample = fh.read(1 << 20)
@@ -183,7 +183,7 @@ def partition_files(src: Source, n: int, folder: str, block_bytes: int) -> list[
 
 def chunk_units(src: Source, opts: Options, folder: str) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
     """Whole-patient units of bounded size: streamed when sorted, else via hash partitions."""
-    block_bytes = _block_bytes(src, opts.chunksize or 100_000)
+    block_bytes = block_size(src, opts.chunksize or 100_000)
     if is_sorted(src, block_bytes):
         yield from stream_units(src, block_bytes)
         return
