@@ -69,7 +69,8 @@ _IGNORABLE = frozenset(
     to up until upright use water with without bolus loading load initial initially start
     starting maintenance apply applied replace replaced spray sprays nostril alternate into
     injection infusion slowly slow push breakthrough mild moderate severe if needed after before
-    bed empty stomach take swallow whole elemental cholecalciferol total""".split()
+    bed empty stomach take swallow whole elemental cholecalciferol total under fluoroscopy guidance
+    during reconstruction surgery targeted scaffold standardized combined epa dha +""".split()
 )
 _DAYS_PER = {"day": 1.0, "week": 7.0, "wk": 7.0, "month": 365.0 / 12}
 

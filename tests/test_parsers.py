@@ -171,3 +171,23 @@ def test_raising_a_dose_never_lowers_the_severity(dose, bump):
         )
 
     assert worst(dose * bump) <= worst(dose)
+
+
+@pytest.mark.parametrize(
+    ("text", "dose", "unit"),
+    [
+        ("1,000–2,000 IU", 2000, "iu"),
+        ("1,000–1,200 mg elemental", 1200, "mg"),
+        ("1–2 g combined EPA + DHA", 2, "g"),
+        ("90–180 µg", 180, "µg"),
+        ("10 mg (1 mL of 1 %) under fluoroscopy", 10, "mg"),
+        ("1.05 mg per level during reconstruction", 1.05, "mg"),
+        ("1 × 10⁶ cells/kg IV or targeted scaffold", 1e6, "cells/kg"),
+        ("1 mCi/kg IV single shot", 1, "mci/kg"),
+        ("4 mg IV q3 – 4 weeks", 4, "mg"),
+    ],
+)
+def test_seed_supplement_and_bone_agent_lines(text, dose, unit):
+    sig = parse_sig(text)
+    assert (sig.phases[-1].dose, sig.phases[-1].unit) == (dose, unit)
+    assert sig.unparsed == ()
