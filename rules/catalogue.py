@@ -10,71 +10,25 @@ from rules.knowledge import knowledge
 def rules() -> list[dict[str, Any]]:
     k = knowledge()
 
-    def src(sid: str) -> str:
-        return k.sources[sid].label
+    def row(rid: str, category: str, severity: str, drugs: list[str], summary: str, sid: str,
+            verified: bool = True) -> dict[str, Any]:  # fmt: skip
+        src = k.sources[sid]
+        return {"id": rid, "category": category, "severity": severity, "drugs": drugs, "summary": summary,
+                "source": src.label, "verified": verified and src.verified}  # fmt: skip
 
-    def ok(sid: str, verified: bool) -> bool:
-        return verified and k.sources[sid].verified
+    def names(selectors) -> list[str]:
+        return [str(s) for s in selectors if s is not None]
 
-    out: list[dict[str, Any]] = []
-    for r in k.interactions:
-        out.append(
-            {
-                "id": f"interaction.{r.id}",
-                "category": "interaction",
-                "severity": r.severity,
-                "drugs": [str(r.a), str(r.b)] + ([str(r.also)] if r.also else []),
-                "summary": r.effect,
-                "source": src(r.source),
-                "verified": ok(r.source, r.verified),
-            }
-        )
+    out = [row(f"interaction.{r.id}", "interaction", r.severity, names((r.a, r.b, r.also)), r.effect,
+               r.source, r.verified) for r in k.interactions]  # fmt: skip
     for r in (*k.duplications, k.same_ingredient):
-        out.append(
-            {
-                "id": f"duplication.{r.id}",
-                "category": "duplication",
-                "severity": r.severity,
-                "drugs": ["any ingredient"] if r is k.same_ingredient else [str(r.selector)],
-                "summary": r.recommendation,
-                "source": src(r.source),
-                "verified": ok(r.source, r.verified),
-            }
-        )
-    for r in k.cautions:
-        out.append(
-            {
-                "id": f"{r.category}.{r.id}",
-                "category": r.category,
-                "severity": r.severity,
-                "drugs": [str(s) for s in r.drugs],
-                "summary": r.recommendation,
-                "source": src(r.source),
-                "verified": ok(r.source, r.verified),
-            }
-        )
-    for r in k.checks:
-        out.append(
-            {
-                "id": f"monitoring.{r.id}",
-                "category": "monitoring",
-                "severity": r.severity,
-                "drugs": [str(s) for s in r.drugs],
-                "summary": r.recommendation,
-                "source": src(r.source),
-                "verified": ok(r.source, r.verified),
-            }
-        )
-    for t in k.mme_thresholds:
-        out.append(
-            {
-                "id": f"opioid_load.{int(t.mme)}",
-                "category": "opioid_load",
-                "severity": t.severity,
-                "drugs": ["class:opioid"],
-                "summary": t.recommendation,
-                "source": src(t.source),
-                "verified": ok(t.source, True),
-            }
-        )
+        drugs = ["any ingredient"] if r is k.same_ingredient else [str(r.selector)]
+        out.append(row(f"duplication.{r.id}", "duplication", r.severity, drugs, r.recommendation, r.source,
+                       r.verified))  # fmt: skip
+    out += [row(f"{r.category}.{r.id}", r.category, r.severity, names(r.drugs), r.recommendation, r.source,
+                r.verified) for r in k.cautions]  # fmt: skip
+    out += [row(f"monitoring.{r.id}", "monitoring", r.severity, names(r.drugs), r.recommendation, r.source,
+                r.verified) for r in k.checks]  # fmt: skip
+    out += [row(f"opioid_load.{int(t.mme)}", "opioid_load", t.severity, ["class:opioid"], t.recommendation,
+                t.source) for t in k.mme_thresholds]  # fmt: skip
     return out

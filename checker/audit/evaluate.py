@@ -145,12 +145,13 @@ def dose_candidates(acc: pd.DataFrame, v: Variants, facts: _PatientFacts) -> pd.
     finding needs True, or None for an `unknown` one); daily totals are summed per patient,
     drug and limit row."""
     table, whens = limit_rows()
-    feat = _variant_features(v).iloc[acc["vid"].to_numpy()].reset_index(drop=True)
-    feat["pidx"] = acc["pidx"].to_numpy()
-    feat["w"] = acc["weight"].to_numpy()
-    feat = feat[feat["drug_id"].notna()].merge(table, on=["drug_id", "route"], how="inner")
+    rows = _variant_features(v).iloc[acc["vid"].to_numpy()].reset_index(drop=True)
+    rows["pidx"] = acc["pidx"].to_numpy()
+    rows["w"] = acc["weight"].to_numpy()
+    courses = _combined_course_candidates(rows)
+    feat = rows[rows["drug_id"].notna()].merge(table, on=["drug_id", "route"], how="inner")
     if feat.empty:
-        return pd.DataFrame({"pidx": pd.Series([], dtype=np.int64), "drug_id": pd.Series([], dtype=object)})
+        return courses
     used = np.unique(feat["wi"].to_numpy())
     may = np.zeros((len(facts.age), len(whens)), dtype=bool)
     for wi in used:
@@ -175,18 +176,24 @@ def dose_candidates(acc: pd.DataFrame, v: Variants, facts: _PatientFacts) -> pd.
     with np.errstate(divide="ignore", invalid="ignore"):
         hit = g["hit"] | (g["daily"] > g["md"] * hi) | (g["daily"] / g["w"] > g["mdk"] * hi)
     found = g.index[hit.to_numpy()].to_frame(index=False)[["pidx", "drug_id"]]
-    return pd.concat([found, _combined_course_candidates(acc, v)]).drop_duplicates(ignore_index=True)
+    return pd.concat([found, courses]).drop_duplicates(ignore_index=True)
 
 
-def _combined_course_candidates(acc: pd.DataFrame, v: Variants) -> pd.DataFrame:
+@cache
+def _course_limited() -> frozenset[str]:
+    drugs = load_formulary().drugs.values()
+    return frozenset(d.id for d in drugs if any(x.max_duration_days for x in d.limits))
+
+
+def _combined_course_candidates(rows: pd.DataFrame) -> pd.DataFrame:
     """(pidx, drug_id) with two or more timed orders of a drug that has a course limit: the engine
     sums their days (rules.dose._combined_course), so these groups go to it."""
-    feat = _variant_features(v).iloc[acc["vid"].to_numpy()].reset_index(drop=True)
-    feat["pidx"] = acc["pidx"].to_numpy()
-    limited = {d.id for d in load_formulary().drugs.values() if any(x.max_duration_days for x in d.limits)}
-    feat = feat[feat["drug_id"].isin(limited) & feat["duration"].notna()]
-    counts = feat.groupby(["pidx", "drug_id"], sort=False).size()
-    return counts[counts > 1].index.to_frame(index=False)[["pidx", "drug_id"]]
+    timed = rows[rows["drug_id"].isin(_course_limited()) & rows["duration"].notna()]
+    counts = timed.groupby(["pidx", "drug_id"], sort=False).size()
+    found = counts[counts > 1].index.to_frame(index=False)
+    if found.empty:
+        return pd.DataFrame({"pidx": pd.Series([], dtype=np.int64), "drug_id": pd.Series([], dtype=object)})
+    return found[["pidx", "drug_id"]]
 
 
 # Evaluators with a vectorized screen; every other evaluator runs per patient (the fallback).
