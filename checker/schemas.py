@@ -11,6 +11,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate
 
 from checker.errors import InvalidRegimen, flatten_errors
@@ -216,7 +217,17 @@ def _freeze(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
+def _key(value: Any) -> Any:
+    """The cache key of a JSON value: its canonical JSON bytes (keys sorted, 1 and 1.0 and true
+    kept apart), made in C. NaN and the infinities become `null` in JSON, so a key holding a null
+    is rebuilt as the typed tuple of `_freeze` instead, which keeps them apart from a real null."""
+    key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return key if b"null" not in key else _freeze(value)
+
+
 def _thaw(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return orjson.loads(value)
     if isinstance(value, tuple) and value and value[0] == "__list__":
         return [_thaw(v) for v in value[1:]]
     if isinstance(value, tuple) and (not value or isinstance(value[0], tuple)):
@@ -244,10 +255,10 @@ def _fast(data: dict[str, Any]) -> Regimen:
         raise ValidationError("medications")
     if patient is not None and not isinstance(patient, dict):
         raise ValidationError("patient")
-    loaded = [dict(_medication(_freeze(m))) if isinstance(m, dict) else None for m in meds]
+    loaded = [dict(_medication(_key(m))) if isinstance(m, dict) else None for m in meds]
     if any(m is None for m in loaded):
         raise ValidationError("medication")
-    return _SCHEMA._build({"medications": loaded, "patient": _patient(_freeze(patient or {}))})
+    return _SCHEMA._build({"medications": loaded, "patient": _patient(_key(patient or {}))})
 
 
 def load_regimen(data: Any) -> Regimen:

@@ -211,12 +211,10 @@ def test_docs_work_offline(client):
 
 
 def test_a_bug_is_a_json_500_without_traceback(app, caplog, monkeypatch):
-    from checker.http import views
-
     def boom(_):
         raise RuntimeError("engine bug")
 
-    monkeypatch.setattr(views, "run", boom)
+    monkeypatch.setitem(app.extensions, "medcheck.reports", boom)
     r = app.test_client().post("/v1/check", json=APAP_TWICE)
     body = _error(r, 500)
     assert "engine bug" not in json.dumps(body)
@@ -227,3 +225,23 @@ def test_wsgi_module_exposes_app():
     import wsgi
 
     assert wsgi.app.test_client().get("/healthz").status_code == 200
+
+
+def test_a_repeated_regimen_gets_the_same_report_as_an_uncached_service(client):
+    uncached = create_app({"TESTING": True, "REPORT_CACHE_SIZE": 0}).test_client()
+    first = client.post("/v1/check", json=APAP_TWICE)
+    again = client.post("/v1/check", json=APAP_TWICE)
+    fresh = uncached.post("/v1/check", json=APAP_TWICE)
+    assert first.status_code == again.status_code == fresh.status_code == 200
+    assert first.data == again.data == fresh.data
+    assert first.json["findings"]
+
+
+def test_the_report_cache_never_answers_for_another_patient(client):
+    """Same orders, other patient facts: the reports must differ where the facts matter."""
+    liver = {**APAP_TWICE, "patient": {**APAP_TWICE["patient"], "hepatic_impairment": "severe"}}
+    plain = client.post("/v1/check", json=APAP_TWICE).json
+    hepatic = client.post("/v1/check", json=liver).json
+    assert "dose.daily_max.hepatic" in [f["code"] for f in hepatic["findings"]]
+    assert "dose.daily_max.hepatic" not in [f["code"] for f in plain["findings"]]
+    assert client.post("/v1/check", json=APAP_TWICE).json == plain

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -191,3 +193,21 @@ def test_seed_supplement_and_bone_agent_lines(text, dose, unit):
     sig = parse_sig(text)
     assert (sig.phases[-1].dose, sig.phases[-1].unit) == (dose, unit)
     assert sig.unparsed == ()
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_dose_is_refused_even_after_the_same_order_without_a_dose(bad):
+    """Validation is cached per distinct medication; NaN must not share a key with a missing dose."""
+    med = {"drug": "acetaminophen", "unit": "mg", "route": "oral", "frequency": "q6h"}
+    check({"medications": [{**med, "dose": None}]})
+    with pytest.raises(InvalidRegimen) as err:
+        check({"medications": [{**med, "dose": bad}]})
+    assert "medications.0.dose" in err.value.errors
+
+
+def test_one_and_true_are_not_the_same_cached_value():
+    med = {"drug": "acetaminophen", "dose": 1, "unit": "g", "frequency": "q6h"}
+    check({"medications": [{**med, "prn": True}]})
+    with pytest.raises(InvalidRegimen) as err:
+        check({"medications": [{**med, "prn": 1.5}]})
+    assert "medications.0.prn" in err.value.errors

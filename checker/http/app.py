@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,17 @@ from werkzeug.exceptions import (
     UnsupportedMediaType,
 )
 
+from checker.engine import run
 from checker.errors import flatten_errors
 from checker.http import auth
 from checker.http.schemas import ErrorSchema
+from checker.model import Regimen
 
 log = logging.getLogger("medcheck.http")
 
 DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes, inclusive; larger bodies get 413
+    "REPORT_CACHE_SIZE": 1024,  # distinct regimens whose report is kept (0 = none); see report_cache
     "API_KEYS": [],  # bearer keys for /v1; empty = open (local use)
     "CDS_JWKS_FILE": None,  # JSON {issuer: JWKS}; set = CDS Hooks calls need a signed JWT
     "CDS_AUDIENCE_BASE": None,  # public base URL behind a proxy; default the request's own
@@ -64,6 +68,8 @@ def _from_env() -> dict[str, Any]:
         out["CDS_AUDIENCE_BASE"] = base
     if size := os.environ.get("MEDCHECK_MAX_CONTENT_LENGTH"):
         out["MAX_CONTENT_LENGTH"] = int(size)
+    if size := os.environ.get("MEDCHECK_REPORT_CACHE_SIZE"):
+        out["REPORT_CACHE_SIZE"] = int(size)
     return out
 
 
@@ -102,6 +108,25 @@ def knowledge() -> Knowledge:
     return current_app.extensions["medcheck"]
 
 
+def report_cache(size: int) -> Callable[[Regimen], bytes]:
+    """The report of a regimen as JSON bytes, kept for the last `size` distinct regimens.
+
+    Order entry re-sends the same list on every change and every `order-select`, and a report is a
+    pure function of the validated regimen and the knowledge, which is fixed for the life of the
+    process: a repeat is answered without running the rules again. Keyed on the validated
+    `Regimen` (patient included), so equal content in another spelling of JSON still hits; bytes,
+    not report objects, so nothing a request does can change what the next one gets."""
+
+    def render(regimen: Regimen) -> bytes:
+        return orjson.dumps(run(regimen).to_dict(), option=orjson.OPT_NON_STR_KEYS)
+
+    return lru_cache(maxsize=size)(render) if size > 0 else render
+
+
+def report_json(regimen: Regimen) -> bytes:
+    return current_app.extensions["medcheck.reports"](regimen)
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. `config` overrides the defaults and the MEDCHECK_* environment."""
     app = Flask(__name__, static_folder=None)
@@ -112,6 +137,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config or {})
     app.extensions["medcheck"] = load_knowledge()
     app.extensions["medcheck.auth"] = auth.AuthConfig.from_app(app.config)
+    app.extensions["medcheck.reports"] = report_cache(int(app.config["REPORT_CACHE_SIZE"]))
     _spec_options(app)
 
     api = MedcheckApi(app)

@@ -16,9 +16,8 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from checker.catalogue import drug_detail
-from checker.engine import run
 from checker.http import schemas as s
-from checker.http.app import knowledge
+from checker.http.app import knowledge, report_json
 from checker.model import Regimen
 from checker.schemas import DoseField, LabField, RegimenSchema
 
@@ -92,7 +91,7 @@ class Check(MethodView):
         by its path (`medications.2.dose`); a drug the formulary does not know is a finding, not
         an error.
         """
-        return jsonify(run(regimen).to_dict())
+        return Response(report_json(regimen), mimetype="application/json")
 
 
 @v1.route("/formulary")
