@@ -227,8 +227,9 @@ def test_wsgi_module_exposes_app():
     assert wsgi.app.test_client().get("/healthz").status_code == 200
 
 
-def test_a_repeated_regimen_gets_the_same_report_as_an_uncached_service(client):
-    uncached = create_app({"TESTING": True, "REPORT_CACHE_SIZE": 0}).test_client()
+@pytest.mark.parametrize("budget_mb", [0, 0.001])  # off; too small to hold this report
+def test_a_repeated_regimen_gets_the_same_report_as_an_uncached_service(client, budget_mb):
+    uncached = create_app({"TESTING": True, "REPORT_CACHE_MB": budget_mb}).test_client()
     first = client.post("/v1/check", json=APAP_TWICE)
     again = client.post("/v1/check", json=APAP_TWICE)
     fresh = uncached.post("/v1/check", json=APAP_TWICE)

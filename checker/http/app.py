@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
+from cachetools import LRUCache, cached
 from flask import Flask, Response, current_app, jsonify, request, send_from_directory
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
@@ -35,7 +36,7 @@ log = logging.getLogger("medcheck.http")
 
 DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes, inclusive; larger bodies get 413
-    "REPORT_CACHE_SIZE": 1024,  # distinct regimens whose report is kept (0 = none); see report_cache
+    "REPORT_CACHE_MB": 32,  # per worker, for reports of repeated regimens (0 = off); see report_cache
     "API_KEYS": [],  # bearer keys for /v1; empty = open (local use)
     "CDS_JWKS_FILE": None,  # JSON {issuer: JWKS}; set = CDS Hooks calls need a signed JWT
     "CDS_AUDIENCE_BASE": None,  # public base URL behind a proxy; default the request's own
@@ -68,8 +69,8 @@ def _from_env() -> dict[str, Any]:
         out["CDS_AUDIENCE_BASE"] = base
     if size := os.environ.get("MEDCHECK_MAX_CONTENT_LENGTH"):
         out["MAX_CONTENT_LENGTH"] = int(size)
-    if size := os.environ.get("MEDCHECK_REPORT_CACHE_SIZE"):
-        out["REPORT_CACHE_SIZE"] = int(size)
+    if size := os.environ.get("MEDCHECK_REPORT_CACHE_MB"):
+        out["REPORT_CACHE_MB"] = float(size)
     return out
 
 
@@ -108,19 +109,23 @@ def knowledge() -> Knowledge:
     return current_app.extensions["medcheck"]
 
 
-def report_cache(size: int) -> Callable[[Regimen], bytes]:
-    """The report of a regimen as JSON bytes, kept for the last `size` distinct regimens.
+def report_cache(megabytes: float) -> Callable[[Regimen], bytes]:
+    """The report of a regimen as JSON bytes, the most recently used kept up to `megabytes`.
 
     Order entry re-sends the same list on every change and every `order-select`, and a report is a
     pure function of the validated regimen and the knowledge, which is fixed for the life of the
     process: a repeat is answered without running the rules again. Keyed on the validated
     `Regimen` (patient included), so equal content in another spelling of JSON still hits; bytes,
-    not report objects, so nothing a request does can change what the next one gets."""
+    not report objects, so nothing a request does can change what the next one gets. Bounded by
+    size, not count, so large regimens cannot grow a worker; the lock serves gthread workers."""
 
     def render(regimen: Regimen) -> bytes:
         return orjson.dumps(run(regimen).to_dict(), option=orjson.OPT_NON_STR_KEYS)
 
-    return lru_cache(maxsize=size)(render) if size > 0 else render
+    if megabytes <= 0:
+        return render
+    store = LRUCache(maxsize=int(megabytes * 1024 * 1024), getsizeof=len)
+    return cached(store, lock=threading.Lock())(render)
 
 
 def report_json(regimen: Regimen) -> bytes:
@@ -137,7 +142,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config or {})
     app.extensions["medcheck"] = load_knowledge()
     app.extensions["medcheck.auth"] = auth.AuthConfig.from_app(app.config)
-    app.extensions["medcheck.reports"] = report_cache(int(app.config["REPORT_CACHE_SIZE"]))
+    app.extensions["medcheck.reports"] = report_cache(float(app.config["REPORT_CACHE_MB"]))
     _spec_options(app)
 
     api = MedcheckApi(app)
