@@ -9,8 +9,10 @@ parses each spelling once.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, wraps
 from importlib import resources
+from typing import Any, TypeVar
 
 import pint
 
@@ -120,7 +122,31 @@ def normalize_unit_text(text: str) -> str:
     return re.sub(r"(?<=[A-Za-z])([23])\b", r"**\1", s)  # "mm3" → "mm**3"
 
 
-@lru_cache(maxsize=4096)
+T = TypeVar("T")
+
+
+def _memo(fn: Callable[..., T]) -> Callable[..., T]:
+    """`lru_cache` that remembers a UnitError as well as a result: a wrong unit repeats as often as
+    a right one (a batch of rows in "tabs"), and pint's failure path is its slowest."""
+
+    @lru_cache(maxsize=4096)
+    def attempt(*args: str) -> tuple[bool, Any]:
+        try:
+            return True, fn(*args)
+        except UnitError as exc:
+            return False, exc.args
+
+    @wraps(fn)
+    def call(*args: str) -> T:
+        ok, value = attempt(*args)
+        if ok:
+            return value
+        raise UnitError(*value)
+
+    return call
+
+
+@_memo
 def parse_unit(text: str) -> pint.Quantity:
     """Parse a unit string into a unit quantity (magnitude carries scales like 10^9/L).
 
@@ -139,7 +165,7 @@ def parse_unit(text: str) -> pint.Quantity:
     return q
 
 
-@lru_cache(maxsize=4096)
+@_memo
 def conversion_factor(src: str, dst: str) -> float:
     """Factor that turns a value in `src` into `dst`; raises UnitError when dimensions differ."""
     try:
@@ -148,7 +174,7 @@ def conversion_factor(src: str, dst: str) -> float:
         raise UnitError(f"{src!r} cannot be converted to {dst!r}") from exc
 
 
-@lru_cache(maxsize=4096)
+@_memo
 def dimensionality(text: str) -> str:
     """A stable string naming the unit's dimension, e.g. '[mass]' or '[mass] / [time]'."""
     return str(parse_unit(text).dimensionality)
