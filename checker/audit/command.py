@@ -103,7 +103,8 @@ def _run(args: argparse.Namespace, src) -> int:
     elif args.chunksize:
         results = run_chunked(src, patients, opts)
     elif _stream_by_default(src):
-        results = run_chunked(src, patients, replace(opts, chunksize=AUTO_CHUNK_ROWS))
+        # _stream_by_default has just checked the order: chunk_units need not read it again.
+        results = run_chunked(src, patients, replace(opts, chunksize=AUTO_CHUNK_ROWS, presorted=True))
     else:
         results = run_memory(src, patients, opts)
     totals = Totals()

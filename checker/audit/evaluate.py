@@ -11,24 +11,24 @@ How each part of the engine is covered, fastest first:
   daily amounts per patient, drug and limit row; only (patient, drug) groups the screen cannot
   clear are handed to `check_doses` itself, so messages, evidence and strictest-limit choice
   are the engine's own. The screen has half the engine's margin, so it can only over-select;
-- every other evaluator in `rules.evaluators()`: run exactly, per patient, on the interpreted
-  orders (a Python loop), but only for patients that pass the evaluator's vectorized necessary
-  condition (`vector_rules.needs`: e.g. an order a caution selects and its `When` surely True).
+- every evaluator of `rules.evaluators()` (check_doses on the screen's groups only): run once per
+  distinct input it reads, not per patient (see `memo`: per family, the orders that can take
+  part in a finding, the attributes of them it reads and the patient facts it reads), and the
+  findings given to every patient with that input, their medications mapped to the patient's
+  rows. Keys and findings are kept across the partitions of a process.
 
 Orders are built once per (variant, index) and shared (`normalize.row_order`); patient facts
-(CrCl, conditions, `matches` memo) once per patient. With `workers` > 1 the per-patient loop is
-split by contiguous patient ranges over forked processes and the findings renumbered in order,
-so the output is byte-identical for any number of workers.
+(CrCl, conditions, `matches` memo) once per patient. Findings are de-duplicated and sorted as
+the engine does, on integer keys: per distinct finding its ranks (severity, category, drugs,
+code, message), per hit its rows' indexes within the patient. The output is the same for any
+number of workers (the argument is kept; nothing is forked any more).
 """
 
 from __future__ import annotations
 
-import gc
-import multiprocessing as mp
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -43,21 +43,22 @@ from rules.context import Context
 from rules.dose import EPS, check_doses
 from rules.knowledge import knowledge as rules_knowledge
 
-from .normalize import Patients, Variants, distinct_orders, interpret, row_order
+from . import memo
+from .normalize import Patients, Variants, distinct_orders, interpret
 from .vector_rules import _PatientFacts, patient_facts, possibly
-from .vector_rules import needs as vector_needs
-from .vector_rules import tags as vector_tags
 
 SLACK = EPS / 2  # the screen's margin: half the engine's, so it flags everything the engine can
 COLUMNS = ["patient_id", "rows", "severity", "category", "code", "drugs", "message", "recommendation"]
-_SORT = ["first_row", "patient_id", "sev_rank", "category", "drugs_key", "code", "rows_key", "message"]
+# Partitions hold whole patients and each patient has its own first row: a partition's findings
+# are already in report order (`order`), so merging partitions needs only these two keys.
+_SORT = ["first_row", "order"]
 
 
 @dataclass
 class Result:
     """A partition's findings (sorted) and its accounting."""
 
-    findings: pd.DataFrame  # COLUMNS + first_row, sev_rank, obj, medications (local indexes)
+    findings: pd.DataFrame  # COLUMNS + first_row, sev_rank, order (position), obj (with reports)
     rows_read: int
     rows_rejected: int
     patients: int
@@ -196,7 +197,7 @@ def _combined_course_candidates(rows: pd.DataFrame) -> pd.DataFrame:
     return found[["pidx", "drug_id"]]
 
 
-# Evaluators with a vectorized screen; every other evaluator runs per patient (the fallback).
+# Evaluators with a vectorized screen ahead of their memoized runs.
 SCREENS: dict[Callable, Callable] = {check_doses: dose_candidates}
 
 
@@ -211,8 +212,8 @@ def audit_rows(
 ) -> Result:
     """Audit whole patients: `rows` are parseable CSV rows (with `_row`), `bad` unreadable ones.
 
-    With `workers` > 1 (and fork available), the per-patient engine runs are shared among that
-    many forked processes, by contiguous ranges of patients; findings are the same."""
+    `workers` is accepted for the callers' sake: the evaluators now run once per distinct input
+    (see `memo`), which leaves too little per-patient work to be worth forking for."""
     f = f or load_formulary()
     rows = rows.sort_values("_row", kind="stable").reset_index(drop=True)
     pid = rows["patient_id"].fillna("").str.strip() if len(rows) else pd.Series([], dtype=object)
@@ -251,31 +252,33 @@ def audit_rows(
     acc["weight"] = patients.weights(acc["patient_id"])
     vid, variants = interpret(acc["oid"].to_numpy(), distinct, acc["weight"].to_numpy(), f)
     acc["vid"] = vid
+    bad_pidx = codes.get_indexer(bad_all["patient_id"]) if len(bad_all) else np.zeros(0, dtype=np.int64)
+    rank_acc, rank_bad = _ranks(
+        acc["pidx"].to_numpy(), acc["_row"].to_numpy(), bad_pidx, bad_all["_row"].to_numpy()
+    )
 
-    parts: list[pd.DataFrame] = []
-
-    def add(part: pd.DataFrame) -> None:  # Finding objects are only kept for the JSON reports
-        parts.append(part if want_reports or "obj" not in part else part.drop(columns="obj"))
-
-    for part in (
-        _problem_findings(acc, variants),
-        _bad_findings(bad_all),
-        _patient_findings(codes, patients),
-    ):
-        add(part)
-    starts = np.searchsorted(acc["pidx"].to_numpy(), np.arange(len(codes) + 1))
+    t = memo.Templates()
+    blocks = [
+        *_problem_blocks(acc, variants, t, rank_acc),
+        *_bad_blocks(bad_all, bad_pidx, rank_bad, t),
+        *_patient_blocks(codes, patients, t),
+    ]
     facts = patient_facts(codes, patients, f)
-    work = _work(acc, variants, facts, codes, starts, f, want_reports, workers)
-    for part in _per_patient(work, workers):
-        add(part)
-    out = (
-        pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else _empty()
+    env = memo.Env(
+        v=variants,
+        facts=facts,
+        f=f,
+        codes=list(codes),
+        pidx=acc["pidx"].to_numpy(np.int64),
+        local=acc["local"].to_numpy(np.int64),
+        vid=acc["vid"].to_numpy(np.int64),
+        weight=acc["weight"].to_numpy(float),
+        row=acc["_row"].to_numpy(np.int64),
+        rank=rank_acc,
+        reports=want_reports,
     )
-    out["first_row"] = firsts.reindex(out["patient_id"]).to_numpy() if len(out) else []
-    out = out.sort_values("seq", kind="stable").drop_duplicates(
-        ["patient_id", "code", "drugs", "rows", "message"], keep="last"
-    )
-    out = out.sort_values(_SORT, kind="stable").reset_index(drop=True)
+    blocks += _evaluator_blocks(env, acc, t)
+    out = _assemble(blocks, t, codes, firsts, want_reports)
     if keep:
         out = _kept(out, rows, keep)
     n_ids = int((codes != "").sum())
@@ -285,6 +288,53 @@ def audit_rows(
 
         result.reports = patient_reports(out, acc, variants, firsts)
     return result
+
+
+def _ranks(
+    acc_p: np.ndarray, acc_r: np.ndarray, bad_p: np.ndarray, bad_r: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's index among all its patient's rows (accepted or refused), in row order: the
+    findings' rows compare as these within a patient, and they take few distinct tuples."""
+    p = np.concatenate([acc_p, bad_p]).astype(np.int64)
+    r = np.concatenate([acc_r, bad_r]).astype(np.int64)
+    order = np.lexsort((r, p))
+    sp = p[order]
+    first = np.flatnonzero(np.r_[True, sp[1:] != sp[:-1]]) if len(sp) else np.zeros(0, dtype=np.int64)
+    starts = np.repeat(first, np.diff(np.r_[first, len(sp)]))
+    rank = np.empty(len(p), dtype=np.int64)
+    rank[order] = np.arange(len(p)) - starts
+    return rank[: len(acc_p)], rank[len(acc_p) :]
+
+
+def _evaluator_blocks(env: memo.Env, acc: pd.DataFrame, t: memo.Templates) -> list[memo.Block]:
+    """Every evaluator of `rules.evaluators()`, once per distinct input (see `memo`)."""
+    from rules.duplication import check_duplication
+    from rules.interactions import check_interactions
+    from rules.opioids import check_opioid_load
+    from rules.patient import check_cautions, check_conditions_known, check_required
+
+    plans: dict[Callable, Callable[[memo.Env], memo.Plan]] = {
+        check_interactions: memo.interactions_plan,
+        check_duplication: memo.duplication_plan,
+        check_cautions: memo.cautions_plan,
+        check_required: memo.required_plan,
+        check_opioid_load: memo.opioid_plan,
+    }
+    out: list[memo.Block] = []
+    for stage, evaluate in enumerate(evaluators(), start=1):
+        if not len(acc) and evaluate is not check_conditions_known:
+            continue
+        if evaluate is check_doses:
+            cand = SCREENS[check_doses](acc, env.v, env.facts)
+            drug_of = _variant_features(env.v)["drug_id"].to_numpy()[env.vid]
+            out += memo.run_plan(env, t, stage, evaluate, memo.doses_plan(env, cand, drug_of), "doses")
+        elif evaluate is check_conditions_known:
+            out += memo.conditions_blocks(env, t, stage, evaluate)
+        elif evaluate in plans:
+            out += memo.run_plan(env, t, stage, evaluate, plans[evaluate](env), evaluate.__name__)
+        else:
+            out += memo.generic_blocks(env, t, stage, evaluate)
+    return out
 
 
 def _kept(out: pd.DataFrame, rows: pd.DataFrame, keep: tuple[str, ...]) -> pd.DataFrame:
@@ -304,290 +354,206 @@ def context(patient: Patient, orders: list[Order], f: Formulary) -> Context:
 
 
 def _empty() -> pd.DataFrame:
-    return pd.DataFrame(
-        {c: pd.Series([], dtype=object) for c in [*COLUMNS, "drugs_key", "rows_key", "obj"]}
-    ).assign(sev_rank=pd.Series([], dtype=np.int64), seq=pd.Series([], dtype=np.int64))
-
-
-def _key_rows(rows: list[tuple[int, ...]]) -> tuple[list[str], list[str]]:
-    return [";".join(map(str, r)) for r in rows], ["\x00".join(f"{x:012d}" for x in r) for r in rows]
-
-
-def _frame(
-    pids: list[str], seqs: list[int], found: list[Finding], rows: list[tuple[int, ...]]
-) -> pd.DataFrame:
-    text, key = _key_rows(rows)
-    return pd.DataFrame(
-        {
-            "patient_id": pids,
-            "rows": text,
-            "severity": [x.severity for x in found],
-            "category": [x.category for x in found],
-            "code": [x.code for x in found],
-            "drugs": [";".join(x.drugs) for x in found],
-            "message": [x.message for x in found],
-            "recommendation": [x.recommendation for x in found],
-            "drugs_key": ["\x00".join(x.drugs) for x in found],
-            "rows_key": key,
-            "obj": found,
-            "sev_rank": np.array([SEVERITY_RANK[x.severity] for x in found], dtype=np.int64),
-            "seq": np.array(seqs, dtype=np.int64),
-        }
+    out = pd.DataFrame({c: pd.Series([], dtype=object) for c in COLUMNS})
+    return out.assign(
+        first_row=pd.Series([], dtype=np.int64),
+        sev_rank=pd.Series([], dtype=np.int64),
+        order=pd.Series([], dtype=np.int64),
     )
 
 
-def _problem_findings(acc: pd.DataFrame, v: Variants) -> pd.DataFrame:
-    """Order-level findings, built once per variant and joined to every row that uses it."""
-    per: list[tuple[int, int, Finding]] = []
+def _block(family: int, pidx: np.ndarray, tid: np.ndarray, rows: np.ndarray, local: np.ndarray) -> memo.Block:
+    return memo.Block(family, np.asarray(pidx, np.int64), np.asarray(tid, np.int64), rows, local)
+
+
+def _problem_blocks(acc: pd.DataFrame, v: Variants, t: memo.Templates, rank: np.ndarray) -> list[memo.Block]:
+    """Order-level findings, built once per variant and given to every row that uses it. One row's
+    findings come from one variant, so the engine's de-duplication is done per variant."""
+    if not len(acc):
+        return []
+    vid = acc["vid"].to_numpy()
     used = np.zeros(len(v.orders), dtype=bool)
-    used[acc["vid"].to_numpy()] = True
-    for i in np.flatnonzero(used):
+    used[vid] = True
+    per: dict[int, list[int]] = {}
+    for i in np.flatnonzero(used).tolist():
         o = v.orders[i]
-        found = [*o.problems, *([_unrecognized(o)] if o.drug is None else [])]
-        per.extend((i, k, x) for k, x in enumerate(found))
-    if not per or not len(acc):
-        return _empty()
-    table = _frame([""] * len(per), [k for _, k, _ in per], [x for _, _, x in per], [()] * len(per))
-    table["vid"] = [i for i, _, _ in per]
-    table = table.drop(columns=["patient_id", "rows", "rows_key"])
-    hits = acc[["vid", "patient_id", "_row", "local"]].merge(table, on="vid", how="inner")
-    hits["rows"] = hits["_row"].astype(str)
-    hits["rows_key"] = hits["_row"].map("{:012d}".format)
-    hits["seq"] = hits["local"].to_numpy(np.int64) * 1000 + hits["seq"].to_numpy(np.int64)
-    return hits.drop(columns=["vid", "_row", "local"])
+        mine: dict[tuple, Finding] = {}
+        for x in (*o.problems, *([_unrecognized(o)] if o.drug is None else [])):
+            mine.pop((x.code, x.drugs, x.message), None)  # one row: the same medications throughout
+            mine[(x.code, x.drugs, x.message)] = x
+        if mine:
+            per[i] = [t.add(x) for x in mine.values()]
+    if not per:
+        return []
+    count = np.zeros(len(v.orders), dtype=np.int64)
+    ptr = np.zeros(len(v.orders), dtype=np.int64)
+    flat: list[int] = []
+    for i, tids in per.items():
+        ptr[i], count[i] = len(flat), len(tids)
+        flat += tids
+    c = count[vid]
+    at = np.repeat(np.arange(len(vid)), c)
+    offs = np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c)
+    tid = np.array(flat, dtype=np.int64)[np.repeat(ptr[vid], c) + offs]
+    rows = acc["_row"].to_numpy(np.int64)[at][:, None]
+    return [_block(0, acc["pidx"].to_numpy()[at], tid, rows, rank[at][:, None])]
 
 
-def _bad_findings(bad: pd.DataFrame) -> pd.DataFrame:
+def _bad_blocks(bad: pd.DataFrame, pidx: np.ndarray, rank: np.ndarray, t: memo.Templates) -> list[memo.Block]:
     if bad.empty:
-        return _empty()
-    found = []
+        return []
+    tids = []
     for r, kind, reason in zip(bad["_row"], bad["kind"], bad["reason"], strict=True):
         if kind == "malformed":
-            found.append(
-                Finding(
-                    "input.row_malformed",
-                    "input",
-                    "moderate",
-                    (),
-                    (),
-                    f"Row {r} could not be read ({reason}); this order was not checked.",
-                    "Fix the row's quoting or number of fields and audit it again.",
-                )
+            x = Finding(
+                "input.row_malformed",
+                "input",
+                "moderate",
+                (),
+                (),
+                f"Row {r} could not be read ({reason}); this order was not checked.",
+                "Fix the row's quoting or number of fields and audit it again.",
             )
         else:
-            found.append(
-                Finding(
-                    "input.row_invalid",
-                    "input",
-                    "moderate",
-                    (),
-                    (),
-                    f"Row {r} was not checked: {reason.rstrip('.')}.",
-                    "Correct the row and audit it again.",
-                )
+            x = Finding(
+                "input.row_invalid",
+                "input",
+                "moderate",
+                (),
+                (),
+                f"Row {r} was not checked: {reason.rstrip('.')}.",
+                "Correct the row and audit it again.",
             )
-    rows = [(int(r),) for r in bad["_row"]]
-    return _frame(list(bad["patient_id"]), [9 << 50] * len(found), found, rows)
+        tids.append(t.add(x))
+    rows = bad["_row"].to_numpy(np.int64)[:, None]
+    return [_block(8 << 10, pidx, np.array(tids, dtype=np.int64), rows, rank[:, None])]
 
 
-def _patient_findings(codes: pd.Index, patients: Patients) -> pd.DataFrame:
-    t = patients.table
-    if t.empty:
-        return _empty()
-    t = t[t.index.isin(codes)]
-    pids, found = [], []
-    for pid, error, copies in zip(t.index, t["error"], t["copies"], strict=True):
+def _patient_blocks(codes: pd.Index, patients: Patients, t: memo.Templates) -> list[memo.Block]:
+    tab = patients.table
+    if tab.empty:
+        return []
+    flagged = np.array([bool(e) for e in tab["error"]], dtype=bool) | (tab["copies"].to_numpy() > 1)
+    tab = tab[flagged]
+    tab = tab[tab.index.isin(codes)]
+    pids, tids = [], []
+    for pid, error, copies in zip(tab.index, tab["error"], tab["copies"], strict=True):
         if error:
             pids.append(pid)
-            found.append(
-                Finding(
-                    "input.patient_invalid",
-                    "input",
-                    "moderate",
-                    (),
-                    (),
-                    f"The patients file's row for {pid} was not used ({error}); the patient "
-                    "was checked as if nothing were known of them.",
-                    "Correct the patient row and audit again.",
+            tids.append(
+                t.add(
+                    Finding(
+                        "input.patient_invalid",
+                        "input",
+                        "moderate",
+                        (),
+                        (),
+                        f"The patients file's row for {pid} was not used ({error}); the patient "
+                        "was checked as if nothing were known of them.",
+                        "Correct the patient row and audit again.",
+                    )
                 )
             )
         if copies > 1:
             pids.append(pid)
-            found.append(
-                Finding(
-                    "input.patient_duplicate",
-                    "input",
-                    "minor",
-                    (),
-                    (),
-                    f"{pid} appears {copies} times in the patients file; the first row was used.",
-                    "Keep one row per patient.",
+            tids.append(
+                t.add(
+                    Finding(
+                        "input.patient_duplicate",
+                        "input",
+                        "minor",
+                        (),
+                        (),
+                        f"{pid} appears {copies} times in the patients file; the first row was used.",
+                        "Keep one row per patient.",
+                    )
                 )
             )
-    return _frame(pids, [9 << 50] * len(found), found, [()] * len(found))
+    if not pids:
+        return []
+    none = np.zeros((len(pids), 0), dtype=np.int64)
+    return [_block(9 << 10, codes.get_indexer(pids), np.array(tids, dtype=np.int64), none, none)]
 
 
-class _Lite(NamedTuple):
-    """What the CSV needs of a finding: kept instead of the whole Finding when no report is asked for
-    (less memory, and less to send back from a worker)."""
-
-    severity: str
-    category: str
-    code: str
-    drugs: tuple[str, ...]
-    message: str
-    recommendation: str
+def _ranked(values: list) -> np.ndarray:
+    """Per value, its rank in sorted order (equal values: equal ranks)."""
+    distinct = sorted(set(values))
+    at = {x: i for i, x in enumerate(distinct)}
+    return np.fromiter((at[x] for x in values), dtype=np.int64, count=len(values))
 
 
-@dataclass
-class _Work:
-    """Everything the per-patient engine runs need, for patient codes in any range."""
-
-    v: Variants
-    facts: _PatientFacts
-    codes: list[str]
-    starts: np.ndarray
-    f: Formulary
-    rows: np.ndarray
-    vids: np.ndarray
-    weights: np.ndarray
-    drug_of: np.ndarray
-    dose_stage: int
-    cand_p: np.ndarray  # dose candidates (patient code, drug id), sorted
-    cand_d: np.ndarray
-    rest: list[tuple[int, Callable]]
-    masks: list[np.ndarray | None]
-    lite: bool
-
-    def run(self, p0: int, p1: int) -> tuple[list[tuple], list[tuple]]:
-        """Dose findings and the other evaluators' findings for patient codes p0..p1-1.
-
-        `check_doses` runs on the drugs the
-        vectorized screen flags only, with a context holding just their orders: it judges each
-        drug on its own orders (ctx.by_drug), in sorted drug order, as the candidates' sort gives.
-        The other evaluators run exactly as the engine runs them, on all the patient's orders,
-        skipping a patient only where an evaluator's necessary condition (see vector_rules) fails."""
-        v, know, doses, rest = self.v, rules_knowledge(), [], []
-        vtags = [vector_tags(o) for o in v.orders]  # built as Context.tags builds them (same order)
-        c0, c1 = (int(x) for x in np.searchsorted(self.cand_p, [p0, p1]))
-        c_at = np.searchsorted(self.cand_p[c0:c1], np.arange(p0, p1 + 1)) + c0
-        for p in range(p0, p1):
-            todo = [(s, e) for (s, e), m in zip(self.rest, self.masks, strict=True) if m is None or m[p]]
-            a, b = c_at[p - p0], c_at[p - p0 + 1]
-            if (not todo or self.codes[p] == "") and a == b:
-                continue
-            lo, hi = self.starts[p], self.starts[p + 1]
-            if a < b:
-                wanted = set(self.cand_d[a:b])
-                # Python int indexes here, numpy ones in the fallback, as before: JSON reports show them.
-                mine = [
-                    row_order(v, self.vids[i], int(i - lo), self.weights[i])
-                    for i in range(lo, hi)
-                    if self.drug_of[i] in wanted
-                ]
-                ctx = self.facts.context(p, mine, self.f, know)
-                doses.extend(self._found(p, self.dose_stage, check_doses(ctx), lo))
-            if not todo or self.codes[p] == "":
-                continue
-            orders = [row_order(v, self.vids[i], i - lo, self.weights[i]) for i in range(lo, hi)]
-            ctx = self.facts.context(p, orders, self.f, know)
-            ctx.__dict__["tags"] = {i - lo: vtags[self.vids[i]] for i in range(lo, hi)}
-            for stage, evaluate in todo:
-                rest.extend(self._found(p, stage, evaluate(ctx), lo))
-        return doses, rest
-
-    def _found(self, p: int, stage: int, found, lo: int) -> Iterator[tuple]:
-        pid, rows = self.codes[p], self.rows
-        for x in found:
-            rowset = tuple(int(rows[lo + i]) for i in x.medications)
-            if self.lite:
-                x = _Lite(x.severity, x.category, x.code, x.drugs, x.message, x.recommendation)
-            yield pid, stage, x, rowset
+def _rows_text(rows: np.ndarray) -> pd.Series:
+    """`;`-joined row numbers per hit."""
+    if rows.shape[1] == 0:
+        return pd.Series(pd.array([""] * len(rows), dtype="str"))
+    text = pd.Series(rows[:, 0]).astype("str")
+    for j in range(1, rows.shape[1]):
+        text = text + ";" + pd.Series(rows[:, j]).astype("str")
+    return text
 
 
-def _work(
-    acc: pd.DataFrame,
-    v: Variants,
-    facts: _PatientFacts,
-    codes: pd.Index,
-    starts: np.ndarray,
-    f: Formulary,
-    want_reports: bool,
-    workers: int,
-) -> _Work:
-    rest, dose_stage = [], 0
-    for stage, evaluate in enumerate(evaluators(), start=1):
-        if evaluate is check_doses:
-            dose_stage = stage
+def _assemble(
+    blocks: list[memo.Block], t: memo.Templates, codes: pd.Index, firsts: pd.Series, want_reports: bool
+) -> pd.DataFrame:
+    """One frame of findings, de-duplicated as the engine does it (the last of equal (code, drugs,
+    medications, message) wins: sources are taken in the engine's order) and sorted as the report
+    is, patients by first row. All sort and identity keys are integers: per finding template its
+    ranks, per hit its rows' tuple of within-patient indexes (few distinct)."""
+    blocks = sorted((b for b in blocks if len(b.pidx)), key=lambda b: b.family)
+    if not blocks:
+        return _empty()
+    tuples: dict[tuple[int, ...], int] = {}
+    ltid_parts, text_parts = [], []
+    for b in blocks:
+        if b.local.shape[1] == 0:
+            ltid_parts.append(np.full(len(b.pidx), tuples.setdefault((), len(tuples)), dtype=np.int64))
         else:
-            rest.append((stage, evaluate))
-    cand = SCREENS[check_doses](acc, v, facts) if len(acc) and dose_stage else None
-    if cand is None or cand.empty:
-        cand = pd.DataFrame({"pidx": pd.Series([], dtype=np.int64), "drug_id": pd.Series([], dtype=object)})
-    cand = cand.sort_values(["pidx", "drug_id"], kind="stable")
-    needs = vector_needs(acc, v, facts, f) if rest else {}
-    return _Work(
-        v=v,
-        facts=facts,
-        codes=list(codes),
-        starts=starts,
-        f=f,
-        rows=acc["_row"].to_numpy(),
-        vids=acc["vid"].to_numpy(),
-        weights=acc["weight"].to_numpy(),
-        drug_of=_variant_features(v)["drug_id"].to_numpy()[acc["vid"].to_numpy()],
-        dose_stage=dose_stage,
-        cand_p=cand["pidx"].to_numpy(np.int64),
-        cand_d=cand["drug_id"].to_numpy(object),
-        rest=rest,
-        masks=[needs.get(getattr(e, "__name__", ""), None) for _, e in rest],
-        lite=not want_reports,  # without reports, keep only what the CSV needs of each finding
+            uniq, inv = np.unique(b.local, axis=0, return_inverse=True)
+            ids = np.array([tuples.setdefault(tuple(u), len(tuples)) for u in uniq.tolist()], dtype=np.int64)
+            ltid_parts.append(ids[inv.reshape(-1)])
+        text_parts.append(_rows_text(b.rows))
+    pidx = np.concatenate([b.pidx for b in blocks])
+    tid = np.concatenate([b.tid for b in blocks])
+    ltid = np.concatenate(ltid_parts)
+    found = t.found
+    same = pd.factorize(pd.Series([(x.code, x.drugs, x.message) for x in found], dtype=object))[0]
+    dup = pd.DataFrame({"p": pidx, "s": same[tid], "l": ltid}).duplicated(keep="last").to_numpy()
+    keep = np.flatnonzero(~dup)
+    pidx, tid, ltid = pidx[keep], tid[keep], ltid[keep]
+    sev = np.array([SEVERITY_RANK[x.severity] for x in found], dtype=np.int64)
+    cat = _ranked([x.category for x in found])
+    drugs = _ranked([x.drugs for x in found])
+    code = _ranked([x.code for x in found])
+    msg = _ranked([x.message for x in found])
+    lrank = _ranked(list(tuples))
+    first = firsts.to_numpy(np.int64)[pidx]
+    order = np.lexsort((msg[tid], lrank[ltid], code[tid], drugs[tid], cat[tid], sev[tid], first))
+    pidx, tid, first = pidx[order], tid[order], first[order]
+    text = pd.Series(np.concatenate([x.to_numpy(dtype=object) for x in text_parts])[keep[order]], dtype="str")
+
+    def col(get: Callable[[Finding], str]) -> pd.Series:  # text taken per template: no per-hit strings
+        return pd.Series(pd.array([get(x) for x in found], dtype="str")).take(tid).reset_index(drop=True)
+
+    out = pd.DataFrame(
+        {
+            "patient_id": pd.Series(pd.array(np.asarray(codes, dtype=object), dtype="str"))
+            .take(pidx)
+            .reset_index(drop=True),
+            "rows": text,
+            "severity": col(lambda x: x.severity),
+            "category": col(lambda x: x.category),
+            "code": col(lambda x: x.code),
+            "drugs": col(lambda x: ";".join(x.drugs)),
+            "message": col(lambda x: x.message),
+            "recommendation": col(lambda x: x.recommendation),
+            "first_row": first,
+            "sev_rank": sev[tid],
+            "order": np.arange(len(tid), dtype=np.int64),
+        }
     )
+    if want_reports:
+        out["obj"] = np.array(found + [None], dtype=object)[:-1][tid]
+    return out
 
 
-_SHARED: _Work | None = None  # the work, inherited by forked workers
-MIN_PATIENTS_PER_WORKER = 2000
-
-
-def _run_range(bounds: tuple[int, int]) -> tuple[list[tuple], list[tuple]]:
-    assert _SHARED is not None
-    return _SHARED.run(*bounds)
-
-
-def _per_patient(work: _Work, workers: int) -> list[pd.DataFrame]:
-    """Dose findings, then the fallback's, numbered in patient order whatever the split."""
-    global _SHARED
-    n = len(work.codes)
-    workers = min(workers, n // MIN_PATIENTS_PER_WORKER)
-    if workers > 1 and "fork" in mp.get_all_start_methods():
-        # Contiguous ranges of patients with about as many rows each.
-        cuts = np.searchsorted(work.starts, np.linspace(0, work.starts[-1], workers + 1)[1:-1])
-        edges = [0, *sorted(set(int(c) for c in cuts)), n]
-        ranges = list(zip(edges[:-1], edges[1:], strict=True))
-        _SHARED = work
-        gc.freeze()  # the inherited heap is left out of the workers' collections: fewer copied pages
-        try:
-            with mp.get_context("fork").Pool(len(ranges)) as pool:
-                done = pool.map(_run_range, ranges, chunksize=1)
-        finally:
-            _SHARED = None
-            gc.unfreeze()
-    else:
-        done = [work.run(0, n)]
-    frames = []
-    for k in range(2):
-        items = [x for d in done for x in d[k]]
-        for d in done:
-            d[k].clear()
-        if not items:
-            frames.append(_empty())
-            continue
-        frames.append(
-            _frame(
-                [x[0] for x in items],
-                [(x[1] << 40) + i for i, x in enumerate(items)],
-                [x[2] for x in items],
-                [x[3] for x in items],
-            )
-        )
-    return frames
+MIN_PATIENTS_PER_WORKER = 2000  # kept for callers and tests that tune it; nothing is forked now

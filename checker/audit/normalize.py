@@ -195,29 +195,47 @@ def row_order(v: Variants, vid: int, index: int, weight: float) -> Order:
 
 
 def _make(vals: list) -> Order:
-    made = object.__new__(Order)
-    for name, value in zip(_ORDER_SLOTS, vals, strict=True):
-        object.__setattr__(made, name, value)
+    """An Order from its slot values, set through the slots' own descriptors: what the frozen
+    dataclass's __init__ stores, at about half the cost of object.__setattr__ per slot."""
+    made = _NEW(Order)
+    for put, value in zip(_SETTERS, vals, strict=True):
+        put(made, value)
     return made
 
 
 _ORDER_SLOTS = tuple(f.name for f in fields(Order))
+_SETTERS = tuple(Order.__dict__[name].__set__ for name in _ORDER_SLOTS)  # member descriptors (slots=True)
+_NEW = object.__new__
 _AT_INDEX, _AT_PER_KG, _AT_PROBLEMS = (_ORDER_SLOTS.index(k) for k in ("index", "dose_per_kg", "problems"))
 
 
 @dataclass
 class Patients:
-    """Patient facts by id, from the patients CSV; an invalid row is reported and not used."""
+    """Patient facts by id, from the patients CSV; an invalid row is reported and not used.
 
-    table: pd.DataFrame  # index patient_id: patient (Patient), weight (float), error, copies
+    Loading validates each distinct cell text once per column (factorised codes, no per-row
+    Python), so a 200k-row patients file costs about what its distinct values cost. A `Patient`
+    is assembled only when the audit asks for it (`get`), from per-row attribute columns, so the
+    patients the orders never mention cost nothing."""
+
+    table: pd.DataFrame  # index patient_id: weight (float), error (str or None), copies (int)
+    # Per Patient attribute a file column sets: its slot number and its value per table row,
+    # exactly as PatientSchema._build sets it (the default where the cell is empty).
+    columns: list[tuple[int, list[Any]]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
-        self._by_id = {
-            k: p for k, p in zip(self.table.index, self.table["patient"], strict=True) if p is not None
-        }
+        usable = self.table["error"].isna().to_numpy()
+        self._at = dict(zip(self.table.index[usable].tolist(), np.flatnonzero(usable).tolist(), strict=True))
 
     def get(self, pid: str) -> Patient:
-        return self._by_id.get(pid) or Patient(id=pid)
+        at = self._at.get(pid)
+        if at is None:
+            return Patient(id=pid)
+        vals = list(_PATIENT_DEFAULTS)
+        vals[_AT_ID] = pid
+        for k, col in self.columns:
+            vals[k] = col[at]
+        return _make_patient(vals)
 
     def weights(self, pids: pd.Series) -> np.ndarray:
         if self.table.empty:
@@ -229,53 +247,92 @@ def no_patients() -> Patients:
     return Patients(
         pd.DataFrame(
             {
-                "patient": pd.Series([], dtype=object),
                 "weight": pd.Series([], dtype=float),
                 "error": pd.Series([], dtype=object),
                 "copies": pd.Series([], dtype=int),
-            }
+            },
+            index=pd.Index([], dtype=object, name="patient_id"),
         )
     )
 
 
 def load_patients(rows: pd.DataFrame) -> Patients:
-    """Validate each patient row with the regimen's PatientSchema fields (cached per cell text)."""
+    """Validate the patients file with the regimen's PatientSchema fields, once per distinct cell.
+
+    Each column is factorised; each distinct trimmed text goes through the very marshmallow field
+    `load_regimen` uses (CellCache) and the rows take its verdict by code. A row's error lists its
+    cells' errors in field order, id first, as validating that row on its own would."""
     if rows.empty:
         return no_patients()
-    rows = rows.assign(patient_id=rows["patient_id"].fillna("").str.strip())
+    rows = rows.assign(patient_id=rows["patient_id"].fillna("").astype(str).str.strip())
     rows = rows[rows["patient_id"] != ""]
     copies = rows.groupby("patient_id", sort=False).size()
-    rows = rows.drop_duplicates("patient_id", keep="first")
-    fields = [f for f in PATIENT_FIELDS if f in rows.columns]
+    rows = rows.drop_duplicates("patient_id", keep="first").reset_index(drop=True)
+    pids = rows["patient_id"]
+    n = len(rows)
     cache = CellCache(_PATIENT)
-    records = []
-    for rec in rows[["patient_id", *fields]].itertuples(index=False, name=None):
-        records.append(_patient(rec[0], dict(zip(fields, rec[1:], strict=True)), cache))
-    table = pd.DataFrame(records, columns=["patient_id", "patient", "weight", "error"]).set_index(
-        "patient_id"
+    error = np.full(n, None, dtype=object)
+    # `id` is a String of at most 200 characters, so only a longer id can be refused: only those
+    # (each distinct, the rows being unique by id) are put to the field.
+    long = (pids.str.len() > 200).to_numpy()
+    if long.any():
+        error[long] = [cache("id", str(pid))[1] for pid in pids[long]]
+    weight = np.full(n, np.nan)
+    columns: list[tuple[int, list[Any]]] = []
+    for name in (f for f in PATIENT_FIELDS if f in rows.columns):
+        codes, texts = cell_codes(rows[name])
+        verdicts = [(None, None) if t is None else cache(name, t) for t in texts]
+        why = np.array([e for _, e in verdicts], dtype=object)
+        _join_errors(error, why[codes])
+        attrs = [
+            {} if t is None or e is not None else _attributes(name, v)
+            for t, (v, e) in zip(texts, verdicts, strict=True)
+        ]
+        for slot in sorted({k for a in attrs for k in a}, key=_PATIENT_SLOTS.index):
+            at = _PATIENT_SLOTS.index(slot)
+            per_code = np.empty(len(attrs), dtype=object)  # filled one by one: values may be tuples
+            for i, a in enumerate(attrs):
+                per_code[i] = a.get(slot, _PATIENT_DEFAULTS[at])
+            columns.append((at, per_code[codes].tolist()))
+            if slot == "weight_kg":
+                weight = np.array([np.nan if x is None else x for x in per_code], dtype=float)[codes]
+    weight[pd.notna(error)] = np.nan
+    table = pd.DataFrame(
+        {"weight": weight, "error": pd.Series(error, dtype=object), "copies": copies.reindex(pids).to_numpy()}
     )
-    table["copies"] = copies.reindex(table.index).to_numpy()
-    return Patients(table)
+    table.index = pd.Index(pids, name="patient_id")
+    return Patients(table, columns)
 
 
-def _patient(
-    pid: str, cells: dict[str, Any], cache: CellCache
-) -> tuple[str, Patient | None, float, str | None]:
-    parsed: dict[str, Any] = {}
-    problems = []
-    id_value, id_error = cache("id", pid)
-    if id_error:
-        problems.append(id_error)
-    for name, text in cells.items():
-        text = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text).strip()
-        if not text:
-            continue
-        value, error = cache(name, text)
-        if error:
-            problems.append(error)
-        else:
-            parsed[name] = value
-    if problems:
-        return pid, None, math.nan, "; ".join(problems)
-    patient = PatientSchema._build(_PATIENT, {"id": id_value, **parsed})
-    return pid, patient, patient.weight_kg if patient.weight_kg is not None else math.nan, None
+def _join_errors(error: np.ndarray, more: np.ndarray) -> None:
+    """Append `more` (a message or None per row) to each row's error, `; `-separated, in place."""
+    has = pd.notna(more)
+    first = has & pd.isna(error)
+    also = has & ~first
+    error[first] = more[first]
+    error[also] = error[also] + "; " + more[also]
+
+
+_DEFAULT_PATIENT = Patient()
+_PATIENT_SLOTS = tuple(f.name for f in fields(Patient))
+_PATIENT_DEFAULTS = tuple(getattr(_DEFAULT_PATIENT, k) for k in _PATIENT_SLOTS)
+_PATIENT_SETTERS = tuple(Patient.__dict__[k].__set__ for k in _PATIENT_SLOTS)  # member descriptors
+_AT_ID = _PATIENT_SLOTS.index("id")
+
+
+def _make_patient(vals: list[Any]) -> Patient:
+    """A Patient from its slot values, as its frozen dataclass __init__ stores them (see `_make`):
+    the audit makes one per patient, so the per-slot cost counts."""
+    made = _NEW(Patient)
+    for put, value in zip(_PATIENT_SETTERS, vals, strict=True):
+        put(made, value)
+    return made
+
+
+def _attributes(name: str, value: Any) -> dict[str, Any]:
+    """The Patient attributes one validated field value sets, by `PatientSchema._build` itself.
+
+    `_build` maps each field on its own (renames, sex letters, conditions as a tuple), so a row's
+    Patient is the union of its fields' attributes."""
+    one = PatientSchema._build(_PATIENT, {name: value})
+    return {k: getattr(one, k) for k in _PATIENT_SLOTS if getattr(one, k) != getattr(_DEFAULT_PATIENT, k)}

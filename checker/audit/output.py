@@ -6,14 +6,22 @@ sets memory use (the HTML page keeps only totals and a bounded table).
 
 from __future__ import annotations
 
+import codecs
 import heapq
 import html
+import io
 import json
+import os
 import sys
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cache
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from checker.engine import _summary, knowledge_version
 from checker.model import SEVERITIES, SEVERITY_RANK
@@ -72,7 +80,18 @@ class Totals:
         per = f.groupby("patient_id", sort=False).agg(
             rank=("sev_rank", "min"), first=("first_row", "first"), n=("code", "size")
         )
-        for pid, rank, first, n in per.itertuples(name=None):
+        # Only this partition's best HTML_PATIENTS can enter the heap: pick them vectorised, in the
+        # heap's own order (worst severity, then earliest first row, then larger id and count).
+        per = (
+            per.reset_index()
+            .sort_values(
+                ["rank", "first", "patient_id", "n"], ascending=[True, True, False, False], kind="stable"
+            )
+            .head(HTML_PATIENTS)
+        )
+        for pid, rank, first, n in per[["patient_id", "rank", "first", "n"]].itertuples(
+            index=False, name=None
+        ):
             item = (-int(rank), -int(first), str(pid), int(n))
             if len(self.worst) < HTML_PATIENTS:
                 heapq.heappush(self.worst, item)
@@ -115,8 +134,123 @@ class CsvWriter(Writer):
         f = res.findings
         if f.empty:
             return
-        out = pd.DataFrame({c: neutralise(f[c]) for c in [*COLUMNS, *self.keep]})
-        out.to_csv(self.stream, index=False, header=False, lineterminator="\n")
+        names = [*COLUMNS, *self.keep]
+        if len(names) < 2:  # the csv module writes a lone empty field as "": keep its own writer
+            out = pd.DataFrame({c: neutralise(f[c]) for c in names})
+            out.to_csv(self.stream, index=False, header=False, lineterminator="\n")
+            return
+        cols = [_text_column(f[c]) for c in names]
+        # Batches bound the transient text; two are built at once (Arrow's kernels release the
+        # GIL) while the one before is written, in order. The threads end with each call, so no
+        # thread outlives it into the workers' fork.
+        with ThreadPoolExecutor(max_workers=CSV_THREADS) as pool:
+            pending: deque[Future[pa.Array]] = deque()
+            for lo in range(0, len(f), CSV_BATCH_ROWS):
+                if len(pending) == CSV_THREADS:
+                    self._put(pending.popleft().result())
+                pending.append(pool.submit(csv_lines, [_one(c.slice(lo, CSV_BATCH_ROWS)) for c in cols]))
+            while pending:
+                self._put(pending.popleft().result())
+
+    def _put(self, lines: pa.Array) -> None:
+        """The lines' bytes straight from the Arrow buffer when the stream would write them as UTF-8
+        without newline translation (the same bytes, no decode/encode of ~400 MB), else as text."""
+        if lines.type != pa.large_string():
+            lines = lines.cast(pa.large_string())
+        bounds = np.frombuffer(lines.buffers()[1], dtype=np.int64)[[lines.offset, lines.offset + len(lines)]]
+        data = memoryview(lines.buffers()[2])[int(bounds[0]) : int(bounds[1])]  # type: ignore[index]
+        raw = getattr(self.stream, "buffer", None)
+        if (
+            raw is not None
+            and _is_utf8(self.stream)
+            and (self.stream is not sys.stdout or os.linesep == "\n")
+        ):
+            self.stream.flush()
+            raw.write(data)
+        else:
+            self.stream.write(bytes(data).decode("utf-8"))
+
+
+def _is_utf8(stream: IO[str]) -> bool:
+    try:
+        return codecs.lookup(getattr(stream, "encoding", None) or "ascii").name == "utf-8"
+    except LookupError:
+        return False
+
+
+CSV_BATCH_ROWS = 1 << 16  # findings per Arrow batch: bounds the transient copies of the text
+CSV_THREADS = 2  # batches built at once
+
+
+def _text_column(s: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A findings column as Arrow text, exactly as `neutralise` first makes it: missing cells empty,
+    anything else `str`. A pandas str column is Arrow already: no copy is made (its chunks are
+    joined per batch only, see `_one`: fresh memory for a whole column is slow to come by)."""
+    if isinstance(s.dtype, pd.StringDtype):
+        arr = pa.array(s, from_pandas=True).cast(pa.large_string())
+        return pc.fill_null(arr, pa.scalar("", pa.large_string()))
+    return pa.array(s.fillna("").astype(str), type=pa.large_string(), from_pandas=True)
+
+
+def _one(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+@cache
+def _quote_chars() -> tuple[str, ...]:
+    """The characters that make the csv module (pandas' writer: QUOTE_MINIMAL, "\\n" line ends)
+    quote a field, asked of it once rather than assumed: the set has changed between Python
+    versions (e.g. a lone "\\r")."""
+    found = []
+    for c in ',"\n\r\t ;':
+        buf = io.StringIO()
+        pd.DataFrame({"a": [f"x{c}y"], "b": ["z"]}).to_csv(
+            buf, index=False, header=False, lineterminator="\n"
+        )
+        if buf.getvalue().startswith('"'):
+            found.append(c)
+    return tuple(found)
+
+
+def csv_lines(columns: list[pa.Array]) -> pa.Array:
+    """Findings rows as CSV lines ("...\\n" each), byte for byte what `DataFrame.to_csv` writes
+    after `neutralise`, but vectorised in Arrow (several times faster on a million findings).
+
+    Cells are rewritten once per distinct value where a column repeats itself (severity, code,
+    message: a million findings hold a few thousand messages), then joined row by row; the line
+    end rides on the last cell, so the lines are built in one join."""
+    cells = []
+    for k, a in enumerate(columns):
+        enc = pc.dictionary_encode(a)
+        small = len(enc.dictionary) * 4 <= len(a)
+        cell = _csv_cells(enc.dictionary if small else a)
+        if k == len(columns) - 1:
+            cell = pc.binary_join_element_wise(cell, _EMPTY, _NEWLINE)
+        cells.append(cell.take(enc.indices) if small else cell)
+    return pc.binary_join_element_wise(*cells, _COMMA)
+
+
+_EMPTY, _NEWLINE, _COMMA = (pa.scalar(t, pa.large_string()) for t in ("", "\n", ","))
+
+
+def _csv_cells(a: pa.Array) -> pa.Array:
+    """As the csv module writes each cell after `neutralise`: a formula-like cell gets a leading
+    apostrophe; then a cell holding a character the csv module quotes is put in quotes, its own
+    quotes doubled. (With a single column the csv module writes an empty field as `""`; callers
+    keep its own writer for that case.)"""
+    text = {t: pa.scalar(t, pa.large_string()) for t in ("'", '"', "")}
+    risky = pc.starts_with(a, FORMULA_START[0])
+    for start in FORMULA_START[1:]:
+        risky = pc.or_(risky, pc.starts_with(a, start))
+    if pc.any(risky).as_py():
+        a = pc.if_else(risky, pc.binary_join_element_wise(text["'"], a, text[""]), a)
+    need = pc.match_substring_regex(a, "[" + "".join(_quote_chars()) + "]")
+    if pc.any(need).as_py():
+        quoted = pc.binary_join_element_wise(
+            text['"'], pc.replace_substring(a, '"', '""'), text['"'], text[""]
+        )
+        a = pc.if_else(need, quoted, a)
+    return a
 
 
 class JsonWriter(Writer):

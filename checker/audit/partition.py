@@ -33,6 +33,7 @@ class Options:
     partitions: int | None = None
     keep: tuple[str, ...] = ()
     workers: int = field(default_factory=lambda: env_workers())  # forked processes per partition
+    presorted: bool = False  # the caller has already found the input sorted by patient_id
 
 
 def env_workers() -> int:
@@ -90,9 +91,10 @@ def _pid(s: pd.Series) -> np.ndarray:
 
 
 def is_sorted(src: Source, block_bytes: int) -> bool:
-    """Are the rows ordered by patient_id? One cheap pass over the patient_id column only."""
+    """Are the rows ordered by patient_id? One cheap pass: the blocks are scanned as for the audit
+    (same rows, same bad rows) but only the patient_id column is turned into values."""
     last = None
-    for b in iter_blocks(src, block_bytes):
+    for b in iter_blocks(src, block_bytes, only=("patient_id",)):
         ids = np.concatenate([_pid(b.rows["patient_id"]), _pid(b.bad["patient_id"])])
         order = np.concatenate([b.rows["_row"].to_numpy(), b.bad["_row"].to_numpy()])
         ids = ids[np.argsort(order, kind="stable")]
@@ -184,7 +186,7 @@ def partition_files(src: Source, n: int, folder: str, block_bytes: int) -> list[
 def chunk_units(src: Source, opts: Options, folder: str) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
     """Whole-patient units of bounded size: streamed when sorted, else via hash partitions."""
     block_bytes = block_size(src, opts.chunksize or 100_000)
-    if is_sorted(src, block_bytes):
+    if opts.presorted or is_sorted(src, block_bytes):
         yield from stream_units(src, block_bytes)
         return
     files = partition_files(src, max(1, math.ceil(src.size / block_bytes)), folder, block_bytes)

@@ -133,8 +133,12 @@ def open_source(name: str, required: tuple[str, ...] = REQUIRED) -> Source:
         raise
 
 
-def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
-    """Yield the file as blocks of whole lines, parsed, with each row's data-row number."""
+def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES, only: tuple[str, ...] = ()) -> Iterator[Block]:
+    """Yield the file as blocks of whole lines, parsed, with each row's data-row number.
+
+    `only` (column names, with patient_id) limits which columns the C parser turns into values
+    when a pass needs no more (e.g. the sortedness check): the rows, their numbers and the bad
+    rows are the same; only the other columns may be missing from `rows`."""
     row = 0
     done = src.header_bytes
     carry = b""
@@ -153,7 +157,7 @@ def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
             body, carry = data[:cut], data[cut:]
             if not body.endswith(b"\n"):
                 body += b"\n"
-            block, left = _parse(body, src, row, final)
+            block, left = _parse(body, src, row, final, only)
             if left:  # an open quote at the end of the block continues in the next one
                 carry = body[len(body) - left :] + carry
             done += cut - left
@@ -164,7 +168,7 @@ def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
                 break
 
 
-def _parse(body: bytes, src: Source, row: int, final: bool) -> tuple[Block, int]:
+def _parse(body: bytes, src: Source, row: int, final: bool, only: tuple[str, ...] = ()) -> tuple[Block, int]:
     """Plain lines go to the C parser in one go; only lines with unbalanced quotes are walked."""
     a = np.frombuffer(body, dtype=np.uint8)
     nl = np.flatnonzero(a == 10)
@@ -186,11 +190,11 @@ def _parse(body: bytes, src: Source, row: int, final: bool) -> tuple[Block, int]
     numbers = np.zeros(len(nl), dtype=np.int64)
     numbers[:n_lines][counted] = row + np.arange(1, int(counted.sum()) + 1)
     if plain.all() and not left:
-        block = _fast(body, src, numbers)
+        block = _fast(body, src, numbers, only)
     else:
         keep_bytes = np.repeat(plain, np.diff(np.r_[starts, len(body)]))
         block = (
-            _fast(a[keep_bytes].tobytes(), src, numbers[plain])
+            _fast(a[keep_bytes].tobytes(), src, numbers[plain], only)
             if plain.any()
             else _block([], [], [], src, row)
         )
@@ -273,16 +277,13 @@ def _blank_lines(a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndar
     return blank
 
 
-def _fast(body: bytes, src: Source, numbers: np.ndarray) -> Block:
+def _fast(body: bytes, src: Source, numbers: np.ndarray, only: tuple[str, ...] = ()) -> Block:
     """Lines whose quotes balance: fields counted outside quotes with numpy, values by the C parser."""
     a = np.frombuffer(body, dtype=np.uint8)
     nl = np.flatnonzero(a == 10)
     starts = np.r_[0, nl[:-1] + 1]
     blank = _blank_lines(a, starts, nl)
-    q = np.flatnonzero(a == 34)
-    commas = np.flatnonzero(a == 44)
-    outside = commas[np.searchsorted(q, commas) % 2 == 0]
-    fields = (np.bincount(np.searchsorted(nl, outside), minlength=len(nl)) + 1)[~blank]
+    fields = (_commas_outside_quotes(a, nl) + 1)[~blank]
     rows = numbers[~blank] if len(numbers) == len(nl) else numbers
     ncols = len(src.columns)
     extra = [f"_extra{i}" for i in range(max(0, int(fields.max(initial=0)) - ncols))]
@@ -293,6 +294,7 @@ def _fast(body: bytes, src: Source, numbers: np.ndarray) -> Block:
                 io.BytesIO(body),
                 header=None,
                 names=src.columns + extra,
+                usecols=[*only, *extra] if only else None,
                 dtype=str,
                 keep_default_na=False,
                 na_values=[],
@@ -319,6 +321,26 @@ def _fast(body: bytes, src: Source, numbers: np.ndarray) -> Block:
     df = df[ok]
     df.insert(0, "_row", rows[ok])
     return Block(df.reset_index(drop=True), bad, 0)
+
+
+def _commas_outside_quotes(a: np.ndarray, nl: np.ndarray) -> np.ndarray:
+    """Per line, the commas not inside a quoted value, for lines whose quotes balance.
+
+    Each line's quotes pair up within it, so a comma is quoted exactly when it lies between a
+    pair's opening (even-numbered) and closing quote. The commas before each line end are found by
+    searching the few line ends (and quotes) among the many commas, not each comma among the
+    lines: the cost follows the number of lines, not of fields."""
+    commas = np.flatnonzero(a == 44)
+    count = np.diff(np.searchsorted(commas, nl), prepend=0)
+    q = np.flatnonzero(a == 34)
+    if len(q) % 2:  # not expected here (callers pass balanced lines): count the slow, general way
+        outside = commas[np.searchsorted(q, commas) % 2 == 0]
+        return np.bincount(np.searchsorted(nl, outside), minlength=len(nl))
+    if len(q):
+        opens, closes = q[0::2], q[1::2]
+        inside = np.searchsorted(commas, closes) - np.searchsorted(commas, opens)
+        count -= np.bincount(np.searchsorted(nl, opens), weights=inside, minlength=len(nl)).astype(np.int64)
+    return count
 
 
 def _by_line(body: bytes, src: Source, rows: np.ndarray) -> Block:

@@ -1,0 +1,616 @@
+"""Running each rule evaluator once per distinct input it reads, instead of once per patient.
+
+An evaluator's findings for a patient depend only on a small part of the patient's data: some of
+the orders (and of those, a few attributes) and a few patient facts. Each family below names,
+from the evaluator's own code, that part:
+
+- a *unit* of evaluation (the patient, or a (patient, drug) or (patient, caution) pair when the
+  evaluator's findings for one drug or caution do not depend on the others);
+- the unit's *relevant rows*: every order that can take part in a finding of the unit, such that
+  the evaluator run on those orders alone yields exactly the unit's findings;
+- a *row code* per relevant row: the order attributes the evaluator reads (fixed per interpreted
+  variant, so computed once per variant);
+- a *fact code* per unit: the patient facts the evaluator reads.
+
+Units with the same fact code and the same sequence of row codes get the same findings, up to the
+orders' indexes. The real evaluator runs once per distinct key, on the orders of the first unit
+with that key indexed 0, 1, ... (or by their true index within the patient when JSON reports are
+asked for, since the evidence then shows indexes: the key then holds the indexes too); each
+finding's medication positions are mapped back to every unit's own rows. Index order is kept
+(rows ascend), and nothing the evaluators compute depends on the index values beyond their order,
+so messages and evidence are the evaluator's own, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from checker.model import Finding
+from checker.orders import Order
+from formulary import Formulary, When, key
+from rules.knowledge import knowledge as rules_knowledge
+
+from .normalize import Variants, row_order
+from .vector_rules import _PatientFacts, tags
+
+
+@dataclass
+class Block:
+    """Findings of one source: per hit, the patient code, the finding (template) and its rows."""
+
+    family: int  # the source's rank: later sources win when two findings are the same (as the engine)
+    pidx: np.ndarray
+    tid: np.ndarray
+    rows: np.ndarray  # (hits, m) 1-based input row numbers, ascending
+    local: np.ndarray  # (hits, m) the same rows numbered within their patient (sorting only)
+
+
+@dataclass
+class Templates:
+    """The distinct findings; hits point at them by position."""
+
+    found: list[Finding] = field(default_factory=list)
+
+    def add(self, x: Finding) -> int:
+        self.found.append(x)
+        return len(self.found) - 1
+
+
+@dataclass
+class Env:
+    """One partition's accepted rows (sorted by patient code, then row) and what the runs need."""
+
+    v: Variants
+    facts: _PatientFacts
+    f: Formulary
+    codes: list[str]
+    pidx: np.ndarray  # per accepted row: patient code
+    local: np.ndarray  # per accepted row: its index among the patient's accepted rows (Order.index)
+    vid: np.ndarray
+    weight: np.ndarray
+    row: np.ndarray  # 1-based input row number
+    rank: np.ndarray  # the row's index among all the patient's rows, refused ones included
+    reports: bool
+    vtags: list[frozenset[str]] = field(default_factory=list)  # per variant, as Context.tags
+
+    def __post_init__(self) -> None:
+        self.vtags = [tags(o) for o in self.v.orders]
+
+    @property
+    def n(self) -> int:
+        return len(self.codes)
+
+
+@dataclass
+class Plan:
+    """What one evaluator family reads: see the module docstring."""
+
+    rows: np.ndarray  # accepted-row positions of the relevant rows, grouped by unit, in row order
+    unit: np.ndarray  # per relevant row: its unit (0..units-1)
+    unit_pidx: np.ndarray  # per unit: patient code
+    fact: np.ndarray  # per unit: fact code (int)
+    code: np.ndarray  # per relevant row: row code (int)
+    keep: Callable[[int, Finding], bool] | None = None  # per (unit, finding): whether the unit owns it
+    weighted: bool = False  # the evaluator reads a fixed dose's per-kg figure (only check_doses)
+
+
+class _Store:
+    """Codes for what the evaluators read, and each key's findings, kept for the whole process: a
+    large input is audited partition by partition, and the same keys recur in every partition.
+    Codes stand for content (equal content, equal code, whatever the partition), so a key means
+    the same everywhere; everything is dropped when the formulary or the knowledge changes."""
+
+    def __init__(self) -> None:
+        self.owner: tuple[object, object] | None = None
+        self.codes: dict[object, int] = {}
+        self.results: dict[tuple, list[tuple[Finding, tuple[int, ...]]]] = {}
+
+    def use(self, f: Formulary, know: object) -> None:
+        """Findings hold for one formulary and knowledge (codes stand for content: they stay)."""
+        if self.owner is None or self.owner[0] is not f or self.owner[1] is not know:
+            self.owner, self.results = (f, know), {}
+
+    def code(self, content: object) -> int:
+        return self.codes.setdefault(content, len(self.codes))
+
+
+STORE = _Store()
+MAX_RESULTS = 200_000  # keys remembered across partitions (their findings); beyond, start afresh
+
+
+def variant_codes(orders: list[Order], read: Callable[[Order], object]) -> np.ndarray:
+    """Per variant, a code for what `read` returns (equal codes: equal values, in any partition)."""
+    return np.fromiter((STORE.code(read(o)) for o in orders), dtype=np.int64, count=len(orders))
+
+
+def _plain(x: object) -> object:
+    """A fact as a dict key: NaN (unknown) as None, numpy scalars as Python ones."""
+    if isinstance(x, float) and x != x:
+        return None
+    return x
+
+
+def factorize_rows(namespace: object, *cols: np.ndarray) -> np.ndarray:
+    """One code per distinct combination of several fact columns (floats with NaN allowed), the
+    same for the same values in any partition; `namespace` tells apart what the columns are."""
+    n = len(cols[0]) if cols else 0
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    coded = [pd.factorize(pd.Series(c), use_na_sentinel=False)[0].astype(np.int64) for c in cols]
+    _, first, inv = np.unique(np.column_stack(coded), axis=0, return_index=True, return_inverse=True)
+    values = [np.asarray(c, dtype=object)[first].tolist() for c in cols]
+    codes = np.array(
+        [STORE.code((namespace, *(_plain(v) for v in combo))) for combo in zip(*values, strict=True)],
+        dtype=np.int64,
+    )
+    return codes[inv.reshape(-1)]
+
+
+def run_plan(
+    env: Env, t: Templates, family: int, evaluate: Callable, plan: Plan, name: str | None = None
+) -> list[Block]:
+    """Group units by key, run `evaluate` once per key, and give every unit its key's findings.
+    With a `name`, the plan's codes are content codes and keys' findings are remembered."""
+    n_units = len(plan.unit_pidx)
+    if not len(plan.rows) or not n_units:
+        return []
+    code = plan.code
+    if env.reports:  # evidence shows the orders' indexes: they are then part of the key
+        span = 1 << 20
+        if int(env.local.max()) >= span:
+            span, name = int(env.local.max()) + 1, None
+        code = code * span + env.local[plan.rows]
+    length = np.bincount(plan.unit, minlength=n_units)
+    start = np.concatenate([[0], np.cumsum(length)])
+    key = np.full(n_units, -1, dtype=np.int64)
+    reps: list[np.ndarray] = []
+    contents: list[tuple] = []
+    count = 0
+    for size in np.unique(length[length > 0]):
+        us = np.flatnonzero(length == size)
+        at = start[us][:, None] + np.arange(size)
+        mat = np.column_stack([plan.fact[us], code[at]])
+        uniq, first, inv = np.unique(mat, axis=0, return_index=True, return_inverse=True)
+        key[us] = inv.reshape(-1) + count
+        reps.append(us[first])
+        if name is not None:
+            contents += [(name, env.reports, *row) for row in uniq.tolist()]
+        count += len(first)
+    rep = np.concatenate(reps)
+    know = rules_knowledge()
+    t_key: list[int] = []
+    t_tid: list[int] = []
+    t_pos: list[tuple[int, ...]] = []
+    if name is not None:
+        STORE.use(env.f, know)
+        if len(STORE.results) > MAX_RESULTS:
+            STORE.results.clear()
+    for k, u in enumerate(rep.tolist()):
+        done = STORE.results.get(contents[k]) if name is not None else None
+        if done is not None:
+            for x, at in done:
+                t_key.append(k)
+                t_tid.append(t.add(x))
+                t_pos.append(at)
+            continue
+        idx = plan.rows[start[u] : start[u + 1]]
+        p = int(plan.unit_pidx[u])
+        index = env.local[idx] if env.reports else np.arange(len(idx))
+        weight = env.weight[idx] if plan.weighted else np.full(len(idx), np.nan)  # NaN: the shared order
+        orders = [
+            row_order(env.v, int(vi), int(j), w) for vi, j, w in zip(env.vid[idx], index, weight, strict=True)
+        ]
+        ctx = env.facts.context(p, orders, env.f, know)
+        ctx.__dict__["tags"] = {o.index: env.vtags[vi] for o, vi in zip(orders, env.vid[idx], strict=True)}
+        pos_of = {o.index: j for j, o in enumerate(orders)}
+        mine: dict[tuple, Finding] = {}
+        for x in evaluate(ctx):
+            if plan.keep is None or plan.keep(u, x):
+                mine.pop((x.code, x.drugs, x.medications, x.message), None)  # the engine keeps the last
+                mine[(x.code, x.drugs, x.medications, x.message)] = x
+        found = [(x, tuple(pos_of[i] for i in x.medications)) for x in mine.values()]
+        if name is not None:
+            STORE.results[contents[k]] = found
+        for x, at in found:
+            t_key.append(k)
+            t_tid.append(t.add(x))
+            t_pos.append(at)
+    if not t_key:
+        return []
+    units = np.flatnonzero(key >= 0)
+    units = units[np.argsort(key[units], kind="stable")]
+    kstart = np.searchsorted(key[units], np.arange(count + 1))
+    per_key = np.diff(kstart)
+    tk, tt = np.array(t_key, dtype=np.int64), np.array(t_tid, dtype=np.int64)
+    sizes = np.fromiter((len(x) for x in t_pos), dtype=np.int64, count=len(t_pos))
+    out = []
+    for m in np.unique(sizes):
+        sel = np.flatnonzero(sizes == m)
+        pos = np.array([t_pos[i] for i in sel], dtype=np.int64).reshape(len(sel), int(m))
+        c = per_key[tk[sel]]
+        which = np.repeat(np.arange(len(sel)), c)
+        offs = np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c)
+        hit_units = units[np.repeat(kstart[tk[sel]], c) + offs]
+        at = plan.rows[start[hit_units][:, None] + pos[which]]
+        out.append(Block(family, plan.unit_pidx[hit_units], tt[sel][which], env.row[at], env.rank[at]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Families. Each comment lists what the evaluator reads (rules/*.py); the plan's codes hold it all.
+
+
+def _patients_plan(env: Env, rel_v: np.ndarray, read: Callable[[Order], object], fact: np.ndarray,
+                   min_rows: int = 1) -> Plan:  # fmt: skip
+    """Unit = patient; relevant rows = rows whose variant is relevant; patients with fewer than
+    `min_rows` relevant rows are left out (the evaluator provably finds nothing for them)."""
+    rows = np.flatnonzero(rel_v[env.vid]) if len(rel_v) else np.zeros(0, dtype=np.int64)
+    p = env.pidx[rows]
+    if min_rows > 1:
+        ok = np.bincount(p, minlength=env.n)[p] >= min_rows
+        rows, p = rows[ok], p[ok]
+    return _dense(rows, p, p, lambda uk: fact[uk], variant_codes(env.v.orders, read)[env.vid[rows]])
+
+
+def _dense(rows: np.ndarray, unit_key: np.ndarray, pidx: np.ndarray,
+           fact_of: Callable[[np.ndarray], np.ndarray], code: np.ndarray, keep=None) -> Plan:  # fmt: skip
+    """Plan from relevant rows keyed by a sparse unit key (any int64; one key per unit); `fact_of`
+    gives the fact codes of the distinct keys, ascending; `keep` is then called with dense units."""
+    uk, first, unit = np.unique(unit_key, return_index=True, return_inverse=True)
+    unit = unit.reshape(-1)
+    order = np.lexsort((rows, unit))
+    rows, unit, code = rows[order], unit[order], code[order]
+    return Plan(rows, unit, pidx[first], fact_of(uk), code, keep)
+
+
+def interactions_plan(env: Env) -> Plan:
+    """check_interactions reads, per order with a drug or classes: its tags (drug id, classes),
+    route, index, drug name, and its input where it has no drug (the pair key, the name). No
+    patient fact. Its findings come from the pairs (x, y) meeting a rule (x on the a side, y on
+    the b side, not one ingredient twice) and, for a rule with `also`, the first other order with
+    that tag. So the relevant orders are those in some meeting pair and, where there is a pair,
+    every order with an `also` tag: on these alone the pairs, thirds and choices are the same."""
+    know = rules_knowledge()
+    orders, vid, p, n = env.v.orders, env.vid, env.pidx.astype(np.int64), env.n
+    if not len(vid):
+        return _empty_plan()
+    rel_v = np.array([bool(o.drug or o.classes) for o in orders], dtype=bool)
+    kind_v = pd.factorize(variant_codes(orders, lambda o: (o.drug_id, o.classes, o.route)))[0].astype(
+        np.int64
+    )
+    n_kinds = int(kind_v.max()) + 1
+    rep: dict[int, int] = {}
+    for i, k in enumerate(kind_v.tolist()):
+        rep.setdefault(k, i)
+    rules = know.interactions
+    a_side = np.zeros((n_kinds, len(rules)), dtype=bool)
+    b_side = np.zeros((n_kinds, len(rules)), dtype=bool)
+    for k, i in rep.items():
+        o, tg = orders[i], env.vtags[i]
+        for j, r in enumerate(rules):
+            a_side[k, j] = r.a.key in tg and (not r.a_routes or o.route in r.a_routes)
+            b_side[k, j] = r.b.key in tg and (not r.b_routes or o.route in r.b_routes)
+    meets = (a_side.astype(np.int32) @ b_side.T.astype(np.int32)) > 0
+    meets |= meets.T  # a pair is found from either side
+    drug_k = np.full(n_kinds, -1, dtype=np.int64)
+    dcodes = pd.factorize(pd.Series([orders[rep[k]].drug_id for k in range(n_kinds)], dtype=object))[0]
+    drug_k[:] = dcodes
+    also = {r.also.key for r in rules if r.also}
+    also_v = np.array([bool(t & also) for t in env.vtags], dtype=bool)
+
+    m = rel_v[vid]
+    rows_m = np.flatnonzero(m)
+    pk, cnt = np.unique(p[rows_m] * n_kinds + kind_v[vid[rows_m]], return_counts=True)
+    gp, gk = pk // n_kinds, pk % n_kinds
+    first = np.flatnonzero(np.r_[True, gp[1:] != gp[:-1]]) if len(gp) else np.zeros(0, dtype=np.int64)
+    size = np.diff(np.r_[first, len(gp)])
+    grp = np.repeat(np.arange(len(first)), size)
+    reach = size[grp]
+    left = np.repeat(np.arange(len(gp)), reach)
+    right = np.repeat(first[grp], reach) + (
+        np.arange(int(reach.sum())) - np.repeat(np.cumsum(reach) - reach, reach)
+    )
+    kx, ky = gk[left], gk[right]
+    same_drug = (drug_k[kx] == drug_k[ky]) & (drug_k[kx] >= 0)
+    ok = meets[kx, ky] & ~same_drug & ((kx != ky) | (cnt[left] >= 2))
+    marked = np.zeros(len(gp), dtype=bool)
+    marked[left[ok]] = True
+    has_pair = np.zeros(n, dtype=bool)
+    has_pair[gp[marked]] = True
+    row_at = np.searchsorted(pk, p[rows_m] * n_kinds + kind_v[vid[rows_m]])
+    keep = marked[row_at] | (also_v[vid[rows_m]] & has_pair[p[rows_m]])
+    rows = rows_m[keep]
+    code = variant_codes(orders, lambda o: (o.drug_id, o.classes, o.route, None if o.drug else o.input))
+    zero = np.zeros(n, dtype=np.int64)
+    return _dense(rows, p[rows], p[rows], lambda uk: zero[uk], code[vid[rows]])
+
+
+def duplication_plan(env: Env) -> Plan:
+    """check_duplication reads, per order: drug id, classes, PRN (scheduled), input (names, and the
+    same-name test), index; the drug's name by id. No patient fact. A rule whose members have
+    fewer than two identities (drug id or input) yields nothing, and keeps yielding nothing on a
+    subset of the orders; a rule that fires keeps all its members. So the relevant rows are the
+    members of the rules that fire and the orders of every drug ordered twice or more."""
+    know = rules_knowledge()
+    orders, vid, p, n = env.v.orders, env.vid, env.pidx.astype(np.int64), env.n
+    ident = pd.factorize(pd.Series([o.drug_id or o.input for o in orders], dtype=object))[0].astype(np.int64)
+    span = int(ident.max()) + 1 if len(ident) else 1
+    rel = np.zeros(len(vid), dtype=bool)
+    for rule in know.duplications:
+        member = np.array(
+            [rule.selector.matches(o.drug_id, o.classes) and (o.scheduled or not rule.scheduled_only)
+             for o in orders], dtype=bool,
+        )[vid]  # fmt: skip
+        if not member.any():
+            continue
+        pairs = np.unique(p[member] * span + ident[vid[member]])
+        fires = np.bincount(pairs // span, minlength=n) >= 2
+        rel |= member & fires[p]
+    drug = pd.factorize(pd.Series([o.drug_id for o in orders], dtype=object), use_na_sentinel=True)[0]
+    d = drug[vid].astype(np.int64)
+    has = d >= 0
+    if has.any():
+        dspan = int(drug.max()) + 1
+        k = p * dspan + d
+        keys, inv, counts = np.unique(k[has], return_inverse=True, return_counts=True)
+        twice = np.zeros(len(vid), dtype=bool)
+        twice[np.flatnonzero(has)] = counts[inv.reshape(-1)] >= 2
+        rel |= twice
+    rows = np.flatnonzero(rel)
+    code = variant_codes(orders, lambda o: (o.drug_id, o.classes, o.prn, o.input))[vid[rows]]
+    return _dense(rows, p[rows], p[rows], lambda uk: np.zeros(len(uk), dtype=np.int64), code)
+
+
+def _tri(facts: _PatientFacts, w: When) -> np.ndarray:
+    """`Context.matches(w)` per patient as 2 (True), 1 (None: a fact unknown), 0 (False)."""
+    from .vector_rules import possibly
+
+    return np.where(facts.surely(w), 2, np.where(possibly(facts, w), 1, 0)).astype(np.int64)
+
+
+def _unknown_bits(facts: _PatientFacts) -> np.ndarray:
+    """Per patient, which facts `Context.matches` / `missing_for` can find unknown (a bit each)."""
+    cols = [facts.age, facts.weight, facts.crcl, facts.tolerant, facts.pregnant, facts.qtc, facts.calcium,
+            facts.platelets, facts.anc, facts.hb]  # fmt: skip
+    bits = np.zeros(len(facts.age), dtype=np.int64)
+    for i, c in enumerate(cols):
+        bits |= np.isnan(c).astype(np.int64) << i
+    bits |= facts.hepatic.isna().to_numpy(dtype=np.int64) << len(cols)
+    return bits
+
+
+def _when_facts(facts: _PatientFacts, w: When) -> list[np.ndarray]:
+    """The fact columns a caution's evidence (rules.patient._evidence) reads for `w`, generously:
+    every fact `w` sets a bound on, the CrCl with whether it was estimated, matched conditions."""
+    out: list[np.ndarray] = []
+    if w.uses_crcl:
+        out += [facts.crcl, facts.crcl_estimated]
+    if any(b is not None for b in (w.age_min, w.age_max, w.age_over, w.age_below)):
+        out.append(facts.age)
+    if w.hepatic:
+        out.append(facts.hepatic.to_numpy(dtype=object))
+    for c in w.conditions:
+        out.append(facts.has((c,)))
+    labs = (
+        (facts.qtc, (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below)),
+        (facts.calcium, (w.calcium_below, w.calcium_over)),
+        (facts.platelets, (w.platelets_below,)),
+        (facts.anc, (w.anc_below,)),
+        (facts.hb, (w.hemoglobin_below,)),
+    )
+    out += [col for col, bounds in labs if any(b is not None for b in bounds)]
+    return out
+
+
+def cautions_plan(env: Env) -> Plan:
+    """check_cautions, per caution c (its findings do not depend on the other cautions; cautions
+    sharing a code are taken together): the orders c selects (tags, route, PRN, dose number: all
+    per variant) when the patient surely falls under c.when; of those orders, drug id and name,
+    input where there is no drug, and index; of the patient, what the evidence prints. Every
+    selected order is relevant and no other is needed, so the unit is (patient, code)."""
+    from .vector_rules import _fits
+
+    know = rules_knowledge()
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(know.cautions):
+        groups.setdefault(f"{c.category}.{c.id}", []).append(i)
+    names = list(groups)
+    orders, vid, p = env.v.orders, env.vid, env.pidx.astype(np.int64)
+    g_n = max(len(names), 1)
+    pos = {id(c): i for i, c in enumerate(know.cautions)}
+    fits_v = [
+        {pos[id(c)] for k in tg for c in know.cautions_by_key.get(k, ()) if _fits(c, o, tg)}
+        for o, tg in zip(orders, env.vtags, strict=True)
+    ]
+    fit_all = np.zeros((len(orders), len(know.cautions)), dtype=bool)
+    for i, fv in enumerate(fits_v):
+        fit_all[i, list(fv)] = True
+    rows_l, key_l, code_l = [], [], []
+    fact_keys, fact_vals = [], []
+    for g, name in enumerate(names):
+        members = [know.cautions[i] for i in groups[name]]
+        fit = fit_all[:, groups[name]]
+        rel = np.zeros(len(vid), dtype=bool)
+        for j, c in enumerate(members):
+            if fit[:, j].any():
+                rel |= fit[vid, j] & env.facts.surely(c.when)[p]
+        if not rel.any():
+            continue
+        rows = np.flatnonzero(rel)
+        bits = fit.astype(np.int64) @ (1 << np.arange(len(members), dtype=np.int64))
+        code = variant_codes(orders, lambda o: (o.drug_id, None if o.drug else o.input))
+        rows_l.append(rows)
+        key_l.append(p[rows] * g_n + g)
+        code_l.append(code[vid[rows]] * (1 << len(members)) + bits[vid[rows]])
+        cols = [c_ for c in members for c_ in _when_facts(env.facts, c.when)]
+        who = np.unique(p[rows])
+        fact_keys.append(who * g_n + g)
+        fact_vals.append(factorize_rows(("caution", name), np.full(len(who), 0), *[c[who] for c in cols]))
+    if not rows_l:
+        return _empty_plan()
+    rows, keys, code = np.concatenate(rows_l), np.concatenate(key_l), np.concatenate(code_l)
+    uk = np.unique(keys)
+    unit_name = [names[int(x)] for x in uk % g_n]
+    by_unit = pd.Series(np.concatenate(fact_vals), index=np.concatenate(fact_keys))
+    return _dense(
+        rows,
+        keys,
+        keys // g_n,
+        lambda k: by_unit.reindex(k).to_numpy(np.int64),
+        code,
+        keep=lambda u, x: x.code == unit_name[u],
+    )
+
+
+def required_plan(env: Env) -> Plan:
+    """check_required reads, per order: tags (drug id, classes), route (selection; companions by
+    drug id and classes), drug name, index; of the patient, only whether facts are missing
+    (`rules.patient._missing`: CrCl, eGFR, calcium, blood counts, QTc, opioid tolerance, weight,
+    age, hepatic function known or not; the dental examination's value). Relevant rows: those a
+    check selects or that are a companion; a patient with no selected order gets nothing."""
+    know = rules_knowledge()
+    sel_v = np.array(
+        [any(rc.keys & t and (not rc.routes or o.route in rc.routes) for rc in know.checks)
+         for o, t in zip(env.v.orders, env.vtags, strict=True)], dtype=bool,
+    )  # fmt: skip
+    comp_v = np.array(
+        [
+            any(s.matches(o.drug_id, o.classes) for rc in know.checks for s in rc.with_drugs)
+            for o in env.v.orders
+        ],
+        dtype=bool,
+    )
+    if not len(sel_v):
+        return _empty_plan()
+    has_sel = np.bincount(env.pidx, weights=sel_v[env.vid], minlength=env.n) > 0
+    rel = (sel_v | comp_v)[env.vid] & has_sel[env.pidx]
+    rows = np.flatnonzero(rel)
+    p = env.pidx[rows].astype(np.int64)
+    fx = env.facts
+    fact = factorize_rows(
+        "required",
+        np.isnan(fx.crcl), fx.egfr_known, np.isnan(fx.calcium), np.isnan(fx.platelets), np.isnan(fx.anc),
+        np.isnan(fx.hb), np.isnan(fx.qtc), np.isnan(fx.tolerant), fx.dental, np.isnan(fx.weight),
+        np.isnan(fx.age), fx.hepatic.isna().to_numpy(dtype=bool),
+    )  # fmt: skip
+    code = variant_codes(env.v.orders, lambda o: (o.drug_id, o.classes, o.route))[env.vid[rows]]
+    return _dense(rows, p, p, lambda uk: fact[uk], code)
+
+
+def opioid_plan(env: Env) -> Plan:
+    """check_opioid_load reads, per opioid order with a drug: drug id, route, dose (ug/h factors),
+    daily amount, unit, index; of the patient, whether a cancer condition is known."""
+    know = rules_knowledge()
+    rel = np.array([bool(o.drug) and "opioid" in o.classes for o in env.v.orders], dtype=bool)
+    cancer = env.facts.has(tuple(know.cancer_conditions)).astype(np.int64)
+    return _patients_plan(env, rel, lambda o: (o.drug_id, o.route, o.dose, o.daily, o.unit), cancer)
+
+
+def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
+    """check_doses on the (patient, drug) groups the vectorized screen flags: it judges each drug
+    on its own orders (ctx.by_drug). Per order it reads route, unit, doses (single, low, per kg,
+    other phases), interval, PRN, daily amount, cap, duration, dose number, course doses, index;
+    of the patient: `matches` for each of the drug's limit rows (True / None / False), which facts
+    are unknown (`missing_for`, the missing-weight findings), the CrCl with whether it was
+    estimated (rows written for a CrCl band) and the weight (per-kg rows: also behind the per-kg
+    dose of a fixed dose)."""
+    if cand.empty:
+        return _empty_plan()
+    f, fx = env.f, env.facts
+    dcode, dnames = pd.factorize(pd.Series(drug_of, dtype=object), use_na_sentinel=True)
+    dcode = dcode.astype(np.int64)
+    span = len(dnames) + 1
+    c_d = pd.Index(dnames).get_indexer(cand["drug_id"].to_numpy(object))
+    ukeys = cand["pidx"].to_numpy(np.int64) * span + c_d
+    rowkey = env.pidx.astype(np.int64) * span + dcode
+    rows = np.flatnonzero(np.isin(rowkey, ukeys) & (dcode >= 0))
+    unknown = _unknown_bits(fx)
+    tri: dict[int, np.ndarray] = {}
+    fact = np.zeros(len(ukeys), dtype=np.int64)
+    cp = cand["pidx"].to_numpy(np.int64)
+    for d in np.unique(c_d):
+        at = np.flatnonzero(c_d == d)
+        drug = f.drugs[dnames[d]]
+        cols: list[np.ndarray] = [unknown]
+        for lim in drug.limits:
+            if id(lim.when) not in tri:
+                tri[id(lim.when)] = _tri(fx, lim.when)
+            cols.append(tri[id(lim.when)])
+        if any(lim.when.uses_crcl for lim in drug.limits):
+            cols += [fx.crcl, fx.crcl_estimated]
+        if any(lim.max_single_per_kg is not None or lim.max_daily_per_kg is not None for lim in drug.limits):
+            cols.append(fx.weight)
+        fact[at] = factorize_rows(("dose", drug.id), *[c[cp[at]] for c in cols])
+    o = env.v.orders
+    code = variant_codes(
+        o,
+        lambda x: (x.drug_id, x.route, x.unit, x.dose, x.dose_low, x.dose_per_kg, x.interval_h, x.prn,
+                   x.daily, x.capped, x.duration_days, x.dose_number, x.course_doses, x.other_doses,
+                   x.is_rate),
+    )  # fmt: skip
+    # A fixed dose's per-kg figure is the dose over the patient's weight (normalize.row_order): for
+    # drugs with per-kg rows the weight is in the fact code; elsewhere it is read only when unknown.
+    rk = rowkey[rows]
+    by_unit = pd.Series(fact, index=ukeys)
+    plan = _dense(
+        rows, rk, rk // span, lambda uk: by_unit.reindex(uk).to_numpy(np.int64), code[env.vid[rows]]
+    )
+    plan.weighted = True
+    return plan
+
+
+def _empty_plan() -> Plan:
+    z = np.zeros(0, dtype=np.int64)
+    return Plan(z, z, z, z, z)
+
+
+def conditions_blocks(env: Env, t: Templates, family: int, evaluate: Callable) -> list[Block]:
+    """check_conditions_known reads only the patient's conditions (no order): run once per distinct
+    list of conditions that holds an unknown one, for every patient with an id."""
+    f = env.f
+    conds = [p.conditions for p in env.facts.pats]
+    code, uniq = pd.factorize(pd.Series(conds, dtype=object))
+    first = np.full(len(uniq), -1, dtype=np.int64)
+    ok = np.array([c != "" for c in env.codes], dtype=bool)
+    idx = np.flatnonzero(ok)
+    _, at = np.unique(code[idx], return_index=True)
+    reps = idx[at]
+    first[code[reps]] = reps
+    know = rules_knowledge()
+    pids, tids = [], []
+    for k, p in enumerate(first.tolist()):
+        if p < 0 or not any(key(c) not in f.conditions for c in uniq[k]):
+            continue
+        ctx = env.facts.context(p, [], f, know)
+        mine: dict[tuple, Finding] = {}
+        for x in evaluate(ctx):
+            mine.pop((x.code, x.drugs, x.medications, x.message), None)
+            mine[(x.code, x.drugs, x.medications, x.message)] = x
+        if not mine:
+            continue
+        members = idx[code[idx] == k]
+        for x in mine.values():
+            tid = t.add(x)
+            pids.append(members)
+            tids.append(np.full(len(members), tid, dtype=np.int64))
+    if not pids:
+        return []
+    pidx = np.concatenate(pids)
+    empty = np.zeros((len(pidx), 0), dtype=np.int64)
+    return [Block(family, pidx, np.concatenate(tids), empty, empty)]
+
+
+def generic_blocks(env: Env, t: Templates, family: int, evaluate: Callable) -> list[Block]:
+    """An evaluator this module does not know: run it per patient on all the patient's orders."""
+    plan = Plan(
+        np.arange(len(env.pidx)),
+        env.pidx.astype(np.int64),
+        np.arange(env.n),
+        np.arange(env.n),
+        np.zeros(len(env.pidx), dtype=np.int64),
+    )
+    return run_plan(env, t, family, evaluate, plan)
