@@ -433,9 +433,10 @@ def _patient_blocks(codes: pd.Index, patients: Patients, t: memo.Templates) -> l
     tab = patients.table
     if tab.empty:
         return []
-    flagged = np.array([bool(e) for e in tab["error"]], dtype=bool) | (tab["copies"].to_numpy() > 1)
+    flagged = tab["error"].notna().to_numpy() | (tab["copies"].to_numpy() > 1)
     tab = tab[flagged]
-    tab = tab[tab.index.isin(codes)]
+    # pandas' isin on Arrow-backed strings loops in Python; the codes' hash index does not.
+    tab = tab[codes.get_indexer(tab.index) >= 0] if len(codes) else tab.iloc[:0]
     pids, tids = [], []
     for pid, error, copies in zip(tab.index, tab["error"], tab["copies"], strict=True):
         if error:

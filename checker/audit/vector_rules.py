@@ -1,14 +1,15 @@
 """Patient facts as arrays, and the vectorized forms of the engine's tests on them.
 
-`_PatientFacts` holds, per patient code, what `Context.matches` and the evaluators read (derived
-once per patient with the engine's own `Context`); `surely` and `possibly` are
+`_PatientFacts` holds, per patient code, what `Context.matches` and the evaluators read (as
+arrays, derived with `Context`'s own arithmetic); `surely` and `possibly` are
 `Context.matches(w) is True` and `is not False` over all patients at once; `_fits` is a caution's
 order selection. `memo` builds its keys from these, so each must equal the engine's test exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from operator import itemgetter
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,21 +19,16 @@ from checker.orders import Order
 from formulary import Formulary, When
 from rules.context import Context
 
-from .normalize import Patients
+from .normalize import _PATIENT_DEFAULTS, _PATIENT_SLOTS, Patients
+
+# Per slot of the last patients file: its column with the slot's default appended (see `_extended`).
+_EXTENDED: dict[str, list[Any]] = {}
+_EXTENDED_OF: list[object] = [None]
 
 
 def tags(o: Order) -> frozenset[str]:
     """The keys `Context.tags` gives the order."""
     return frozenset((f"drug:{o.drug_id}", *(f"class:{c}" for c in o.classes)))
-
-
-def _facts(codes: pd.Index, patients: Patients, f: Formulary) -> tuple[list[Patient], list[Context]]:
-    pats = [patients.get(pid) for pid in codes]
-    return pats, [Context(patient=p, orders=[], formulary=f, knowledge=None) for p in pats]
-
-
-def _col(values: Iterable[float | None]) -> np.ndarray:
-    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
 
 
 def _bounds(v: np.ndarray, lo=None, hi=None, over=None, below=None) -> np.ndarray:
@@ -49,45 +45,119 @@ def _bounds(v: np.ndarray, lo=None, hi=None, over=None, below=None) -> np.ndarra
     return ok
 
 
-class _PatientFacts:
-    """Per patient code: the facts `Context.matches` reads, as arrays, and a base context."""
+def _extended(patients: Patients, name: str, col: list[Any], default: Any) -> list[Any]:
+    """`col` with `default` appended, so absent patients gather the default in the same pass. Kept
+    for the patients file in use: every partition of a run reads the same file."""
+    if _EXTENDED_OF[0] is not patients:
+        _EXTENDED_OF[0] = patients
+        _EXTENDED.clear()
+    if name not in _EXTENDED:
+        _EXTENDED[name] = [*col, default]
+    return _EXTENDED[name]
 
-    def __init__(self, pats: list[Patient], ctxs: list[Context]):
-        self.pats, self.ctxs = pats, ctxs
-        self.age = _col(p.age_years for p in pats)
-        self.weight = _col(p.weight_kg for p in pats)
-        self.crcl = _col(c.crcl[0] for c in ctxs)
-        self.qtc = _col(p.qtc_ms for p in pats)
-        self.calcium = _col(c.corrected_calcium for c in ctxs)
-        self.platelets = _col(p.platelets_10e9_l for p in pats)
-        self.anc = _col(p.anc_10e9_l for p in pats)
-        self.hb = _col(p.hemoglobin_g_dl for p in pats)
-        self.hepatic = pd.Series([p.hepatic_impairment for p in pats], dtype=object)
-        self.tolerant = _col(p.opioid_tolerant for p in pats)  # 1.0 / 0.0 / NaN (unknown)
-        self.pregnant = _col(p.pregnant for p in pats)
-        self.conditions = [c.conditions for c in ctxs]
-        self.crcl_estimated = np.array([c.crcl[1] for c in ctxs], dtype=bool)
-        self.egfr_known = np.array([p.egfr is not None for p in pats], dtype=bool)
-        self.dental = _col(p.dental_exam_done for p in pats)  # 1.0 / 0.0 / NaN (unknown)
+
+def _crcl(
+    given: np.ndarray, scr: np.ndarray, age: np.ndarray, weight: np.ndarray, sex: pd.Series
+) -> tuple[np.ndarray, np.ndarray]:
+    """`Context.crcl` on arrays: the given CrCl, else Cockcroft-Gault where creatinine, age, weight
+    and a male or female sex are known, with the same float operations in the same order (IEEE
+    doubles either way, so the same bits); NaN where unknown. Also whether it was estimated."""
+    female = (sex == "female").to_numpy(dtype=bool)
+    can = np.isnan(given) & ~np.isnan(scr) & ~np.isnan(age) & ~np.isnan(weight)
+    can &= female | (sex == "male").to_numpy(dtype=bool)
+    with np.errstate(invalid="ignore"):
+        value = (140 - age) * weight / (72 * np.maximum(scr, 0.1))  # max(scr, 0.1): scr is never NaN here
+    value = np.where(female, value * 0.85, value)
+    return np.where(np.isnan(given), np.where(can, value, np.nan), given), can
+
+
+class _PatientFacts:
+    """Per patient code: the facts `Context.matches` and the evaluators read, as arrays.
+
+    Built from the patients file's attribute columns (`Patients.columns`, per file row), taken at
+    the codes' rows in one C-level gather per column: no `Patient` or `Context` per patient. The
+    derived facts are computed on arrays with `Context`'s own float operations in its order
+    (Cockcroft-Gault, Payne), so each value is the one `Context` gives, bit for bit. A patient's
+    `Patient` and base `Context` are made only when an evaluator run needs them (`context`)."""
+
+    def __init__(self, codes: pd.Index, patients: Patients, f: Formulary):
+        self._ids, self._patients, self._f = list(codes), patients, f
+        self._ctxs: dict[int, Context] = {}
+        n = len(codes)
+        tab = patients.table
+        at = tab.index.get_indexer(codes) if len(tab) and n else np.full(n, -1, dtype=np.int64)
+        if len(tab):
+            at[at >= 0] = np.where(tab["error"].isna().to_numpy()[at[at >= 0]], at[at >= 0], -1)
+        slots = {_PATIENT_SLOTS[k]: col for k, col in patients.columns}
+
+        def attr(name: str) -> list[Any]:  # the attribute per patient code, as Patients.get sets it
+            default = _PATIENT_DEFAULTS[_PATIENT_SLOTS.index(name)]
+            col = slots.get(name)
+            if col is None or not n:
+                return [default] * n
+            ext = _extended(patients, name, col, default)  # the default last, for codes not in the file
+            got = itemgetter(*np.where(at >= 0, at, len(col)).tolist())(ext)
+            return list(got) if n > 1 else [got]
+
+        def num_(name: str) -> np.ndarray:
+            return np.array(attr(name), dtype=float)  # None -> NaN; True/False -> 1.0/0.0
+
+        self.age = num_("age_years")
+        self.weight = num_("weight_kg")
+        self.qtc = num_("qtc_ms")
+        self.platelets = num_("platelets_10e9_l")
+        self.anc = num_("anc_10e9_l")
+        self.hb = num_("hemoglobin_g_dl")
+        self.hepatic = pd.Series(attr("hepatic_impairment"), dtype=object)
+        self.tolerant = num_("opioid_tolerant")  # 1.0 / 0.0 / NaN (unknown)
+        self.pregnant = num_("pregnant")
+        self.egfr_known = ~np.isnan(num_("egfr"))
+        self.dental = num_("dental_exam_done")  # 1.0 / 0.0 / NaN (unknown)
+        self.crcl, self.crcl_estimated = _crcl(
+            num_("crcl_ml_min"), num_("serum_creatinine_mg_dl"), self.age, self.weight,
+            pd.Series(attr("sex"), dtype=object),
+        )  # fmt: skip
+        calcium, albumin = num_("serum_calcium_mg_dl"), num_("albumin_g_dl")
+        self.calcium = np.where(np.isnan(albumin), calcium, calcium + 0.8 * (4.0 - albumin))  # rules.context
+        # Conditions: per distinct tuple, the normalised set exactly as Context.conditions makes it.
+        conds = pd.Series(attr("conditions"), dtype=object).to_numpy()  # tuples (an Index would nest them)
+        code, uniq = pd.factorize(conds, use_na_sentinel=False)
+        self.cond_code = code.astype(np.int64)
+        self.cond_lists: list[tuple[str, ...]] = list(uniq)
+        self.cond_sets = [Context(patient=Patient(conditions=c), orders=[], formulary=f).conditions
+                          for c in self.cond_lists]  # fmt: skip
         self._has: dict[str, np.ndarray] = {}
 
     def has(self, conditions: tuple[str, ...]) -> np.ndarray:
         """Where the patient has one of `conditions` (`any(c in ctx.conditions ...)`: never unknown)."""
-        out = np.zeros(len(self.conditions), dtype=bool)
+        out = np.zeros(len(self.cond_code), dtype=bool)
         for c in conditions:
             if c not in self._has:
-                self._has[c] = np.array([c in have for have in self.conditions], dtype=bool)
+                per = np.array([c in have for have in self.cond_sets], dtype=bool)  # per distinct list
+                self._has[c] = per[self.cond_code]
             out |= self._has[c]
         return out
 
     def hepatic_in(self, levels: tuple[str, ...]) -> np.ndarray:
         return self.hepatic.isin(levels).to_numpy(dtype=bool)  # None is in no tuple of levels
 
+    def patient(self, p: int) -> Patient:
+        """Patient code `p`'s `Patient`, as `Patients.get` makes it."""
+        return self._base(p).patient
+
+    def _base(self, p: int) -> Context:
+        base = self._ctxs.get(p)
+        if base is None:
+            base = self._ctxs[p] = Context(
+                patient=self._patients.get(self._ids[p]), orders=[], formulary=self._f, knowledge=None
+            )
+        return base
+
     def context(self, p: int, orders: list[Order], f: Formulary, knowledge: object) -> Context:
-        """The evaluators' context for patient code `p`, as `engine.run` builds it, with the facts
-        already derived for this patient (CrCl, conditions, corrected calcium, `matches` memo;
-        all depend on the patient only) handed over instead of derived again."""
-        base = self.ctxs[p]
+        """The evaluators' context for patient code `p`, as `engine.run` builds it. The patient's
+        base context (made on first use) keeps what depends on the patient only (CrCl,
+        conditions, corrected calcium, `matches` memo), handed to every context of the patient."""
+        base = self._base(p)
         ctx = Context(
             patient=base.patient, orders=orders, formulary=f, knowledge=knowledge, _matches=base._matches
         )
@@ -154,7 +224,7 @@ def possibly(facts: _PatientFacts, w: When) -> np.ndarray:
 
 
 def patient_facts(codes: pd.Index, patients: Patients, f: Formulary) -> _PatientFacts:
-    return _PatientFacts(*_facts(codes, patients, f))
+    return _PatientFacts(codes, patients, f)
 
 
 def _fits(c, o: Order, t: frozenset[str]) -> bool:
