@@ -43,7 +43,7 @@ from rules.context import Context
 from rules.dose import EPS, check_doses
 from rules.knowledge import knowledge as rules_knowledge
 
-from . import memo
+from . import memo, plans
 from .normalize import Patients, Variants, distinct_orders, interpret
 from .vector_rules import _PatientFacts, patient_facts, possibly
 
@@ -313,12 +313,12 @@ def _evaluator_blocks(env: memo.Env, acc: pd.DataFrame, t: memo.Templates) -> li
     from rules.opioids import check_opioid_load
     from rules.patient import check_cautions, check_conditions_known, check_required
 
-    plans: dict[Callable, Callable[[memo.Env], memo.Plan]] = {
-        check_interactions: memo.interactions_plan,
-        check_duplication: memo.duplication_plan,
-        check_cautions: memo.cautions_plan,
-        check_required: memo.required_plan,
-        check_opioid_load: memo.opioid_plan,
+    by_evaluator: dict[Callable, Callable[[memo.Env], memo.Plan]] = {
+        check_interactions: plans.interactions_plan,
+        check_duplication: plans.duplication_plan,
+        check_cautions: plans.cautions_plan,
+        check_required: plans.required_plan,
+        check_opioid_load: plans.opioid_plan,
     }
     out: list[memo.Block] = []
     for stage, evaluate in enumerate(evaluators(), start=1):
@@ -327,11 +327,11 @@ def _evaluator_blocks(env: memo.Env, acc: pd.DataFrame, t: memo.Templates) -> li
         if evaluate is check_doses:
             cand = SCREENS[check_doses](acc, env.v, env.facts)
             drug_of = _variant_features(env.v)["drug_id"].to_numpy()[env.vid]
-            out += memo.run_plan(env, t, stage, evaluate, memo.doses_plan(env, cand, drug_of), "doses")
+            out += memo.run_plan(env, t, stage, evaluate, plans.doses_plan(env, cand, drug_of), "doses")
         elif evaluate is check_conditions_known:
             out += memo.conditions_blocks(env, t, stage, evaluate)
-        elif evaluate in plans:
-            out += memo.run_plan(env, t, stage, evaluate, plans[evaluate](env), evaluate.__name__)
+        elif evaluate in by_evaluator:
+            out += memo.run_plan(env, t, stage, evaluate, by_evaluator[evaluate](env), evaluate.__name__)
         else:
             out += memo.generic_blocks(env, t, stage, evaluate)
     return out

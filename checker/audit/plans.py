@@ -1,0 +1,446 @@
+"""Per evaluator, what it reads: the plan `memo.run_plan` follows to run it once per distinct input.
+
+Each plan names, from the evaluator's own code (rules/*.py), its unit of evaluation, the unit's
+relevant rows, the order attributes read (a code per interpreted variant) and the patient facts
+read (a code per unit); see `memo` for how a plan is run and why the findings stay exact. A plan
+that leaves out something its evaluator reads would give wrong findings: the equivalence tests
+(tests/test_audit_equivalence.py) compare every family with `check()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from checker.model import Finding
+from checker.orders import Order
+from formulary import When
+from rules.knowledge import knowledge as rules_knowledge
+
+from .memo import STORE, Env, Plan, factorize_rows, variant_codes
+from .vector_rules import _PatientFacts
+
+
+def _patients_plan(env: Env, rel_v: np.ndarray, read: Callable[[Order], object], fact: np.ndarray,
+                   min_rows: int = 1) -> Plan:  # fmt: skip
+    """Unit = patient; relevant rows = rows whose variant is relevant; patients with fewer than
+    `min_rows` relevant rows are left out (the evaluator provably finds nothing for them)."""
+    rows = np.flatnonzero(rel_v[env.vid]) if len(rel_v) else np.zeros(0, dtype=np.int64)
+    p = env.pidx[rows]
+    if min_rows > 1:
+        ok = np.bincount(p, minlength=env.n)[p] >= min_rows
+        rows, p = rows[ok], p[ok]
+    return _dense(rows, p, p, lambda uk: fact[uk], variant_codes(env.v.orders, read)[env.vid[rows]])
+
+
+def _dense(rows: np.ndarray, unit_key: np.ndarray, pidx: np.ndarray,
+           fact_of: Callable[[np.ndarray], np.ndarray], code: np.ndarray, keep=None) -> Plan:  # fmt: skip
+    """Plan from relevant rows keyed by a sparse unit key (any int64; one key per unit); `fact_of`
+    gives the fact codes of the distinct keys, ascending; `keep` is then called with dense units."""
+    uk, first, unit = np.unique(unit_key, return_index=True, return_inverse=True)
+    unit = unit.reshape(-1)
+    order = np.lexsort((rows, unit))
+    rows, unit, code = rows[order], unit[order], code[order]
+    return Plan(rows, unit, pidx[first], fact_of(uk), code, keep)
+
+
+def interactions_plan(env: Env) -> Plan:
+    """check_interactions reads, per order with a drug or classes: its tags (drug id, classes),
+    route (only against the route lists of rules its tags meet), index, drug name, and its input
+    where it has no drug (the pair key, the name). No patient fact. Its findings come from the
+    pairs (x, y) meeting a rule (x on the a side, y on the b side, not one ingredient twice) and,
+    for a rule with `also`, the first other order with that tag.
+
+    The unit is a connected part of a patient's regimen, not the patient: its ingredients
+    (drug id, or input) are linked through every rule a pair of them meets. Pairs of one ingredient
+    pair compete for one `best` entry, and entries of one rule id merge into one finding; both stay
+    within a part, so each part's findings come from its own pairs alone. A part's run holds its
+    own orders (members) and, for each `also` tag of its rules, every order with that tag (so the
+    third chosen is the same); the findings of rules outside the part that those extra orders may
+    form among themselves are dropped (`keep`). Membership is part of each row's code, and a part's
+    rules follow from its members' codes, so units with one key keep the same findings."""
+    know = rules_knowledge()
+    orders, vid, p = env.v.orders, env.vid, env.pidx.astype(np.int64)
+    if not len(vid):
+        return _empty_plan()
+    rel_v = np.array([bool(o.drug or o.classes) for o in orders], dtype=bool)
+    kind_v = pd.factorize(
+        variant_codes(orders, lambda o: (o.drug_id, o.classes, o.route, None if o.drug else o.input))
+    )[0].astype(np.int64)
+    n_kinds = int(kind_v.max()) + 1
+    rep: dict[int, int] = {}
+    for i, k in enumerate(kind_v.tolist()):
+        rep.setdefault(k, i)
+    rules = know.interactions
+    a_side = np.zeros((n_kinds, len(rules)), dtype=bool)
+    b_side = np.zeros((n_kinds, len(rules)), dtype=bool)
+    for k, i in rep.items():
+        o, tg = orders[i], env.vtags[i]
+        for j, r in enumerate(rules):
+            a_side[k, j] = r.a.key in tg and (not r.a_routes or o.route in r.a_routes)
+            b_side[k, j] = r.b.key in tg and (not r.b_routes or o.route in r.b_routes)
+    meets = (a_side.astype(np.int32) @ b_side.T.astype(np.int32)) > 0
+    meets |= meets.T  # a pair is found from either side
+    reps = [orders[rep[k]] for k in range(n_kinds)]
+    drug_k = pd.factorize(pd.Series([o.drug_id for o in reps], dtype=object))[0].astype(np.int64)
+    ident_k = pd.factorize(pd.Series([o.drug_id or ("input", o.input) for o in reps], dtype=object))[0]
+    also_keys = sorted({r.also.key for r in rules if r.also})
+    also_at = {t: i for i, t in enumerate(also_keys)}
+    also_v = [[also_at[t] for t in sorted(tg) if t in also_at] for tg in env.vtags]
+    rule_also = np.array([also_at[r.also.key] if r.also else -1 for r in rules], dtype=np.int64)
+
+    m = rel_v[vid]
+    rows_m = np.flatnonzero(m)
+    pk, cnt = np.unique(p[rows_m] * n_kinds + kind_v[vid[rows_m]], return_counts=True)
+    gp, gk = pk // n_kinds, pk % n_kinds
+    first = np.flatnonzero(np.r_[True, gp[1:] != gp[:-1]]) if len(gp) else np.zeros(0, dtype=np.int64)
+    size = np.diff(np.r_[first, len(gp)])
+    grp = np.repeat(np.arange(len(first)), size)
+    reach = size[grp]
+    left = np.repeat(np.arange(len(gp)), reach)
+    right = np.repeat(first[grp], reach) + (
+        np.arange(int(reach.sum())) - np.repeat(np.cumsum(reach) - reach, reach)
+    )
+    kx, ky = gk[left], gk[right]
+    same_drug = (drug_k[kx] == drug_k[ky]) & (drug_k[kx] >= 0)
+    ok = meets[kx, ky] & ~same_drug & ((kx != ky) | (cnt[left] >= 2))
+    left, right, kx, ky = left[ok], right[ok], kx[ok], ky[ok]
+    if not len(left):
+        return _empty_plan()
+    # Per meeting (group, group) pair, every rule it meets (either way round), by rule index.
+    dpair, d_of = np.unique(kx * n_kinds + ky, return_inverse=True)
+    dx, dy = dpair // n_kinds, dpair % n_kinds
+    met = (a_side[dx] & b_side[dy]) | (a_side[dy] & b_side[dx])
+    d_at, rule_j = np.nonzero(met)
+    d_start = np.searchsorted(d_at, np.arange(len(dpair) + 1))
+    d_count = np.diff(d_start)[d_of.reshape(-1)]
+    e_at = np.repeat(np.arange(len(left)), d_count)
+    e_rule = rule_j[np.repeat(d_start[d_of.reshape(-1)], d_count) + (
+        np.arange(int(d_count.sum())) - np.repeat(np.cumsum(d_count) - d_count, d_count))]  # fmt: skip
+    # Nodes: a patient's ingredients, then a patient's rules; parts are their connected components.
+    node_of, _ = pd.factorize(gp * (int(ident_k.max()) + 1) + ident_k[gk])
+    n_ing = int(node_of.max()) + 1
+    rnode, _ = pd.factorize(gp[left[e_at]] * len(rules) + e_rule)
+    rnode = rnode.astype(np.int64) + n_ing
+    ends = np.concatenate([node_of[left[e_at]], node_of[right[e_at]]]).astype(np.int64)
+    part = _components(n_ing + int(rnode.max()) + 1, ends, np.concatenate([rnode, rnode]))
+    marked = np.zeros(len(gp), dtype=bool)
+    marked[left] = True
+    row_at = np.searchsorted(pk, p[rows_m] * n_kinds + kind_v[vid[rows_m]])
+    member = rows_m[marked[row_at]]
+    member_part = part[node_of[row_at[marked[row_at]]]]
+    # Rules per part; a part's `also` tags; the orders with those tags (members or extras).
+    n_r = len(rules)
+    part_rules = np.unique(part[node_of[left[e_at]]] * n_r + e_rule)
+    pr_part, pr_rule = part_rules // n_r, part_rules % n_r
+    needs = rule_also[pr_rule] >= 0
+    wants = pd.DataFrame({"part": pr_part[needs], "tag": rule_also[pr_rule[needs]]}).drop_duplicates()
+    part_patient = np.zeros(int(part.max()) + 1, dtype=np.int64)
+    part_patient[member_part] = p[member]
+    wants["patient"] = part_patient[wants["part"].to_numpy()]
+    n_tags = np.fromiter((len(x) for x in also_v), dtype=np.int64, count=len(also_v))
+    tagged = rows_m[n_tags[vid[rows_m]] > 0]
+    if len(wants) and len(tagged):
+        c = n_tags[vid[tagged]]
+        flat = np.array([t for x in also_v for t in x], dtype=np.int64)
+        vstart = np.cumsum(n_tags) - n_tags
+        at = np.repeat(vstart[vid[tagged]], c) + (np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c))
+        have = pd.DataFrame({"row": np.repeat(tagged, c), "tag": flat[at]})
+        have["patient"] = p[have["row"].to_numpy()]
+        extra = have.merge(wants, on=["patient", "tag"])[["row", "part"]].drop_duplicates()
+        own = pd.Series(member_part, index=member)
+        is_member = own.reindex(extra["row"].to_numpy()).to_numpy() == extra["part"].to_numpy()
+        extra = extra[~is_member]
+        x_rows, x_part = extra["row"].to_numpy(np.int64), extra["part"].to_numpy(np.int64)
+    else:
+        x_rows = x_part = np.zeros(0, dtype=np.int64)
+    base = np.fromiter(
+        (STORE.code(("interactions", o.drug_id, o.classes, s_, None if o.drug else o.input))
+         for o, s_ in zip(orders, _route_passes(rules, orders, env.vtags), strict=True)),
+        dtype=np.int64, count=len(orders),
+    )  # fmt: skip
+    rows = np.concatenate([member, x_rows])
+    units = np.concatenate([member_part, x_part])
+    code = base[vid[rows]] * 2 + np.r_[np.ones(len(member), np.int64), np.zeros(len(x_rows), np.int64)]
+    uk = np.unique(units)
+    rule_pos = {f"interaction.{r.id}": j for j, r in enumerate(rules)}
+
+    def keep(u: int, x: Finding) -> bool:  # the finding's rule is one of the part's own
+        k = int(uk[u]) * n_r + rule_pos[x.code]
+        i = int(np.searchsorted(part_rules, k))
+        return i < len(part_rules) and int(part_rules[i]) == k
+
+    zero = np.zeros(len(uk), dtype=np.int64)
+    return _dense(rows, units, p[rows], lambda k: zero[: len(k)], code, keep=keep)
+
+
+def _route_passes(rules: tuple, orders: list[Order], vtags: list[frozenset[str]]) -> list[tuple[int, ...]]:
+    """Per variant, which route-limited rule sides its route passes (among those its tags answer
+    to): the route is read for nothing else, so orders alike in this and their tags act alike."""
+    limited = [(j, r.a.key, r.a_routes, r.b.key, r.b_routes) for j, r in enumerate(rules)
+               if r.a_routes or r.b_routes]  # fmt: skip
+    return [
+        tuple(
+            2 * j + side
+            for j, ak, ar, bk, br in limited
+            for side, k, routes in ((0, ak, ar), (1, bk, br))
+            if routes and k in tg and o.route in routes
+        )
+        for o, tg in zip(orders, vtags, strict=True)
+    ]
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected components of an undirected graph (edges a[i]-b[i]) on n nodes: per node, the
+    smallest node of its component (label propagation with pointer jumping; parts are small)."""
+    label = np.arange(n, dtype=np.int64)
+    while True:
+        low = np.minimum(label[a], label[b])
+        new = label.copy()
+        np.minimum.at(new, a, low)
+        np.minimum.at(new, b, low)
+        new = new[new]
+        if np.array_equal(new, label):
+            return label
+        label = new
+
+
+def duplication_plan(env: Env) -> Plan:
+    """check_duplication reads, per order: drug id, classes, PRN (scheduled), input (names, and the
+    same-name test), index; the drug's name by id. No patient fact. A rule whose members have
+    fewer than two identities (drug id or input) yields nothing, and keeps yielding nothing on a
+    subset of the orders; a rule that fires keeps all its members. So the relevant rows are the
+    members of the rules that fire and the orders of every drug ordered twice or more."""
+    know = rules_knowledge()
+    orders, vid, p, n = env.v.orders, env.vid, env.pidx.astype(np.int64), env.n
+    ident = pd.factorize(pd.Series([o.drug_id or o.input for o in orders], dtype=object))[0].astype(np.int64)
+    span = int(ident.max()) + 1 if len(ident) else 1
+    rel = np.zeros(len(vid), dtype=bool)
+    for rule in know.duplications:
+        member = np.array(
+            [rule.selector.matches(o.drug_id, o.classes) and (o.scheduled or not rule.scheduled_only)
+             for o in orders], dtype=bool,
+        )[vid]  # fmt: skip
+        if not member.any():
+            continue
+        pairs = np.unique(p[member] * span + ident[vid[member]])
+        fires = np.bincount(pairs // span, minlength=n) >= 2
+        rel |= member & fires[p]
+    drug = pd.factorize(pd.Series([o.drug_id for o in orders], dtype=object), use_na_sentinel=True)[0]
+    d = drug[vid].astype(np.int64)
+    has = d >= 0
+    if has.any():
+        dspan = int(drug.max()) + 1
+        k = p * dspan + d
+        keys, inv, counts = np.unique(k[has], return_inverse=True, return_counts=True)
+        twice = np.zeros(len(vid), dtype=bool)
+        twice[np.flatnonzero(has)] = counts[inv.reshape(-1)] >= 2
+        rel |= twice
+    rows = np.flatnonzero(rel)
+    code = variant_codes(orders, lambda o: (o.drug_id, o.classes, o.prn, o.input))[vid[rows]]
+    return _dense(rows, p[rows], p[rows], lambda uk: np.zeros(len(uk), dtype=np.int64), code)
+
+
+def _tri(facts: _PatientFacts, w: When) -> np.ndarray:
+    """`Context.matches(w)` per patient as 2 (True), 1 (None: a fact unknown), 0 (False)."""
+    from .vector_rules import possibly
+
+    return np.where(facts.surely(w), 2, np.where(possibly(facts, w), 1, 0)).astype(np.int64)
+
+
+def _unknown_bits(facts: _PatientFacts) -> np.ndarray:
+    """Per patient, which facts `Context.matches` / `missing_for` can find unknown (a bit each)."""
+    cols = [facts.age, facts.weight, facts.crcl, facts.tolerant, facts.pregnant, facts.qtc, facts.calcium,
+            facts.platelets, facts.anc, facts.hb]  # fmt: skip
+    bits = np.zeros(len(facts.age), dtype=np.int64)
+    for i, c in enumerate(cols):
+        bits |= np.isnan(c).astype(np.int64) << i
+    bits |= facts.hepatic.isna().to_numpy(dtype=np.int64) << len(cols)
+    return bits
+
+
+def _when_facts(facts: _PatientFacts, w: When) -> list[np.ndarray]:
+    """The fact columns a caution's evidence (rules.patient._evidence) reads for `w`, generously:
+    every fact `w` sets a bound on, the CrCl with whether it was estimated, matched conditions."""
+    out: list[np.ndarray] = []
+    if w.uses_crcl:
+        out += [facts.crcl, facts.crcl_estimated]
+    if any(b is not None for b in (w.age_min, w.age_max, w.age_over, w.age_below)):
+        out.append(facts.age)
+    if w.hepatic:
+        out.append(facts.hepatic.to_numpy(dtype=object))
+    for c in w.conditions:
+        out.append(facts.has((c,)))
+    labs = (
+        (facts.qtc, (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below)),
+        (facts.calcium, (w.calcium_below, w.calcium_over)),
+        (facts.platelets, (w.platelets_below,)),
+        (facts.anc, (w.anc_below,)),
+        (facts.hb, (w.hemoglobin_below,)),
+    )
+    out += [col for col, bounds in labs if any(b is not None for b in bounds)]
+    return out
+
+
+def cautions_plan(env: Env) -> Plan:
+    """check_cautions, per caution c (its findings do not depend on the other cautions; cautions
+    sharing a code are taken together): the orders c selects (tags, route, PRN, dose number: all
+    per variant) when the patient surely falls under c.when; of those orders, drug id and name,
+    input where there is no drug, and index; of the patient, what the evidence prints. Every
+    selected order is relevant and no other is needed, so the unit is (patient, code)."""
+    from .vector_rules import _fits
+
+    know = rules_knowledge()
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(know.cautions):
+        groups.setdefault(f"{c.category}.{c.id}", []).append(i)
+    names = list(groups)
+    orders, vid, p = env.v.orders, env.vid, env.pidx.astype(np.int64)
+    g_n = max(len(names), 1)
+    pos = {id(c): i for i, c in enumerate(know.cautions)}
+    fits_v = [
+        {pos[id(c)] for k in tg for c in know.cautions_by_key.get(k, ()) if _fits(c, o, tg)}
+        for o, tg in zip(orders, env.vtags, strict=True)
+    ]
+    fit_all = np.zeros((len(orders), len(know.cautions)), dtype=bool)
+    for i, fv in enumerate(fits_v):
+        fit_all[i, list(fv)] = True
+    rows_l, key_l, code_l = [], [], []
+    fact_keys, fact_vals = [], []
+    for g, name in enumerate(names):
+        members = [know.cautions[i] for i in groups[name]]
+        fit = fit_all[:, groups[name]]
+        rel = np.zeros(len(vid), dtype=bool)
+        for j, c in enumerate(members):
+            if fit[:, j].any():
+                rel |= fit[vid, j] & env.facts.surely(c.when)[p]
+        if not rel.any():
+            continue
+        rows = np.flatnonzero(rel)
+        bits = fit.astype(np.int64) @ (1 << np.arange(len(members), dtype=np.int64))
+        code = variant_codes(orders, lambda o: (o.drug_id, None if o.drug else o.input))
+        rows_l.append(rows)
+        key_l.append(p[rows] * g_n + g)
+        code_l.append(code[vid[rows]] * (1 << len(members)) + bits[vid[rows]])
+        cols = [c_ for c in members for c_ in _when_facts(env.facts, c.when)]
+        who = np.unique(p[rows])
+        fact_keys.append(who * g_n + g)
+        fact_vals.append(factorize_rows(("caution", name), np.full(len(who), 0), *[c[who] for c in cols]))
+    if not rows_l:
+        return _empty_plan()
+    rows, keys, code = np.concatenate(rows_l), np.concatenate(key_l), np.concatenate(code_l)
+    uk = np.unique(keys)
+    unit_name = [names[int(x)] for x in uk % g_n]
+    by_unit = pd.Series(np.concatenate(fact_vals), index=np.concatenate(fact_keys))
+    return _dense(
+        rows,
+        keys,
+        keys // g_n,
+        lambda k: by_unit.reindex(k).to_numpy(np.int64),
+        code,
+        keep=lambda u, x: x.code == unit_name[u],
+    )
+
+
+def required_plan(env: Env) -> Plan:
+    """check_required reads, per order: tags (drug id, classes), route (selection; companions by
+    drug id and classes), drug name, index; of the patient, only whether facts are missing
+    (`rules.patient._missing`: CrCl, eGFR, calcium, blood counts, QTc, opioid tolerance, weight,
+    age, hepatic function known or not; the dental examination's value). Relevant rows: those a
+    check selects or that are a companion; a patient with no selected order gets nothing."""
+    know = rules_knowledge()
+    sel_v = np.array(
+        [any(rc.keys & t and (not rc.routes or o.route in rc.routes) for rc in know.checks)
+         for o, t in zip(env.v.orders, env.vtags, strict=True)], dtype=bool,
+    )  # fmt: skip
+    comp_v = np.array(
+        [
+            any(s.matches(o.drug_id, o.classes) for rc in know.checks for s in rc.with_drugs)
+            for o in env.v.orders
+        ],
+        dtype=bool,
+    )
+    if not len(sel_v):
+        return _empty_plan()
+    has_sel = np.bincount(env.pidx, weights=sel_v[env.vid], minlength=env.n) > 0
+    rel = (sel_v | comp_v)[env.vid] & has_sel[env.pidx]
+    rows = np.flatnonzero(rel)
+    p = env.pidx[rows].astype(np.int64)
+    fx = env.facts
+    fact = factorize_rows(
+        "required",
+        np.isnan(fx.crcl), fx.egfr_known, np.isnan(fx.calcium), np.isnan(fx.platelets), np.isnan(fx.anc),
+        np.isnan(fx.hb), np.isnan(fx.qtc), np.isnan(fx.tolerant), fx.dental, np.isnan(fx.weight),
+        np.isnan(fx.age), fx.hepatic.isna().to_numpy(dtype=bool),
+    )  # fmt: skip
+    code = variant_codes(env.v.orders, lambda o: (o.drug_id, o.classes, o.route))[env.vid[rows]]
+    return _dense(rows, p, p, lambda uk: fact[uk], code)
+
+
+def opioid_plan(env: Env) -> Plan:
+    """check_opioid_load reads, per opioid order with a drug: drug id, route, dose (ug/h factors),
+    daily amount, unit, index; of the patient, whether a cancer condition is known."""
+    know = rules_knowledge()
+    rel = np.array([bool(o.drug) and "opioid" in o.classes for o in env.v.orders], dtype=bool)
+    cancer = env.facts.has(tuple(know.cancer_conditions)).astype(np.int64)
+    return _patients_plan(env, rel, lambda o: (o.drug_id, o.route, o.dose, o.daily, o.unit), cancer)
+
+
+def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
+    """check_doses on the (patient, drug) groups the vectorized screen flags: it judges each drug
+    on its own orders (ctx.by_drug). Per order it reads route, unit, doses (single, low, per kg,
+    other phases), interval, PRN, daily amount, cap, duration, dose number, course doses, index;
+    of the patient: `matches` for each of the drug's limit rows (True / None / False), which facts
+    are unknown (`missing_for`, the missing-weight findings), the CrCl with whether it was
+    estimated (rows written for a CrCl band) and the weight (per-kg rows: also behind the per-kg
+    dose of a fixed dose)."""
+    if cand.empty:
+        return _empty_plan()
+    f, fx = env.f, env.facts
+    dcode, dnames = pd.factorize(pd.Series(drug_of, dtype=object), use_na_sentinel=True)
+    dcode = dcode.astype(np.int64)
+    span = len(dnames) + 1
+    c_d = pd.Index(dnames).get_indexer(cand["drug_id"].to_numpy(object))
+    ukeys = cand["pidx"].to_numpy(np.int64) * span + c_d
+    rowkey = env.pidx.astype(np.int64) * span + dcode
+    rows = np.flatnonzero(np.isin(rowkey, ukeys) & (dcode >= 0))
+    unknown = _unknown_bits(fx)
+    tri: dict[int, np.ndarray] = {}
+    fact = np.zeros(len(ukeys), dtype=np.int64)
+    cp = cand["pidx"].to_numpy(np.int64)
+    for d in np.unique(c_d):
+        at = np.flatnonzero(c_d == d)
+        drug = f.drugs[dnames[d]]
+        cols: list[np.ndarray] = [unknown]
+        for lim in drug.limits:
+            if id(lim.when) not in tri:
+                tri[id(lim.when)] = _tri(fx, lim.when)
+            cols.append(tri[id(lim.when)])
+        if any(lim.when.uses_crcl for lim in drug.limits):
+            cols += [fx.crcl, fx.crcl_estimated]
+        if any(lim.max_single_per_kg is not None or lim.max_daily_per_kg is not None for lim in drug.limits):
+            cols.append(fx.weight)
+        fact[at] = factorize_rows(("dose", drug.id), *[c[cp[at]] for c in cols])
+    o = env.v.orders
+    code = variant_codes(
+        o,
+        lambda x: (x.drug_id, x.route, x.unit, x.dose, x.dose_low, x.dose_per_kg, x.interval_h, x.prn,
+                   x.daily, x.capped, x.duration_days, x.dose_number, x.course_doses, x.other_doses,
+                   x.is_rate),
+    )  # fmt: skip
+    # A fixed dose's per-kg figure is the dose over the patient's weight (normalize.row_order): for
+    # drugs with per-kg rows the weight is in the fact code; elsewhere it is read only when unknown.
+    rk = rowkey[rows]
+    by_unit = pd.Series(fact, index=ukeys)
+    plan = _dense(
+        rows, rk, rk // span, lambda uk: by_unit.reindex(uk).to_numpy(np.int64), code[env.vid[rows]]
+    )
+    plan.weighted = True
+    return plan
+
+
+def _empty_plan() -> Plan:
+    z = np.zeros(0, dtype=np.int64)
+    return Plan(z, z, z, z, z)
