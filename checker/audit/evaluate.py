@@ -32,6 +32,8 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from checker.engine import _unrecognized
 from checker.model import SEVERITY_RANK, Finding, Patient
@@ -43,7 +45,7 @@ from rules.context import Context
 from rules.dose import EPS, check_doses
 from rules.knowledge import knowledge as rules_knowledge
 
-from . import memo, plans
+from . import interaction_plan, memo, plans
 from .normalize import Patients, Variants, distinct_orders, interpret
 from .vector_rules import _PatientFacts, patient_facts, possibly
 
@@ -314,7 +316,7 @@ def _evaluator_blocks(env: memo.Env, acc: pd.DataFrame, t: memo.Templates) -> li
     from rules.patient import check_cautions, check_conditions_known, check_required
 
     by_evaluator: dict[Callable, Callable[[memo.Env], memo.Plan]] = {
-        check_interactions: plans.interactions_plan,
+        check_interactions: interaction_plan.interactions_plan,
         check_duplication: plans.duplication_plan,
         check_cautions: plans.cautions_plan,
         check_required: plans.required_plan,
@@ -483,14 +485,42 @@ def _ranked(values: list) -> np.ndarray:
     return np.fromiter((at[x] for x in values), dtype=np.int64, count=len(values))
 
 
-def _rows_text(rows: np.ndarray) -> pd.Series:
-    """`;`-joined row numbers per hit."""
+def _rows_text(rows: np.ndarray) -> pa.Array:
+    """`;`-joined row numbers per hit (Arrow's integer text is Python's: plain decimal digits)."""
     if rows.shape[1] == 0:
-        return pd.Series(pd.array([""] * len(rows), dtype="str"))
-    text = pd.Series(rows[:, 0]).astype("str")
-    for j in range(1, rows.shape[1]):
-        text = text + ";" + pd.Series(rows[:, j]).astype("str")
-    return text
+        return pa.array([""] * len(rows), type=pa.large_string())
+    cols = [pc.cast(pa.array(rows[:, j]), pa.large_string()) for j in range(rows.shape[1])]
+    sep = pa.scalar(";", pa.large_string())
+    return cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, sep)
+
+
+def _local_keys(blocks: list[memo.Block]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per hit, an integer in the order of its rows' tuple of within-patient indexes (Python's
+    tuple order: element by element, a prefix first) and equal for equal tuples: the digits
+    index + 1 in base (largest index + 2), padded with zeros to the widest tuple. None when
+    that does not fit in 62 bits. Returned twice: as the identity key and as the sort rank."""
+    width = max(b.local.shape[1] for b in blocks)
+    top = max((int(b.local.max()) for b in blocks if b.local.size), default=-1) + 2
+    if top**width >= 1 << 62:
+        return None
+    weights = np.array([top ** (width - 1 - j) for j in range(width)], dtype=np.int64)
+    key = np.concatenate([(b.local.astype(np.int64) + 1) @ weights[: b.local.shape[1]] for b in blocks])
+    return key, key
+
+
+def _local_tuples(blocks: list[memo.Block]) -> tuple[np.ndarray, np.ndarray]:
+    """`_local_keys` for any width: per hit, a code per distinct tuple, and those codes' ranks."""
+    tuples: dict[tuple[int, ...], int] = {}
+    parts = []
+    for b in blocks:
+        if b.local.shape[1] == 0:
+            parts.append(np.full(len(b.pidx), tuples.setdefault((), len(tuples)), dtype=np.int64))
+        else:
+            uniq, inv = np.unique(b.local, axis=0, return_inverse=True)
+            ids = np.array([tuples.setdefault(tuple(u), len(tuples)) for u in uniq.tolist()], dtype=np.int64)
+            parts.append(ids[inv.reshape(-1)])
+    ltid = np.concatenate(parts)
+    return ltid, _ranked(list(tuples))[ltid]
 
 
 def _assemble(
@@ -499,38 +529,28 @@ def _assemble(
     """One frame of findings, de-duplicated as the engine does it (the last of equal (code, drugs,
     medications, message) wins: sources are taken in the engine's order) and sorted as the report
     is, patients by first row. All sort and identity keys are integers: per finding template its
-    ranks, per hit its rows' tuple of within-patient indexes (few distinct)."""
+    ranks, per hit its rows' tuple of within-patient indexes (`_local_keys`). The rows' text is
+    made in Arrow for the hits kept only, block by block."""
     blocks = sorted((b for b in blocks if len(b.pidx)), key=lambda b: b.family)
     if not blocks:
         return _empty()
-    tuples: dict[tuple[int, ...], int] = {}
-    ltid_parts, text_parts = [], []
-    for b in blocks:
-        if b.local.shape[1] == 0:
-            ltid_parts.append(np.full(len(b.pidx), tuples.setdefault((), len(tuples)), dtype=np.int64))
-        else:
-            uniq, inv = np.unique(b.local, axis=0, return_inverse=True)
-            ids = np.array([tuples.setdefault(tuple(u), len(tuples)) for u in uniq.tolist()], dtype=np.int64)
-            ltid_parts.append(ids[inv.reshape(-1)])
-        text_parts.append(_rows_text(b.rows))
+    ltid, lrank = _local_keys(blocks) or _local_tuples(blocks)
     pidx = np.concatenate([b.pidx for b in blocks])
     tid = np.concatenate([b.tid for b in blocks])
-    ltid = np.concatenate(ltid_parts)
     found = t.found
     same = pd.factorize(pd.Series([(x.code, x.drugs, x.message) for x in found], dtype=object))[0]
     dup = pd.DataFrame({"p": pidx, "s": same[tid], "l": ltid}).duplicated(keep="last").to_numpy()
     keep = np.flatnonzero(~dup)
-    pidx, tid, ltid = pidx[keep], tid[keep], ltid[keep]
+    pidx, tid, ltid, lrank = pidx[keep], tid[keep], ltid[keep], lrank[keep]
     sev = np.array([SEVERITY_RANK[x.severity] for x in found], dtype=np.int64)
     cat = _ranked([x.category for x in found])
     drugs = _ranked([x.drugs for x in found])
     code = _ranked([x.code for x in found])
     msg = _ranked([x.message for x in found])
-    lrank = _ranked(list(tuples))
     first = firsts.to_numpy(np.int64)[pidx]
-    order = np.lexsort((msg[tid], lrank[ltid], code[tid], drugs[tid], cat[tid], sev[tid], first))
+    order = np.lexsort((msg[tid], lrank, code[tid], drugs[tid], cat[tid], sev[tid], first))
     pidx, tid, first = pidx[order], tid[order], first[order]
-    text = pd.Series(np.concatenate([x.to_numpy(dtype=object) for x in text_parts])[keep[order]], dtype="str")
+    text = pd.Series(pd.array(_texts(blocks, keep[order]), dtype="str"))
 
     def col(get: Callable[[Finding], str]) -> pd.Series:  # text taken per template: no per-hit strings
         return pd.Series(pd.array([get(x) for x in found], dtype="str")).take(tid).reset_index(drop=True)
@@ -555,6 +575,23 @@ def _assemble(
     if want_reports:
         out["obj"] = np.array(found + [None], dtype=object)[:-1][tid]
     return out
+
+
+def _texts(blocks: list[memo.Block], sel: np.ndarray) -> pa.Array:
+    """The rows' text of the hits at positions `sel` (over all blocks, in turn), in that order."""
+    offs = np.cumsum([0] + [len(b.pidx) for b in blocks])
+    which = np.searchsorted(offs, sel, side="right") - 1
+    chunks, where = [], []
+    for i, b in enumerate(blocks):
+        at = np.flatnonzero(which == i)
+        if len(at):
+            chunks.append(_rows_text(b.rows[sel[at] - offs[i]]))
+            where.append(at)
+    if not chunks:
+        return pa.array([], type=pa.large_string())
+    back = np.empty(len(sel), dtype=np.int64)
+    back[np.concatenate(where)] = np.arange(len(sel))
+    return pa.concat_arrays(chunks).take(pa.array(back))
 
 
 MIN_PATIENTS_PER_WORKER = 2000  # kept for callers and tests that tune it; nothing is forked now

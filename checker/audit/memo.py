@@ -96,6 +96,9 @@ class Plan:
     code: np.ndarray  # per relevant row: row code (int)
     keep: Callable[[int, Finding], bool] | None = None  # per (unit, finding): whether the unit owns it
     weighted: bool = False  # the evaluator reads a fixed dose's per-kg figure (only check_doses)
+    # Per unit, the knowledge its run gets (default: the rules' own); the fact code must tell
+    # apart units given different knowledge (interactions: one rule per unit).
+    knowledge: Callable[[int], object] | None = None
 
 
 class _Store:
@@ -204,7 +207,7 @@ def run_plan(
         orders = [
             row_order(env.v, int(vi), int(j), w) for vi, j, w in zip(env.vid[idx], index, weight, strict=True)
         ]
-        ctx = env.facts.context(p, orders, env.f, know)
+        ctx = env.facts.context(p, orders, env.f, know if plan.knowledge is None else plan.knowledge(u))
         ctx.__dict__["tags"] = {o.index: env.vtags[vi] for o, vi in zip(orders, env.vid[idx], strict=True)}
         pos_of = {o.index: j for j, o in enumerate(orders)}
         mine: dict[tuple, Finding] = {}

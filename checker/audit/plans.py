@@ -14,12 +14,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from checker.model import Finding
 from checker.orders import Order
+from checker.quantities import num
 from formulary import When
 from rules.knowledge import knowledge as rules_knowledge
 
-from .memo import STORE, Env, Plan, factorize_rows, variant_codes
+from .memo import Env, Plan, factorize_rows, variant_codes
 from .vector_rules import _PatientFacts
 
 
@@ -44,167 +44,6 @@ def _dense(rows: np.ndarray, unit_key: np.ndarray, pidx: np.ndarray,
     order = np.lexsort((rows, unit))
     rows, unit, code = rows[order], unit[order], code[order]
     return Plan(rows, unit, pidx[first], fact_of(uk), code, keep)
-
-
-def interactions_plan(env: Env) -> Plan:
-    """check_interactions reads, per order with a drug or classes: its tags (drug id, classes),
-    route (only against the route lists of rules its tags meet), index, drug name, and its input
-    where it has no drug (the pair key, the name). No patient fact. Its findings come from the
-    pairs (x, y) meeting a rule (x on the a side, y on the b side, not one ingredient twice) and,
-    for a rule with `also`, the first other order with that tag.
-
-    The unit is a connected part of a patient's regimen, not the patient: its ingredients
-    (drug id, or input) are linked through every rule a pair of them meets. Pairs of one ingredient
-    pair compete for one `best` entry, and entries of one rule id merge into one finding; both stay
-    within a part, so each part's findings come from its own pairs alone. A part's run holds its
-    own orders (members) and, for each `also` tag of its rules, every order with that tag (so the
-    third chosen is the same); the findings of rules outside the part that those extra orders may
-    form among themselves are dropped (`keep`). Membership is part of each row's code, and a part's
-    rules follow from its members' codes, so units with one key keep the same findings."""
-    know = rules_knowledge()
-    orders, vid, p = env.v.orders, env.vid, env.pidx.astype(np.int64)
-    if not len(vid):
-        return _empty_plan()
-    rel_v = np.array([bool(o.drug or o.classes) for o in orders], dtype=bool)
-    kind_v = pd.factorize(
-        variant_codes(orders, lambda o: (o.drug_id, o.classes, o.route, None if o.drug else o.input))
-    )[0].astype(np.int64)
-    n_kinds = int(kind_v.max()) + 1
-    rep: dict[int, int] = {}
-    for i, k in enumerate(kind_v.tolist()):
-        rep.setdefault(k, i)
-    rules = know.interactions
-    a_side = np.zeros((n_kinds, len(rules)), dtype=bool)
-    b_side = np.zeros((n_kinds, len(rules)), dtype=bool)
-    for k, i in rep.items():
-        o, tg = orders[i], env.vtags[i]
-        for j, r in enumerate(rules):
-            a_side[k, j] = r.a.key in tg and (not r.a_routes or o.route in r.a_routes)
-            b_side[k, j] = r.b.key in tg and (not r.b_routes or o.route in r.b_routes)
-    meets = (a_side.astype(np.int32) @ b_side.T.astype(np.int32)) > 0
-    meets |= meets.T  # a pair is found from either side
-    reps = [orders[rep[k]] for k in range(n_kinds)]
-    drug_k = pd.factorize(pd.Series([o.drug_id for o in reps], dtype=object))[0].astype(np.int64)
-    ident_k = pd.factorize(pd.Series([o.drug_id or ("input", o.input) for o in reps], dtype=object))[0]
-    also_keys = sorted({r.also.key for r in rules if r.also})
-    also_at = {t: i for i, t in enumerate(also_keys)}
-    also_v = [[also_at[t] for t in sorted(tg) if t in also_at] for tg in env.vtags]
-    rule_also = np.array([also_at[r.also.key] if r.also else -1 for r in rules], dtype=np.int64)
-
-    m = rel_v[vid]
-    rows_m = np.flatnonzero(m)
-    pk, cnt = np.unique(p[rows_m] * n_kinds + kind_v[vid[rows_m]], return_counts=True)
-    gp, gk = pk // n_kinds, pk % n_kinds
-    first = np.flatnonzero(np.r_[True, gp[1:] != gp[:-1]]) if len(gp) else np.zeros(0, dtype=np.int64)
-    size = np.diff(np.r_[first, len(gp)])
-    grp = np.repeat(np.arange(len(first)), size)
-    reach = size[grp]
-    left = np.repeat(np.arange(len(gp)), reach)
-    right = np.repeat(first[grp], reach) + (
-        np.arange(int(reach.sum())) - np.repeat(np.cumsum(reach) - reach, reach)
-    )
-    kx, ky = gk[left], gk[right]
-    same_drug = (drug_k[kx] == drug_k[ky]) & (drug_k[kx] >= 0)
-    ok = meets[kx, ky] & ~same_drug & ((kx != ky) | (cnt[left] >= 2))
-    left, right, kx, ky = left[ok], right[ok], kx[ok], ky[ok]
-    if not len(left):
-        return _empty_plan()
-    # Per meeting (group, group) pair, every rule it meets (either way round), by rule index.
-    dpair, d_of = np.unique(kx * n_kinds + ky, return_inverse=True)
-    dx, dy = dpair // n_kinds, dpair % n_kinds
-    met = (a_side[dx] & b_side[dy]) | (a_side[dy] & b_side[dx])
-    d_at, rule_j = np.nonzero(met)
-    d_start = np.searchsorted(d_at, np.arange(len(dpair) + 1))
-    d_count = np.diff(d_start)[d_of.reshape(-1)]
-    e_at = np.repeat(np.arange(len(left)), d_count)
-    e_rule = rule_j[np.repeat(d_start[d_of.reshape(-1)], d_count) + (
-        np.arange(int(d_count.sum())) - np.repeat(np.cumsum(d_count) - d_count, d_count))]  # fmt: skip
-    # Nodes: a patient's ingredients, then a patient's rules; parts are their connected components.
-    node_of, _ = pd.factorize(gp * (int(ident_k.max()) + 1) + ident_k[gk])
-    n_ing = int(node_of.max()) + 1
-    rnode, _ = pd.factorize(gp[left[e_at]] * len(rules) + e_rule)
-    rnode = rnode.astype(np.int64) + n_ing
-    ends = np.concatenate([node_of[left[e_at]], node_of[right[e_at]]]).astype(np.int64)
-    part = _components(n_ing + int(rnode.max()) + 1, ends, np.concatenate([rnode, rnode]))
-    marked = np.zeros(len(gp), dtype=bool)
-    marked[left] = True
-    row_at = np.searchsorted(pk, p[rows_m] * n_kinds + kind_v[vid[rows_m]])
-    member = rows_m[marked[row_at]]
-    member_part = part[node_of[row_at[marked[row_at]]]]
-    # Rules per part; a part's `also` tags; the orders with those tags (members or extras).
-    n_r = len(rules)
-    part_rules = np.unique(part[node_of[left[e_at]]] * n_r + e_rule)
-    pr_part, pr_rule = part_rules // n_r, part_rules % n_r
-    needs = rule_also[pr_rule] >= 0
-    wants = pd.DataFrame({"part": pr_part[needs], "tag": rule_also[pr_rule[needs]]}).drop_duplicates()
-    part_patient = np.zeros(int(part.max()) + 1, dtype=np.int64)
-    part_patient[member_part] = p[member]
-    wants["patient"] = part_patient[wants["part"].to_numpy()]
-    n_tags = np.fromiter((len(x) for x in also_v), dtype=np.int64, count=len(also_v))
-    tagged = rows_m[n_tags[vid[rows_m]] > 0]
-    if len(wants) and len(tagged):
-        c = n_tags[vid[tagged]]
-        flat = np.array([t for x in also_v for t in x], dtype=np.int64)
-        vstart = np.cumsum(n_tags) - n_tags
-        at = np.repeat(vstart[vid[tagged]], c) + (np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c))
-        have = pd.DataFrame({"row": np.repeat(tagged, c), "tag": flat[at]})
-        have["patient"] = p[have["row"].to_numpy()]
-        extra = have.merge(wants, on=["patient", "tag"])[["row", "part"]].drop_duplicates()
-        own = pd.Series(member_part, index=member)
-        is_member = own.reindex(extra["row"].to_numpy()).to_numpy() == extra["part"].to_numpy()
-        extra = extra[~is_member]
-        x_rows, x_part = extra["row"].to_numpy(np.int64), extra["part"].to_numpy(np.int64)
-    else:
-        x_rows = x_part = np.zeros(0, dtype=np.int64)
-    base = np.fromiter(
-        (STORE.code(("interactions", o.drug_id, o.classes, s_, None if o.drug else o.input))
-         for o, s_ in zip(orders, _route_passes(rules, orders, env.vtags), strict=True)),
-        dtype=np.int64, count=len(orders),
-    )  # fmt: skip
-    rows = np.concatenate([member, x_rows])
-    units = np.concatenate([member_part, x_part])
-    code = base[vid[rows]] * 2 + np.r_[np.ones(len(member), np.int64), np.zeros(len(x_rows), np.int64)]
-    uk = np.unique(units)
-    rule_pos = {f"interaction.{r.id}": j for j, r in enumerate(rules)}
-
-    def keep(u: int, x: Finding) -> bool:  # the finding's rule is one of the part's own
-        k = int(uk[u]) * n_r + rule_pos[x.code]
-        i = int(np.searchsorted(part_rules, k))
-        return i < len(part_rules) and int(part_rules[i]) == k
-
-    zero = np.zeros(len(uk), dtype=np.int64)
-    return _dense(rows, units, p[rows], lambda k: zero[: len(k)], code, keep=keep)
-
-
-def _route_passes(rules: tuple, orders: list[Order], vtags: list[frozenset[str]]) -> list[tuple[int, ...]]:
-    """Per variant, which route-limited rule sides its route passes (among those its tags answer
-    to): the route is read for nothing else, so orders alike in this and their tags act alike."""
-    limited = [(j, r.a.key, r.a_routes, r.b.key, r.b_routes) for j, r in enumerate(rules)
-               if r.a_routes or r.b_routes]  # fmt: skip
-    return [
-        tuple(
-            2 * j + side
-            for j, ak, ar, bk, br in limited
-            for side, k, routes in ((0, ak, ar), (1, bk, br))
-            if routes and k in tg and o.route in routes
-        )
-        for o, tg in zip(orders, vtags, strict=True)
-    ]
-
-
-def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected components of an undirected graph (edges a[i]-b[i]) on n nodes: per node, the
-    smallest node of its component (label propagation with pointer jumping; parts are small)."""
-    label = np.arange(n, dtype=np.int64)
-    while True:
-        low = np.minimum(label[a], label[b])
-        new = label.copy()
-        np.minimum.at(new, a, low)
-        np.minimum.at(new, b, low)
-        new = new[new]
-        if np.array_equal(new, label):
-            return label
-        label = new
 
 
 def duplication_plan(env: Env) -> Plan:
@@ -259,6 +98,25 @@ def _unknown_bits(facts: _PatientFacts) -> np.ndarray:
         bits |= np.isnan(c).astype(np.int64) << i
     bits |= facts.hepatic.isna().to_numpy(dtype=np.int64) << len(cols)
     return bits
+
+
+def _facet_bits(w: When) -> int:
+    """The `_unknown_bits` of the facts `missing_for(w)` can name: the facets `rules.context._facets`
+    builds for `w` (conditions are never unknown there). Bits of other facts are never read."""
+    tests = (
+        (w.age_min, w.age_max, w.age_over, w.age_below),
+        (w.weight_min_kg, w.weight_max_kg, w.weight_below),
+        (w.crcl_min, w.crcl_max, w.crcl_over, w.crcl_below),
+        (w.opioid_tolerant,),
+        (w.pregnant,),
+        (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below),
+        (w.calcium_over, w.calcium_below),
+        (w.platelets_below,),
+        (w.anc_below,),
+        (w.hemoglobin_below,),
+    )
+    bits = sum(1 << i for i, bounds in enumerate(tests) if any(b is not None for b in bounds))
+    return bits | ((1 << len(tests)) if w.hepatic else 0)
 
 
 def _when_facts(facts: _PatientFacts, w: When) -> list[np.ndarray]:
@@ -393,9 +251,10 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
     on its own orders (ctx.by_drug). Per order it reads route, unit, doses (single, low, per kg,
     other phases), interval, PRN, daily amount, cap, duration, dose number, course doses, index;
     of the patient: `matches` for each of the drug's limit rows (True / None / False), which facts
-    are unknown (`missing_for`, the missing-weight findings), the CrCl with whether it was
-    estimated (rows written for a CrCl band) and the weight (per-kg rows: also behind the per-kg
-    dose of a fixed dose)."""
+    are unknown (`missing_for`: only facts the drug's rows test, see `_facet_bits`; the
+    missing-weight findings: whether the weight is known), the CrCl as printed with whether it was
+    estimated (only where a finding on a CrCl row can be made: the patient surely falls under one)
+    and the weight (per-kg rows: also behind the per-kg dose of a fixed dose)."""
     if cand.empty:
         return _empty_plan()
     f, fx = env.f, env.facts
@@ -413,16 +272,22 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
     for d in np.unique(c_d):
         at = np.flatnonzero(c_d == d)
         drug = f.drugs[dnames[d]]
-        cols: list[np.ndarray] = [unknown]
+        who = cp[at]
+        mask = 1 << 1  # weight: `_missing_weight` reads whether it is known, whatever the rows
+        for lim in drug.limits:
+            mask |= _facet_bits(lim.when)
+        cols: list[np.ndarray] = [unknown[who] & mask]
         for lim in drug.limits:
             if id(lim.when) not in tri:
                 tri[id(lim.when)] = _tri(fx, lim.when)
-            cols.append(tri[id(lim.when)])
-        if any(lim.when.uses_crcl for lim in drug.limits):
-            cols += [fx.crcl, fx.crcl_estimated]
+            cols.append(tri[id(lim.when)][who])
+        banded = [tri[id(lim.when)][who] == 2 for lim in drug.limits if lim.when.uses_crcl]
+        if banded:  # read by a finding on a CrCl row only, which needs the patient surely under it
+            read = np.logical_or.reduce(banded)
+            cols += [np.where(read, _crcl_text(fx)[who], "-"), np.where(read, fx.crcl_estimated[who], -1)]
         if any(lim.max_single_per_kg is not None or lim.max_daily_per_kg is not None for lim in drug.limits):
-            cols.append(fx.weight)
-        fact[at] = factorize_rows(("dose", drug.id), *[c[cp[at]] for c in cols])
+            cols.append(fx.weight[who])
+        fact[at] = factorize_rows(("dose", drug.id), *cols)
     o = env.v.orders
     code = variant_codes(
         o,
@@ -439,6 +304,19 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
     )
     plan.weighted = True
     return plan
+
+
+_CRCL_TEXT: list[tuple[_PatientFacts, np.ndarray]] = []
+
+
+def _crcl_text(fx: _PatientFacts) -> np.ndarray:
+    """Per patient, CrCl as rules.dose prints it (`num`: three decimals), None when unknown: the
+    dose findings read it only so, so patients alike in this text act alike."""
+    if _CRCL_TEXT and _CRCL_TEXT[0][0] is fx:
+        return _CRCL_TEXT[0][1]
+    text = np.array([num(x) if x == x else None for x in fx.crcl.tolist()], dtype=object)
+    _CRCL_TEXT[:] = [(fx, text)]
+    return text
 
 
 def _empty_plan() -> Plan:
