@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--workers",
         type=int,
-        help="processes for the per-patient work (default $MEDCHECK_AUDIT_WORKERS or 1)",
+        help="partitions audited at once in forked processes; the output is the same for any number "
+        "(default $MEDCHECK_AUDIT_WORKERS, else auto: one per CPU; input under 2 MiB uses one)",
     )
     a.set_defaults(func=cmd_audit)
     s = sub.add_parser("serve", help="run the HTTP service under gunicorn")

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from functools import partial
+from typing import Any
 
-from .normalize import MED_FIELDS, no_patients
-from .output import JsonWriter, Totals, open_writer
-from .partition import Options, block_size, is_sorted, read_patients, run_chunked, run_dask, run_memory
-from .reading import UnreadableInput, open_source
+from .evaluate import Result
+from .normalize import MED_FIELDS, Patients, no_patients
+from .output import JsonWriter, Totals, Writer, open_writer
+from .partition import (
+    Finish,
+    Options,
+    Unsorted,
+    block_size,
+    is_sorted,
+    read_patients,
+    run_chunked,
+    run_dask,
+    run_memory,
+)
+from .reading import Source, UnreadableInput, open_source
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -46,6 +61,9 @@ def run_audit(args: argparse.Namespace) -> int:
     if args.chunksize is not None and args.chunksize < 1:
         _say("--chunksize must be a positive number of rows")
         return EXIT_USAGE
+    if getattr(args, "workers", None) is not None and args.workers < 1:
+        _say("--workers must be a positive number of processes")
+        return EXIT_USAGE
     try:
         src = open_source(args.meds)
     except UnreadableInput as exc:
@@ -64,17 +82,72 @@ AUTO_STREAM_BYTES = 32 << 20  # above this, input sorted by patient is streamed 
 AUTO_CHUNK_ROWS = 200_000
 
 
+UNSORTED_NOTE = "input is not sorted by patient_id and is read whole; --chunksize N bounds memory"
+
+
 def _stream_by_default(src) -> bool:
     """Large input sorted by patient_id streams chunk by chunk: the same output, in bounded memory.
 
     Unsorted large input is still read whole (its output order is the rows' order); --chunksize
-    bounds memory for it too, grouping the output by partition."""
+    bounds memory for it too, grouping the output by partition. (Used when the output cannot be
+    started over: see `_plan`.)"""
     if src.size <= AUTO_STREAM_BYTES:
         return False
     if is_sorted(src, block_size(src, AUTO_CHUNK_ROWS)):
         return True
-    _say("input is not sorted by patient_id and is read whole; --chunksize N bounds memory")
+    _say(UNSORTED_NOTE)
     return False
+
+
+Runner = Callable[[Finish], Iterator[tuple[Any, int]]]
+
+
+def _plan(
+    args: argparse.Namespace, src: Source, patients: Patients, opts: Options, rewindable: bool
+) -> tuple[Runner, Runner | None]:
+    """The run, and what to run instead if it raises `Unsorted` (None: it never does).
+
+    Streaming needs input sorted by patient_id. When the output is a regular file, which can be
+    started over, the stream checks the order as it reads (one pass over the file) and, in the
+    rare case it finds a patient out of order, the output is truncated and the input audited the
+    way unsorted input is; otherwise a pass of its own checks the order first."""
+    if args.engine == "dask":
+        return partial(run_dask, src, patients, opts), None
+    if args.chunksize:
+        if not rewindable:
+            return partial(run_chunked, src, patients, opts), None
+        return (
+            partial(run_chunked, src, patients, replace(opts, order="verify")),
+            partial(run_chunked, src, patients, replace(opts, order="unsorted")),
+        )
+    streamed = replace(opts, chunksize=AUTO_CHUNK_ROWS)
+    if rewindable and src.size > AUTO_STREAM_BYTES:
+        return (
+            partial(run_chunked, src, patients, replace(streamed, order="verify")),
+            partial(_read_whole, src, patients, opts),
+        )
+    if _stream_by_default(src):
+        # _stream_by_default has just checked the order: chunk_jobs need not read it again.
+        return partial(run_chunked, src, patients, replace(streamed, order="sorted")), None
+    return partial(run_memory, src, patients, opts), None
+
+
+def _read_whole(src: Source, patients: Patients, opts: Options, finish: Finish) -> Iterator[tuple[Any, int]]:
+    """Large unsorted input, found out while streaming: read whole, as `_stream_by_default` says."""
+    _say(UNSORTED_NOTE)
+    return run_memory(src, patients, opts, finish)
+
+
+class Rendering:
+    """A partition's result made ready to write (`Writer.render`, `Totals.of`): run where the
+    partition was audited, so with --workers the costly formatting is shared out too and only
+    bytes and counters come back to this process."""
+
+    def __init__(self, writer: Writer):
+        self.writer = writer
+
+    def __call__(self, res: Result) -> tuple[object, Totals]:
+        return self.writer.render(res), Totals.of(res)
 
 
 def _run(args: argparse.Namespace, src) -> int:
@@ -96,28 +169,34 @@ def _run(args: argparse.Namespace, src) -> int:
         reports=isinstance(writer, JsonWriter),
         scheduler=args.scheduler,
         keep=tuple(keep),
-        **({"workers": args.workers} if getattr(args, "workers", None) else {}),
+        **({"workers": args.workers} if getattr(args, "workers", None) is not None else {}),
     )
-    if args.engine == "dask":
-        results = run_dask(src, patients, opts)
-    elif args.chunksize:
-        results = run_chunked(src, patients, opts)
-    elif _stream_by_default(src):
-        # _stream_by_default has just checked the order: chunk_units need not read it again.
-        results = run_chunked(src, patients, replace(opts, chunksize=AUTO_CHUNK_ROWS, presorted=True))
-    else:
-        results = run_memory(src, patients, opts)
-    totals = Totals()
-    progress = Progress(src.size) if sys.stderr.isatty() else None
-    for res, done in results:
-        writer.write(res)
-        totals.add(res)
-        if progress:
-            progress.update(done, totals)
-    if progress:
-        progress.finish()
+    rewindable = args.output not in (None, "-") and os.path.isfile(args.output)
+    run, instead = _plan(args, src, patients, opts, rewindable)
+    try:
+        totals = _write_all(run(Rendering(writer)), writer, src)
+    except Unsorted:
+        if instead is None:
+            raise
+        writer.discard()
+        writer = open_writer(args.output, keep)
+        totals = _write_all(instead(Rendering(writer)), writer, src)
     writer.close(totals)
     print(totals.line(src.encoding), file=sys.stderr)
     if args.fail_on and totals.at_or_above(args.fail_on):
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _write_all(results: Iterator[tuple[Any, int]], writer: Writer, src: Source) -> Totals:
+    """Put each partition's payload in order; the counters of them all."""
+    totals = Totals()
+    progress = Progress(src.size) if sys.stderr.isatty() else None
+    for (payload, part), done in results:
+        writer.put(payload)
+        totals.merge(part)
+        if progress:
+            progress.update(done, totals)
+    if progress:
+        progress.finish()
+    return totals

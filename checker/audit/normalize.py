@@ -100,22 +100,35 @@ class Distinct:
 
 
 def distinct_orders(rows: pd.DataFrame) -> tuple[np.ndarray, Distinct]:
-    """Code each row by its order tuple and validate each distinct tuple once."""
+    """Code each row by its order tuple and validate each distinct tuple once.
+
+    Verdicts are kept across calls (`_ORDERS`), so the chunks of a streamed file, which share most
+    of their order tuples, validate only the tuples they are the first to hold. Validation is a
+    pure function of the cells, and a `Medication` is frozen, so sharing one is safe."""
     present = [f for f in MED_FIELDS if f in rows.columns]
     coded = [(f, *cell_codes(rows[f])) for f in present]
     oid = combine_codes([(c, len(v)) for _, c, v in coded], len(rows))
     if not len(rows):
         return oid, Distinct([], [])
     _, first = np.unique(oid, return_index=True)
-    cache = CellCache(_MED)
+    if len(_ORDERS) > MAX_ORDERS:  # bounded: a file of ever-new orders starts over now and then
+        _ORDERS.clear()
+        _MED_CELLS.seen.clear()
     meds: list[Medication | None] = []
     errors: list[str | None] = []
-    for at in first:
-        cells = {f: values[codes[at]] for f, codes, values in coded}
-        med, error = _medication({k: v for k, v in cells.items() if v is not None}, cache)
-        meds.append(med)
-        errors.append(error)
+    for at in first.tolist():
+        key = tuple((f, values[codes[at]]) for f, codes, values in coded if values[codes[at]] is not None)
+        hit = _ORDERS.get(key)
+        if hit is None:
+            hit = _ORDERS[key] = _medication(dict(key), _MED_CELLS)
+        meds.append(hit[0])
+        errors.append(hit[1])
     return oid, Distinct(meds, errors)
+
+
+MAX_ORDERS = 100_000  # distinct order tuples remembered (a few hundred bytes each, plus the Medication)
+_ORDERS: dict[tuple[tuple[str, str], ...], tuple[Medication | None, str | None]] = {}
+_MED_CELLS = CellCache(_MED)
 
 
 def _medication(cells: dict[str, str], cache: CellCache) -> tuple[Medication | None, str | None]:

@@ -2,6 +2,12 @@
 
 Every writer receives partitions already in output order and streams them, so output size never
 sets memory use (the HTML page keeps only totals and a bounded table).
+
+Writing is split in two so that the costly half can run in the process that audited the partition
+(`--workers`): `Writer.render` turns a partition's `Result` into a small picklable payload (the
+CSV lines as bytes, the JSON reports as text) and `Totals.of` its counters; the writing process
+then only `put`s payloads and `merge`s counters, in input order. `write`/`add` are the two halves
+run in one place, with the very same bytes.
 """
 
 from __future__ import annotations
@@ -62,6 +68,37 @@ class Totals:
         self.examples: dict[str, tuple[str, str, str]] = {}
         self.worst: list[tuple[int, int, str, int]] = []  # bounded heap of (-rank, -first_row, pid, n)
 
+    @classmethod
+    def of(cls, res: Any) -> Totals:
+        """One partition's counters, to be `merge`d in output order where the output is written."""
+        part = cls()
+        part.add(res)
+        return part
+
+    def merge(self, part: Totals) -> None:
+        """Add a partition's counters (`Totals.of`): the same state as `add` of that partition.
+
+        Counters and dicts take new keys in the partition's own order, as `add` would have met
+        them; the worst-patients heap keeps the top HTML_PATIENTS of all items it is offered, and a
+        partition's items outside its own top HTML_PATIENTS can never be in the overall top."""
+        self.rows_read += part.rows_read
+        self.rows_rejected += part.rows_rejected
+        self.patients += part.patients
+        self.severity.update(part.severity)
+        for cat, counts in part.category.items():
+            self.category.setdefault(cat, Counter()).update(counts)
+        self.codes.update(part.codes)
+        for code, example in part.examples.items():
+            self.examples.setdefault(code, example)
+        for item in part.worst:
+            self._offer(item)
+
+    def _offer(self, item: tuple[int, int, str, int]) -> None:
+        if len(self.worst) < HTML_PATIENTS:
+            heapq.heappush(self.worst, item)
+        elif item > self.worst[0]:
+            heapq.heapreplace(self.worst, item)
+
     def add(self, res: Any) -> None:
         self.rows_read += res.rows_read
         self.rows_rejected += res.rows_rejected
@@ -92,11 +129,7 @@ class Totals:
         for pid, rank, first, n in per[["patient_id", "rank", "first", "n"]].itertuples(
             index=False, name=None
         ):
-            item = (-int(rank), -int(first), str(pid), int(n))
-            if len(self.worst) < HTML_PATIENTS:
-                heapq.heappush(self.worst, item)
-            elif item > self.worst[0]:
-                heapq.heapreplace(self.worst, item)
+            self._offer((-int(rank), -int(first), str(pid), int(n)))
 
     def at_or_above(self, severity: str) -> int:
         limit = SEVERITY_RANK[severity]
@@ -112,11 +145,20 @@ class Totals:
 
 
 class Writer:
+    """Streams partitions' findings in the order given. `render` may run in another process."""
+
     def __init__(self, stream: IO[str], keep: list[str]):
         self.stream, self.keep = stream, keep
 
+    def render(self, res: Any) -> Any:
+        """A partition's output as a picklable payload for `put` (no stream is touched)."""
+        return None
+
+    def put(self, payload: Any) -> None:
+        """Write one partition's payload from `render`; partitions come in output order."""
+
     def write(self, res: Any) -> None:
-        raise NotImplementedError
+        self.put(self.render(res))
 
     def close(self, totals: Totals) -> None:
         if self.stream is not sys.stdout:
@@ -124,51 +166,67 @@ class Writer:
         else:
             self.stream.flush()
 
+    def discard(self) -> None:
+        """Close without finishing the document: the run starts over in a fresh writer."""
+        if self.stream is not sys.stdout:
+            self.stream.close()
+
 
 class CsvWriter(Writer):
     def __init__(self, stream: IO[str], keep: list[str]):
         super().__init__(stream, keep)
         pd.DataFrame(columns=[*COLUMNS, *keep]).to_csv(stream, index=False, lineterminator="\n")
 
-    def write(self, res: Any) -> None:
+    def render(self, res: Any) -> list[pa.Buffer] | str:
+        """The findings' CSV lines: UTF-8 bytes in batches, or text for a lone column."""
         f = res.findings
         if f.empty:
-            return
+            return []
         names = [*COLUMNS, *self.keep]
         if len(names) < 2:  # the csv module writes a lone empty field as "": keep its own writer
             out = pd.DataFrame({c: neutralise(f[c]) for c in names})
-            out.to_csv(self.stream, index=False, header=False, lineterminator="\n")
-            return
+            return out.to_csv(index=False, header=False, lineterminator="\n")
         cols = [_text_column(f[c]) for c in names]
         # Batches bound the transient text; two are built at once (Arrow's kernels release the
-        # GIL) while the one before is written, in order. The threads end with each call, so no
-        # thread outlives it into the workers' fork.
+        # GIL). The threads end with each call, so no thread outlives it into a worker's fork.
+        batches: list[pa.Buffer] = []
         with ThreadPoolExecutor(max_workers=CSV_THREADS) as pool:
             pending: deque[Future[pa.Array]] = deque()
             for lo in range(0, len(f), CSV_BATCH_ROWS):
                 if len(pending) == CSV_THREADS:
-                    self._put(pending.popleft().result())
+                    batches.append(_utf8(pending.popleft().result()))
                 pending.append(pool.submit(csv_lines, [_one(c.slice(lo, CSV_BATCH_ROWS)) for c in cols]))
             while pending:
-                self._put(pending.popleft().result())
+                batches.append(_utf8(pending.popleft().result()))
+        return batches
 
-    def _put(self, lines: pa.Array) -> None:
-        """The lines' bytes straight from the Arrow buffer when the stream would write them as UTF-8
-        without newline translation (the same bytes, no decode/encode of ~400 MB), else as text."""
-        if lines.type != pa.large_string():
-            lines = lines.cast(pa.large_string())
-        bounds = np.frombuffer(lines.buffers()[1], dtype=np.int64)[[lines.offset, lines.offset + len(lines)]]
-        data = memoryview(lines.buffers()[2])[int(bounds[0]) : int(bounds[1])]  # type: ignore[index]
+    def put(self, payload: list[pa.Buffer] | str) -> None:
+        """The lines' bytes as they are when the stream would write them as UTF-8 without newline
+        translation (no decode/encode of ~400 MB), else as text: the same bytes either way."""
+        if isinstance(payload, str):
+            self.stream.write(payload)
+            return
         raw = getattr(self.stream, "buffer", None)
-        if (
+        direct = (
             raw is not None
             and _is_utf8(self.stream)
             and (self.stream is not sys.stdout or os.linesep == "\n")
-        ):
-            self.stream.flush()
-            raw.write(data)
-        else:
-            self.stream.write(bytes(data).decode("utf-8"))
+        )
+        for data in payload:
+            if direct:
+                self.stream.flush()
+                raw.write(data)
+            else:
+                self.stream.write(data.to_pybytes().decode("utf-8"))
+
+
+def _utf8(lines: pa.Array) -> pa.Buffer:
+    """CSV lines (one string each) as one run of UTF-8 bytes: a slice of the Arrow buffer, no copy
+    (pickled as bytes when it crosses to the writing process)."""
+    if lines.type != pa.large_string():
+        lines = lines.cast(pa.large_string())
+    bounds = np.frombuffer(lines.buffers()[1], dtype=np.int64)[[lines.offset, lines.offset + len(lines)]]
+    return lines.buffers()[2].slice(int(bounds[0]), int(bounds[1] - bounds[0]))
 
 
 def _is_utf8(stream: IO[str]) -> bool:
@@ -261,11 +319,13 @@ class JsonWriter(Writer):
         stream.write(f'{{"knowledge_version": {json.dumps(knowledge_version())}, "patients": [')
         self.first = True
 
-    def write(self, res: Any) -> None:
-        for rep in res.reports or ():
-            self.stream.write(
-                ("\n" if self.first else ",\n") + json.dumps(rep, ensure_ascii=False, default=str)
-            )
+    def render(self, res: Any) -> str:
+        """The partition's reports, `,\n`-separated (the separator before the first is `put`'s)."""
+        return ",\n".join(json.dumps(rep, ensure_ascii=False, default=str) for rep in res.reports or ())
+
+    def put(self, payload: str) -> None:
+        if payload:
+            self.stream.write(("\n" if self.first else ",\n") + payload)
             self.first = False
 
     def close(self, totals: Totals) -> None:
@@ -281,8 +341,7 @@ class JsonWriter(Writer):
 
 
 class HtmlWriter(Writer):
-    def write(self, res: Any) -> None:
-        pass
+    """The page is all totals: partitions put nothing."""
 
     def close(self, totals: Totals) -> None:
         self.stream.write(render_html(totals))

@@ -6,16 +6,29 @@ order of each patient's first row. `--chunksize` bounds memory: input sorted by 
 streams in blocks (each block's last patient waits for the next block); any other input is first
 hash-partitioned by patient_id into temporary Parquet files, then each partition is audited in
 turn (output is then grouped by partition, in first-row order within each).
+
+`--workers N` audits N of those partitions at once in forked processes (`audit_jobs`). In memory,
+the rows are cut into parts of whole patients taken in first-row order, so part k's patients all
+come before part k+1's and the parts' outputs, joined in order, are the single run's output.
+A worker also renders its partition's output (`finish`: the CSV bytes, the JSON text, the
+counters), so the writing process only copies bytes; results are written strictly in input order,
+hence byte-identical output for any N. At most 2N partitions are submitted at a time (N being
+audited, N queued so that no worker waits for the reader), plus the one being written.
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
 import os
+import pickle
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -32,18 +45,28 @@ class Options:
     scheduler: str | None = None
     partitions: int | None = None
     keep: tuple[str, ...] = ()
-    workers: int = field(default_factory=lambda: env_workers())  # forked processes per partition
-    presorted: bool = False  # the caller has already found the input sorted by patient_id
+    workers: int = field(default_factory=lambda: env_workers())  # partitions audited at once
+    # Is the input sorted by patient_id? "check" (a pass of its own first), "sorted" (the caller
+    # knows), "verify" (stream as if sorted and raise Unsorted if not), "unsorted" (the caller knows).
+    order: str = "check"
+
+
+DEFAULT_WORKERS = "auto"
+AUTO_MAX_WORKERS = 4  # each worker holds a partition (~0.5-0.8 GB at 200k rows): "auto" stops here
+
+
+def usable_cpus() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def env_workers() -> int:
-    """MEDCHECK_AUDIT_WORKERS: processes sharing each partition's per-patient work (default 1;
-    "auto" for one per CPU). The findings are the same for any number."""
-    text = os.environ.get("MEDCHECK_AUDIT_WORKERS", "1").strip().lower()
+    """MEDCHECK_AUDIT_WORKERS: partitions audited at once in forked processes (default "auto": one
+    per usable CPU, at most AUTO_MAX_WORKERS, as memory grows with each). The output is
+    byte-identical for any number. Input under MIN_FORK_BYTES is audited in-process whatever the
+    number: forking would cost more than it saves."""
+    text = os.environ.get("MEDCHECK_AUDIT_WORKERS", DEFAULT_WORKERS).strip().lower()
     if text == "auto":
-        return max(
-            1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        )
+        return min(usable_cpus(), AUTO_MAX_WORKERS)
     try:
         return max(1, int(text))
     except ValueError:
@@ -81,9 +104,152 @@ def read_patients(path: str) -> tuple[Patients, list[str]]:
     return load_patients(rows), notes
 
 
-def run_memory(src: Source, patients: Patients, opts: Options) -> Iterator[tuple[Result, int]]:
+Finish: TypeAlias = Callable[[Result], Any]
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """Run `part` of `parts` (patients in first-row order) of a hash partition's Parquet file: a
+    worker loads it itself, so the rows are not pickled to it."""
+
+    path: str
+    part: int = 0
+    parts: int = 1
+
+    def load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        rows, bad = load_partition(self.path)
+        if self.parts == 1:
+            return rows, bad
+        part_r, part_b = first_row_parts(rows, bad, self.parts)
+        return rows[part_r == self.part], bad[part_b == self.part]
+
+
+Job: TypeAlias = "tuple[pd.DataFrame, pd.DataFrame] | FilePart | int"  # rows and bad, a file, a part number
+PART_ROWS = 100_000  # in memory with workers: rows per part (several per worker evens out the load)
+MIN_FORK_BYTES = 2 << 20  # smaller input (some 20k-40k rows, about a second) is audited in-process
+
+
+def _same(res: Result) -> Result:
+    return res
+
+
+@dataclass
+class Auditor:
+    """Audits one job wherever it runs: in this process, or in a worker forked with it (`_WORKER`),
+    which then needs only the job itself pickled, not the patients or the in-memory rows."""
+
+    patients: Patients
+    opts: Options
+    finish: Finish
+    whole: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray] | None = None  # rows, bad, parts
+
+    def __call__(self, job: Job) -> Any:
+        if isinstance(job, FilePart):
+            rows, bad = job.load()
+        elif isinstance(job, int):
+            assert self.whole is not None
+            all_rows, all_bad, part_r, part_b = self.whole
+            rows, bad = all_rows[part_r == job], all_bad[part_b == job]
+        else:
+            rows, bad = job
+        return self.finish(audit_rows(rows, bad, self.patients, None, self.opts.reports, self.opts.keep))
+
+
+_WORKER: Auditor | None = None  # set before the pool forks; the workers inherit it
+
+
+def _in_worker(job: Job, spool: str) -> str:
+    """Audit in a worker; the result goes back through a file, not the pool's pipe: a partition's
+    CSV is ~70 MB, and through the pipe the worker would wait, 64 KiB at a time, on the writing
+    process's result thread (which needs the GIL the writer holds) before taking its next job."""
+    assert _WORKER is not None
+    result = _WORKER(job)
+    with open(spool, "wb") as fh:
+        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return spool
+
+
+def _collect(spool: str) -> Any:
+    with open(spool, "rb") as fh:
+        result = pickle.load(fh)
+    os.unlink(spool)
+    return result
+
+
+def can_fork() -> bool:
+    return "fork" in mp.get_all_start_methods()
+
+
+def workers_for(src: Source, opts: Options) -> int:
+    """Processes worth forking for this input: 1 without fork or for input under MIN_FORK_BYTES."""
+    return opts.workers if opts.workers > 1 and can_fork() and src.size >= MIN_FORK_BYTES else 1
+
+
+def audit_jobs(jobs: Iterable[tuple[Job, int]], auditor: Auditor, workers: int) -> Iterator[tuple[Any, int]]:
+    """Each job's `finish`ed result with its progress mark, strictly in the jobs' order.
+
+    With one worker the jobs run here. Otherwise the pool forks at once (callers ask for workers
+    only for input worth it, see `workers_for`) and at most 2*workers jobs are submitted ahead of
+    the result being written: N audited and N queued, so that workers finishing together never
+    wait for the reader to parse their next partition."""
+    global _WORKER
+    if workers == 1:
+        for job, done in jobs:
+            yield auditor(job), done
+        return
+    _WORKER = auditor
+    folder = tempfile.mkdtemp(prefix="medcheck-results-")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"))
+    pending: deque[tuple[Future[str], int]] = deque()
+    try:
+        for n, (job, done) in enumerate(jobs):
+            pending.append((pool.submit(_in_worker, job, os.path.join(folder, f"{n}.pickle")), done))
+            del job
+            if len(pending) > 2 * workers:
+                fut, at = pending.popleft()
+                yield _collect(fut.result()), at
+        while pending:
+            fut, at = pending.popleft()
+            yield _collect(fut.result()), at
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _WORKER = None
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_memory(
+    src: Source, patients: Patients, opts: Options, finish: Finish = _same
+) -> Iterator[tuple[Any, int]]:
+    """The whole input at once; with workers, in parts of whole patients taken in first-row order."""
     rows, bad = read_all(src)
-    yield audit_rows(rows, bad, patients, None, opts.reports, opts.keep, opts.workers), src.size
+    workers = workers_for(src, opts)
+    if workers == 1:
+        yield finish(audit_rows(rows, bad, patients, None, opts.reports, opts.keep)), src.size
+        return
+    parts = math.ceil((len(rows) + len(bad)) / (PART_ROWS * workers)) * workers  # they finish together
+    part_r, part_b = first_row_parts(rows, bad, parts)
+    auditor = Auditor(patients, opts, finish, (rows, bad, part_r, part_b))
+    used = np.unique(np.concatenate([part_r, part_b])).tolist()  # a part may be empty: few patients
+    yield from audit_jobs(((p, src.size * (p + 1) // parts) for p in used), auditor, workers)
+
+
+def first_row_parts(rows: pd.DataFrame, bad: pd.DataFrame, parts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Part number per row and per bad row: patients (as `audit_rows` keys them, the stripped id)
+    ranked by their first row, cut into `parts` runs of about equal rows. Every patient's first row
+    in part k comes before any in part k+1, and the output is in first-row order, so the parts'
+    outputs, concatenated, are the whole input's output."""
+    ids = np.concatenate([_pid(rows["patient_id"]), _pid(bad["patient_id"])])
+    at = np.concatenate([rows["_row"].to_numpy(np.int64), bad["_row"].to_numpy(np.int64)])
+    code, uniq = pd.factorize(ids)
+    first = np.full(len(uniq), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, code, at)
+    order = np.argsort(first, kind="stable")
+    size = np.bincount(code, minlength=len(uniq))[order]
+    before = np.cumsum(size) - size
+    part_of = np.empty(len(uniq), dtype=np.int64)
+    part_of[order] = before * parts // max(1, len(ids))
+    part = part_of[code]
+    return part[: len(rows)], part[len(rows) :]
 
 
 def _pid(s: pd.Series) -> np.ndarray:
@@ -93,17 +259,31 @@ def _pid(s: pd.Series) -> np.ndarray:
 def is_sorted(src: Source, block_bytes: int) -> bool:
     """Are the rows ordered by patient_id? One cheap pass: the blocks are scanned as for the audit
     (same rows, same bad rows) but only the patient_id column is turned into values."""
-    last = None
-    for b in iter_blocks(src, block_bytes, only=("patient_id",)):
-        ids = np.concatenate([_pid(b.rows["patient_id"]), _pid(b.bad["patient_id"])])
-        order = np.concatenate([b.rows["_row"].to_numpy(), b.bad["_row"].to_numpy()])
+    check = OrderCheck()
+    return all(check(b.rows, b.bad) for b in iter_blocks(src, block_bytes, only=("patient_id",)))
+
+
+class OrderCheck:
+    """Block by block, in file order: are all rows so far (read or not) in patient_id order?"""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    def __call__(self, rows: pd.DataFrame, bad: pd.DataFrame) -> bool:
+        ids = np.concatenate([_pid(rows["patient_id"]), _pid(bad["patient_id"])])
+        order = np.concatenate([rows["_row"].to_numpy(), bad["_row"].to_numpy()])
         ids = ids[np.argsort(order, kind="stable")]
         if not len(ids):
-            continue
-        if last is not None and ids[0] < last or bool(np.any(ids[1:] < ids[:-1])):
+            return True
+        if self.last is not None and ids[0] < self.last or bool(np.any(ids[1:] < ids[:-1])):
             return False
-        last = ids[-1]
-    return True
+        self.last = ids[-1]
+        return True
+
+
+class Unsorted(Exception):
+    """A stream that was to verify the order (Options.order "verify") found a patient out of it.
+    Raised before that block's rows are handed on; the caller starts over another way."""
 
 
 def block_size(src: Source, chunksize: int) -> int:
@@ -111,13 +291,32 @@ def block_size(src: Source, chunksize: int) -> int:
         fh.seek(src.header_bytes)
         sample = fh.read(1 << 20)
     per_line = len(sample) / max(1, sample.count(b"\n"))
-    return max(1 << 16, int(chunksize * per_line))
+    return max(MIN_BLOCK_BYTES, int(chunksize * per_line))
 
 
-def stream_units(src: Source, block_bytes: int) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
-    """Sorted input: each block but its last patient, who continues into the next block."""
+MIN_BLOCK_BYTES = 1 << 16
+
+
+def stream_units(
+    src: Source, block_bytes: int, workers: int = 1, verify: bool = False
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
+    """Sorted input: each block but its last patient, who continues into the next block.
+
+    With `verify` the order is checked block by block as it streams (`Unsorted` if it fails),
+    instead of by a pass of its own before: the file is read once.
+
+    For several workers the blocks shrink towards the end (down to a quarter), to about a
+    2*workers-th of what is left, so the last partitions are small and no worker is left alone
+    with a big one while the others wait; the output is the same for any block sizes."""
     held_rows, held_bad = None, None
-    for b in iter_blocks(src, block_bytes):
+
+    def guided(done: int) -> int:
+        return max(block_bytes // 4, min(block_bytes, (src.size - done) // (2 * workers)))
+
+    check = OrderCheck() if verify else None
+    for b in iter_blocks(src, guided if workers > 1 else block_bytes):
+        if check is not None and not check(b.rows, b.bad):
+            raise Unsorted(src.name)
         rows = b.rows if held_rows is None else pd.concat([held_rows, b.rows], ignore_index=True)
         bad = b.bad if held_bad is None else pd.concat([held_bad, b.bad], ignore_index=True)
         ids = np.concatenate([_pid(rows["patient_id"]), _pid(bad["patient_id"])])
@@ -183,23 +382,43 @@ def partition_files(src: Source, n: int, folder: str, block_bytes: int) -> list[
     return parts.close()
 
 
-def chunk_units(src: Source, opts: Options, folder: str) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
-    """Whole-patient units of bounded size: streamed when sorted, else via hash partitions."""
+def chunk_jobs(src: Source, opts: Options, folder: str) -> Iterator[tuple[Job, int]]:
+    """Whole-patient units of bounded size: streamed (rows, bad) when sorted, else the paths of
+    hash partitions (a worker loads its own, so the rows are not pickled to it)."""
     block_bytes = block_size(src, opts.chunksize or 100_000)
-    if opts.presorted or is_sorted(src, block_bytes):
-        yield from stream_units(src, block_bytes)
+    workers = workers_for(src, opts)
+    if opts.order in ("sorted", "verify") or opts.order == "check" and is_sorted(src, block_bytes):
+        for rows, bad, done in stream_units(src, block_bytes, workers, opts.order == "verify"):
+            yield (rows, bad), done
         return
     files = partition_files(src, max(1, math.ceil(src.size / block_bytes)), folder, block_bytes)
+    # The partitions' number sets the output's grouping, so it cannot follow the workers; when
+    # they do not share out evenly, each is audited in `workers` runs of its patients taken in
+    # first-row order, whose outputs, joined, are the partition's (see `first_row_parts`).
+    split = workers if len(files) % workers else 1
     for i, path in enumerate(files, 1):
-        rows, bad = load_partition(path)
-        yield rows, bad, src.size * i // len(files)
+        for k in range(split):
+            yield (
+                FilePart(path, k, split),
+                src.size * (i - 1) // len(files) + src.size * (k + 1) // (split * len(files)),
+            )
 
 
-def run_chunked(src: Source, patients: Patients, opts: Options) -> Iterator[tuple[Result, int]]:
+def chunk_units(src: Source, opts: Options, folder: str) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
+    """Whole-patient units of bounded size: streamed when sorted, else via hash partitions."""
+    for job, done in chunk_jobs(src, opts, folder):
+        rows, bad = job.load() if isinstance(job, FilePart) else job
+        yield rows, bad, done
+
+
+def run_chunked(
+    src: Source, patients: Patients, opts: Options, finish: Finish = _same
+) -> Iterator[tuple[Any, int]]:
     folder = tempfile.mkdtemp(prefix="medcheck-parts-")
     try:
-        for rows, bad, done in chunk_units(src, opts, folder):
-            yield audit_rows(rows, bad, patients, None, opts.reports, opts.keep, opts.workers), done
+        yield from audit_jobs(
+            chunk_jobs(src, opts, folder), Auditor(patients, opts, finish), workers_for(src, opts)
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -214,8 +433,11 @@ def _dask_client(scheduler: str | None):
     return Client(cluster), cluster
 
 
-def run_dask(src: Source, patients: Patients, opts: Options) -> Iterator[tuple[Result, int]]:
-    """The same `audit_rows` per partition on a Dask cluster, results taken back in order."""
+def run_dask(
+    src: Source, patients: Patients, opts: Options, finish: Finish = _same
+) -> Iterator[tuple[Any, int]]:
+    """The same `audit_rows` per partition on a Dask cluster, results taken back in order (and
+    `finish`ed here: the cluster's workers need not know the writer)."""
     client, cluster = _dask_client(opts.scheduler)
     folder = tempfile.mkdtemp(prefix="medcheck-parts-")
     try:
@@ -232,9 +454,9 @@ def run_dask(src: Source, patients: Patients, opts: Options) -> Iterator[tuple[R
                 )
                 if len(pending) >= 2 * workers:  # bounded: only a few partitions in flight
                     fut, at = pending.pop(0)
-                    yield fut.result(), at
+                    yield finish(fut.result()), at
             for fut, at in pending:
-                yield fut.result(), at
+                yield finish(fut.result()), at
             return
         rows, bad = read_all(src)
         n = opts.partitions or 2 * workers
@@ -253,7 +475,7 @@ def run_dask(src: Source, patients: Patients, opts: Options) -> Iterator[tuple[R
             )
             for p in range(n)
         ]
-        yield merge_results(client.gather(futures)), src.size
+        yield finish(merge_results(client.gather(futures))), src.size
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         client.close()

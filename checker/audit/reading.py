@@ -18,7 +18,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,9 +133,13 @@ def open_source(name: str, required: tuple[str, ...] = REQUIRED) -> Source:
         raise
 
 
-def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES, only: tuple[str, ...] = ()) -> Iterator[Block]:
+def iter_blocks(
+    src: Source, block_bytes: int | Callable[[int], int] = BLOCK_BYTES, only: tuple[str, ...] = ()
+) -> Iterator[Block]:
     """Yield the file as blocks of whole lines, parsed, with each row's data-row number.
 
+    `block_bytes` may be a function of the bytes read so far, so that a reader feeding parallel
+    workers can take smaller blocks towards the end (the rows are the same for any block sizes).
     `only` (column names, with patient_id) limits which columns the C parser turns into values
     when a pass needs no more (e.g. the sortedness check): the rows, their numbers and the bad
     rows are the same; only the other columns may be missing from `rows`."""
@@ -145,7 +149,7 @@ def iter_blocks(src: Source, block_bytes: int = BLOCK_BYTES, only: tuple[str, ..
     with open(src.path, "rb") as fh:
         fh.seek(src.header_bytes)
         while True:
-            chunk = fh.read(block_bytes)
+            chunk = fh.read(block_bytes(done) if callable(block_bytes) else block_bytes)
             final = not chunk
             data = carry + chunk
             if not data:
