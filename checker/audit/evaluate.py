@@ -20,8 +20,8 @@ How each part of the engine is covered, fastest first:
 Orders are built once per (variant, index) and shared (`normalize.row_order`); patient facts
 (CrCl, conditions, `matches` memo) once per patient. Findings are de-duplicated and sorted as
 the engine does, on integer keys: per distinct finding its ranks (severity, category, drugs,
-code, message), per hit its rows' indexes within the patient. The output is the same for any
-number of workers (the argument is kept; nothing is forked any more).
+code, message), per hit its rows' indexes within the patient. Parallelism is at the level of
+whole-patient partitions (see `partition`), each audited here in one process.
 """
 
 from __future__ import annotations
@@ -210,12 +210,8 @@ def audit_rows(
     f: Formulary | None = None,
     want_reports: bool = False,
     keep: tuple[str, ...] = (),
-    workers: int = 1,
 ) -> Result:
-    """Audit whole patients: `rows` are parseable CSV rows (with `_row`), `bad` unreadable ones.
-
-    `workers` is accepted for the callers' sake: the evaluators now run once per distinct input
-    (see `memo`), which leaves too little per-patient work to be worth forking for."""
+    """Audit whole patients: `rows` are parseable CSV rows (with `_row`), `bad` unreadable ones."""
     f = f or load_formulary()
     rows = rows.sort_values("_row", kind="stable").reset_index(drop=True)
     pid = rows["patient_id"].fillna("").str.strip() if len(rows) else pd.Series([], dtype=object)
@@ -593,5 +589,3 @@ def _texts(blocks: list[memo.Block], sel: np.ndarray) -> pa.Array:
     back[np.concatenate(where)] = np.arange(len(sel))
     return pa.concat_arrays(chunks).take(pa.array(back))
 
-
-MIN_PATIENTS_PER_WORKER = 2000  # kept for callers and tests that tune it; nothing is forked now
