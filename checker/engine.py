@@ -33,7 +33,7 @@ def _digest(f: Formulary) -> str:
     return hashlib.sha256((f.digest + knowledge_digest()).encode()).hexdigest()
 
 
-def _unrecognized(o: Order) -> Finding:
+def unrecognized(o: Order) -> Finding:
     hint = f" (class: {', '.join(sorted(o.classes))})" if o.classes else ""
     return finding(
         "unrecognized.drug",
@@ -46,7 +46,7 @@ def _unrecognized(o: Order) -> Finding:
     )
 
 
-def _summary(o: Order) -> dict:
+def order_summary(o: Order) -> dict:
     out: dict = {"index": o.index, "input": o.input, "drug": o.drug_id}
     if o.drug and o.route:
         out["route"] = o.route
@@ -72,9 +72,9 @@ def run(regimen: Regimen, f: Formulary | None = None, rules: tuple[Evaluator, ..
     for o in orders:
         found.extend(o.problems)
         if o.drug is None:
-            found.append(_unrecognized(o))
+            found.append(unrecognized(o))
     for evaluate in rules if rules is not None else evaluators():
         found.extend(evaluate(ctx))
     unique = {(x.code, x.drugs, x.medications, x.message): x for x in found}
     ordered = tuple(sorted(unique.values(), key=Finding.sort_key))
-    return Report(knowledge_version(), ordered, tuple(_summary(o) for o in orders))
+    return Report(knowledge_version(), ordered, tuple(order_summary(o) for o in orders))

@@ -15,7 +15,7 @@ from rules.context import Context
 from rules.model import Interaction
 
 
-def _rank(rule: Interaction) -> tuple[int, int]:
+def rule_rank(rule: Interaction) -> tuple[int, int]:
     return (-(rule.a.specificity + rule.b.specificity), SEVERITY_RANK[rule.severity])
 
 
@@ -23,7 +23,7 @@ def _name(o: Order) -> str:
     return o.drug.name if o.drug else o.input
 
 
-def _pairs(ctx: Context, orders: list[Order]) -> dict[tuple[int, int], dict[str, Interaction]]:
+def pair_rules(ctx: Context, orders: list[Order]) -> dict[tuple[int, int], dict[str, Interaction]]:
     """Every (order, order) pair with the rules it meets, found from each order's tags outward."""
     index, tags = ctx.knowledge.interactions_by_a, ctx.tags
     members: dict[str, list[Order]] = {}
@@ -49,7 +49,7 @@ def check_interactions(ctx: Context) -> Iterator[Finding]:
     orders = [o for o in ctx.orders if o.drug or o.classes]
     by_index = {o.index: o for o in orders}
     best: dict[tuple, tuple[Interaction, tuple[Order, ...]]] = {}
-    for (i, j), rules in sorted(_pairs(ctx, orders).items()):
+    for (i, j), rules in sorted(pair_rules(ctx, orders).items()):
         x, y = by_index[i], by_index[j]
         for rule in rules.values():
             involved: tuple[Order, ...] = (x, y)
@@ -60,7 +60,7 @@ def check_interactions(ctx: Context) -> Iterator[Finding]:
                 involved = (x, y, third[0])
             # One finding per pair of ingredients and topic: the most specific, then most severe rule.
             key = (frozenset((x.drug_id or x.input, y.drug_id or y.input)), rule.group)
-            if key not in best or _rank(rule) < _rank(best[key][0]):
+            if key not in best or rule_rank(rule) < rule_rank(best[key][0]):
                 best[key] = (rule, involved)
     merged: dict[str, tuple[Interaction, dict[int, Order]]] = {}
     for rule, involved in best.values():

@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from checker.engine import _unrecognized
+from checker.engine import unrecognized
 from checker.model import SEVERITY_RANK, Finding, Patient
 from checker.orders import Order
 from formulary import Formulary, When
@@ -47,13 +47,13 @@ from rules.knowledge import knowledge as rules_knowledge
 
 from . import interaction_plan, memo, plans
 from .normalize import Patients, Variants, distinct_orders, interpret
-from .vector_rules import _PatientFacts, patient_facts, possibly
+from .vector_rules import PatientFacts, patient_facts, possibly
 
 SLACK = EPS / 2  # the screen's margin: half the engine's, so it flags everything the engine can
 COLUMNS = ["patient_id", "rows", "severity", "category", "code", "drugs", "message", "recommendation"]
 # Partitions hold whole patients and each patient has its own first row: a partition's findings
 # are already in report order (`order`), so merging partitions needs only these two keys.
-_SORT = ["first_row", "order"]
+SORT_KEYS = ["first_row", "order"]
 
 
 @dataclass
@@ -140,7 +140,7 @@ def _variant_features(v: Variants) -> pd.DataFrame:
     )
 
 
-def dose_candidates(acc: pd.DataFrame, v: Variants, facts: _PatientFacts) -> pd.DataFrame:
+def dose_candidates(acc: pd.DataFrame, v: Variants, facts: PatientFacts) -> pd.DataFrame:
     """(pidx, drug_id) groups that might break a dose limit; all others provably do not.
 
     Each row meets each limit row of its drug written for its route (as `rules.dose._groups`),
@@ -376,7 +376,7 @@ def _problem_blocks(acc: pd.DataFrame, v: Variants, t: memo.Templates, rank: np.
     for i in np.flatnonzero(used).tolist():
         o = v.orders[i]
         mine: dict[tuple, Finding] = {}
-        for x in (*o.problems, *([_unrecognized(o)] if o.drug is None else [])):
+        for x in (*o.problems, *([unrecognized(o)] if o.drug is None else [])):
             mine.pop((x.code, x.drugs, x.message), None)  # one row: the same medications throughout
             mine[(x.code, x.drugs, x.message)] = x
         if mine:
@@ -588,4 +588,3 @@ def _texts(blocks: list[memo.Block], sel: np.ndarray) -> pa.Array:
     back = np.empty(len(sel), dtype=np.int64)
     back[np.concatenate(where)] = np.arange(len(sel))
     return pa.concat_arrays(chunks).take(pa.array(back))
-

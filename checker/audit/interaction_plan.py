@@ -5,12 +5,12 @@ function of R and of R's *involved* orders L(R) only (the orders of every `best`
 sorted by index: the drugs, indexes, names and message all come from L and R). Which entries R
 wins is decided here, vectorized, with the evaluator's own steps:
 
-1. the rules of each pair of orders, in the evaluator's insertion order, are the real `_pairs`
+1. the rules of each pair of orders, in the evaluator's insertion order, are the real `pair_rules`
    run on that pair alone (per distinct ordered pair of order kinds: a pair's rules depend on the
    two orders' tags, routes and drug ids only, the lower index taking the `a` side first);
 2. a rule with `also` takes the first other relevant order (by index) with that tag, or drops out;
 3. per patient, ingredient pair (`drug_id or input` of each, unordered) and rule group, the entry
-   kept is the first of the least `_rank`, pairs taken by (i, j) and rules in insertion order;
+   kept is the first of the least `rule_rank`, pairs taken by (i, j) and rules in insertion order;
 4. per (patient, rule), L is the union of the winning entries' orders.
 
 The finding is then made by `check_interactions` itself, run on L alone with a knowledge that
@@ -29,7 +29,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from rules.interactions import _pairs, _rank
+from rules.interactions import pair_rules, rule_rank
 from rules.knowledge import knowledge as rules_knowledge
 from rules.model import Knowledge
 
@@ -77,7 +77,7 @@ def interactions_plan(env: Env) -> Plan:
             a_side[k, j] = r.a.key in tg and (not r.a_routes or o.route in r.a_routes)
             b_side[k, j] = r.b.key in tg and (not r.b_routes or o.route in r.b_routes)
     meets = (a_side.astype(np.int32) @ b_side.T.astype(np.int32)) > 0
-    meets |= meets.T  # a pair is found from either side (a superset: `_pairs` decides)
+    meets |= meets.T  # a pair is found from either side (a superset: `pair_rules` decides)
     active = meets.any(axis=1)
     # Every pair (lower row, higher row) of a patient's relevant rows whose kinds may meet a rule.
     rows = np.flatnonzero(rel_v[vid] & active[kind_v[vid]])
@@ -93,7 +93,7 @@ def interactions_plan(env: Env) -> Plan:
     a, b, ka, kb = a[ok], b[ok], ka[ok], kb[ok]
     if not len(a):
         return _empty()
-    # Per distinct ordered kind pair, its rules in insertion order: `_pairs` on the two orders alone.
+    # Per distinct ordered kind pair, its rules in insertion order: `pair_rules` on the two orders alone.
     kp, kp_of = np.unique(ka * n_k + kb, return_inverse=True)
     kp_of = kp_of.reshape(-1)
     pos = {id(r): j for j, r in enumerate(rules)}
@@ -104,7 +104,7 @@ def interactions_plan(env: Env) -> Plan:
         two = [dataclasses.replace(orders[vx], index=0), dataclasses.replace(orders[vy], index=1)]
         ctx = env.facts.context(0, two, env.f, know)
         ctx.__dict__["tags"] = {0: env.vtags[vx], 1: env.vtags[vy]}
-        got = [pos[id(r)] for r in _pairs(ctx, two).get((0, 1), {}).values()]
+        got = [pos[id(r)] for r in pair_rules(ctx, two).get((0, 1), {}).values()]
         kp_n[t] = len(got)
         flat += got
     kp_start = np.cumsum(kp_n) - kp_n
@@ -124,7 +124,7 @@ def interactions_plan(env: Env) -> Plan:
     ia, ib = ident_v[vid[a]], ident_v[vid[b]]
     lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
     group = pd.factorize(pd.Series([r.group for r in rules], dtype=object))[0].astype(np.int64)[rule]
-    ranks = [_rank(r) for r in rules]
+    ranks = [rule_rank(r) for r in rules]
     order_of = {x: i for i, x in enumerate(sorted(set(ranks)))}
     rank = np.array([order_of[x] for x in ranks], dtype=np.int64)[rule]
     pa = p[a]

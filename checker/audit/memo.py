@@ -35,7 +35,7 @@ from formulary import Formulary, key
 from rules.knowledge import knowledge as rules_knowledge
 
 from .normalize import Variants, row_order
-from .vector_rules import _PatientFacts, tags
+from .vector_rules import PatientFacts, tags
 
 
 @dataclass
@@ -65,7 +65,7 @@ class Env:
     """One partition's accepted rows (sorted by patient code, then row) and what the runs need."""
 
     v: Variants
-    facts: _PatientFacts
+    facts: PatientFacts
     f: Formulary
     codes: list[str]
     pidx: np.ndarray  # per accepted row: patient code

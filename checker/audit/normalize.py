@@ -244,7 +244,7 @@ class Patients:
         at = self._at.get(pid)
         if at is None:
             return Patient(id=pid)
-        vals = list(_PATIENT_DEFAULTS)
+        vals = list(PATIENT_DEFAULTS)
         vals[_AT_ID] = pid
         for k, col in self.columns:
             vals[k] = col[at]
@@ -301,11 +301,11 @@ def load_patients(rows: pd.DataFrame) -> Patients:
             {} if t is None or e is not None else _attributes(name, v)
             for t, (v, e) in zip(texts, verdicts, strict=True)
         ]
-        for slot in sorted({k for a in attrs for k in a}, key=_PATIENT_SLOTS.index):
-            at = _PATIENT_SLOTS.index(slot)
+        for slot in sorted({k for a in attrs for k in a}, key=PATIENT_SLOTS.index):
+            at = PATIENT_SLOTS.index(slot)
             per_code = np.empty(len(attrs), dtype=object)  # filled one by one: values may be tuples
             for i, a in enumerate(attrs):
-                per_code[i] = a.get(slot, _PATIENT_DEFAULTS[at])
+                per_code[i] = a.get(slot, PATIENT_DEFAULTS[at])
             columns.append((at, per_code[codes].tolist()))
             if slot == "weight_kg":
                 weight = np.array([np.nan if x is None else x for x in per_code], dtype=float)[codes]
@@ -327,10 +327,10 @@ def _join_errors(error: np.ndarray, more: np.ndarray) -> None:
 
 
 _DEFAULT_PATIENT = Patient()
-_PATIENT_SLOTS = tuple(f.name for f in fields(Patient))
-_PATIENT_DEFAULTS = tuple(getattr(_DEFAULT_PATIENT, k) for k in _PATIENT_SLOTS)
-_PATIENT_SETTERS = tuple(Patient.__dict__[k].__set__ for k in _PATIENT_SLOTS)  # member descriptors
-_AT_ID = _PATIENT_SLOTS.index("id")
+PATIENT_SLOTS = tuple(f.name for f in fields(Patient))
+PATIENT_DEFAULTS = tuple(getattr(_DEFAULT_PATIENT, k) for k in PATIENT_SLOTS)
+_PATIENT_SETTERS = tuple(Patient.__dict__[k].__set__ for k in PATIENT_SLOTS)  # member descriptors
+_AT_ID = PATIENT_SLOTS.index("id")
 
 
 def _make_patient(vals: list[Any]) -> Patient:
@@ -348,4 +348,4 @@ def _attributes(name: str, value: Any) -> dict[str, Any]:
     `_build` maps each field on its own (renames, sex letters, conditions as a tuple), so a row's
     Patient is the union of its fields' attributes."""
     one = PatientSchema._build(_PATIENT, {name: value})
-    return {k: getattr(one, k) for k in _PATIENT_SLOTS if getattr(one, k) != getattr(_DEFAULT_PATIENT, k)}
+    return {k: getattr(one, k) for k in PATIENT_SLOTS if getattr(one, k) != getattr(_DEFAULT_PATIENT, k)}

@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from checker.engine import _summary, knowledge_version
+from checker.engine import knowledge_version, order_summary
 from checker.model import SEVERITIES, SEVERITY_RANK
 
 from .evaluate import COLUMNS
@@ -373,7 +373,7 @@ def patient_reports(out: pd.DataFrame, acc: pd.DataFrame, v: Variants, firsts: p
             []
             if mine is None
             else [
-                {**_summary(row_order(v, vid, loc, w)), "row": r}
+                {**order_summary(row_order(v, vid, loc, w)), "row": r}
                 for vid, loc, w, r in zip(
                     mine["vid"], mine["local"], mine["weight"], mine["_row"], strict=True
                 )

@@ -33,7 +33,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
-from .evaluate import _SORT, Result, audit_rows
+from .evaluate import SORT_KEYS, Result, audit_rows
 from .normalize import Patients, load_patients
 from .reading import Source, iter_blocks, open_source
 
@@ -487,7 +487,7 @@ def merge_results(results: list[Result]) -> Result:
     """Partitions' results in the single-machine order: by each patient's first row."""
     frames = [r.findings for r in results if len(r.findings)]
     findings = pd.concat(frames, ignore_index=True) if frames else results[0].findings
-    findings = findings.sort_values(_SORT, kind="stable").reset_index(drop=True)
+    findings = findings.sort_values(SORT_KEYS, kind="stable").reset_index(drop=True)
     reports = None
     if any(r.reports is not None for r in results):
         reports = sorted((rep for r in results for rep in (r.reports or [])), key=lambda d: d["first_row"])

@@ -20,7 +20,7 @@ from formulary import When
 from rules.knowledge import knowledge as rules_knowledge
 
 from .memo import Env, Plan, factorize_rows, variant_codes
-from .vector_rules import _PatientFacts
+from .vector_rules import PatientFacts
 
 
 def _patients_plan(env: Env, rel_v: np.ndarray, read: Callable[[Order], object], fact: np.ndarray,
@@ -82,14 +82,14 @@ def duplication_plan(env: Env) -> Plan:
     return _dense(rows, p[rows], p[rows], lambda uk: np.zeros(len(uk), dtype=np.int64), code)
 
 
-def _tri(facts: _PatientFacts, w: When) -> np.ndarray:
+def _tri(facts: PatientFacts, w: When) -> np.ndarray:
     """`Context.matches(w)` per patient as 2 (True), 1 (None: a fact unknown), 0 (False)."""
     from .vector_rules import possibly
 
     return np.where(facts.surely(w), 2, np.where(possibly(facts, w), 1, 0)).astype(np.int64)
 
 
-def _unknown_bits(facts: _PatientFacts) -> np.ndarray:
+def _unknown_bits(facts: PatientFacts) -> np.ndarray:
     """Per patient, which facts `Context.matches` / `missing_for` can find unknown (a bit each)."""
     cols = [facts.age, facts.weight, facts.crcl, facts.tolerant, facts.pregnant, facts.qtc, facts.calcium,
             facts.platelets, facts.anc, facts.hb]  # fmt: skip
@@ -119,7 +119,7 @@ def _facet_bits(w: When) -> int:
     return bits | ((1 << len(tests)) if w.hepatic else 0)
 
 
-def _when_facts(facts: _PatientFacts, w: When) -> list[np.ndarray]:
+def _when_facts(facts: PatientFacts, w: When) -> list[np.ndarray]:
     """The fact columns a caution's evidence (rules.patient._evidence) reads for `w`, generously:
     every fact `w` sets a bound on, the CrCl with whether it was estimated, matched conditions."""
     out: list[np.ndarray] = []
@@ -148,7 +148,7 @@ def cautions_plan(env: Env) -> Plan:
     per variant) when the patient surely falls under c.when; of those orders, drug id and name,
     input where there is no drug, and index; of the patient, what the evidence prints. Every
     selected order is relevant and no other is needed, so the unit is (patient, code)."""
-    from .vector_rules import _fits
+    from .vector_rules import fits_caution
 
     know = rules_knowledge()
     groups: dict[str, list[int]] = {}
@@ -159,7 +159,7 @@ def cautions_plan(env: Env) -> Plan:
     g_n = max(len(names), 1)
     pos = {id(c): i for i, c in enumerate(know.cautions)}
     fits_v = [
-        {pos[id(c)] for k in tg for c in know.cautions_by_key.get(k, ()) if _fits(c, o, tg)}
+        {pos[id(c)] for k in tg for c in know.cautions_by_key.get(k, ()) if fits_caution(c, o, tg)}
         for o, tg in zip(orders, env.vtags, strict=True)
     ]
     fit_all = np.zeros((len(orders), len(know.cautions)), dtype=bool)
@@ -306,10 +306,10 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
     return plan
 
 
-_CRCL_TEXT: list[tuple[_PatientFacts, np.ndarray]] = []
+_CRCL_TEXT: list[tuple[PatientFacts, np.ndarray]] = []
 
 
-def _crcl_text(fx: _PatientFacts) -> np.ndarray:
+def _crcl_text(fx: PatientFacts) -> np.ndarray:
     """Per patient, CrCl as rules.dose prints it (`num`: three decimals), None when unknown: the
     dose findings read it only so, so patients alike in this text act alike."""
     if _CRCL_TEXT and _CRCL_TEXT[0][0] is fx:

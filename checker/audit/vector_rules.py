@@ -1,8 +1,8 @@
 """Patient facts as arrays, and the vectorized forms of the engine's tests on them.
 
-`_PatientFacts` holds, per patient code, what `Context.matches` and the evaluators read (as
+`PatientFacts` holds, per patient code, what `Context.matches` and the evaluators read (as
 arrays, derived with `Context`'s own arithmetic); `surely` and `possibly` are
-`Context.matches(w) is True` and `is not False` over all patients at once; `_fits` is a caution's
+`Context.matches(w) is True` and `is not False` over all patients at once; `fits_caution` is a caution's
 order selection. `memo` builds its keys from these, so each must equal the engine's test exactly.
 """
 
@@ -19,7 +19,7 @@ from checker.orders import Order
 from formulary import Formulary, When
 from rules.context import Context
 
-from .normalize import _PATIENT_DEFAULTS, _PATIENT_SLOTS, Patients
+from .normalize import PATIENT_DEFAULTS, PATIENT_SLOTS, Patients
 
 # Per slot of the last patients file: its column with the slot's default appended (see `_extended`).
 _EXTENDED: dict[str, list[Any]] = {}
@@ -71,7 +71,7 @@ def _crcl(
     return np.where(np.isnan(given), np.where(can, value, np.nan), given), can
 
 
-class _PatientFacts:
+class PatientFacts:
     """Per patient code: the facts `Context.matches` and the evaluators read, as arrays.
 
     Built from the patients file's attribute columns (`Patients.columns`, per file row), taken at
@@ -88,10 +88,10 @@ class _PatientFacts:
         at = tab.index.get_indexer(codes) if len(tab) and n else np.full(n, -1, dtype=np.int64)
         if len(tab):
             at[at >= 0] = np.where(tab["error"].isna().to_numpy()[at[at >= 0]], at[at >= 0], -1)
-        slots = {_PATIENT_SLOTS[k]: col for k, col in patients.columns}
+        slots = {PATIENT_SLOTS[k]: col for k, col in patients.columns}
 
         def attr(name: str) -> list[Any]:  # the attribute per patient code, as Patients.get sets it
-            default = _PATIENT_DEFAULTS[_PATIENT_SLOTS.index(name)]
+            default = PATIENT_DEFAULTS[PATIENT_SLOTS.index(name)]
             col = slots.get(name)
             if col is None or not n:
                 return [default] * n
@@ -202,7 +202,7 @@ def _violated(v: np.ndarray, lo=None, hi=None, over=None, below=None) -> np.ndar
     return bad  # NaN compares False throughout: unknown never breaks a bound
 
 
-def possibly(facts: _PatientFacts, w: When) -> np.ndarray:
+def possibly(facts: PatientFacts, w: When) -> np.ndarray:
     """Where `Context.matches(w)` is not False (True, or None for want of a fact)."""
     no = _violated(facts.age, w.age_min, w.age_max, w.age_over, w.age_below)
     no |= _violated(facts.weight, w.weight_min_kg, w.weight_max_kg, None, w.weight_below)
@@ -223,11 +223,11 @@ def possibly(facts: _PatientFacts, w: When) -> np.ndarray:
     return ~no
 
 
-def patient_facts(codes: pd.Index, patients: Patients, f: Formulary) -> _PatientFacts:
-    return _PatientFacts(codes, patients, f)
+def patient_facts(codes: pd.Index, patients: Patients, f: Formulary) -> PatientFacts:
+    return PatientFacts(codes, patients, f)
 
 
-def _fits(c, o: Order, t: frozenset[str]) -> bool:
+def fits_caution(c, o: Order, t: frozenset[str]) -> bool:
     """Whether caution `c` selects order `o` with tags `t` (rules.patient: _selected, PRN, dose number)."""
     n_ = o.dose_number or 1
     return bool(
