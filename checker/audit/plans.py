@@ -51,7 +51,8 @@ def duplication_plan(env: Env) -> Plan:
     same-name test), index; the drug's name by id. No patient fact. A rule whose members have
     fewer than two identities (drug id or input) yields nothing, and keeps yielding nothing on a
     subset of the orders; a rule that fires keeps all its members. So the relevant rows are the
-    members of the rules that fire and the orders of every drug ordered twice or more."""
+    members of the rules that fire and the orders of every drug that yields a same-ingredient
+    finding (ordered twice or more, with two scheduled orders or two names)."""
     know = rules_knowledge()
     orders, vid, p, n = env.v.orders, env.vid, env.pidx.astype(np.int64), env.n
     ident = pd.factorize(pd.Series([o.drug_id or o.input for o in orders], dtype=object))[0].astype(np.int64)
@@ -74,8 +75,17 @@ def duplication_plan(env: Env) -> Plan:
         dspan = int(drug.max()) + 1
         k = p * dspan + d
         keys, inv, counts = np.unique(k[has], return_inverse=True, return_counts=True)
+        inv = inv.reshape(-1)
+        # same_ingredient yields for a drug ordered twice or more only with two scheduled orders or
+        # two names (lower case); a group that does not, and any subset of it, yields nothing.
+        low = pd.factorize(pd.Series([o.input.lower() for o in orders], dtype=object))[0].astype(np.int64)
+        sched = np.bincount(inv, weights=~np.array([o.prn for o in orders], dtype=bool)[vid[has]],
+                            minlength=len(keys))  # fmt: skip
+        names = np.bincount(np.unique(inv * (int(low.max()) + 1) + low[vid[has]]) // (int(low.max()) + 1),
+                            minlength=len(keys))  # fmt: skip
+        yields = (counts >= 2) & ((sched >= 2) | (names >= 2))
         twice = np.zeros(len(vid), dtype=bool)
-        twice[np.flatnonzero(has)] = counts[inv.reshape(-1)] >= 2
+        twice[np.flatnonzero(has)] = yields[inv]
         rel |= twice
     rows = np.flatnonzero(rel)
     code = variant_codes(orders, lambda o: (o.drug_id, o.classes, o.prn, o.input))[vid[rows]]
@@ -202,39 +212,111 @@ def cautions_plan(env: Env) -> Plan:
     )
 
 
+def _needs_missing(fx: PatientFacts, need: str) -> np.ndarray:
+    """Per patient, whether `rules.patient._missing(need)` can be non-empty (an unknown need: yes)."""
+    nan = np.isnan
+    match need:
+        case "renal_function":
+            return nan(fx.crcl) & ~fx.egfr_known
+        case "serum_calcium":
+            return nan(fx.calcium)
+        case "blood_counts":
+            return nan(fx.platelets) | nan(fx.anc) | nan(fx.hb)
+        case "qtc":
+            return nan(fx.qtc)
+        case "opioid_tolerant":
+            return nan(fx.tolerant)
+        case "dental_exam_done":
+            return fx.dental != 1.0
+        case "weight":
+            return nan(fx.weight)
+        case "age":
+            return nan(fx.age)
+        case "hepatic_function":
+            return fx.hepatic.isna().to_numpy(dtype=bool)
+    return np.ones(len(fx.age), dtype=bool)
+
+
 def required_plan(env: Env) -> Plan:
     """check_required reads, per order: tags (drug id, classes), route (selection; companions by
     drug id and classes), drug name, index; of the patient, only whether facts are missing
     (`rules.patient._missing`: CrCl, eGFR, calcium, blood counts, QTc, opioid tolerance, weight,
-    age, hepatic function known or not; the dental examination's value). Relevant rows: those a
-    check selects or that are a companion; a patient with no selected order gets nothing."""
+    age, hepatic function known or not; the dental examination's value). A check yields a finding
+    only if it selects an order and something is missing (a fact, or a companion drug absent):
+    per patient, the checks that may fire (a superset, widened to every check sharing an id with
+    one, as findings are told apart by code) are in the fact code and only their findings are kept.
+    Relevant rows: the orders those checks select (code: drug id and which of them select it) and,
+    per companion selector of those checks present in the patient, its first matching order
+    (code: which selectors it witnesses). The run on those rows selects the same orders and sees
+    the same companions present for every kept check, so its findings are the patient's."""
     know = rules_knowledge()
-    sel_v = np.array(
-        [any(rc.keys & t and (not rc.routes or o.route in rc.routes) for rc in know.checks)
-         for o, t in zip(env.v.orders, env.vtags, strict=True)], dtype=bool,
-    )  # fmt: skip
-    comp_v = np.array(
-        [
-            any(s.matches(o.drug_id, o.classes) for rc in know.checks for s in rc.with_drugs)
-            for o in env.v.orders
-        ],
-        dtype=bool,
-    )
-    if not len(sel_v):
+    checks = list(know.checks)
+    if not len(env.v.orders) or not checks:
         return _empty_plan()
-    has_sel = np.bincount(env.pidx, weights=sel_v[env.vid], minlength=env.n) > 0
-    rel = (sel_v | comp_v)[env.vid] & has_sel[env.pidx]
+    orders, vid, p, n = env.v.orders, env.vid, env.pidx.astype(np.int64), env.n
+    sel_bits = np.array(
+        [sum(1 << i for i, rc in enumerate(checks) if rc.keys & t and (not rc.routes or o.route in rc.routes))
+         for o, t in zip(orders, env.vtags, strict=True)], dtype=np.int64,
+    )  # fmt: skip
+    comps = [(i, s) for i, rc in enumerate(checks) for s in rc.with_drugs]
+    comp_bits = np.array(
+        [sum(1 << j for j, (_, s) in enumerate(comps) if s.matches(o.drug_id, o.classes)) for o in orders],
+        dtype=np.int64,
+    )
+    rs, rc_ = sel_bits[vid], comp_bits[vid]
+    sel_p = np.zeros(n, dtype=np.int64)
+    np.bitwise_or.at(sel_p, p, rs)
+    comp_p = np.zeros(n, dtype=np.int64)
+    np.bitwise_or.at(comp_p, p, rc_)
+    fire = np.zeros(n, dtype=np.int64)
+    miss: dict[str, np.ndarray] = {}
+    for i, rc in enumerate(checks):
+        may = np.zeros(n, dtype=bool)
+        for need in rc.needs:
+            if need not in miss:
+                miss[need] = _needs_missing(env.facts, need)
+            may |= miss[need]
+        for j, (ci, _) in enumerate(comps):
+            if ci == i:
+                may |= (comp_p >> j) & 1 == 0
+        fire |= (may & ((sel_p >> i) & 1 == 1)).astype(np.int64) << i
+    same_id = [sum(1 << k for k, other in enumerate(checks) if other.id == rc.id) for rc in checks]
+    wide = fire.copy()
+    for i in range(len(checks)):
+        wide |= np.where((fire >> i) & 1 == 1, same_id[i], 0)
+    fire = wide
+    a = rs & fire[p]
+    comp_of = np.array([sum(1 << j for j, (ci, _) in enumerate(comps) if ci == i) for i in range(len(checks))]
+                       + [0], dtype=np.int64)  # fmt: skip
+    want = np.zeros(n, dtype=np.int64)
+    for i in range(len(checks)):
+        want |= np.where((fire >> i) & 1 == 1, comp_of[i], 0)
+    w = np.zeros(len(vid), dtype=np.int64)
+    cand = rc_ & want[p]
+    for j in range(len(comps)):
+        hit = np.flatnonzero((cand >> j) & 1 == 1)
+        if len(hit):
+            _, first = np.unique(p[hit], return_index=True)  # rows ascend within a patient
+            w[hit[first]] |= 1 << j
+    rel = (a != 0) | (w != 0)
     rows = np.flatnonzero(rel)
-    p = env.pidx[rows].astype(np.int64)
+    if not len(rows):
+        return _empty_plan()
+    dc = variant_codes(orders, lambda o: o.drug_id)[vid[rows]]
+    code = factorize_rows("required.row", np.where(a[rows] != 0, dc, -1), a[rows], w[rows])
     fx = env.facts
     fact = factorize_rows(
         "required",
-        np.isnan(fx.crcl), fx.egfr_known, np.isnan(fx.calcium), np.isnan(fx.platelets), np.isnan(fx.anc),
-        np.isnan(fx.hb), np.isnan(fx.qtc), np.isnan(fx.tolerant), fx.dental, np.isnan(fx.weight),
-        np.isnan(fx.age), fx.hepatic.isna().to_numpy(dtype=bool),
+        fire, np.isnan(fx.crcl), fx.egfr_known, np.isnan(fx.calcium), np.isnan(fx.platelets),
+        np.isnan(fx.anc), np.isnan(fx.hb), np.isnan(fx.qtc), np.isnan(fx.tolerant), fx.dental,
+        np.isnan(fx.weight), np.isnan(fx.age), fx.hepatic.isna().to_numpy(dtype=bool),
     )  # fmt: skip
-    code = variant_codes(env.v.orders, lambda o: (o.drug_id, o.classes, o.route))[env.vid[rows]]
-    return _dense(rows, p, p, lambda uk: fact[uk], code)
+    pr = p[rows]
+    kept = {rc.id: i for i, rc in enumerate(checks)}
+    plan = _dense(rows, pr, pr, lambda uk: fact[uk], code)
+    mask = fire[plan.unit_pidx]
+    plan.keep = lambda u, x: bool((int(mask[u]) >> kept[x.code.removeprefix("monitoring.")]) & 1)
+    return plan
 
 
 def opioid_plan(env: Env) -> Plan:
