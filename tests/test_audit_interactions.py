@@ -7,14 +7,12 @@ brand), three-way `also` rules and route-limited rules."""
 
 from __future__ import annotations
 
-import os
-
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from formulary import load as load_formulary
 from rules.knowledge import knowledge
-from tests.test_audit_equivalence import actual, audit, expected
+from tests.test_audit_equivalence import AUDIT_SETTINGS, actual, audit, audit_and_compare, expected
 
 F = load_formulary()
 K = knowledge()
@@ -37,18 +35,10 @@ med = st.fixed_dictionaries(
 population = st.lists(st.tuples(st.just({}), st.lists(med, min_size=2, max_size=14)), min_size=1, max_size=6)
 
 
-@settings(
-    max_examples=int(os.environ.get("AUDIT_EXAMPLES", "40")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@AUDIT_SETTINGS
 @given(pop=population, seed=st.one_of(st.none(), st.integers(0, 1000)))
 def test_interaction_heavy_regimens(tmp_path, pop, seed):
-    res, order = audit(tmp_path, pop, seed)
-    want = expected(pop, order)
-    got = actual(res)
-    for pid, found in want.items():
-        assert got.get(pid, []) == found, pid
+    audit_and_compare(tmp_path, pop, seed)
 
 
 def test_three_way_and_repeats(tmp_path):
