@@ -1,11 +1,11 @@
-"""`_assemble`'s integer keys for rows' index tuples order and identify them as Python tuples do."""
+"""`assemble`'s integer keys for rows' index tuples order and identify them as Python tuples do."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from checker.audit import evaluate, memo
+from checker.audit import assemble, memo
 from checker.model import Finding
 
 
@@ -25,12 +25,12 @@ def test_local_keys_match_tuples(monkeypatch):
     rng = np.random.default_rng(7)
     blocks, t = _blocks(rng)
     codes, firsts = pd.Index(["a", "b", "c", "d"]), pd.Series([1, 5, 9, 12])
-    fast = evaluate._assemble(blocks, t, codes, firsts, False)
-    key, rank = evaluate._local_keys(blocks)
-    ltid, lrank = evaluate._local_tuples(blocks)
+    fast = assemble.assemble(blocks, t, codes, firsts, False)
+    key, rank = assemble._local_keys(blocks)
+    ltid, lrank = assemble._local_tuples(blocks)
     assert (pd.factorize(key)[0] == pd.factorize(ltid)[0]).all()
     assert (np.argsort(rank, kind="stable") == np.argsort(lrank, kind="stable")).all()
-    monkeypatch.setattr(evaluate, "_local_keys", lambda b: None)
-    slow = evaluate._assemble(blocks, t, codes, firsts, False)
+    monkeypatch.setattr(assemble, "_local_keys", lambda b: None)
+    slow = assemble.assemble(blocks, t, codes, firsts, False)
     pd.testing.assert_frame_equal(fast, slow)
     assert fast["rows"].str.count(";").max() == 2

@@ -32,11 +32,9 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from checker.engine import unrecognized
-from checker.model import SEVERITY_RANK, Finding, Patient
+from checker.model import Finding, Patient
 from checker.orders import Order
 from formulary import Formulary, When
 from formulary import load as load_formulary
@@ -45,12 +43,12 @@ from rules.context import Context
 from rules.dose import EPS, check_doses
 from rules.knowledge import knowledge as rules_knowledge
 
-from . import interaction_plan, memo, plans
+from . import duplication_plan, interaction_plan, memo, opioid_plan, plans
+from .assemble import assemble
 from .normalize import Patients, Variants, distinct_orders, interpret
 from .vector_rules import PatientFacts, patient_facts, possibly
 
 SLACK = EPS / 2  # the screen's margin: half the engine's, so it flags everything the engine can
-COLUMNS = ["patient_id", "rows", "severity", "category", "code", "drugs", "message", "recommendation"]
 # Partitions hold whole patients and each patient has its own first row: a partition's findings
 # are already in report order (`order`), so merging partitions needs only these two keys.
 SORT_KEYS = ["first_row", "order"]
@@ -276,7 +274,7 @@ def audit_rows(
         reports=want_reports,
     )
     blocks += _evaluator_blocks(env, acc, t)
-    out = _assemble(blocks, t, codes, firsts, want_reports)
+    out = assemble(blocks, t, codes, firsts, want_reports)
     if keep:
         out = _kept(out, rows, keep)
     n_ids = int((codes != "").sum())
@@ -313,10 +311,10 @@ def _evaluator_blocks(env: memo.Env, acc: pd.DataFrame, t: memo.Templates) -> li
 
     by_evaluator: dict[Callable, Callable[[memo.Env], memo.Plan]] = {
         check_interactions: interaction_plan.interactions_plan,
-        check_duplication: plans.duplication_plan,
+        check_duplication: duplication_plan.duplication_plan,
         check_cautions: plans.cautions_plan,
         check_required: plans.required_plan,
-        check_opioid_load: plans.opioid_plan,
+        check_opioid_load: opioid_plan.opioid_plan,
     }
     out: list[memo.Block] = []
     for stage, evaluate in enumerate(evaluators(), start=1):
@@ -349,15 +347,6 @@ def _kept(out: pd.DataFrame, rows: pd.DataFrame, keep: tuple[str, ...]) -> pd.Da
 def context(patient: Patient, orders: list[Order], f: Formulary) -> Context:
     """The evaluators' context, built as `engine.run` builds it."""
     return Context(patient=patient, orders=orders, formulary=f, knowledge=rules_knowledge())
-
-
-def _empty() -> pd.DataFrame:
-    out = pd.DataFrame({c: pd.Series([], dtype=object) for c in COLUMNS})
-    return out.assign(
-        first_row=pd.Series([], dtype=np.int64),
-        sev_rank=pd.Series([], dtype=np.int64),
-        order=pd.Series([], dtype=np.int64),
-    )
 
 
 def _block(family: int, pidx: np.ndarray, tid: np.ndarray, rows: np.ndarray, local: np.ndarray) -> memo.Block:
@@ -472,119 +461,3 @@ def _patient_blocks(codes: pd.Index, patients: Patients, t: memo.Templates) -> l
         return []
     none = np.zeros((len(pids), 0), dtype=np.int64)
     return [_block(9 << 10, codes.get_indexer(pids), np.array(tids, dtype=np.int64), none, none)]
-
-
-def _ranked(values: list) -> np.ndarray:
-    """Per value, its rank in sorted order (equal values: equal ranks)."""
-    distinct = sorted(set(values))
-    at = {x: i for i, x in enumerate(distinct)}
-    return np.fromiter((at[x] for x in values), dtype=np.int64, count=len(values))
-
-
-def _rows_text(rows: np.ndarray) -> pa.Array:
-    """`;`-joined row numbers per hit (Arrow's integer text is Python's: plain decimal digits)."""
-    if rows.shape[1] == 0:
-        return pa.array([""] * len(rows), type=pa.large_string())
-    cols = [pc.cast(pa.array(rows[:, j]), pa.large_string()) for j in range(rows.shape[1])]
-    sep = pa.scalar(";", pa.large_string())
-    return cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, sep)
-
-
-def _local_keys(blocks: list[memo.Block]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per hit, an integer in the order of its rows' tuple of within-patient indexes (Python's
-    tuple order: element by element, a prefix first) and equal for equal tuples: the digits
-    index + 1 in base (largest index + 2), padded with zeros to the widest tuple. None when
-    that does not fit in 62 bits. Returned twice: as the identity key and as the sort rank."""
-    width = max(b.local.shape[1] for b in blocks)
-    top = max((int(b.local.max()) for b in blocks if b.local.size), default=-1) + 2
-    if top**width >= 1 << 62:
-        return None
-    weights = np.array([top ** (width - 1 - j) for j in range(width)], dtype=np.int64)
-    key = np.concatenate([(b.local.astype(np.int64) + 1) @ weights[: b.local.shape[1]] for b in blocks])
-    return key, key
-
-
-def _local_tuples(blocks: list[memo.Block]) -> tuple[np.ndarray, np.ndarray]:
-    """`_local_keys` for any width: per hit, a code per distinct tuple, and those codes' ranks."""
-    tuples: dict[tuple[int, ...], int] = {}
-    parts = []
-    for b in blocks:
-        if b.local.shape[1] == 0:
-            parts.append(np.full(len(b.pidx), tuples.setdefault((), len(tuples)), dtype=np.int64))
-        else:
-            uniq, inv = np.unique(b.local, axis=0, return_inverse=True)
-            ids = np.array([tuples.setdefault(tuple(u), len(tuples)) for u in uniq.tolist()], dtype=np.int64)
-            parts.append(ids[inv.reshape(-1)])
-    ltid = np.concatenate(parts)
-    return ltid, _ranked(list(tuples))[ltid]
-
-
-def _assemble(
-    blocks: list[memo.Block], t: memo.Templates, codes: pd.Index, firsts: pd.Series, want_reports: bool
-) -> pd.DataFrame:
-    """One frame of findings, de-duplicated as the engine does it (the last of equal (code, drugs,
-    medications, message) wins: sources are taken in the engine's order) and sorted as the report
-    is, patients by first row. All sort and identity keys are integers: per finding template its
-    ranks, per hit its rows' tuple of within-patient indexes (`_local_keys`). The rows' text is
-    made in Arrow for the hits kept only, block by block."""
-    blocks = sorted((b for b in blocks if len(b.pidx)), key=lambda b: b.family)
-    if not blocks:
-        return _empty()
-    ltid, lrank = _local_keys(blocks) or _local_tuples(blocks)
-    pidx = np.concatenate([b.pidx for b in blocks])
-    tid = np.concatenate([b.tid for b in blocks])
-    found = t.found
-    same = pd.factorize(pd.Series([(x.code, x.drugs, x.message) for x in found], dtype=object))[0]
-    dup = pd.DataFrame({"p": pidx, "s": same[tid], "l": ltid}).duplicated(keep="last").to_numpy()
-    keep = np.flatnonzero(~dup)
-    pidx, tid, ltid, lrank = pidx[keep], tid[keep], ltid[keep], lrank[keep]
-    sev = np.array([SEVERITY_RANK[x.severity] for x in found], dtype=np.int64)
-    cat = _ranked([x.category for x in found])
-    drugs = _ranked([x.drugs for x in found])
-    code = _ranked([x.code for x in found])
-    msg = _ranked([x.message for x in found])
-    first = firsts.to_numpy(np.int64)[pidx]
-    order = np.lexsort((msg[tid], lrank, code[tid], drugs[tid], cat[tid], sev[tid], first))
-    pidx, tid, first = pidx[order], tid[order], first[order]
-    text = pd.Series(pd.array(_texts(blocks, keep[order]), dtype="str"))
-
-    def col(get: Callable[[Finding], str]) -> pd.Series:  # text taken per template: no per-hit strings
-        return pd.Series(pd.array([get(x) for x in found], dtype="str")).take(tid).reset_index(drop=True)
-
-    out = pd.DataFrame(
-        {
-            "patient_id": pd.Series(pd.array(np.asarray(codes, dtype=object), dtype="str"))
-            .take(pidx)
-            .reset_index(drop=True),
-            "rows": text,
-            "severity": col(lambda x: x.severity),
-            "category": col(lambda x: x.category),
-            "code": col(lambda x: x.code),
-            "drugs": col(lambda x: ";".join(x.drugs)),
-            "message": col(lambda x: x.message),
-            "recommendation": col(lambda x: x.recommendation),
-            "first_row": first,
-            "sev_rank": sev[tid],
-            "order": np.arange(len(tid), dtype=np.int64),
-        }
-    )
-    if want_reports:
-        out["obj"] = np.array(found + [None], dtype=object)[:-1][tid]
-    return out
-
-
-def _texts(blocks: list[memo.Block], sel: np.ndarray) -> pa.Array:
-    """The rows' text of the hits at positions `sel` (over all blocks, in turn), in that order."""
-    offs = np.cumsum([0] + [len(b.pidx) for b in blocks])
-    which = np.searchsorted(offs, sel, side="right") - 1
-    chunks, where = [], []
-    for i, b in enumerate(blocks):
-        at = np.flatnonzero(which == i)
-        if len(at):
-            chunks.append(_rows_text(b.rows[sel[at] - offs[i]]))
-            where.append(at)
-    if not chunks:
-        return pa.array([], type=pa.large_string())
-    back = np.empty(len(sel), dtype=np.int64)
-    back[np.concatenate(where)] = np.arange(len(sel))
-    return pa.concat_arrays(chunks).take(pa.array(back))

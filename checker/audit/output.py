@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from checker.engine import knowledge_version, order_summary
 from checker.model import SEVERITIES, SEVERITY_RANK
 
-from .evaluate import COLUMNS
+from .assemble import COLUMNS
 from .normalize import Variants, row_order
 
 FORMULA_START = ("=", "+", "-", "@")

@@ -23,7 +23,7 @@ from .memo import Env, Plan, factorize_rows, variant_codes
 from .vector_rules import PatientFacts
 
 
-def _patients_plan(env: Env, rel_v: np.ndarray, read: Callable[[Order], object], fact: np.ndarray,
+def patients_plan(env: Env, rel_v: np.ndarray, read: Callable[[Order], object], fact: np.ndarray,
                    min_rows: int = 1) -> Plan:  # fmt: skip
     """Unit = patient; relevant rows = rows whose variant is relevant; patients with fewer than
     `min_rows` relevant rows are left out (the evaluator provably finds nothing for them)."""
@@ -32,10 +32,10 @@ def _patients_plan(env: Env, rel_v: np.ndarray, read: Callable[[Order], object],
     if min_rows > 1:
         ok = np.bincount(p, minlength=env.n)[p] >= min_rows
         rows, p = rows[ok], p[ok]
-    return _dense(rows, p, p, lambda uk: fact[uk], variant_codes(env.v.orders, read)[env.vid[rows]])
+    return dense_plan(rows, p, p, lambda uk: fact[uk], variant_codes(env.v.orders, read)[env.vid[rows]])
 
 
-def _dense(rows: np.ndarray, unit_key: np.ndarray, pidx: np.ndarray,
+def dense_plan(rows: np.ndarray, unit_key: np.ndarray, pidx: np.ndarray,
            fact_of: Callable[[np.ndarray], np.ndarray], code: np.ndarray, keep=None) -> Plan:  # fmt: skip
     """Plan from relevant rows keyed by a sparse unit key (any int64; one key per unit); `fact_of`
     gives the fact codes of the distinct keys, ascending; `keep` is then called with dense units."""
@@ -44,52 +44,6 @@ def _dense(rows: np.ndarray, unit_key: np.ndarray, pidx: np.ndarray,
     order = np.lexsort((rows, unit))
     rows, unit, code = rows[order], unit[order], code[order]
     return Plan(rows, unit, pidx[first], fact_of(uk), code, keep)
-
-
-def duplication_plan(env: Env) -> Plan:
-    """check_duplication reads, per order: drug id, classes, PRN (scheduled), input (names, and the
-    same-name test), index; the drug's name by id. No patient fact. A rule whose members have
-    fewer than two identities (drug id or input) yields nothing, and keeps yielding nothing on a
-    subset of the orders; a rule that fires keeps all its members. So the relevant rows are the
-    members of the rules that fire and the orders of every drug that yields a same-ingredient
-    finding (ordered twice or more, with two scheduled orders or two names)."""
-    know = rules_knowledge()
-    orders, vid, p, n = env.v.orders, env.vid, env.pidx.astype(np.int64), env.n
-    ident = pd.factorize(pd.Series([o.drug_id or o.input for o in orders], dtype=object))[0].astype(np.int64)
-    span = int(ident.max()) + 1 if len(ident) else 1
-    rel = np.zeros(len(vid), dtype=bool)
-    for rule in know.duplications:
-        member = np.array(
-            [rule.selector.matches(o.drug_id, o.classes) and (o.scheduled or not rule.scheduled_only)
-             for o in orders], dtype=bool,
-        )[vid]  # fmt: skip
-        if not member.any():
-            continue
-        pairs = np.unique(p[member] * span + ident[vid[member]])
-        fires = np.bincount(pairs // span, minlength=n) >= 2
-        rel |= member & fires[p]
-    drug = pd.factorize(pd.Series([o.drug_id for o in orders], dtype=object), use_na_sentinel=True)[0]
-    d = drug[vid].astype(np.int64)
-    has = d >= 0
-    if has.any():
-        dspan = int(drug.max()) + 1
-        k = p * dspan + d
-        keys, inv, counts = np.unique(k[has], return_inverse=True, return_counts=True)
-        inv = inv.reshape(-1)
-        # same_ingredient yields for a drug ordered twice or more only with two scheduled orders or
-        # two names (lower case); a group that does not, and any subset of it, yields nothing.
-        low = pd.factorize(pd.Series([o.input.lower() for o in orders], dtype=object))[0].astype(np.int64)
-        sched = np.bincount(inv, weights=~np.array([o.prn for o in orders], dtype=bool)[vid[has]],
-                            minlength=len(keys))  # fmt: skip
-        names = np.bincount(np.unique(inv * (int(low.max()) + 1) + low[vid[has]]) // (int(low.max()) + 1),
-                            minlength=len(keys))  # fmt: skip
-        yields = (counts >= 2) & ((sched >= 2) | (names >= 2))
-        twice = np.zeros(len(vid), dtype=bool)
-        twice[np.flatnonzero(has)] = yields[inv]
-        rel |= twice
-    rows = np.flatnonzero(rel)
-    code = variant_codes(orders, lambda o: (o.drug_id, o.classes, o.prn, o.input))[vid[rows]]
-    return _dense(rows, p[rows], p[rows], lambda uk: np.zeros(len(uk), dtype=np.int64), code)
 
 
 def _tri(facts: PatientFacts, w: When) -> np.ndarray:
@@ -197,12 +151,12 @@ def cautions_plan(env: Env) -> Plan:
         fact_keys.append(who * g_n + g)
         fact_vals.append(factorize_rows(("caution", name), np.full(len(who), 0), *[c[who] for c in cols]))
     if not rows_l:
-        return _empty_plan()
+        return empty_plan()
     rows, keys, code = np.concatenate(rows_l), np.concatenate(key_l), np.concatenate(code_l)
     uk = np.unique(keys)
     unit_name = [names[int(x)] for x in uk % g_n]
     by_unit = pd.Series(np.concatenate(fact_vals), index=np.concatenate(fact_keys))
-    return _dense(
+    return dense_plan(
         rows,
         keys,
         keys // g_n,
@@ -252,7 +206,7 @@ def required_plan(env: Env) -> Plan:
     know = rules_knowledge()
     checks = list(know.checks)
     if not len(env.v.orders) or not checks:
-        return _empty_plan()
+        return empty_plan()
     orders, vid, p, n = env.v.orders, env.vid, env.pidx.astype(np.int64), env.n
     sel_bits = np.array(
         [sum(1 << i for i, rc in enumerate(checks) if rc.keys & t and (not rc.routes or o.route in rc.routes))
@@ -301,7 +255,7 @@ def required_plan(env: Env) -> Plan:
     rel = (a != 0) | (w != 0)
     rows = np.flatnonzero(rel)
     if not len(rows):
-        return _empty_plan()
+        return empty_plan()
     dc = variant_codes(orders, lambda o: o.drug_id)[vid[rows]]
     code = factorize_rows("required.row", np.where(a[rows] != 0, dc, -1), a[rows], w[rows])
     fx = env.facts
@@ -313,19 +267,10 @@ def required_plan(env: Env) -> Plan:
     )  # fmt: skip
     pr = p[rows]
     kept = {rc.id: i for i, rc in enumerate(checks)}
-    plan = _dense(rows, pr, pr, lambda uk: fact[uk], code)
+    plan = dense_plan(rows, pr, pr, lambda uk: fact[uk], code)
     mask = fire[plan.unit_pidx]
     plan.keep = lambda u, x: bool((int(mask[u]) >> kept[x.code.removeprefix("monitoring.")]) & 1)
     return plan
-
-
-def opioid_plan(env: Env) -> Plan:
-    """check_opioid_load reads, per opioid order with a drug: drug id, route, dose (ug/h factors),
-    daily amount, unit, index; of the patient, whether a cancer condition is known."""
-    know = rules_knowledge()
-    rel = np.array([bool(o.drug) and "opioid" in o.classes for o in env.v.orders], dtype=bool)
-    cancer = env.facts.has(tuple(know.cancer_conditions)).astype(np.int64)
-    return _patients_plan(env, rel, lambda o: (o.drug_id, o.route, o.dose, o.daily, o.unit), cancer)
 
 
 def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
@@ -338,7 +283,7 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
     estimated (only where a finding on a CrCl row can be made: the patient surely falls under one)
     and the weight (per-kg rows: also behind the per-kg dose of a fixed dose)."""
     if cand.empty:
-        return _empty_plan()
+        return empty_plan()
     f, fx = env.f, env.facts
     dcode, dnames = pd.factorize(pd.Series(drug_of, dtype=object), use_na_sentinel=True)
     dcode = dcode.astype(np.int64)
@@ -381,7 +326,7 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
     # drugs with per-kg rows the weight is in the fact code; elsewhere it is read only when unknown.
     rk = rowkey[rows]
     by_unit = pd.Series(fact, index=ukeys)
-    plan = _dense(
+    plan = dense_plan(
         rows, rk, rk // span, lambda uk: by_unit.reindex(uk).to_numpy(np.int64), code[env.vid[rows]]
     )
     plan.weighted = True
@@ -401,6 +346,6 @@ def _crcl_text(fx: PatientFacts) -> np.ndarray:
     return text
 
 
-def _empty_plan() -> Plan:
+def empty_plan() -> Plan:
     z = np.zeros(0, dtype=np.int64)
     return Plan(z, z, z, z, z)
