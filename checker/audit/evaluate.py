@@ -43,7 +43,7 @@ from rules.context import Context
 from rules.dose import EPS, check_doses
 from rules.knowledge import knowledge as rules_knowledge
 
-from . import duplication_plan, interaction_plan, memo, opioid_plan, plans
+from . import dose_plan, duplication_plan, interaction_plan, memo, opioid_plan, plans
 from .assemble import assemble
 from .normalize import Patients, Variants, distinct_orders, interpret
 from .vector_rules import PatientFacts, patient_facts, possibly
@@ -323,7 +323,7 @@ def _evaluator_blocks(env: memo.Env, acc: pd.DataFrame, t: memo.Templates) -> li
         if evaluate is check_doses:
             cand = SCREENS[check_doses](acc, env.v, env.facts)
             drug_of = _variant_features(env.v)["drug_id"].to_numpy()[env.vid]
-            out += memo.run_plan(env, t, stage, evaluate, plans.doses_plan(env, cand, drug_of), "doses")
+            out += memo.run_plan(env, t, stage, evaluate, dose_plan.doses_plan(env, cand, drug_of), "doses")
         elif evaluate is check_conditions_known:
             out += memo.conditions_blocks(env, t, stage, evaluate)
         elif evaluate in by_evaluator:

@@ -1,0 +1,123 @@
+"""Which (patient, drug) groups and facts `rules.dose.check_doses` reads, for `memo.run_plan`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from checker.quantities import num
+from formulary import When
+
+from .memo import Env, Plan, factorize_rows, variant_codes
+from .plans import dense_plan, empty_plan
+from .vector_rules import PatientFacts
+
+
+def _tri(facts: PatientFacts, w: When) -> np.ndarray:
+    """`Context.matches(w)` per patient as 2 (True), 1 (None: a fact unknown), 0 (False)."""
+    from .vector_rules import possibly
+
+    return np.where(facts.surely(w), 2, np.where(possibly(facts, w), 1, 0)).astype(np.int64)
+
+
+def _unknown_bits(facts: PatientFacts) -> np.ndarray:
+    """Per patient, which facts `Context.matches` / `missing_for` can find unknown (a bit each)."""
+    cols = [facts.age, facts.weight, facts.crcl, facts.tolerant, facts.pregnant, facts.qtc, facts.calcium,
+            facts.platelets, facts.anc, facts.hb]  # fmt: skip
+    bits = np.zeros(len(facts.age), dtype=np.int64)
+    for i, c in enumerate(cols):
+        bits |= np.isnan(c).astype(np.int64) << i
+    bits |= facts.hepatic.isna().to_numpy(dtype=np.int64) << len(cols)
+    return bits
+
+
+def _facet_bits(w: When) -> int:
+    """The `_unknown_bits` of the facts `missing_for(w)` can name: the facets `rules.context._facets`
+    builds for `w` (conditions are never unknown there). Bits of other facts are never read."""
+    tests = (
+        (w.age_min, w.age_max, w.age_over, w.age_below),
+        (w.weight_min_kg, w.weight_max_kg, w.weight_below),
+        (w.crcl_min, w.crcl_max, w.crcl_over, w.crcl_below),
+        (w.opioid_tolerant,),
+        (w.pregnant,),
+        (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below),
+        (w.calcium_over, w.calcium_below),
+        (w.platelets_below,),
+        (w.anc_below,),
+        (w.hemoglobin_below,),
+    )
+    bits = sum(1 << i for i, bounds in enumerate(tests) if any(b is not None for b in bounds))
+    return bits | ((1 << len(tests)) if w.hepatic else 0)
+
+
+def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
+    """check_doses on the (patient, drug) groups the vectorized screen flags: it judges each drug
+    on its own orders (ctx.by_drug). Per order it reads route, unit, doses (single, low, per kg,
+    other phases), interval, PRN, daily amount, cap, duration, dose number, course doses, index;
+    of the patient: `matches` for each of the drug's limit rows (True / None / False), which facts
+    are unknown (`missing_for`: only facts the drug's rows test, see `_facet_bits`; the
+    missing-weight findings: whether the weight is known), the CrCl as printed with whether it was
+    estimated (only where a finding on a CrCl row can be made: the patient surely falls under one)
+    and the weight (per-kg rows: also behind the per-kg dose of a fixed dose)."""
+    if cand.empty:
+        return empty_plan()
+    f, fx = env.f, env.facts
+    dcode, dnames = pd.factorize(pd.Series(drug_of, dtype=object), use_na_sentinel=True)
+    dcode = dcode.astype(np.int64)
+    span = len(dnames) + 1
+    c_d = pd.Index(dnames).get_indexer(cand["drug_id"].to_numpy(object))
+    ukeys = cand["pidx"].to_numpy(np.int64) * span + c_d
+    rowkey = env.pidx.astype(np.int64) * span + dcode
+    rows = np.flatnonzero(np.isin(rowkey, ukeys) & (dcode >= 0))
+    unknown = _unknown_bits(fx)
+    tri: dict[int, np.ndarray] = {}
+    fact = np.zeros(len(ukeys), dtype=np.int64)
+    cp = cand["pidx"].to_numpy(np.int64)
+    for d in np.unique(c_d):
+        at = np.flatnonzero(c_d == d)
+        drug = f.drugs[dnames[d]]
+        who = cp[at]
+        mask = 1 << 1  # weight: `_missing_weight` reads whether it is known, whatever the rows
+        for lim in drug.limits:
+            mask |= _facet_bits(lim.when)
+        cols: list[np.ndarray] = [unknown[who] & mask]
+        for lim in drug.limits:
+            if id(lim.when) not in tri:
+                tri[id(lim.when)] = _tri(fx, lim.when)
+            cols.append(tri[id(lim.when)][who])
+        banded = [tri[id(lim.when)][who] == 2 for lim in drug.limits if lim.when.uses_crcl]
+        if banded:  # read by a finding on a CrCl row only, which needs the patient surely under it
+            read = np.logical_or.reduce(banded)
+            cols += [np.where(read, _crcl_text(fx)[who], "-"), np.where(read, fx.crcl_estimated[who], -1)]
+        if any(lim.max_single_per_kg is not None or lim.max_daily_per_kg is not None for lim in drug.limits):
+            cols.append(fx.weight[who])
+        fact[at] = factorize_rows(("dose", drug.id), *cols)
+    o = env.v.orders
+    code = variant_codes(
+        o,
+        lambda x: (x.drug_id, x.route, x.unit, x.dose, x.dose_low, x.dose_per_kg, x.interval_h, x.prn,
+                   x.daily, x.capped, x.duration_days, x.dose_number, x.course_doses, x.other_doses,
+                   x.is_rate),
+    )  # fmt: skip
+    # A fixed dose's per-kg figure is the dose over the patient's weight (normalize.row_order): for
+    # drugs with per-kg rows the weight is in the fact code; elsewhere it is read only when unknown.
+    rk = rowkey[rows]
+    by_unit = pd.Series(fact, index=ukeys)
+    plan = dense_plan(
+        rows, rk, rk // span, lambda uk: by_unit.reindex(uk).to_numpy(np.int64), code[env.vid[rows]]
+    )
+    plan.weighted = True
+    return plan
+
+
+_CRCL_TEXT: list[tuple[PatientFacts, np.ndarray]] = []
+
+
+def _crcl_text(fx: PatientFacts) -> np.ndarray:
+    """Per patient, CrCl as rules.dose prints it (`num`: three decimals), None when unknown: the
+    dose findings read it only so, so patients alike in this text act alike."""
+    if _CRCL_TEXT and _CRCL_TEXT[0][0] is fx:
+        return _CRCL_TEXT[0][1]
+    text = np.array([num(x) if x == x else None for x in fx.crcl.tolist()], dtype=object)
+    _CRCL_TEXT[:] = [(fx, text)]
+    return text
