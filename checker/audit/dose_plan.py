@@ -58,7 +58,7 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
     are unknown (`missing_for`: only facts the drug's rows test, see `_facet_bits`; the
     missing-weight findings: whether the weight is known), the CrCl as printed with whether it was
     estimated (only where a finding on a CrCl row can be made: the patient surely falls under one)
-    and the weight (per-kg rows: also behind the per-kg dose of a fixed dose)."""
+    and the weight (only where a per-kg row can be read, see `_weight_read`)."""
     if cand.empty:
         return empty_plan()
     f, fx = env.f, env.facts
@@ -70,6 +70,7 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
     rowkey = env.pidx.astype(np.int64) * span + dcode
     rows = np.flatnonzero(np.isin(rowkey, ukeys) & (dcode >= 0))
     unknown = _unknown_bits(fx)
+    route_of = np.array([o.route for o in env.v.orders], dtype=object)[env.vid]
     tri: dict[int, np.ndarray] = {}
     fact = np.zeros(len(ukeys), dtype=np.int64)
     cp = cand["pidx"].to_numpy(np.int64)
@@ -88,9 +89,13 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
         banded = [tri[id(lim.when)][who] == 2 for lim in drug.limits if lim.when.uses_crcl]
         if banded:  # read by a finding on a CrCl row only, which needs the patient surely under it
             read = np.logical_or.reduce(banded)
+            if not env.reports:  # in CSV only the message shows it, and only when it was estimated
+                read &= fx.crcl_estimated[who].astype(bool)
             cols += [np.where(read, _crcl_text(fx)[who], "-"), np.where(read, fx.crcl_estimated[who], -1)]
-        if any(lim.max_single_per_kg is not None or lim.max_daily_per_kg is not None for lim in drug.limits):
-            cols.append(fx.weight[who])
+        per_kg = [x for x in drug.limits if x.max_single_per_kg is not None or x.max_daily_per_kg is not None]
+        if per_kg:
+            need = _weight_read(per_kg, tri, who, ukeys[at], rowkey[rows], route_of[rows])
+            cols += [need, np.where(need, fx.weight[who], np.nan)]
         fact[at] = factorize_rows(("dose", drug.id), *cols)
     o = env.v.orders
     code = variant_codes(
@@ -121,3 +126,19 @@ def _crcl_text(fx: PatientFacts) -> np.ndarray:
     text = np.array([num(x) if x == x else None for x in fx.crcl.tolist()], dtype=object)
     _CRCL_TEXT[:] = [(fx, text)]
     return text
+
+
+def _weight_read(per_kg: list, tri: dict[int, np.ndarray], who: np.ndarray, units: np.ndarray,
+                 row_unit: np.ndarray, row_route: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Per unit, whether check_doses can read the weight's value: only a per-kg kind reads it (the
+    per-kg figure of a fixed dose, or a daily total over the weight), on a group of orders whose
+    route a per-kg row is written for (`rules.dose._groups`), and a finding on that row needs
+    `matches` True or None (`_evaluate`, `_missing_weight`). Where every per-kg row is provably
+    False for the patient or meets none of the unit's routes, any weight gives the same findings
+    (whether it is known stays in the key): e.g. oral acetaminophen, or IV for a patient of 50 kg
+    or more, against the IV under-50-kg per-kg row."""
+    need = np.zeros(len(units), dtype=bool)
+    for lim in per_kg:
+        hit = row_unit[np.isin(row_route, list(lim.routes))]
+        need |= np.isin(units, hit) & (tri[id(lim.when)][who] != 0)
+    return need
