@@ -54,10 +54,17 @@ class Templates:
     """The distinct findings; hits point at them by position."""
 
     found: list[Finding] = field(default_factory=list)
+    _at: dict[int, int] = field(default_factory=dict, repr=False)  # id(finding) -> its position
 
     def add(self, x: Finding) -> int:
-        self.found.append(x)
-        return len(self.found) - 1
+        """The finding's position, added once per object: a remembered key's findings are the
+        same objects in every partition and for every unit (`found` keeps them alive, so their
+        ids are not reused)."""
+        at = self._at.get(id(x))
+        if at is None:
+            at = self._at[id(x)] = len(self.found)
+            self.found.append(x)
+        return at
 
 
 @dataclass
@@ -204,33 +211,34 @@ def run_plan(
         STORE.use(env.f, know)
         if len(STORE.results) > MAX_RESULTS:
             STORE.results.clear()
+    # Python lists: the loop below reads a few items per run, and numpy scalars cost more than ints.
+    starts, unit_p = start.tolist(), plan.unit_pidx.tolist()
+    r_vid = env.vid[plan.rows].tolist()
+    r_index = env.local[plan.rows].tolist() if env.reports else None
+    r_weight = env.weight[plan.rows].tolist() if plan.weighted else None  # else NaN: the shared order
+    vtags, v, nan = env.vtags, env.v, float("nan")
     for k, u in enumerate(rep.tolist()):
         done = STORE.results.get(contents[k]) if name is not None else None
-        if done is not None:
-            for x, at in done:
-                t_key.append(k)
-                t_tid.append(t.add(x))
-                t_pos.append(at)
-            continue
-        idx = plan.rows[start[u] : start[u + 1]]
-        p = int(plan.unit_pidx[u])
-        index = env.local[idx] if env.reports else np.arange(len(idx))
-        weight = env.weight[idx] if plan.weighted else np.full(len(idx), np.nan)  # NaN: the shared order
-        orders = [
-            row_order(env.v, int(vi), int(j), w) for vi, j, w in zip(env.vid[idx], index, weight, strict=True)
-        ]
-        ctx = env.facts.context(p, orders, env.f, know if plan.knowledge is None else plan.knowledge(u))
-        ctx.__dict__["tags"] = {o.index: env.vtags[vi] for o, vi in zip(orders, env.vid[idx], strict=True)}
-        pos_of = {o.index: j for j, o in enumerate(orders)}
-        mine: dict[tuple, Finding] = {}
-        for x in evaluate(ctx):
-            if plan.keep is None or plan.keep(u, x):
-                mine.pop((x.code, x.drugs, x.medications, x.message), None)  # the engine keeps the last
-                mine[(x.code, x.drugs, x.medications, x.message)] = x
-        found = [(x, tuple(pos_of[i] for i in x.medications)) for x in mine.values()]
-        if name is not None:
-            STORE.results[contents[k]] = found
-        for x, at in found:
+        if done is None:
+            a, b = starts[u], starts[u + 1]
+            vids = r_vid[a:b]
+            index = r_index[a:b] if r_index is not None else range(b - a)
+            weight = r_weight[a:b] if r_weight is not None else [nan] * (b - a)
+            orders = [row_order(v, vi, j, w) for vi, j, w in zip(vids, index, weight, strict=True)]
+            ctx = env.facts.context(
+                unit_p[u], orders, env.f, know if plan.knowledge is None else plan.knowledge(u)
+            )
+            ctx.__dict__["tags"] = {o.index: vtags[vi] for o, vi in zip(orders, vids, strict=True)}
+            pos_of = {o.index: j for j, o in enumerate(orders)}
+            mine: dict[tuple, Finding] = {}
+            for x in evaluate(ctx):
+                if plan.keep is None or plan.keep(u, x):
+                    mine.pop((x.code, x.drugs, x.medications, x.message), None)  # the engine keeps the last
+                    mine[(x.code, x.drugs, x.medications, x.message)] = x
+            done = [(x, tuple(pos_of[i] for i in x.medications)) for x in mine.values()]
+            if name is not None:
+                STORE.results[contents[k]] = done
+        for x, at in done:
             t_key.append(k)
             t_tid.append(t.add(x))
             t_pos.append(at)
