@@ -5,7 +5,7 @@ How each part of the engine is covered, fastest first:
 - reading problems (bad fields, missing drug, bad dose): per distinct cell text, see normalize;
 - order interpretation and its findings (`unit`, `input`, `unrecognized`): once per distinct
   order tuple (per tuple and weight for per-kg doses), joined back to rows by code;
-- dose limits (`rules.dose.check_doses`): a vectorized screen joins every row against each
+- dose limits (`rules.dose.check_doses`): a vectorized screen (`dose_screen`) joins every row against each
   limit row of its drug written for its route (single, per-kg, interval, duration, course),
   keeps only limit rows whose `When` the patient may fall under (not provably False), and sums
   daily amounts per patient, drug and limit row; only (patient, drug) groups the screen cannot
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -36,19 +35,19 @@ import pandas as pd
 from checker.engine import unrecognized
 from checker.model import Finding, Patient
 from checker.orders import Order
-from formulary import Formulary, When
+from formulary import Formulary
 from formulary import load as load_formulary
 from rules import evaluators
 from rules.context import Context
-from rules.dose import EPS, check_doses
+from rules.dose import check_doses
 from rules.knowledge import knowledge as rules_knowledge
 
 from . import dose_plan, duplication_plan, interaction_plan, memo, opioid_plan, plans
 from .assemble import assemble
+from .dose_screen import dose_candidates
 from .normalize import Patients, Variants, distinct_orders, interpret
-from .vector_rules import PatientFacts, patient_facts, possibly
+from .vector_rules import patient_facts
 
-SLACK = EPS / 2  # the screen's margin: half the engine's, so it flags everything the engine can
 # Partitions hold whole patients and each patient has its own first row: a partition's findings
 # are already in report order (`order`), so merging partitions needs only these two keys.
 SORT_KEYS = ["first_row", "order"]
@@ -63,142 +62,6 @@ class Result:
     rows_rejected: int
     patients: int
     reports: list[dict] | None = None  # per-patient JSON reports, when asked for
-
-
-@cache
-def limit_rows() -> tuple[pd.DataFrame, tuple[When, ...]]:
-    """One row per (drug, limit row, route): that row's values, and which `When` it is written for."""
-    f = load_formulary()
-    whens: dict[int, int] = {}
-    listed: list[When] = []
-    recs = []
-    for d in f.drugs.values():
-        for j, lim in enumerate(d.limits):
-            if id(lim.when) not in whens:
-                whens[id(lim.when)] = len(listed)
-                listed.append(lim.when)
-            vals = {
-                a: getattr(lim, a)
-                for a in (
-                    "max_single",
-                    "max_single_per_kg",
-                    "max_daily",
-                    "max_daily_per_kg",
-                    "min_interval_h",
-                    "max_duration_days",
-                    "course_max_doses",
-                )
-            }
-            for route in dict.fromkeys(lim.routes):
-                recs.append(
-                    {
-                        "drug_id": d.id,
-                        "route": route,
-                        "lim": j,
-                        "wi": whens[id(lim.when)],
-                        "ms": vals["max_single"],
-                        "msk": vals["max_single_per_kg"],
-                        "md": vals["max_daily"],
-                        "mdk": vals["max_daily_per_kg"],
-                        "mi": vals["min_interval_h"],
-                        "mdur": vals["max_duration_days"],
-                        "mc": vals["course_max_doses"],
-                    }
-                )
-    table = pd.DataFrame(recs)
-    for c in ("ms", "msk", "md", "mdk", "mi", "mdur", "mc"):
-        table[c] = pd.to_numeric(table[c], errors="raise").astype(float)
-    table["kg"] = table["msk"].notna() | table["mdk"].notna()
-    return table, tuple(listed)
-
-
-def _variant_features(v: Variants) -> pd.DataFrame:
-    def top(o: Order) -> float:
-        vals = [x for x in (o.dose, *o.other_doses) if x is not None]
-        return max(vals) if vals else np.nan
-
-    def course(o: Order) -> float:
-        vals = [x for x in (o.dose_number, o.course_doses) if x is not None]
-        return float(max(vals)) if vals else np.nan
-
-    nan = np.nan
-    return pd.DataFrame(
-        {
-            "drug_id": [o.drug.id if o.drug else None for o in v.orders],
-            "route": [o.route for o in v.orders],
-            "dose": [o.dose if o.dose is not None else nan for o in v.orders],
-            "single": [top(o) for o in v.orders],
-            "dpk": [o.dose_per_kg if o.dose_per_kg is not None else nan for o in v.orders],
-            "interval": [o.interval_h if o.interval_h is not None else nan for o in v.orders],
-            "duration": [o.duration_days if o.duration_days is not None else nan for o in v.orders],
-            "course": [course(o) for o in v.orders],
-            "daily": [o.daily if o.daily is not None else nan for o in v.orders],
-            "per_kg": v.per_kg,
-        }
-    )
-
-
-def dose_candidates(acc: pd.DataFrame, v: Variants, facts: PatientFacts) -> pd.DataFrame:
-    """(pidx, drug_id) groups that might break a dose limit; all others provably do not.
-
-    Each row meets each limit row of its drug written for its route (as `rules.dose._groups`),
-    only where the patient may fall under that row's `When` (`Context.matches` not False: a
-    finding needs True, or None for an `unknown` one); daily totals are summed per patient,
-    drug and limit row."""
-    table, whens = limit_rows()
-    rows = _variant_features(v).iloc[acc["vid"].to_numpy()].reset_index(drop=True)
-    rows["pidx"] = acc["pidx"].to_numpy()
-    rows["w"] = acc["weight"].to_numpy()
-    courses = _combined_course_candidates(rows)
-    feat = rows[rows["drug_id"].notna()].merge(table, on=["drug_id", "route"], how="inner")
-    if feat.empty:
-        return courses
-    used = np.unique(feat["wi"].to_numpy())
-    may = np.zeros((len(facts.age), len(whens)), dtype=bool)
-    for wi in used:
-        may[:, wi] = possibly(facts, whens[wi])
-    feat = feat[may[feat["pidx"].to_numpy(), feat["wi"].to_numpy()]]
-    w = feat["w"].to_numpy(dtype=float)
-    lo, hi = 1 - SLACK, 1 + SLACK  # the engine flags actual > limit·(1+EPS), or < limit·(1-EPS)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dpk = np.where(feat["per_kg"], feat["dpk"], feat["dose"] / w)
-        row_hit = (
-            (feat["single"] > feat["ms"] * hi)
-            | (dpk > feat["msk"] * hi)
-            | (feat["interval"] < feat["mi"] * lo)
-            | (feat["duration"] > feat["mdur"] * hi)
-            | (feat["course"] > feat["mc"] * hi)
-            | (np.isnan(w) & (feat["kg"].astype(bool) | feat["per_kg"]))
-        )
-    feat = feat.assign(hit=row_hit.to_numpy())
-    g = feat.groupby(["pidx", "drug_id", "lim"], sort=False).agg(
-        daily=("daily", "sum"), w=("w", "first"), md=("md", "first"), mdk=("mdk", "first"), hit=("hit", "any")
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hit = g["hit"] | (g["daily"] > g["md"] * hi) | (g["daily"] / g["w"] > g["mdk"] * hi)
-    found = g.index[hit.to_numpy()].to_frame(index=False)[["pidx", "drug_id"]]
-    return pd.concat([found, courses]).drop_duplicates(ignore_index=True)
-
-
-@cache
-def _course_limited() -> frozenset[str]:
-    drugs = load_formulary().drugs.values()
-    return frozenset(d.id for d in drugs if any(x.max_duration_days for x in d.limits))
-
-
-def _combined_course_candidates(rows: pd.DataFrame) -> pd.DataFrame:
-    """(pidx, drug_id) with two or more timed orders of a drug that has a course limit: the engine
-    sums their days (rules.dose._combined_course), so these groups go to it."""
-    timed = rows[rows["drug_id"].isin(_course_limited()) & rows["duration"].notna()]
-    counts = timed.groupby(["pidx", "drug_id"], sort=False).size()
-    found = counts[counts > 1].index.to_frame(index=False)
-    if found.empty:
-        return pd.DataFrame({"pidx": pd.Series([], dtype=np.int64), "drug_id": pd.Series([], dtype=object)})
-    return found[["pidx", "drug_id"]]
-
-
-# Evaluators with a vectorized screen ahead of their memoized runs.
-SCREENS: dict[Callable, Callable] = {check_doses: dose_candidates}
 
 
 def audit_rows(
@@ -321,8 +184,8 @@ def _evaluator_blocks(env: memo.Env, acc: pd.DataFrame, t: memo.Templates) -> li
         if not len(acc) and evaluate is not check_conditions_known:
             continue
         if evaluate is check_doses:
-            cand = SCREENS[check_doses](acc, env.v, env.facts)
-            drug_of = _variant_features(env.v)["drug_id"].to_numpy()[env.vid]
+            cand = dose_candidates(env.pidx, env.vid, env.weight, env.v, env.facts)
+            drug_of = np.array([o.drug.id if o.drug else None for o in env.v.orders], dtype=object)[env.vid]
             out += memo.run_plan(env, t, stage, evaluate, dose_plan.doses_plan(env, cand, drug_of), "doses")
         elif evaluate is check_conditions_known:
             out += memo.conditions_blocks(env, t, stage, evaluate)
