@@ -147,8 +147,9 @@ def _check(rc: RequiredCheck, ctx: Context) -> Finding | None:
 
 
 def check_required(ctx: Context) -> Iterator[Finding]:
+    present = frozenset().union(*ctx.tags.values())  # a check none of whose keys is here selects nothing
     for rc in ctx.knowledge.checks:
-        if (f := _check(rc, ctx)) is not None:
+        if rc.keys & present and (f := _check(rc, ctx)) is not None:
             yield f
 
 
