@@ -152,6 +152,21 @@ def _medication(cells: dict[str, str], cache: CellCache) -> tuple[Medication | N
 _REFUSED = Order(index=0, input="", drug=None, classes=frozenset(), route=None)  # never joined to a row
 
 
+_BASE: dict[int, tuple[Medication, Formulary, Order]] = {}  # id(Medication) -> it, the formulary, its Order
+
+
+def _base_order(m: Medication, f: Formulary) -> Order:
+    """`build_order(m, Patient(), f)`, once per Medication: `distinct_orders` hands every partition
+    the same (frozen) Medication for the same cells, so later partitions interpret only new ones.
+    The entry holds the Medication, so its id is not reused while the entry lives."""
+    hit = _BASE.get(id(m))
+    if hit is None or hit[0] is not m or hit[1] is not f:
+        if len(_BASE) > MAX_ORDERS:
+            _BASE.clear()
+        hit = _BASE[id(m)] = (m, f, build_order(m, Patient(), f))
+    return hit[2]
+
+
 @dataclass
 class Variants:
     """Interpreted orders: one per distinct tuple, plus one per (tuple, weight) for per-kg doses."""
@@ -165,7 +180,7 @@ def interpret(
     oid: np.ndarray, distinct: Distinct, weight: np.ndarray, f: Formulary
 ) -> tuple[np.ndarray, Variants]:  # noqa: E501
     """Variant code per row. Only per-kg doses depend on the patient (weight); the rest is shared."""
-    base = [build_order(m, Patient(), f) if m else _REFUSED for m in distinct.meds]
+    base = [_base_order(m, f) if m else _REFUSED for m in distinct.meds]
     per_kg = np.array(
         [o is not None and o.drug is not None and o.dose is None and o.dose_per_kg is not None for o in base],
         dtype=bool,
