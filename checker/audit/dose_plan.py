@@ -8,6 +8,7 @@ import pandas as pd
 from checker.quantities import num
 from formulary import When
 
+from .arrays import distinct_ints
 from .memo import Env, Plan, factorize_rows, variant_codes
 from .plans import dense_plan, empty_plan
 from .vector_rules import PatientFacts
@@ -74,7 +75,7 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
     tri: dict[int, np.ndarray] = {}
     fact = np.zeros(len(ukeys), dtype=np.int64)
     cp = cand["pidx"].to_numpy(np.int64)
-    for d in np.unique(c_d):
+    for d in distinct_ints(c_d):
         at = np.flatnonzero(c_d == d)
         drug = f.drugs[dnames[d]]
         who = cp[at]

@@ -21,6 +21,7 @@ from formulary import When
 from formulary import load as load_formulary
 from rules.dose import EPS
 
+from .arrays import distinct_ints
 from .normalize import Variants
 from .vector_rules import PatientFacts, possibly
 
@@ -109,7 +110,7 @@ def dose_candidates(
     rec = flat[np.repeat(ptr[vid], c) + np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c)]
     wi = table["wi"].to_numpy()[rec]
     may = np.zeros(len(row), dtype=bool)
-    for w in np.unique(wi).tolist():
+    for w in distinct_ints(wi).tolist():
         at = wi == w
         may[at] = possibly(facts, whens[w])[pidx[row[at]]]
     row, rec = row[may], rec[may]

@@ -34,6 +34,7 @@ from checker.orders import Order
 from formulary import Formulary, key
 from rules.knowledge import knowledge as rules_knowledge
 
+from .arrays import distinct_ints
 from .normalize import Variants, row_order
 from .vector_rules import PatientFacts, tags
 
@@ -192,7 +193,7 @@ def run_plan(
     reps: list[np.ndarray] = []
     contents: list[tuple] = []
     count = 0
-    for size in np.unique(length[length > 0]):
+    for size in distinct_ints(length[length > 0]):
         us = np.flatnonzero(length == size)
         at = start[us][:, None] + np.arange(size)
         mat = np.column_stack([plan.fact[us], code[at]])
@@ -251,7 +252,7 @@ def run_plan(
     tk, tt = np.array(t_key, dtype=np.int64), np.array(t_tid, dtype=np.int64)
     sizes = np.fromiter((len(x) for x in t_pos), dtype=np.int64, count=len(t_pos))
     out = []
-    for m in np.unique(sizes):
+    for m in distinct_ints(sizes):
         sel = np.flatnonzero(sizes == m)
         pos = np.array([t_pos[i] for i in sel], dtype=np.int64).reshape(len(sel), int(m))
         c = per_key[tk[sel]]

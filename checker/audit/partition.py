@@ -33,6 +33,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
+from .arrays import distinct_ints
 from .evaluate import SORT_KEYS, Result, audit_rows
 from .normalize import Patients, load_patients
 from .reading import Source, iter_blocks, open_source
@@ -229,7 +230,7 @@ def run_memory(
     parts = math.ceil((len(rows) + len(bad)) / (PART_ROWS * workers)) * workers  # they finish together
     part_r, part_b = first_row_parts(rows, bad, parts)
     auditor = Auditor(patients, opts, finish, (rows, bad, part_r, part_b))
-    used = np.unique(np.concatenate([part_r, part_b])).tolist()  # a part may be empty: few patients
+    used = distinct_ints(np.concatenate([part_r, part_b])).tolist()  # a part may be empty: few patients
     yield from audit_jobs(((p, src.size * (p + 1) // parts) for p in used), auditor, workers)
 
 
@@ -348,7 +349,7 @@ class Partitioner:
         )
         both = both.astype({c: str for c in both.columns if c != "_row"}).fillna("")
         part = pd.util.hash_array(_pid(both["patient_id"]).astype(str)) % self.n
-        for p in np.unique(part):
+        for p in distinct_ints(part):
             table = pa.Table.from_pandas(both[part == p], preserve_index=False)
             if p not in self.writers:
                 self.writers[p] = self.pq.ParquetWriter(
