@@ -74,6 +74,7 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
     route_of = np.array([o.route for o in env.v.orders], dtype=object)[env.vid]
     tri: dict[int, np.ndarray] = {}
     fact = np.zeros(len(ukeys), dtype=np.int64)
+    weighed = np.zeros(len(ukeys), dtype=bool)  # per unit: a per-kg row can read the weight
     cp = cand["pidx"].to_numpy(np.int64)
     for d in distinct_ints(c_d):
         at = np.flatnonzero(c_d == d)
@@ -97,6 +98,7 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
         if per_kg:
             need = _weight_read(per_kg, tri, who, ukeys[at], rowkey[rows], route_of[rows])
             cols += [need, np.where(need, fx.weight[who], np.nan)]
+            weighed[at] = need
         fact[at] = factorize_rows(("dose", drug.id), *cols)
     o = env.v.orders
     code = variant_codes(
@@ -105,14 +107,16 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
                    x.daily, x.capped, x.duration_days, x.dose_number, x.course_doses, x.other_doses,
                    x.is_rate),
     )  # fmt: skip
-    # A fixed dose's per-kg figure is the dose over the patient's weight (normalize.row_order): for
-    # drugs with per-kg rows the weight is in the fact code; elsewhere it is read only when unknown.
     rk = rowkey[rows]
     by_unit = pd.Series(fact, index=ukeys)
     plan = dense_plan(
         rows, rk, rk // span, lambda uk: by_unit.reindex(uk).to_numpy(np.int64), code[env.vid[rows]]
     )
-    plan.weighted = True
+    # A fixed dose's per-kg figure is the dose over the patient's weight (normalize.row_order); only
+    # a per-kg row reads it, so only where one can (the weight is then in the fact code) are the
+    # orders built with it: elsewhere the shared order (no per-kg figure) gives the same findings.
+    read = pd.Series(weighed, index=ukeys).reindex(rowkey[plan.rows]).to_numpy(bool)
+    plan.weight = np.where(read, env.weight[plan.rows], np.nan)
     return plan
 
 

@@ -103,7 +103,9 @@ class Plan:
     fact: np.ndarray  # per unit: fact code (int)
     code: np.ndarray  # per relevant row: row code (int)
     keep: Callable[[int, Finding], bool] | None = None  # per (unit, finding): whether the unit owns it
-    weighted: bool = False  # the evaluator reads a fixed dose's per-kg figure (only check_doses)
+    # Per relevant row, the weight its order is built with (a fixed dose's per-kg figure, only
+    # check_doses reads it); None: NaN for every row, the order shared by all rows of its variant.
+    weight: np.ndarray | None = None
     # Per unit, the knowledge its run gets (default: the rules' own); the fact code must tell
     # apart units given different knowledge (interactions: one rule per unit).
     knowledge: Callable[[int], object] | None = None
@@ -216,7 +218,7 @@ def run_plan(
     starts, unit_p = start.tolist(), plan.unit_pidx.tolist()
     r_vid = env.vid[plan.rows].tolist()
     r_index = env.local[plan.rows].tolist() if env.reports else None
-    r_weight = env.weight[plan.rows].tolist() if plan.weighted else None  # else NaN: the shared order
+    r_weight = plan.weight.tolist() if plan.weight is not None else None
     vtags, v, nan = env.vtags, env.v, float("nan")
     for k, u in enumerate(rep.tolist()):
         done = STORE.results.get(contents[k]) if name is not None else None
