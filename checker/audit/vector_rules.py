@@ -161,10 +161,18 @@ class PatientFacts:
         ctx = Context(
             patient=base.patient, orders=orders, formulary=f, knowledge=knowledge, _matches=base._matches
         )
-        ctx.__dict__.update(
-            crcl=base.crcl, conditions=base.conditions, corrected_calcium=base.corrected_calcium
-        )
+        ctx.__dict__.update(self._derived(p))
         return ctx
+
+    def _derived(self, p: int) -> dict[str, Any]:
+        """Context's derived facts for patient code `p`, from the arrays (the same values: see the
+        class docstring), so a base context never computes them."""
+        crcl, ca = float(self.crcl[p]), float(self.calcium[p])
+        return {
+            "crcl": (None, False) if crcl != crcl else (crcl, bool(self.crcl_estimated[p])),
+            "conditions": self.cond_sets[self.cond_code[p]],
+            "corrected_calcium": None if ca != ca else ca,
+        }
 
     def surely(self, w: When) -> np.ndarray:
         """Where `Context.matches(w)` is True (every part known and holding)."""
