@@ -20,20 +20,28 @@ patient, the same pair wins again (its candidates are a subset of the patient's,
 order, and still hold the winner) with the same third (no tagged order of L precedes it). So
 the unit is (patient, rule), its relevant rows L, its fact code the rule; keys repeat across
 patients far more than whole parts of regimens do.
+
+What is derived from an order alone (its kind, the rule sides it can take, its row code) or from
+two kinds (a pair's rules) is computed once per distinct content in the process (`plans.per_content`,
+`plans.remembered`): the same orders recur in every partition.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
+from checker.orders import Order
 from rules.interactions import pair_rules, rule_rank
 from rules.knowledge import knowledge as rules_knowledge
 from rules.model import Knowledge
 
+from .arrays import distinct_ints
 from .memo import STORE, Env, Plan, variant_codes
+from .plans import Contents, per_content, radix_key, remembered, unique_first, within
 
 _ALONE: dict[int, tuple[Knowledge, list[Knowledge]]] = {}  # id(knowledge) -> (it, per rule: R alone)
 
@@ -45,11 +53,6 @@ def _alone(know: Knowledge) -> list[Knowledge]:
         got = (know, [dataclasses.replace(know, interactions=(r,)) for r in know.interactions])
         _ALONE[id(know)] = got
     return got[1]
-
-
-def _within(size: np.ndarray) -> np.ndarray:
-    """0, 1, ..., size-1 for each size in turn."""
-    return np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
 
 
 def interactions_plan(env: Env) -> Plan:
@@ -64,18 +67,17 @@ def interactions_plan(env: Env) -> Plan:
     if len({r.id for r in rules}) != len(rules):  # findings merge by id: the per-rule run needs unique ids
         return _per_patient(env)
     n_r = len(rules)
-    rel_v = np.array([bool(o.drug or o.classes) for o in orders], dtype=bool)
-    kind_v = pd.factorize(variant_codes(orders, lambda o: (o.drug_id, o.classes, o.route)))[0]
-    kind_v = kind_v.astype(np.int64)
-    n_k = int(kind_v.max()) + 1
-    rep = np.unique(kind_v, return_index=True)[1]  # per kind, a variant of it
-    a_side = np.zeros((n_k, n_r), dtype=bool)
-    b_side = np.zeros((n_k, n_r), dtype=bool)
-    for k, i in enumerate(rep.tolist()):
-        o, tg = orders[i], env.vtags[i]
-        for j, r in enumerate(rules):
-            a_side[k, j] = r.a.key in tg and (not r.a_routes or o.route in r.a_routes)
-            b_side[k, j] = r.b.key in tg and (not r.b_routes or o.route in r.b_routes)
+    table, cs = per_content("interaction orders", know, env, partial(_order_codes, rules), 4)
+    rel_v, kind_code, ident_v, base = (table[cs.of, k] for k in range(4))  # per variant
+    rel_v = rel_v.astype(bool)
+    kinds, rep, kind_v = unique_first(kind_code)  # rep: per kind, a variant of it
+    n_k = len(rep)
+    sides = remembered("interaction sides", know)
+    for k, i in zip(kinds.tolist(), rep.tolist(), strict=True):
+        if k not in sides:
+            sides[k] = _sides(rules, orders[i], env.vtags[i])
+    both = np.array([sides[k] for k in kinds.tolist()], dtype=bool).reshape(n_k, 2 * n_r)
+    a_side, b_side = both[:, :n_r], both[:, n_r:]
     meets = (a_side.astype(np.int32) @ b_side.T.astype(np.int32)) > 0
     meets |= meets.T  # a pair is found from either side (a superset: `pair_rules` decides)
     active = meets.any(axis=1)
@@ -86,7 +88,7 @@ def interactions_plan(env: Env) -> Plan:
     size = np.diff(np.r_[bnd, len(rows)])
     cnt = np.repeat(bnd + size, size) - np.arange(len(rows)) - 1
     left = np.repeat(np.arange(len(rows)), cnt)
-    right = left + 1 + _within(cnt)
+    right = left + 1 + within(cnt)
     a, b = rows[left], rows[right]
     ka, kb = kind_v[vid[a]], kind_v[vid[b]]
     ok = meets[ka, kb]
@@ -94,60 +96,46 @@ def interactions_plan(env: Env) -> Plan:
     if not len(a):
         return _empty()
     # Per distinct ordered kind pair, its rules in insertion order: `pair_rules` on the two orders alone.
-    kp, kp_of = np.unique(ka * n_k + kb, return_inverse=True)
-    kp_of = kp_of.reshape(-1)
-    pos = {id(r): j for j, r in enumerate(rules)}
+    kp_of, kp = pd.factorize(ka * n_k + kb, sort=True)
+    kp_of = kp_of.astype(np.int64)
     flat: list[int] = []
     kp_n = np.zeros(len(kp), dtype=np.int64)
     for t, code in enumerate(kp.tolist()):
-        vx, vy = int(rep[code // n_k]), int(rep[code % n_k])
-        two = [dataclasses.replace(orders[vx], index=0), dataclasses.replace(orders[vy], index=1)]
-        ctx = env.facts.context(0, two, env.f, know)
-        ctx.__dict__["tags"] = {0: env.vtags[vx], 1: env.vtags[vy]}
-        got = [pos[id(r)] for r in pair_rules(ctx, two).get((0, 1), {}).values()]
+        x, y = divmod(code, n_k)
+        got = _pair_rules(env, know, (int(kinds[x]), int(kinds[y])), int(rep[x]), int(rep[y]))
         kp_n[t] = len(got)
         flat += got
     kp_start = np.cumsum(kp_n) - kp_n
     c = kp_n[kp_of]
     e = np.repeat(np.arange(len(a)), c)
-    q = _within(c)
+    q = within(c)
     rule = np.array(flat, dtype=np.int64)[np.repeat(kp_start[kp_of], c) + q]
     a, b = a[e], b[e]
-    third = _thirds(env, rules, rel_v, rule, a, b)
+    third = _thirds(env, cs, rules, rel_v, rule, a, b)
     fine = third >= -1  # -2: the rule's `also` order is missing
     a, b, rule, q, third = a[fine], b[fine], rule[fine], q[fine], third[fine]
     if not len(a):
         return _empty()
     # Per (patient, ingredient pair, group): the first entry of the least rank.
-    ident_v = pd.factorize(pd.Series([o.drug_id or o.input for o in orders], dtype=object))[0]
-    ident_v = ident_v.astype(np.int64)
     ia, ib = ident_v[vid[a]], ident_v[vid[b]]
     lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
     group = pd.factorize(pd.Series([r.group for r in rules], dtype=object))[0].astype(np.int64)[rule]
     ranks = [rule_rank(r) for r in rules]
     order_of = {x: i for i, x in enumerate(sorted(set(ranks)))}
     rank = np.array([order_of[x] for x in ranks], dtype=np.int64)[rule]
-    pa = p[a]
-    order = np.lexsort((q, b, a, rank, group, hi, lo, pa))
-    s = [x[order] for x in (pa, lo, hi, group)]
-    head = np.r_[True, (s[0][1:] != s[0][:-1]) | (s[1][1:] != s[1][:-1]) | (s[2][1:] != s[2][:-1])
-                 | (s[3][1:] != s[3][:-1])]  # fmt: skip
-    win = order[head]
+    topic = radix_key(p[a], lo, hi, group)  # per (patient, ingredient pair, group)
+    order = np.argsort(radix_key(rank, a, b, q))  # entries are distinct in (a, b, q): no ties
+    win = order[~pd.Series(topic[order]).duplicated().to_numpy()]  # per topic, its least entry
     wa, wb, wt, wr = a[win], b[win], third[win], rule[win]
     # Per (patient, rule): the union of its winning entries' orders.
     has3 = wt >= 0
     unit = np.concatenate([p[wa] * n_r + wr, p[wb] * n_r + wr, p[wt[has3]] * n_r + wr[has3]])
     member = np.concatenate([wa, wb, wt[has3]])
     span = len(vid) + 1
-    both = np.unique(unit * span + member)
+    both = distinct_ints(unit * span + member)
     unit, member = both // span, both % span
-    base = np.fromiter(
-        (STORE.code(("interactions", o.drug_id, o.classes, s_, None if o.drug else o.input))
-         for o, s_ in zip(orders, _route_passes(rules, orders, env.vtags), strict=True)),
-        dtype=np.int64, count=len(orders),
-    )  # fmt: skip
     rule_fact = np.array([STORE.code(("interaction rule", r.id)) for r in rules], dtype=np.int64)
-    uk = np.unique(unit)
+    uk = distinct_ints(unit)
     alone = _alone(know)
     unit_rule = (uk % n_r).tolist()
     plan = Plan(member, np.searchsorted(uk, unit), uk // n_r, rule_fact[uk % n_r], base[vid[member]])
@@ -155,7 +143,7 @@ def interactions_plan(env: Env) -> Plan:
     return plan
 
 
-def _thirds(env: Env, rules: tuple, rel_v: np.ndarray, rule: np.ndarray, a: np.ndarray,
+def _thirds(env: Env, cs: Contents, rules: tuple, rel_v: np.ndarray, rule: np.ndarray, a: np.ndarray,
             b: np.ndarray) -> np.ndarray:  # fmt: skip
     """Per entry, the `also` order check_interactions takes: the first relevant order of the
     patient (by index) with the rule's `also` tag other than the pair's two; -1 for a rule
@@ -171,7 +159,7 @@ def _thirds(env: Env, rules: tuple, rel_v: np.ndarray, rule: np.ndarray, a: np.n
         mine = np.flatnonzero(needs & of_key[rule])
         if not len(mine):
             continue
-        has_v = rel_v & np.array([key in tg for tg in env.vtags], dtype=bool)
+        has_v = rel_v & np.array([key in env.vtags[i] for i in cs.first.tolist()], dtype=bool)[cs.of]
         tagged = np.flatnonzero(has_v[env.vid])
         first = np.full((3, env.n), -1, dtype=np.int64)  # per patient, its first three such rows
         if len(tagged):
@@ -188,20 +176,48 @@ def _thirds(env: Env, rules: tuple, rel_v: np.ndarray, rule: np.ndarray, a: np.n
     return out
 
 
-def _route_passes(rules: tuple, orders: list, vtags: list[frozenset[str]]) -> list[tuple[int, ...]]:
-    """Per variant, which route-limited rule sides its route passes (among those its tags answer
-    to): the route is read for nothing else, so orders alike in this and their tags act alike."""
-    limited = [(j, r.a.key, r.a_routes, r.b.key, r.b_routes) for j, r in enumerate(rules)
-               if r.a_routes or r.b_routes]  # fmt: skip
-    return [
-        tuple(
-            2 * j + side
-            for j, ak, ar, bk, br in limited
-            for side, k, routes in ((0, ak, ar), (1, bk, br))
-            if routes and k in tg and o.route in routes
-        )
-        for o, tg in zip(orders, vtags, strict=True)
-    ]
+def _order_codes(rules: tuple, o: Order, tg: frozenset[str]) -> list[int]:
+    """Of an order: whether check_interactions considers it (a drug or classes); its kind, what
+    a pair's rules read of it (`pair_rules`: tags from drug id and classes, route; content code);
+    its ingredient (`drug_id or input`, content code); its row code (`_base`)."""
+    kind = STORE.code(("interaction kind", o.drug_id, o.classes, o.route))
+    ident = STORE.code(("interaction ingredient", o.drug_id or o.input))
+    return [int(bool(o.drug or o.classes)), kind, ident, _base(rules, o, tg)]
+
+
+def _sides(rules: tuple, o: Order, tg: frozenset[str]) -> list[bool]:
+    """Per rule, whether an order of this kind can be its `a` side, then whether its `b` side."""
+    a = [bool(r.a.key in tg and (not r.a_routes or o.route in r.a_routes)) for r in rules]
+    return a + [bool(r.b.key in tg and (not r.b_routes or o.route in r.b_routes)) for r in rules]
+
+
+def _pair_rules(env: Env, know: Knowledge, k: tuple[int, int], vx: int, vy: int) -> list[int]:
+    """The rules (positions, in insertion order) `pair_rules` finds between variants vx (index 0)
+    and vy (index 1) alone: a function of their kinds `k`, so remembered per pair of kinds."""
+    done = remembered("interaction pairs", know)
+    orders = env.v.orders
+    got = done.get(k)
+    if got is None:
+        two = [dataclasses.replace(orders[vx], index=0), dataclasses.replace(orders[vy], index=1)]
+        ctx = env.facts.context(0, two, env.f, know)
+        ctx.__dict__["tags"] = {0: env.vtags[vx], 1: env.vtags[vy]}
+        pos = {id(r): j for j, r in enumerate(know.interactions)}
+        got = done[k] = [pos[id(r)] for r in pair_rules(ctx, two).get((0, 1), {}).values()]
+    return got
+
+
+def _base(rules: tuple, o: Order, tg: frozenset[str]) -> int:
+    """An order's row code: its drug id, classes, input where there is no drug, and which
+    route-limited rule sides (among those its tags answer to) its route passes: the route is read
+    for nothing else, so orders alike in this act alike."""
+    passes = tuple(
+        2 * j + side
+        for j, r in enumerate(rules)
+        if r.a_routes or r.b_routes
+        for side, k, routes in ((0, r.a.key, r.a_routes), (1, r.b.key, r.b_routes))
+        if routes and k in tg and o.route in routes
+    )
+    return STORE.code(("interactions", o.drug_id, o.classes, passes, None if o.drug else o.input))
 
 
 def _per_patient(env: Env) -> Plan:

@@ -5,11 +5,18 @@ relevant rows, the order attributes read (a code per interpreted variant) and th
 read (a code per unit); see `memo` for how a plan is run and why the findings stay exact. A plan
 that leaves out something its evaluator reads would give wrong findings: the equivalence tests
 (tests/test_audit_equivalence.py) compare every family with `check()`.
+
+Plans are built in every partition, and the same variants recur in each: what a plan derives from
+a variant alone (which cautions or checks select it) is computed once per distinct content in the
+process (`per_content`), and distinct values are found by sorting combined integer keys
+(`radix_key`, `unique_first`, `arrays.distinct_ints`): numpy's hash-based `unique` costs far more.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -17,9 +24,112 @@ import pandas as pd
 from checker.orders import Order
 from formulary import When
 from rules.knowledge import knowledge as rules_knowledge
+from rules.model import Knowledge
 
-from .memo import Env, Plan, factorize_rows, variant_codes
-from .vector_rules import PatientFacts
+from .arrays import distinct_ints
+from .memo import STORE, Env, Plan, factorize_rows, variant_codes
+from .vector_rules import PatientFacts, fits_caution
+
+_RADIX_MAX = 1 << 62  # a combined key stays below this (int64)
+
+
+def unique_first(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`np.unique(x, return_index=True, return_inverse=True)` of an int array: the sorted distinct
+    values, each one's first position (a stable sort, as numpy's), and each element's value index."""
+    order = np.argsort(x, kind="stable")
+    s = x[order]
+    head = np.r_[True, s[1:] != s[:-1]] if len(s) else np.zeros(0, dtype=bool)
+    inv = np.empty(len(x), dtype=np.int64)
+    inv[order] = np.cumsum(head) - 1
+    return s[head], order[head], inv
+
+
+def radix_key(*cols: np.ndarray) -> np.ndarray:
+    """One int64 per element, ordered and equal as the tuples of the int `cols` are (lexicographic);
+    where the combined range would overflow, the key so far is first renumbered densely (same order)."""
+    key = np.zeros(len(cols[0]), dtype=np.int64)
+    span = 1
+    for c in cols:
+        c = c.astype(np.int64) - (int(c.min()) if len(c) else 0)
+        card = int(c.max()) + 1 if len(c) else 1
+        if span * card >= _RADIX_MAX:
+            key = unique_first(key)[2]
+            span = int(key.max()) + 1
+        key = key * card + c
+        span *= card
+    return key
+
+
+_REMEMBERED: dict[str, tuple[object, dict]] = {}
+
+
+def remembered(name: str, know: object) -> dict:
+    """A dict kept for the process under `name`, emptied when the knowledge changes: for results
+    keyed by content codes (`memo.STORE`: equal content, equal code in every partition)."""
+    owner, done = _REMEMBERED.get(name, (None, {}))
+    if owner is not know:
+        done = {}
+        _REMEMBERED[name] = (know, done)
+    return done
+
+
+def _content(o: Order) -> tuple:
+    """All the plans of this module and of `interaction_plan` derive from an order alone: tags
+    (drug id, classes), route, PRN, dose number as cautions compare it, input where no drug id."""
+    return ("plan content", o.drug_id, o.classes, o.route, o.prn, o.dose_number or 1,
+            None if o.drug and o.drug_id else o.input)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Contents:
+    """A partition's variants grouped by `_content`."""
+
+    codes: np.ndarray  # per distinct content: its content code (`memo.STORE`), ascending
+    first: np.ndarray  # per distinct content: its first variant
+    of: np.ndarray  # per variant: its distinct content
+
+
+_LAST: list[tuple[object, Contents | None]] = [(None, None)]  # the last partition's variants and theirs
+
+
+def contents(env: Env) -> Contents:
+    """The partition's `Contents`, made once for the plans that share it (one pass over variants)."""
+    last = _LAST[0]
+    if last[0] is not env.v:
+        codes, first, of = unique_first(variant_codes(env.v.orders, _content))
+        last = (env.v, Contents(codes, first, of))
+        _LAST[0] = last  # replaced whole: a reader sees one partition's pair
+    return last[1]
+
+
+def per_content(name: str, know: object, env: Env, compute: Callable[[Order, frozenset[str]], list[int]],
+                width: int) -> tuple[np.ndarray, Contents]:  # fmt: skip
+    """Per distinct content of the partition (`contents`), the `width` ints `compute(order, tags)`
+    gives, computed once per content in the process (for this knowledge): `compute` must read of
+    the order nothing `_content` leaves out. The (distinct, width) table (`table[c.of]`: per variant)."""
+    done = remembered(name, know)
+    c = contents(env)
+    orders, vtags = env.v.orders, env.vtags
+    for k, i in zip(c.codes.tolist(), c.first.tolist(), strict=True):
+        if k not in done:
+            done[k] = compute(orders[i], vtags[i])
+    return np.array([done[k] for k in c.codes.tolist()], dtype=np.int64).reshape(len(c.codes), width), c
+
+
+def codes_of(namespace: object, *cols: np.ndarray) -> np.ndarray:
+    """`memo.factorize_rows`, the same codes, with `factorize_rows` run on the distinct rows only
+    (in order of first occurrence, as it numbers them): most rows repeat, and it converts every
+    value it is given to a Python object."""
+    n = len(cols[0]) if cols else 0
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    coded = [pd.factorize(pd.Series(c), use_na_sentinel=False)[0] for c in cols]
+    _, first, inv = unique_first(radix_key(*coded))
+    by_first = np.argsort(first)
+    got = factorize_rows(namespace, *[np.asarray(c)[first[by_first]] for c in cols])
+    codes = np.empty(len(first), dtype=np.int64)
+    codes[by_first] = got
+    return codes[inv]
 
 
 def patients_plan(env: Env, rel_v: np.ndarray, read: Callable[[Order], object], fact: np.ndarray,
@@ -38,9 +148,8 @@ def dense_plan(rows: np.ndarray, unit_key: np.ndarray, pidx: np.ndarray,
            fact_of: Callable[[np.ndarray], np.ndarray], code: np.ndarray, keep=None) -> Plan:  # fmt: skip
     """Plan from relevant rows keyed by a sparse unit key (any int64; one key per unit); `fact_of`
     gives the fact codes of the distinct keys, ascending; `keep` is then called with dense units."""
-    uk, first, unit = np.unique(unit_key, return_index=True, return_inverse=True)
-    unit = unit.reshape(-1)
-    order = np.lexsort((rows, unit))
+    uk, first, unit = unique_first(unit_key)
+    order = np.argsort(unit * (int(rows.max()) + 1) + rows, kind="stable") if len(rows) else unit
     rows, unit, code = rows[order], unit[order], code[order]
     return Plan(rows, unit, pidx[first], fact_of(uk), code, keep)
 
@@ -74,49 +183,43 @@ def cautions_plan(env: Env) -> Plan:
     per variant) when the patient surely falls under c.when; of those orders, drug id and name,
     input where there is no drug, and index; of the patient, what the evidence prints. Every
     selected order is relevant and no other is needed, so the unit is (patient, code)."""
-    from .vector_rules import fits_caution
-
     know = rules_knowledge()
     groups: dict[str, list[int]] = {}
     for i, c in enumerate(know.cautions):
         groups.setdefault(f"{c.category}.{c.id}", []).append(i)
     names = list(groups)
-    orders, vid, p = env.v.orders, env.vid, env.pidx.astype(np.int64)
+    vid, p = env.vid, env.pidx.astype(np.int64)
     g_n = max(len(names), 1)
-    pos = {id(c): i for i, c in enumerate(know.cautions)}
-    fits_v = [
-        {pos[id(c)] for k in tg for c in know.cautions_by_key.get(k, ()) if fits_caution(c, o, tg)}
-        for o, tg in zip(orders, env.vtags, strict=True)
-    ]
-    fit_all = np.zeros((len(orders), len(know.cautions)), dtype=bool)
-    for i, fv in enumerate(fits_v):
-        fit_all[i, list(fv)] = True
+    table, cs = _caution_fits(env, know)
+    fit_d, code_d = table[:, :-1].astype(bool), table[:, -1]  # per distinct content
+    row_c = cs.of[vid]  # per row, its distinct content
+    rows_of = _rows_by(np.flatnonzero(fit_d.any(axis=1)[row_c]), row_c, len(cs.codes))
     rows_l, key_l, code_l = [], [], []
     fact_keys, fact_vals = [], []
     for g, name in enumerate(names):
         members = [know.cautions[i] for i in groups[name]]
-        fit = fit_all[:, groups[name]]
-        rel = np.zeros(len(vid), dtype=bool)
+        fit = fit_d[:, groups[name]]
+        parts = []  # per member, the rows it selects of patients surely under its `when`
         for j, c in enumerate(members):
             if fit[:, j].any():
-                rel |= fit[vid, j] & env.facts.surely(c.when)[p]
-        if not rel.any():
+                r = rows_of(np.flatnonzero(fit[:, j]))
+                parts.append(r[env.facts.surely(c.when)[p[r]]])
+        rows = distinct_ints(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        if not len(rows):
             continue
-        rows = np.flatnonzero(rel)
         bits = fit.astype(np.int64) @ (1 << np.arange(len(members), dtype=np.int64))
-        code = variant_codes(orders, lambda o: (o.drug_id, None if o.drug else o.input))
         rows_l.append(rows)
         key_l.append(p[rows] * g_n + g)
-        code_l.append(code[vid[rows]] * (1 << len(members)) + bits[vid[rows]])
+        code_l.append(code_d[row_c[rows]] * (1 << len(members)) + bits[row_c[rows]])
         cols = [c_ for c in members for c_ in _when_facts(env.facts, c.when)]
-        who = np.unique(p[rows])
+        who = distinct_ints(p[rows])
         fact_keys.append(who * g_n + g)
-        fact_vals.append(factorize_rows(("caution", name), np.full(len(who), 0), *[c[who] for c in cols]))
+        fact_vals.append(codes_of(("caution", name), np.full(len(who), 0), *[c[who] for c in cols]))
     if not rows_l:
         return empty_plan()
     rows, keys, code = np.concatenate(rows_l), np.concatenate(key_l), np.concatenate(code_l)
-    uk = np.unique(keys)
-    unit_name = [names[int(x)] for x in uk % g_n]
+    uk = distinct_ints(keys)
+    unit_g = (uk % g_n).tolist()
     by_unit = pd.Series(np.concatenate(fact_vals), index=np.concatenate(fact_keys))
     return dense_plan(
         rows,
@@ -124,8 +227,43 @@ def cautions_plan(env: Env) -> Plan:
         keys // g_n,
         lambda k: by_unit.reindex(k).to_numpy(np.int64),
         code,
-        keep=lambda u, x: x.code == unit_name[u],
+        keep=lambda u, x: x.code == names[unit_g[u]],
     )
+
+
+def within(size: np.ndarray) -> np.ndarray:
+    """0, 1, ..., size-1 for each size in turn."""
+    return np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
+
+
+def _rows_by(rows: np.ndarray, group: np.ndarray, n: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A function giving, of `rows` (ascending), those whose group (`group[row]`, 0..n-1) is one of
+    the groups asked for: ascending within each group."""
+    by = rows[np.argsort(group[rows], kind="stable")]
+    count = np.bincount(group[rows], minlength=n)
+    start = np.cumsum(count) - count
+
+    def rows_of(gs: np.ndarray) -> np.ndarray:
+        return by[np.repeat(start[gs], count[gs]) + within(count[gs])]
+
+    return rows_of
+
+
+def _caution_fits(env: Env, know: Knowledge) -> tuple[np.ndarray, Contents]:
+    """Per distinct content, per caution `fits_caution` (it reads the order's tags, route, PRN and
+    dose number `or 1`), then the row code: drug id, input where there is no drug (content code)."""
+    pos = {id(c): i for i, c in enumerate(know.cautions)}
+
+    def row(o: Order, tg: frozenset[str]) -> list[int]:
+        out = [0] * (len(know.cautions) + 1)
+        for k in tg:
+            for c in know.cautions_by_key.get(k, ()):
+                if fits_caution(c, o, tg):
+                    out[pos[id(c)]] = 1
+        out[-1] = STORE.code((o.drug_id, None if o.drug else o.input))
+        return out
+
+    return per_content("cautions", know, env, row, len(know.cautions) + 1)
 
 
 def _needs_missing(fx: PatientFacts, need: str) -> np.ndarray:
@@ -154,36 +292,89 @@ def _needs_missing(fx: PatientFacts, need: str) -> np.ndarray:
 
 
 def required_plan(env: Env) -> Plan:
-    """check_required reads, per order: tags (drug id, classes), route (selection; companions by
-    drug id and classes), drug name, index; of the patient, only whether facts are missing
-    (`rules.patient._missing`: CrCl, eGFR, calcium, blood counts, QTc, opioid tolerance, weight,
-    age, hepatic function known or not; the dental examination's value). A check yields a finding
-    only if it selects an order and something is missing (a fact, or a companion drug absent):
-    per patient, the checks that may fire (a superset, widened to every check sharing an id with
-    one, as findings are told apart by code) are in the fact code and only their findings are kept.
-    Relevant rows: the orders those checks select (code: drug id and which of them select it) and,
-    per companion selector of those checks present in the patient, its first matching order
-    (code: which selectors it witnesses). The run on those rows selects the same orders and sees
-    the same companions present for every kept check, so its findings are the patient's."""
+    """check_required, per check id (its findings, `_check` per check, do not depend on the other
+    checks; checks sharing an id are taken together, as their findings share a code). A check reads,
+    per order: tags (drug id, classes), route (selection; companions by drug id and classes), drug
+    name, index; of the patient, only whether the facts its needs name are missing
+    (`rules.patient._missing`: CrCl or eGFR, calcium, blood counts, QTc, opioid tolerance, weight,
+    age, hepatic function known or not; the dental examination's value). It yields a finding only
+    if it selects an order and something is missing (a fact, or a companion drug absent): the unit
+    is (patient, id) for the ids with a check that may fire there (`_required_fire`), run with a
+    knowledge holding that id's checks alone. Relevant rows: the orders those checks select (code:
+    drug id and which of them select it) and, per companion selector of theirs present in the
+    patient, its first matching order (code: which selectors it witnesses); fact code: the id and
+    the missing-ness of its checks' needs. The run on those rows selects the same orders, sees the
+    same companions present and the same facts missing for each of the id's checks, so its
+    findings are the patient's for that id; other ids' findings have other codes, so none is merged
+    with them. Split by id, keys recur far more than whole-patient ones (a patient's checks combine
+    freely)."""
     know = rules_knowledge()
     checks = list(know.checks)
     if not len(env.v.orders) or not checks:
         return empty_plan()
-    orders, vid, p, n = env.v.orders, env.vid, env.pidx.astype(np.int64), env.n
-    sel_bits = np.array(
-        [sum(1 << i for i, rc in enumerate(checks) if rc.keys & t and (not rc.routes or o.route in rc.routes))
-         for o, t in zip(orders, env.vtags, strict=True)], dtype=np.int64,
-    )  # fmt: skip
     comps = [(i, s) for i, rc in enumerate(checks) for s in rc.with_drugs]
-    comp_bits = np.array(
-        [sum(1 << j for j, (_, s) in enumerate(comps) if s.matches(o.drug_id, o.classes)) for o in orders],
-        dtype=np.int64,
-    )
-    rs, rc_ = sel_bits[vid], comp_bits[vid]
-    sel_p = np.zeros(n, dtype=np.int64)
-    np.bitwise_or.at(sel_p, p, rs)
-    comp_p = np.zeros(n, dtype=np.int64)
-    np.bitwise_or.at(comp_p, p, rc_)
+    cand, rs, rc_, dc, fire = _required_fire(env, know, checks, comps)
+    p = env.pidx[cand].astype(np.int64)
+    by_id = _checks_by_id(know)
+    n_g = len(by_id.ids)
+    cols = _missing_columns(env.facts)
+    rows_l, key_l, d_l, a_l, w_l, fact_keys, fact_vals = [], [], [], [], [], [], []
+    for g, positions in enumerate(by_id.positions):
+        mine = sum(1 << i for i in positions)
+        on = ((fire & mine) != 0)[p]  # widened: all of an id's checks or none
+        if not on.any():
+            continue
+        a = np.where(on, rs & mine, 0)
+        w = np.zeros(len(cand), dtype=np.int64)
+        for j in (j for j, (ci, _) in enumerate(comps) if ci in positions):
+            hit = np.flatnonzero(((rc_ >> j) & 1 == 1) & on)
+            if len(hit):
+                ph = p[hit]  # rows are sorted by patient, then row: a patient's first is where ph changes
+                w[hit[np.r_[True, ph[1:] != ph[:-1]]]] |= 1 << j
+        at = np.flatnonzero((a != 0) | (w != 0))
+        if not len(at):
+            continue
+        rows_l.append(cand[at])
+        key_l.append(p[at] * n_g + g)
+        d_l.append(np.where(a[at] != 0, dc[at], -1))
+        a_l.append(a[at])
+        w_l.append(w[at])
+        who = distinct_ints(p[at])
+        read = [c for need in dict.fromkeys(x for i in positions for x in checks[i].needs)
+                for c in cols.get(need, [c for c_ in cols.values() for c in c_])]  # fmt: skip
+        fact_keys.append(who * n_g + g)
+        fact_vals.append(codes_of(("required", by_id.ids[g]), np.zeros(len(who)), *[c[who] for c in read]))
+    if not rows_l:
+        return empty_plan()
+    rows, keys, d, a, w = (np.concatenate(x) for x in (rows_l, key_l, d_l, a_l, w_l))
+    code = codes_of("required.row", d, a, w)
+    by_unit = pd.Series(np.concatenate(fact_vals), index=np.concatenate(fact_keys))
+    plan = dense_plan(rows, keys, keys // n_g, lambda k: by_unit.reindex(k).to_numpy(np.int64), code)
+    unit_g = (distinct_ints(keys) % n_g).tolist()
+    plan.knowledge = lambda u: by_id.knowledge[unit_g[u]]
+    return plan
+
+
+def _required_fire(env: Env, know: Knowledge, checks: list, comps: list) -> tuple[np.ndarray, ...]:
+    """The rows a check selects or a companion selector matches (the only ones a check reads), and
+    of those: the checks selecting it and the companion selectors it matches (bits), its drug id
+    (content code); per patient, the checks that may fire there (a superset: it selects an order
+    of the patient and a need of it may be missing or a companion is absent), widened to every
+    check sharing an id with one."""
+    n = env.n
+
+    def bits(o: Order, t: frozenset[str]) -> list[int]:  # the checks selecting o, the companions it is
+        routed = [not rc.routes or o.route in rc.routes for rc in checks]
+        sel = sum(1 << i for i, rc in enumerate(checks) if rc.keys & t and routed[i])
+        comp = sum(1 << j for j, (_, s) in enumerate(comps) if s.matches(o.drug_id, o.classes))
+        return [sel, comp, STORE.code(o.drug_id)]
+
+    table, cs = per_content("required", know, env, bits, 3)
+    row_c = cs.of[env.vid]
+    cand = np.flatnonzero(((table[:, 0] | table[:, 1]) != 0)[row_c])
+    rs, rc_, dc = (table[row_c[cand], k] for k in range(3))
+    p = env.pidx[cand].astype(np.int64)
+    sel_p, comp_p = _or_per_patient(p, rs, n), _or_per_patient(p, rc_, n)
     fire = np.zeros(n, dtype=np.int64)
     miss: dict[str, np.ndarray] = {}
     for i, rc in enumerate(checks):
@@ -200,39 +391,59 @@ def required_plan(env: Env) -> Plan:
     wide = fire.copy()
     for i in range(len(checks)):
         wide |= np.where((fire >> i) & 1 == 1, same_id[i], 0)
-    fire = wide
-    a = rs & fire[p]
-    comp_of = np.array([sum(1 << j for j, (ci, _) in enumerate(comps) if ci == i) for i in range(len(checks))]
-                       + [0], dtype=np.int64)  # fmt: skip
-    want = np.zeros(n, dtype=np.int64)
-    for i in range(len(checks)):
-        want |= np.where((fire >> i) & 1 == 1, comp_of[i], 0)
-    w = np.zeros(len(vid), dtype=np.int64)
-    cand = rc_ & want[p]
-    for j in range(len(comps)):
-        hit = np.flatnonzero((cand >> j) & 1 == 1)
-        if len(hit):
-            _, first = np.unique(p[hit], return_index=True)  # rows ascend within a patient
-            w[hit[first]] |= 1 << j
-    rel = (a != 0) | (w != 0)
-    rows = np.flatnonzero(rel)
-    if not len(rows):
-        return empty_plan()
-    dc = variant_codes(orders, lambda o: o.drug_id)[vid[rows]]
-    code = factorize_rows("required.row", np.where(a[rows] != 0, dc, -1), a[rows], w[rows])
-    fx = env.facts
-    fact = factorize_rows(
-        "required",
-        fire, np.isnan(fx.crcl), fx.egfr_known, np.isnan(fx.calcium), np.isnan(fx.platelets),
-        np.isnan(fx.anc), np.isnan(fx.hb), np.isnan(fx.qtc), np.isnan(fx.tolerant), fx.dental,
-        np.isnan(fx.weight), np.isnan(fx.age), fx.hepatic.isna().to_numpy(dtype=bool),
-    )  # fmt: skip
-    pr = p[rows]
-    kept = {rc.id: i for i, rc in enumerate(checks)}
-    plan = dense_plan(rows, pr, pr, lambda uk: fact[uk], code)
-    mask = fire[plan.unit_pidx]
-    plan.keep = lambda u, x: bool((int(mask[u]) >> kept[x.code.removeprefix("monitoring.")]) & 1)
-    return plan
+    return cand, rs, rc_, dc, wide
+
+
+def _or_per_patient(p: np.ndarray, bits: np.ndarray, n: int) -> np.ndarray:
+    """Per patient (0..n-1), the bitwise or of `bits` over its rows (`p` ascending)."""
+    out = np.zeros(n, dtype=np.int64)
+    if len(p):
+        head = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+        out[p[head]] = np.bitwise_or.reduceat(bits, head)
+    return out
+
+
+def _missing_columns(fx: PatientFacts) -> dict[str, list[np.ndarray]]:
+    """Per need, the fact columns `rules.patient._missing` reads for it (known or not; the dental
+    examination's value); an unknown need is given them all (it reads none)."""
+    nan = np.isnan
+    return {
+        "renal_function": [nan(fx.crcl), fx.egfr_known],
+        "serum_calcium": [nan(fx.calcium)],
+        "blood_counts": [nan(fx.platelets), nan(fx.anc), nan(fx.hb)],
+        "qtc": [nan(fx.qtc)],
+        "opioid_tolerant": [nan(fx.tolerant)],
+        "dental_exam_done": [fx.dental],
+        "weight": [nan(fx.weight)],
+        "age": [nan(fx.age)],
+        "hepatic_function": [fx.hepatic.isna().to_numpy(dtype=bool)],
+    }
+
+
+@dataclass(frozen=True)
+class _ById:
+    """Per check id: its checks' positions and the knowledge holding those checks alone."""
+
+    ids: list[str]
+    positions: list[list[int]]
+    knowledge: list[Knowledge]
+
+
+_BY_ID: dict[int, tuple[Knowledge, _ById]] = {}
+
+
+def _checks_by_id(know: Knowledge) -> _ById:
+    got = _BY_ID.get(id(know))
+    if got is None or got[0] is not know:
+        groups: dict[str, list[int]] = {}
+        for i, rc in enumerate(know.checks):
+            groups.setdefault(rc.id, []).append(i)
+        alone = [
+            dataclasses.replace(know, checks=tuple(know.checks[i] for i in js)) for js in groups.values()
+        ]
+        got = (know, _ById(list(groups), list(groups.values()), alone))
+        _BY_ID[id(know)] = got
+    return got[1]
 
 
 def empty_plan() -> Plan:
