@@ -21,7 +21,7 @@ from formulary import When
 from formulary import load as load_formulary
 from rules.dose import EPS
 
-from .arrays import distinct_ints
+from .arrays import distinct_ints, unique_first
 from .normalize import Variants
 from .vector_rules import PatientFacts, possibly
 
@@ -140,7 +140,7 @@ def _limit_candidates(
             | (np.isnan(w) & (kg | per_kg))
         )
     dl = table["dl"].to_numpy()[rec]
-    group, first = _groups(p * (int(table["dl"].max()) + 1) + dl)
+    _, first, group = unique_first(p * (int(table["dl"].max()) + 1) + dl)
     n = len(first)
     daily = np.bincount(group, weights=np.nan_to_num(vf["daily"][vi], nan=0.0), minlength=n)
     any_hit = np.bincount(group, weights=hit, minlength=n) > 0
@@ -148,13 +148,6 @@ def _limit_candidates(
     with np.errstate(divide="ignore", invalid="ignore"):
         flagged = any_hit | (daily > md * hi) | (daily / gw > mdk * hi)
     return pd.DataFrame({"pidx": p[first][flagged], "drug_id": vf["drug_id"][vi[first]][flagged]})
-
-
-def _groups(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per item its group number, and per group its first item."""
-    code = pd.factorize(key)[0]
-    _, first = np.unique(code, return_index=True)
-    return code, first
 
 
 @cache
@@ -170,6 +163,6 @@ def _course_candidates(pidx: np.ndarray, vid: np.ndarray, vf: dict) -> pd.DataFr
     timed = limited[vid] & ~np.isnan(vf["duration"][vid])
     drug = pd.factorize(vf["drug_id"])[0].astype(np.int64)
     p, d = pidx[timed], drug[vid[timed]]
-    group, first = _groups(p * (int(drug.max(initial=0)) + 1) + d)
+    _, first, group = unique_first(p * (int(drug.max(initial=0)) + 1) + d)
     many = np.bincount(group, minlength=len(first)) > 1
     return pd.DataFrame({"pidx": p[first][many], "drug_id": vf["drug_id"][vid[timed][first]][many]})

@@ -30,6 +30,7 @@ import pandas as pd
 from rules.knowledge import knowledge as rules_knowledge
 from rules.model import Knowledge
 
+from .arrays import distinct_ints, unique_first
 from .memo import STORE, Env, Plan, variant_codes
 
 SAME = "same_ingredient"
@@ -99,27 +100,10 @@ def _members(know: Knowledge, orders: list, col: _Columns) -> np.ndarray:
     return match[kind.reshape(-1)] & ~(only[None, :] & col.prn[:, None])
 
 
-def _distinct(x: np.ndarray) -> np.ndarray:
-    """np.unique(x) by sorting (numpy's own takes a hash table, many times slower on ints)."""
-    s = np.sort(x)
-    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
-
-
-def _groups(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per element, its group (equal values); per group, its size. A stable sort: `x` comes
-    mostly ascending (rows by patient), which it takes much faster than np.unique does."""
-    order = np.argsort(x, kind="stable")
-    s = x[order]
-    head = np.r_[True, s[1:] != s[:-1]]
-    inv = np.empty(len(x), dtype=np.int64)
-    inv[order] = np.cumsum(head) - 1
-    return inv, np.diff(np.r_[np.flatnonzero(head), len(x)])
-
-
 def _fires(p: np.ndarray, ident: np.ndarray, n: int) -> np.ndarray:
     """Per patient, whether the given rows hold two identities or more."""
     span = int(ident.max()) + 1 if len(ident) else 1
-    pairs = _distinct(p * span + ident)
+    pairs = distinct_ints(p * span + ident)
     return np.bincount(pairs // span, minlength=n) >= 2
 
 
@@ -132,13 +116,14 @@ def _same_ingredient(col: _Columns, vid: np.ndarray, p: np.ndarray) -> tuple[np.
     if not len(has):
         return has, has
     dspan = int(col.drug.max()) + 1
-    inv, counts = _groups(p[has] * dspan + d[has])
+    inv = unique_first(p[has] * dspan + d[has])[2]
+    counts = np.bincount(inv)
     two = np.flatnonzero(counts[inv] >= 2)
     g, v = inv[two], vid[has[two]]
     low = pd.factorize(pd.Series([x.lower() for x in col.inputs], dtype=object))[0].astype(np.int64)
     lspan = int(low.max()) + 1
     sched = np.bincount(g, weights=~col.prn[v], minlength=len(counts))
-    names = np.bincount(_distinct(g * lspan + low[v]) // lspan, minlength=len(counts))
+    names = np.bincount(distinct_ints(g * lspan + low[v]) // lspan, minlength=len(counts))
     rows = has[two[(sched[g] >= 2) | (names[g] >= 2)]]
     return rows, d[rows]
 
@@ -199,7 +184,7 @@ def duplication_plan(env: Env) -> Plan:
 def _base_codes(col: _Columns, needed: np.ndarray, size: int) -> np.ndarray:
     """Per variant among `needed`, a content code for its (drug id, input) (others: 0)."""
     out = np.zeros(size, dtype=np.int64)
-    at = _distinct(needed)
+    at = distinct_ints(needed)
     got = (STORE.code(("duplication", col.drug_id[i], col.inputs[i])) for i in at.tolist())
     out[at] = np.fromiter(got, dtype=np.int64, count=len(at))
     return out

@@ -39,9 +39,9 @@ from rules.interactions import pair_rules, rule_rank
 from rules.knowledge import knowledge as rules_knowledge
 from rules.model import Knowledge
 
-from .arrays import distinct_ints
+from .arrays import distinct_ints, radix_key, unique_first, within
 from .memo import STORE, Env, Plan, variant_codes
-from .plans import Contents, per_content, radix_key, remembered, unique_first, within
+from .plans import Contents, per_content, remembered
 
 _ALONE: dict[int, tuple[Knowledge, list[Knowledge]]] = {}  # id(knowledge) -> (it, per rule: R alone)
 
