@@ -21,7 +21,6 @@ nothing the units do not drop themselves.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,37 +31,9 @@ from rules.model import Knowledge
 
 from .arrays import distinct_ints, unique_first
 from .memo import STORE, Env, Plan, variant_codes
+from .plans import split_by_id
 
 SAME = "same_ingredient"
-
-
-@dataclass(frozen=True)
-class _Restricted:
-    """Per rule id, its rules' positions and the knowledge with those rules alone; the knowledge
-    with no class rule (a drug unit's). Built once per knowledge, shared by every unit."""
-
-    ids: list[str]
-    positions: list[list[int]]
-    by_id: list[Knowledge]
-    none: Knowledge
-
-
-_RESTRICTED: dict[int, tuple[Knowledge, _Restricted]] = {}
-
-
-def _restricted(know: Knowledge) -> _Restricted:
-    got = _RESTRICTED.get(id(know))
-    if got is None or got[0] is not know:
-        groups: dict[str, list[int]] = {}
-        for i, r in enumerate(know.duplications):
-            groups.setdefault(r.id, []).append(i)
-        ids = list(groups)
-        pos = [groups[x] for x in ids]
-        rules = know.duplications
-        by_id = [dataclasses.replace(know, duplications=tuple(rules[i] for i in js)) for js in pos]
-        got = (know, _Restricted(ids, pos, by_id, dataclasses.replace(know, duplications=())))
-        _RESTRICTED[id(know)] = got
-    return got[1]
 
 
 @dataclass
@@ -141,7 +112,7 @@ def duplication_plan(env: Env) -> Plan:
         return _empty()
     if any(r.id == SAME for r in know.duplications):
         return _per_patient(env)
-    res = _restricted(know)
+    res = split_by_id(know, "duplications")
     col = _Columns.of(orders)
     member = _members(know, orders, col)
     g_n = len(res.ids)
@@ -173,7 +144,7 @@ def duplication_plan(env: Env) -> Plan:
     slot = np.minimum(uk % slots, g_n)
     fact = np.array([STORE.code(("duplication rule", x)) for x in [*res.ids, None]], dtype=np.int64)
     plan = Plan(rows[order], np.cumsum(head) - 1, uk // slots, fact[slot], np.concatenate(codes)[order])
-    knows = [*res.by_id, res.none]
+    knows = [*res.knowledge, res.none]
     wants = [f"duplication.{x}" for x in res.ids] + [f"duplication.{SAME}"]
     unit_slot = slot.tolist()
     plan.knowledge = lambda u: knows[unit_slot[u]]

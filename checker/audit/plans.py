@@ -280,7 +280,7 @@ def required_plan(env: Env) -> Plan:
     comps = [(i, s) for i, rc in enumerate(checks) for s in rc.with_drugs]
     cand, rs, rc_, dc, fire = _required_fire(env, know, checks, comps)
     p = env.pidx[cand].astype(np.int64)
-    by_id = _checks_by_id(know)
+    by_id = split_by_id(know, "checks")
     n_g = len(by_id.ids)
     cols = _missing_columns(env.facts)
     rows_l, key_l, d_l, a_l, w_l, fact_keys, fact_vals = [], [], [], [], [], [], []
@@ -386,28 +386,32 @@ def _missing_columns(fx: PatientFacts) -> dict[str, list[np.ndarray]]:
 
 
 @dataclass(frozen=True)
-class _ById:
-    """Per check id: its checks' positions and the knowledge holding those checks alone."""
+class ById:
+    """Per rule id of one of the knowledge's rule lists: its rules' positions and the knowledge
+    holding those rules alone (units of one id run with it: rules sharing an id share a finding
+    code, so they stay together); `none`: the knowledge with none of them."""
 
     ids: list[str]
     positions: list[list[int]]
     knowledge: list[Knowledge]
+    none: Knowledge
 
 
-_BY_ID: dict[int, tuple[Knowledge, _ById]] = {}
+_BY_ID: dict[tuple[int, str], tuple[Knowledge, ById]] = {}
 
 
-def _checks_by_id(know: Knowledge) -> _ById:
-    got = _BY_ID.get(id(know))
+def split_by_id(know: Knowledge, attr: str) -> ById:
+    """`ById` of `know.<attr>` ("checks", "duplications"), built once per knowledge and list."""
+    got = _BY_ID.get((id(know), attr))
     if got is None or got[0] is not know:
+        rules = getattr(know, attr)
         groups: dict[str, list[int]] = {}
-        for i, rc in enumerate(know.checks):
-            groups.setdefault(rc.id, []).append(i)
-        alone = [
-            dataclasses.replace(know, checks=tuple(know.checks[i] for i in js)) for js in groups.values()
-        ]
-        got = (know, _ById(list(groups), list(groups.values()), alone))
-        _BY_ID[id(know)] = got
+        for i, r in enumerate(rules):
+            groups.setdefault(r.id, []).append(i)
+        alone = [dataclasses.replace(know, **{attr: tuple(rules[i] for i in js)}) for js in groups.values()]
+        none = dataclasses.replace(know, **{attr: ()})
+        got = (know, ById(list(groups), list(groups.values()), alone, none))
+        _BY_ID[(id(know), attr)] = got
     return got[1]
 
 
