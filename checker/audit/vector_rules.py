@@ -22,7 +22,7 @@ from rules.context import Context
 from .normalize import PATIENT_DEFAULTS, PATIENT_SLOTS, Patients
 
 # Per slot of the last patients file: its column with the slot's default appended (see `_extended`).
-_EXTENDED: dict[str, list[Any]] = {}
+_EXTENDED: dict[str, Any] = {}  # lists, and as floats for numeric slots
 _EXTENDED_OF: list[object] = [None]
 
 
@@ -99,8 +99,15 @@ class PatientFacts:
             got = itemgetter(*np.where(at >= 0, at, len(col)).tolist())(ext)
             return list(got) if n > 1 else [got]
 
-        def num_(name: str) -> np.ndarray:
-            return np.array(attr(name), dtype=float)  # None -> NaN; True/False -> 1.0/0.0
+        def num_(name: str) -> np.ndarray:  # None -> NaN; True/False -> 1.0/0.0
+            default = PATIENT_DEFAULTS[PATIENT_SLOTS.index(name)]
+            col = slots.get(name)
+            if col is None or not n:
+                return np.full(n, np.nan if default is None else float(default))
+            key = f"{name}:float"  # the column as floats, once per file, then gathered per partition
+            if _EXTENDED_OF[0] is not patients or key not in _EXTENDED:
+                _EXTENDED[key] = np.array(_extended(patients, name, col, default), dtype=float)
+            return _EXTENDED[key][np.where(at >= 0, at, len(col))]
 
         self.age = num_("age_years")
         self.weight = num_("weight_kg")
