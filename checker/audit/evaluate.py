@@ -127,7 +127,7 @@ def audit_rows(
         v=variants,
         facts=facts,
         f=f,
-        codes=list(codes),
+        codes=codes.tolist(),
         pidx=acc["pidx"].to_numpy(np.int64),
         local=acc["local"].to_numpy(np.int64),
         vid=acc["vid"].to_numpy(np.int64),

@@ -81,7 +81,7 @@ class PatientFacts:
     `Patient` and base `Context` are made only when an evaluator run needs them (`context`)."""
 
     def __init__(self, codes: pd.Index, patients: Patients, f: Formulary):
-        self._ids, self._patients, self._f = list(codes), patients, f
+        self._ids, self._patients, self._f = codes.tolist(), patients, f
         self._ctxs: dict[int, Context] = {}
         n = len(codes)
         tab = patients.table
