@@ -16,11 +16,13 @@ import codecs
 import heapq
 import html
 import io
+import itertools
 import json
 import os
 import sys
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cache
 from typing import IO, Any
 
@@ -32,6 +34,7 @@ import pyarrow.compute as pc
 from checker.engine import knowledge_version, order_summary
 from checker.model import SEVERITIES, SEVERITY_RANK
 
+from .arrays import radix_key
 from .assemble import COLUMNS
 from .normalize import Variants, row_order
 
@@ -48,7 +51,7 @@ _COLOURS = {
 
 def neutralise(s: pd.Series) -> pd.Series:
     """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
-    s = s.fillna("").astype(str)
+    s = s.astype(object).fillna("").astype(str)  # object first: a categorical has no "" to fill with
     risky = s.str[:1].isin(FORMULA_START).to_numpy()
     return s.where(~risky, "'" + s)
 
@@ -106,29 +109,15 @@ class Totals:
         f = res.findings
         if f.empty:
             return
-        self.severity.update(f["severity"].value_counts().to_dict())
-        for (cat, sev), n in f.groupby(["category", "severity"]).size().items():
-            self.category.setdefault(cat, Counter())[sev] += int(n)
-        self.codes.update(f["code"].value_counts().to_dict())
+        self.severity.update(_value_counts(f["severity"]))
+        for (cat, sev), n in _pair_counts(f["category"], f["severity"]).items():
+            self.category.setdefault(cat, Counter())[sev] += n
+        self.codes.update(_value_counts(f["code"]))
         for code, sev, cat, msg in f.drop_duplicates("code")[
             ["code", "severity", "category", "message"]
         ].itertuples(index=False, name=None):
             self.examples.setdefault(code, (sev, cat, msg))
-        per = f.groupby("patient_id", sort=False).agg(
-            rank=("sev_rank", "min"), first=("first_row", "first"), n=("code", "size")
-        )
-        # Only this partition's best HTML_PATIENTS can enter the heap: pick them vectorised, in the
-        # heap's own order (worst severity, then earliest first row, then larger id and count).
-        per = (
-            per.reset_index()
-            .sort_values(
-                ["rank", "first", "patient_id", "n"], ascending=[True, True, False, False], kind="stable"
-            )
-            .head(HTML_PATIENTS)
-        )
-        for pid, rank, first, n in per[["patient_id", "rank", "first", "n"]].itertuples(
-            index=False, name=None
-        ):
+        for pid, rank, first, n in _worst_patients(f).itertuples(index=False, name=None):
             self._offer((-int(rank), -int(first), str(pid), int(n)))
 
     def at_or_above(self, severity: str) -> int:
@@ -142,6 +131,52 @@ class Totals:
             f"medcheck audit: {self.rows_read} rows read, {checked} rows checked, {self.rows_rejected} "
             f"rows rejected, {self.patients} patients; findings: {sev} (encoding {encoding})"
         )
+
+
+def _worst_patients(f: pd.DataFrame) -> pd.DataFrame:
+    """This partition's best HTML_PATIENTS patients, which alone can enter the heap, as (patient_id,
+    rank, first, n): worst severity rank, first row, findings; in the heap's own order (worst
+    severity, then earliest first row, then larger id and count). The rows a stable sort of every
+    patient gives, but only patients not after the HTML_PATIENTS-th best (rank, first) are sorted."""
+    codes, pids = pd.factorize(f["patient_id"])  # in order of appearance, as groupby(sort=False)
+    ok = np.flatnonzero(codes >= 0)
+    codes = codes[ok]
+    n = np.bincount(codes, minlength=len(pids))
+    rank = np.full(len(pids), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(rank, codes, f["sev_rank"].to_numpy(np.int64)[ok])
+    at = np.full(len(pids), len(f), dtype=np.int64)
+    np.minimum.at(at, codes, ok)
+    first = f["first_row"].to_numpy(np.int64)[at]
+    if len(pids) > HTML_PATIENTS:
+        edge = np.lexsort((first, rank))[HTML_PATIENTS - 1]
+        cand = np.flatnonzero((rank < rank[edge]) | ((rank == rank[edge]) & (first <= first[edge])))
+    else:
+        cand = np.arange(len(pids))
+    per = pd.DataFrame({"patient_id": pids[cand], "rank": rank[cand], "first": first[cand], "n": n[cand]})
+    return per.sort_values(
+        ["rank", "first", "patient_id", "n"], ascending=[True, True, False, False], kind="stable"
+    ).head(HTML_PATIENTS)
+
+
+def _value_counts(s: pd.Series) -> dict[str, int]:
+    """`value_counts().to_dict()` of a text column as a `str` column gives it, whatever the dtype:
+    most frequent first, ties in order of first appearance (a categorical's own `value_counts`
+    puts ties in category order, and lists unused categories too). The order is the counters'
+    insertion order, which `Counter.most_common` keeps for ties."""
+    codes, uniq = pd.factorize(s)
+    n = np.bincount(codes[codes >= 0], minlength=len(uniq))
+    return {uniq[i]: int(n[i]) for i in np.argsort(-n, kind="stable")}
+
+
+def _pair_counts(a: pd.Series, b: pd.Series) -> dict[tuple[str, str], int]:
+    """`groupby([a, b]).size()` of two text columns as `str` columns give it, whatever the dtype:
+    the pairs found, sorted (a categorical's groupby can list unobserved pairs)."""
+    ca, ua = pd.factorize(a)
+    cb, ub = pd.factorize(b)
+    ok = (ca >= 0) & (cb >= 0)
+    n = np.bincount(ca[ok].astype(np.int64) * len(ub) + cb[ok], minlength=len(ua) * len(ub))
+    found = {(ua[k // len(ub)], ub[k % len(ub)]): int(n[k]) for k in np.flatnonzero(n)}
+    return dict(sorted(found.items()))
 
 
 class Writer:
@@ -186,7 +221,7 @@ class CsvWriter(Writer):
         if len(names) < 2:  # the csv module writes a lone empty field as "": keep its own writer
             out = pd.DataFrame({c: neutralise(f[c]) for c in names})
             return out.to_csv(index=False, header=False, lineterminator="\n")
-        cols = [_text_column(f[c]) for c in names]
+        parts = line_parts([f[c] for c in names])
         # Batches bound the transient text; two are built at once (Arrow's kernels release the
         # GIL). The threads end with each call, so no thread outlives it into a worker's fork.
         batches: list[pa.Buffer] = []
@@ -195,7 +230,7 @@ class CsvWriter(Writer):
             for lo in range(0, len(f), CSV_BATCH_ROWS):
                 if len(pending) == CSV_THREADS:
                     batches.append(_utf8(pending.popleft().result()))
-                pending.append(pool.submit(csv_lines, [_one(c.slice(lo, CSV_BATCH_ROWS)) for c in cols]))
+                pending.append(pool.submit(joined_lines, parts, lo, min(lo + CSV_BATCH_ROWS, len(f))))
             while pending:
                 batches.append(_utf8(pending.popleft().result()))
         return batches
@@ -238,6 +273,9 @@ def _is_utf8(stream: IO[str]) -> bool:
 
 CSV_BATCH_ROWS = 1 << 16  # findings per Arrow batch: bounds the transient copies of the text
 CSV_THREADS = 2  # batches built at once
+SAMPLE_ROWS = 1 << 12  # findings looked at to tell a column that repeats itself
+REPEATS = 8  # ... as often as this per value, on average: written per value
+COMBINED_REPEATS = 4  # adjacent such columns written per combination while it repeats this often
 
 
 def _text_column(s: pd.Series) -> pa.Array | pa.ChunkedArray:
@@ -270,22 +308,101 @@ def _quote_chars() -> tuple[str, ...]:
     return tuple(found)
 
 
-def csv_lines(columns: list[pa.Array]) -> pa.Array:
-    """Findings rows as CSV lines ("...\\n" each), byte for byte what `DataFrame.to_csv` writes
-    after `neutralise`, but vectorised in Arrow (several times faster on a million findings).
+@dataclass
+class LinePart:
+    """Cells of adjacent CSV columns, already written (`_csv_cells`) and `,`-joined: per finding
+    `cells[index]`, or `cells` itself (one per finding) where `index` is None."""
 
-    Cells are rewritten once per distinct value where a column repeats itself (severity, code,
-    message: a million findings hold a few thousand messages), then joined row by row; the line
-    end rides on the last cell, so the lines are built in one join."""
-    cells = []
-    for k, a in enumerate(columns):
-        enc = pc.dictionary_encode(a)
-        small = len(enc.dictionary) * 4 <= len(a)
-        cell = _csv_cells(enc.dictionary if small else a)
-        if k == len(columns) - 1:
-            cell = pc.binary_join_element_wise(cell, _EMPTY, _NEWLINE)
-        cells.append(cell.take(enc.indices) if small else cell)
-    return pc.binary_join_element_wise(*cells, _COMMA)
+    cells: pa.Array | pa.ChunkedArray
+    index: np.ndarray | None
+
+
+def line_parts(columns: list[pd.Series]) -> list[LinePart]:
+    """Findings columns as parts of CSV lines, byte for byte what `DataFrame.to_csv` writes after
+    `neutralise`, but in Arrow and per distinct value (several times faster on a million findings).
+
+    A column that repeats itself (the template's columns, categorical from `assemble`: a million
+    findings hold a few thousand messages) is written once per distinct value; adjacent such
+    columns are then joined once per distinct combination (a finding template), so a line is
+    at most patient, rows and that one suffix. The line end rides on the last cell."""
+    parts = _runs([_part(s) for s in columns])
+    last = parts[-1]
+    last.cells = pc.binary_join_element_wise(last.cells, _EMPTY, _NEWLINE)
+    return parts
+
+
+def joined_lines(parts: list[LinePart], lo: int, hi: int) -> pa.Array:
+    """The CSV lines of findings lo..hi-1 ("...\\n" each)."""
+    cols = [
+        _one(p.cells.slice(lo, hi - lo)) if p.index is None else p.cells.take(p.index[lo:hi]) for p in parts
+    ]
+    return cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, _COMMA)
+
+
+def _part(s: pd.Series) -> LinePart:
+    """One column's cells: per distinct value when the values repeat (a categorical's own codes,
+    else pandas' factorize), else per finding. A missing value is written as "" (`neutralise`)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes, uniq = s.cat.codes.to_numpy(np.int64), pd.Series(s.cat.categories)
+    else:
+        sample = s.iloc[:SAMPLE_ROWS]  # values seldom repeated (rows, patients)? not worth hashing
+        if len(s) < REPEATS * SAMPLE_ROWS or len(pd.unique(sample)) * REPEATS > len(sample):
+            return LinePart(_csv_cells(_text_column(s)), None)
+        codes, found = pd.factorize(s)
+        codes, uniq = codes.astype(np.int64), pd.Series(found)
+    if (codes < 0).any():  # missing: one more value, ""
+        codes = np.where(codes < 0, len(uniq), codes)
+        uniq = pd.concat([uniq.astype(object), pd.Series([""], dtype=object)], ignore_index=True)
+    return LinePart(_csv_cells(_one(_text_column(uniq))), codes)
+
+
+def _runs(parts: list[LinePart]) -> list[LinePart]:
+    """Adjacent per-value parts made one, per distinct combination of their values, while the
+    combinations found stay few (a column of many values would only copy the text once more)."""
+    out: list[LinePart] = []
+    for per_value, group in itertools.groupby(parts, key=lambda p: p.index is not None):
+        run = list(group)
+        out += _merged(run) if per_value else run
+    return out
+
+
+def _merged(run: list[LinePart]) -> list[LinePart]:
+    """Per-value parts as few parts as keep their combinations few: all at once (the common case,
+    one hashing of the combinations), else as many as fit from the left, part by part."""
+    if len(run) > 1:
+        codes = _numbered(radix_key(*[p.index for p in run]))
+        if _few(codes):
+            return [_joined(run, codes)]
+    out: list[LinePart] = []
+    group, codes = [run[0]], run[0].index
+    for p in run[1:]:
+        more = _numbered(radix_key(codes, p.index))
+        if _few(more):
+            group, codes = [*group, p], more
+        else:
+            out.append(_joined(group, codes))
+            group, codes = [p], p.index
+    out.append(_joined(group, codes))
+    return out
+
+
+def _numbered(key: np.ndarray) -> np.ndarray:
+    """Per position, a number per distinct key, in order of first appearance."""
+    return pd.factorize(key)[0].astype(np.int64)
+
+
+def _few(codes: np.ndarray) -> bool:
+    """Whether numbered values (`_numbered`) repeat enough to be written per value."""
+    return (int(codes.max()) + 1) * COMBINED_REPEATS <= len(codes) if len(codes) else True
+
+
+def _joined(run: list[LinePart], codes: np.ndarray) -> LinePart:
+    """Parts made one: their cells `,`-joined once per distinct combination (`codes`, numbered in
+    order of first appearance, so a combination's first finding is where the codes first rise)."""
+    if len(run) == 1:
+        return run[0]
+    first = np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])
+    return LinePart(pc.binary_join_element_wise(*[p.cells.take(p.index[first]) for p in run], _COMMA), codes)
 
 
 _EMPTY, _NEWLINE, _COMMA = (pa.scalar(t, pa.large_string()) for t in ("", "\n", ","))
@@ -302,6 +419,8 @@ def _csv_cells(a: pa.Array) -> pa.Array:
         risky = pc.or_(risky, pc.starts_with(a, start))
     if pc.any(risky).as_py():
         a = pc.if_else(risky, pc.binary_join_element_wise(text["'"], a, text[""]), a)
+    if not _holds(a, _quote_chars()):
+        return a
     need = pc.match_substring_regex(a, "[" + "".join(_quote_chars()) + "]")
     if pc.any(need).as_py():
         quoted = pc.binary_join_element_wise(
@@ -309,6 +428,22 @@ def _csv_cells(a: pa.Array) -> pa.Array:
         )
         a = pc.if_else(need, quoted, a)
     return a
+
+
+def _holds(a: pa.Array | pa.ChunkedArray, chars: tuple[str, ...]) -> bool:
+    """Whether any cell holds one of `chars` (ASCII, so never a byte of another character's
+    UTF-8): one scan of the cells' bytes, far cheaper than matching cell by cell where, as for
+    most columns, none does."""
+    for chunk in a.chunks if isinstance(a, pa.ChunkedArray) else [a]:
+        bufs = chunk.buffers()
+        if not len(chunk) or bufs[2] is None:
+            continue
+        wide = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        ends = np.frombuffer(bufs[1], dtype=wide)[[chunk.offset, chunk.offset + len(chunk)]]
+        text = bufs[2].slice(int(ends[0]), int(ends[1] - ends[0])).to_pybytes()
+        if any(c.encode() in text for c in chars):
+            return True
+    return False
 
 
 class JsonWriter(Writer):
