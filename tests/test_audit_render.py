@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from checker.audit import arrays, assemble, memo, output
+from checker.audit import arrays, assemble, csv_lines, memo, output
 from checker.audit.evaluate import Result
 from checker.audit.partition import merge_results
 from checker.model import SEVERITIES, SEVERITY_RANK, Finding
@@ -153,8 +153,8 @@ def test_csv_is_what_the_csv_module_writes(monkeypatch, categorical, templates, 
     """Small batches and samples: lines cross batches, and text columns are taken per value
     (patients, wards) or per finding (rows), the template's together where they repeat."""
     monkeypatch.setattr(output, "CSV_BATCH_ROWS", 37)
-    monkeypatch.setattr(output, "SAMPLE_ROWS", 32)
-    monkeypatch.setattr(output, "REPEATS", 4)
+    monkeypatch.setattr(csv_lines, "SAMPLE_ROWS", 32)
+    monkeypatch.setattr(csv_lines, "REPEATS", 4)
     f = _frame(np.random.default_rng(1), 400, categorical, templates)
     names = [*assemble.COLUMNS, *keep]
     want = pd.DataFrame({c: output.neutralise(f[c]) for c in names}).to_csv(
@@ -169,9 +169,9 @@ def test_cells_needing_quotes_are_found_in_slices(large):
     a = pa.chunked_array([pa.array(["a", "b,c", "d"], kind), pa.array(["", 'e"f', "g"], kind)])
     for lo, n in [(0, 6), (0, 1), (2, 1), (1, 1), (3, 1), (4, 1), (5, 1), (2, 2)]:
         part = a.slice(lo, n)
-        want = any(ch in x for x in part.to_pylist() for ch in output._quote_chars())
-        assert output._holds(part, output._quote_chars()) == want
-        assert output._holds(part.combine_chunks(), output._quote_chars()) == want
+        want = any(ch in x for x in part.to_pylist() for ch in csv_lines._quote_chars())
+        assert csv_lines._holds(part, csv_lines._quote_chars()) == want
+        assert csv_lines._holds(part.combine_chunks(), csv_lines._quote_chars()) == want
 
 
 def _state(t: output.Totals) -> tuple:
