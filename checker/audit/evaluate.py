@@ -108,7 +108,8 @@ def audit_rows(
     acc["pidx"] = codes.get_indexer(acc["patient_id"])
     acc = acc.sort_values(["pidx", "_row"], kind="stable").reset_index(drop=True)
     acc["local"] = acc.groupby("pidx", sort=False).cumcount().to_numpy()
-    acc["weight"] = patients.weights(acc["patient_id"])
+    facts = patient_facts(codes, patients, f)
+    acc["weight"] = facts.weight[acc["pidx"].to_numpy()]  # NaN: unknown, or the patient's row refused
     vid, variants = interpret(acc["oid"].to_numpy(), distinct, acc["weight"].to_numpy(), f)
     acc["vid"] = vid
     bad_pidx = codes.get_indexer(bad_all["patient_id"]) if len(bad_all) else np.zeros(0, dtype=np.int64)
@@ -122,7 +123,6 @@ def audit_rows(
         *_bad_blocks(bad_all, bad_pidx, rank_bad, t),
         *_patient_blocks(codes, patients, t),
     ]
-    facts = patient_facts(codes, patients, f)
     env = memo.Env(
         v=variants,
         facts=facts,

@@ -265,11 +265,6 @@ class Patients:
             vals[k] = col[at]
         return _make_patient(vals)
 
-    def weights(self, pids: pd.Series) -> np.ndarray:
-        if self.table.empty:
-            return np.full(len(pids), np.nan)
-        return pids.map(self.table["weight"]).to_numpy(dtype=float, na_value=np.nan)
-
 
 def no_patients() -> Patients:
     return Patients(
