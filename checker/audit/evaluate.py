@@ -102,17 +102,22 @@ def audit_rows(
             "oid": oid[~refused],
         }
     )
-    every = pd.concat([acc[["_row", "patient_id"]], bad_all[["_row", "patient_id"]]], ignore_index=True)
-    firsts = every.groupby("patient_id", sort=False)["_row"].min()
-    codes = pd.Index(firsts.index)
-    acc["pidx"] = codes.get_indexer(acc["patient_id"])
+    # Patient codes in order of first appearance (accepted rows, then refused ones), each with its
+    # first row: one factorisation of the ids instead of a group-by and two look-ups.
+    ids = np.concatenate([acc["patient_id"].to_numpy(object), bad_all["patient_id"].to_numpy(object)])
+    code, uniq = pd.factorize(ids)
+    first_row = np.full(len(uniq), np.iinfo(np.int64).max, dtype=np.int64)
+    rows_at = np.concatenate([acc["_row"].to_numpy(np.int64), bad_all["_row"].to_numpy(np.int64)])
+    np.minimum.at(first_row, code, rows_at)
+    codes = pd.Index(uniq)
+    firsts = pd.Series(first_row, index=codes, name="_row")
+    acc["pidx"], bad_pidx = code[: len(acc)], code[len(acc) :].astype(np.int64)
     acc = acc.sort_values(["pidx", "_row"], kind="stable").reset_index(drop=True)
     acc["local"] = acc.groupby("pidx", sort=False).cumcount().to_numpy()
     facts = patient_facts(codes, patients, f)
     acc["weight"] = facts.weight[acc["pidx"].to_numpy()]  # NaN: unknown, or the patient's row refused
     vid, variants = interpret(acc["oid"].to_numpy(), distinct, acc["weight"].to_numpy(), f)
     acc["vid"] = vid
-    bad_pidx = codes.get_indexer(bad_all["patient_id"]) if len(bad_all) else np.zeros(0, dtype=np.int64)
     rank_acc, rank_bad = _ranks(
         acc["pidx"].to_numpy(), acc["_row"].to_numpy(), bad_pidx, bad_all["_row"].to_numpy()
     )
