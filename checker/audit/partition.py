@@ -306,13 +306,16 @@ def stream_units(
     With `verify` the order is checked block by block as it streams (`Unsorted` if it fails),
     instead of by a pass of its own before: the file is read once.
 
-    For several workers the blocks shrink towards the end (down to a quarter), to about a
-    2*workers-th of what is left, so the last partitions are small and no worker is left alone
-    with a big one while the others wait; the output is the same for any block sizes."""
+    For several workers the first blocks grow from a quarter (so that the workers start soon, not
+    after a whole block has been read and handed over) and the blocks shrink towards the end (down
+    to a quarter), to about a 2*workers-th of what is left, so the last partitions are small and no
+    worker is left alone with a big one while the others wait; the output is the same for any
+    block sizes."""
     held_rows, held_bad = None, None
 
     def guided(done: int) -> int:
-        return max(block_bytes // 4, min(block_bytes, (src.size - done) // (2 * workers)))
+        ramp = done - src.header_bytes  # the first blocks double from a quarter: workers start early
+        return max(block_bytes // 4, min(block_bytes, ramp, (src.size - done) // (2 * workers)))
 
     check = OrderCheck() if verify else None
     for b in iter_blocks(src, guided if workers > 1 else block_bytes):
