@@ -3,9 +3,16 @@
 Row numbers are 1-based data-row numbers: the first record after the header is row 1, and
 blank lines are not rows (pandas skips them too). Each block of whole lines is scanned with
 numpy first (line ends, quotes, commas outside quotes), so a row with the wrong number of
-fields is known by its number before pandas' C parser reads the block. A block with a line
-whose quotes do not balance (a broken quote, or a quoted value spanning lines) is read by a
-careful line-by-line parser instead, which re-reads the lines a broken quote would swallow.
+fields is known by its number before any parser reads the block. A block with a line whose
+quotes do not balance (a broken quote, or a quoted value spanning lines) has those lines read
+by a careful line-by-line parser, which re-reads the lines a broken quote would swallow.
+
+The other ("plain") lines were always read by pandas' C parser (`_fast_pandas`), and that stays
+the definition of their values. Most of them are plain RFC 4180 lines with the right number of
+fields, which pyarrow's CSV reader turns into the same strings several times faster (and straight
+into Arrow strings, which is what pandas' "str" dtype holds). `_fast` sends exactly those lines to
+pyarrow and every other plain line to `_fast_pandas`; see `_arrow_lines` for why the two readings
+give the rows `_fast_pandas` would give on the whole block.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 BLOCK_BYTES = 64 << 20
 MAX_SPAN_LINES = 50  # a quoted value longer than this is a broken quote, not a long note
@@ -172,13 +181,49 @@ def iter_blocks(
                 break
 
 
+@dataclass
+class _Scan:
+    """Where the line ends, quotes, carriage returns and NUL bytes of one block are (found once)."""
+
+    a: np.ndarray  # the block's bytes
+    nl: np.ndarray  # position of each line's "\n"
+    starts: np.ndarray  # position of each line's first byte
+    quotes: np.ndarray
+    qline: np.ndarray  # the line of each quote
+    cr: np.ndarray
+    nul: np.ndarray
+
+    @classmethod
+    def of(cls, body: bytes) -> _Scan:
+        a = np.frombuffer(body, dtype=np.uint8)
+        low = np.flatnonzero(a < 14)  # one pass finds "\n", "\r" and NUL
+        kind = a[low]
+        nl = low[kind == 10]
+        quotes = np.flatnonzero(a == 34)
+        return cls(
+            a, nl, np.r_[0, nl[:-1] + 1], quotes, np.searchsorted(nl, quotes), low[kind == 13], low[kind == 0]
+        )
+
+    def line_bytes(self, lines: np.ndarray) -> np.ndarray:
+        """The bytes of the chosen lines (newlines included): as positions when they are few, else as
+        a mask over the block (positions would then outweigh it)."""
+        length = self.nl + 1 - self.starts
+        if int(length[lines].sum()) * 8 > len(self.a):
+            return np.repeat(lines, length)
+        return _ranges(self.starts[lines], length[lines])
+
+
+def _ranges(first: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """The positions first[i] .. first[i] + length[i] - 1 for every i, in order."""
+    return np.repeat(first - np.cumsum(length) + length, length) + np.arange(int(length.sum()))
+
+
 def _parse(body: bytes, src: Source, row: int, final: bool, only: tuple[str, ...] = ()) -> tuple[Block, int]:
-    """Plain lines go to the C parser in one go; only lines with unbalanced quotes are walked."""
-    a = np.frombuffer(body, dtype=np.uint8)
-    nl = np.flatnonzero(a == 10)
-    starts = np.r_[0, nl[:-1] + 1]
-    qcount = np.bincount(np.searchsorted(nl, np.flatnonzero(a == 34)), minlength=len(nl))
-    blank = _blank_lines(a, starts, nl)
+    """Plain lines are read in one go (`_fast`); only lines with unbalanced quotes are walked."""
+    scan = _Scan.of(body)
+    starts, nl = scan.starts, scan.nl
+    qcount = np.bincount(scan.qline, minlength=len(nl))
+    blank = _blank_lines(scan.a, starts, nl)
     odd = np.flatnonzero(qcount % 2)
     special: dict[int, tuple] = {}
     consumed = np.zeros(len(nl), dtype=bool)
@@ -193,15 +238,7 @@ def _parse(body: bytes, src: Source, row: int, final: bool, only: tuple[str, ...
     counted = (plain | np.isin(np.arange(len(nl)), list(special)))[:n_lines]
     numbers = np.zeros(len(nl), dtype=np.int64)
     numbers[:n_lines][counted] = row + np.arange(1, int(counted.sum()) + 1)
-    if plain.all() and not left:
-        block = _fast(body, src, numbers, only)
-    else:
-        keep_bytes = np.repeat(plain, np.diff(np.r_[starts, len(body)]))
-        block = (
-            _fast(a[keep_bytes].tobytes(), src, numbers[plain], only)
-            if plain.any()
-            else _block([], [], [], src, row)
-        )
+    block = _fast(scan, plain, numbers, src, only) if plain.any() else _block([], [], [], src, row)
     block = _add_special(block, special, numbers, src)
     block.last_row = row + int(counted.sum())
     return block, left
@@ -281,14 +318,148 @@ def _blank_lines(a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndar
     return blank
 
 
-def _fast(body: bytes, src: Source, numbers: np.ndarray, only: tuple[str, ...] = ()) -> Block:
-    """Lines whose quotes balance: fields counted outside quotes with numpy, values by the C parser."""
-    a = np.frombuffer(body, dtype=np.uint8)
-    nl = np.flatnonzero(a == 10)
-    starts = np.r_[0, nl[:-1] + 1]
-    blank = _blank_lines(a, starts, nl)
-    fields = (_commas_outside_quotes(a, nl) + 1)[~blank]
-    rows = numbers[~blank] if len(numbers) == len(nl) else numbers
+def _fast(
+    scan: _Scan, plain: np.ndarray, numbers: np.ndarray, src: Source, only: tuple[str, ...] = ()
+) -> Block:
+    """The plain lines: what pyarrow reads as pandas does goes to pyarrow, the rest to pandas.
+
+    All plain lines go to pandas together, as they always did, when some plain line could read
+    differently in pandas depending on its neighbours (see `_arrow_lines`), when pyarrow disagrees
+    with the scan about the rows, and with `only` when some line is not for pyarrow: pandas then
+    fails a run of rows that are all shorter than its names (and reads the block line by line,
+    with every column), so those rows cannot be read apart from the rows of the right length."""
+    fields, arrow, mixed = _arrow_lines(scan, plain, len(src.columns))
+    rest = plain & ~arrow
+
+    def by_pandas(lines: np.ndarray) -> Block:
+        return _fast_pandas(
+            scan.a[scan.line_bytes(lines)].tobytes(), src, numbers[lines], only, fields[lines]
+        )
+
+    if mixed or not arrow.any() or only and rest.any():
+        return by_pandas(plain)
+    rows = _arrow_rows(scan, arrow, numbers[arrow], src, only)
+    if rows is None:
+        return by_pandas(plain)
+    if not rest.any():
+        return Block(rows, _bad_rows(numbers[:0], np.empty(0, dtype=object), np.empty(0, np.int64), 0), 0)
+    other = by_pandas(rest)
+    if not len(other.rows):
+        return Block(rows, other.bad, 0)
+    both = pd.concat([rows, other.rows], ignore_index=True).sort_values("_row", kind="stable")
+    return Block(both.reset_index(drop=True), other.bad, 0)
+
+
+def _fast_reference(
+    scan: _Scan, lines: np.ndarray, numbers: np.ndarray, src: Source, only: tuple[str, ...] = ()
+) -> Block:
+    """The chosen lines read by pandas' C parser in one go: the reading that defines plain lines.
+    (`_fast` hands `_fast_pandas` the fields it has counted; here they are counted again, as they
+    always were, so the tests compare with a reading that owes nothing to `_fast`.)"""
+    return _fast_pandas(scan.a[scan.line_bytes(lines)].tobytes(), src, numbers[lines], only)
+
+
+def _arrow_lines(scan: _Scan, plain: np.ndarray, ncols: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The fields of each plain line (as `_fast_pandas` counts them), the plain lines pyarrow may
+    read, and whether some plain line forbids splitting the block.
+
+    pyarrow, pandas' C parser and the csv module (pandas' fallback, `_by_line`) read a line the
+    same way when it is plain RFC 4180: every quote opens a field, doubles a quote inside it or
+    closes it right before a comma or the line end; no "\r" but a final one, no NUL; no leading
+    space, tab or byte 0xEF (pandas drops white space that straddles its read buffers, and a
+    byte-order mark at the start of its input). Those lines with the right field count go to
+    pyarrow. Splitting the block is exact when each other plain line reads in pandas the same
+    alone as among its neighbours: pandas' state is reset at every line end unless a quote that
+    opens a field is still open, and names (so the field count that raises) do not depend on the
+    lines with the right count. So a line with a quote opening a field (after a comma or at the
+    start) whose quotes are not RFC 4180, or with a leading space, tab, 0xEF, an inner "\r" or a
+    NUL, keeps the whole block in pandas; lines whose quotes are all inside unquoted fields
+    (pandas takes them as text) may go alone."""
+    a, starts, nl = scan.a, scan.starts, scan.nl
+    mixed = np.isin(a[starts], (32, 9, 0xEF))
+    inner_cr = scan.cr[scan.cr + 1 != nl[np.searchsorted(nl, scan.cr)]]
+    mixed[np.searchsorted(nl, inner_cr)] = True
+    mixed[np.searchsorted(nl, scan.nul)] = True
+    mine = plain[scan.qline]  # plain lines' quotes balance, so they pair up in order
+    q, ql = scan.quotes[mine], scan.qline[mine]
+    opens_field = (q == starts[ql]) | (a[q - 1] == 44)
+    o, c = q[0::2], q[1::2]
+    rfc = (opens_field[0::2] | (a[o - 1] == 34)) & np.isin(a[c + 1], (44, 10, 13, 34))
+    odd = np.zeros(len(nl), dtype=bool)
+    odd[ql[0::2][~rfc]] = True
+    opened = np.zeros(len(nl), dtype=bool)
+    opened[ql[opens_field]] = True
+    mixed |= odd & opened
+    fields = _field_counts(scan, o, c, ql[0::2])
+    return fields, plain & ~odd & ~mixed & (fields == ncols), bool((mixed & plain).any())
+
+
+def _field_counts(scan: _Scan, opens: np.ndarray, closes: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """Per line, the fields: commas, less those between a quote pair, plus one (for the lines whose
+    quotes are the pairs given). The line ends and quotes are searched among the commas, so the
+    cost follows the lines, not the fields."""
+    commas = np.flatnonzero(scan.a == 44)
+    count = np.diff(np.searchsorted(commas, scan.nl), prepend=0)
+    if len(opens):
+        inside = np.searchsorted(commas, closes) - np.searchsorted(commas, opens)
+        count -= np.bincount(line, weights=inside, minlength=len(count)).astype(np.int64)
+    return count + 1
+
+
+def _arrow_rows(
+    scan: _Scan, lines: np.ndarray, rows: np.ndarray, src: Source, only: tuple[str, ...]
+) -> pd.DataFrame | None:
+    """The chosen lines read by pyarrow (the others blanked to bare newlines, which it skips), or
+    None when its rows are not one per line."""
+    buf = scan.a
+    if not lines.all():
+        buf = buf.copy()
+        buf[scan.line_bytes(~lines)] = 10
+    names = [c for c in src.columns if c in only] if only else src.columns
+    encoding = "utf8" if codecs.lookup(src.encoding).name in ("utf-8", "utf-8-sig") else src.encoding
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(buf),
+            read_options=pa_csv.ReadOptions(
+                use_threads=False,  # the audit reads in forked workers
+                column_names=src.columns,
+                block_size=min(max(len(buf) + 1, 1 << 20), 1 << 30),
+                encoding=encoding,
+            ),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=False, ignore_empty_lines=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(src.columns, pa.large_string()),
+                include_columns=names,
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    if table.num_rows != len(rows):
+        return None
+    df = table.to_pandas()
+    df.insert(0, "_row", rows)
+    return df
+
+
+def _fast_pandas(
+    body: bytes,
+    src: Source,
+    numbers: np.ndarray,
+    only: tuple[str, ...] = (),
+    fields: np.ndarray | None = None,
+) -> Block:
+    """Lines whose quotes balance: fields counted outside quotes with numpy, values by the C parser.
+    A caller that has counted the fields (of each line; `body` then has no blank line) passes them."""
+    rows = numbers
+    if fields is None:
+        a = np.frombuffer(body, dtype=np.uint8)
+        nl = np.flatnonzero(a == 10)
+        blank = _blank_lines(a, np.r_[0, nl[:-1] + 1], nl)
+        fields = (_commas_outside_quotes(a, nl) + 1)[~blank]
+        rows = numbers[~blank] if len(numbers) == len(nl) else numbers
     ncols = len(src.columns)
     extra = [f"_extra{i}" for i in range(max(0, int(fields.max(initial=0)) - ncols))]
     try:
@@ -315,16 +486,20 @@ def _fast(body: bytes, src: Source, numbers: np.ndarray, only: tuple[str, ...] =
     if extra:
         ok &= (df[extra] == "").all(axis=1).to_numpy()
         df = df.drop(columns=extra)
-    bad = pd.DataFrame(
-        {
-            "_row": rows[~ok],
-            "patient_id": df["patient_id"].to_numpy()[~ok],
-            "reason": [f"expected {ncols} fields, found {n}" for n in fields[~ok]],
-        }
-    )
+    bad = _bad_rows(rows[~ok], df["patient_id"].to_numpy()[~ok], fields[~ok], ncols)
     df = df[ok]
     df.insert(0, "_row", rows[ok])
     return Block(df.reset_index(drop=True), bad, 0)
+
+
+def _bad_rows(rows: np.ndarray, patients: np.ndarray, fields: np.ndarray, ncols: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "_row": rows,
+            "patient_id": patients,
+            "reason": [f"expected {ncols} fields, found {n}" for n in fields],
+        }
+    )
 
 
 def _commas_outside_quotes(a: np.ndarray, nl: np.ndarray) -> np.ndarray:

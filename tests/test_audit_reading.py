@@ -1,0 +1,176 @@
+"""The audit reads every CSV into the same rows whichever parser reads its plain lines.
+
+`iter_blocks` sends plain RFC 4180 lines with the right field count to pyarrow and the rest to
+pandas' C parser (`_fast_pandas`), which is the reading that defines them: with `_fast` replaced by
+`_fast_reference` every plain line of a block goes to pandas in one go, as it always did. Random
+CSV text (quoted commas, doubled and stray quotes, newlines inside quotes, CR and CRLF, blank and
+white-space lines, short and long rows, unicode, NUL, byte-order marks, Latin-1 files) must give
+identical blocks both ways: the same values, dtypes, columns, row numbers, bad rows and reasons,
+for blocks of any size.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from unittest import mock
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from checker.audit import reading
+
+SETTINGS = settings(
+    max_examples=int(os.environ.get("READING_EXAMPLES", "100")),  # more to hunt harder
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+BLOCK_SIZES = (reading.BLOCK_BYTES, 23, lambda done: 40 + done % 61)  # one, tiny, growing blocks
+HEADERS = ("patient_id,drug,dose", "drug,dose,note,patient_id", "patient_id,drug", "Drug, Patient_ID ,x,y,z")
+
+TEXT = "ab Zé9ß中😀\t\x0b\x0c\x1a\x1c\x7f\x85\u2028\ufeff"
+LATIN = "ab Z9é\t\xa0\xff"  # Latin-1 without 0x80-0x9F, so the file is read as Latin-1
+
+
+def cells(chars: str) -> dict[str, st.SearchStrategy[str]]:
+    plain = st.text(st.sampled_from(chars), max_size=6)
+    pieces = st.sampled_from([*chars, ",", '"', "\n", "\r\n", '""'])
+    quoted = st.lists(pieces, max_size=6).map(lambda s: '"' + "".join(s).replace('"', '""') + '"')
+    return {
+        "clean": st.one_of(plain, plain, quoted, st.just("")),
+        "literal": st.builds(  # quotes inside unquoted text, around a comma or not
+            lambda a, b, c: a + '"' + b + c,
+            st.text(st.sampled_from(chars), min_size=1),
+            plain,
+            st.sampled_from(["", ',x"', '"']),
+        ),
+        "odd": st.text(st.sampled_from(chars + ',"\r\x00'), max_size=6),  # stray quotes, CR, NUL
+        "junk": st.builds(lambda a, b: a + b, quoted, st.sampled_from(["x", " ", '"'])),
+    }
+
+
+def lines(chars: str, ncols: int, kinds: set[str]) -> st.SearchStrategy[str]:
+    """Lines of the chosen kinds: records of the right length with RFC 4180 cells, records of the
+    wrong length, records with quotes inside unquoted text, records pandas reads unlike pyarrow,
+    blank lines."""
+    cell = cells(chars)
+
+    def record(n: st.SearchStrategy[int], *kinds: str) -> st.SearchStrategy[str]:
+        one = st.one_of(*(cell[k] for k in kinds))
+        first = one.filter(lambda c: not c.startswith((" ", "\t", "\ufeff")))  # see "risky" for those
+        rest = n.flatmap(lambda k: st.lists(one, min_size=k - 1, max_size=k - 1))
+        return st.builds(lambda a, b: ",".join([a, *b]), first, rest)
+
+    wrong = st.integers(1, ncols + 2).filter(lambda n: n != ncols)
+    pads = [" ", "\t", "\ufeff" if "\ufeff" in chars else "\xef"]  # a byte-order mark / its first byte
+    made = {
+        "clean": record(st.just(ncols), "clean"),
+        "count": record(wrong, "clean"),
+        "literal": record(st.integers(1, ncols + 1), "clean", "literal"),
+        "risky": st.one_of(
+            record(st.integers(1, ncols + 1), "clean", "odd", "junk"),
+            st.builds(lambda r, p: p + r, record(st.just(ncols), "clean"), st.sampled_from(pads)),
+        ),
+        "blank": st.sampled_from(["", " ", "\t", " \r", "\r", "  \t "]),
+    }
+    end = st.sampled_from(["\n", "\n", "\n", "\r\n"] + (["\r"] if "risky" in kinds else []))
+    body = st.one_of(made["clean"], made["clean"], *(made[k] for k in sorted(kinds)))
+    return st.builds(lambda r, e: r + e, body, end)
+
+
+@st.composite
+def csv_files(draw: st.DrawFn) -> bytes:
+    header = draw(st.sampled_from(HEADERS))
+    latin = draw(st.booleans()) and draw(st.booleans())
+    chars = LATIN if latin else TEXT
+    often, seldom = st.sampled_from([True, True, False]), st.sampled_from([True, False, False])
+    chosen = {"count": often, "literal": often, "blank": often, "risky": seldom}
+    kinds = {kind for kind, chance in chosen.items() if draw(chance)}
+    rows = draw(st.lists(lines(chars, header.count(",") + 1, kinds), min_size=4, max_size=30))
+    text = header + draw(st.sampled_from(["\n", "\r\n"])) + "".join(rows)
+    if rows and draw(st.booleans()):
+        text = text.rstrip("\n")  # no newline after the last line
+    if latin:
+        return text.encode("latin-1")
+    return (b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + text.encode("utf-8")
+
+
+@contextmanager
+def written(data: bytes) -> Iterator[reading.Source | None]:
+    """The data as a CSV file, opened (None when the audit could not read it at all)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "meds.csv")
+        with open(path, "wb") as fh:
+            fh.write(data)
+        try:
+            src = reading.open_source(path)
+        except reading.UnreadableInput:
+            yield None
+            return
+        try:
+            yield src
+        finally:
+            src.close()
+
+
+def blocks(src: reading.Source, size, only: tuple[str, ...], reference: bool) -> list[reading.Block] | str:
+    """The blocks, or the error that stopped the reading (the same error must stop both readings:
+    e.g. a block that starts with a line holding only a byte-order mark, in a UTF-8-with-BOM file,
+    makes pandas and the line-by-line reader disagree about the rows)."""
+    try:
+        if not reference:
+            return list(reading.iter_blocks(src, size, only))
+        with mock.patch.object(reading, "_fast", reading._fast_reference):
+            return list(reading.iter_blocks(src, size, only))
+    except ValueError as exc:
+        return repr(exc)
+
+
+def assert_same_blocks(data: bytes, sizes: tuple = BLOCK_SIZES) -> None:
+    with written(data) as src:
+        if src is None:
+            return
+        for size in sizes:
+            for only in ((), ("patient_id",)):
+                want, got = blocks(src, size, only, True), blocks(src, size, only, False)
+                if isinstance(want, str) or isinstance(got, str):
+                    assert got == want
+                    continue
+                assert len(got) == len(want)
+                for g, w in zip(got, want, strict=True):
+                    pd.testing.assert_frame_equal(g.rows, w.rows, check_exact=True)
+                    pd.testing.assert_frame_equal(g.bad, w.bad, check_exact=True)
+                    assert (g.last_row, g.bytes_done) == (w.last_row, w.bytes_done)
+
+
+@SETTINGS
+@given(data=csv_files())
+@example(data=b'patient_id,drug\nP1,"a, b"\nP2,x"y\n"P3",z\n\nP4,"q""r"\r\n')
+@example(data=b'drug,patient_id\n x,P1\nP2\na,"b"c\n"a"b,P3\nd,P4\n\xef\xbb\xbfe,P5\n')
+@example(data=b'patient_id,drug\nP1,"multi\nline"\nP2,"broken\nP3,ok\nP4,a\x00b\nP5,c\rP6,d\n')
+@example(data='patient_id,drug\nP1,café\nP2,"é,è"\n'.encode("latin-1"))
+@example(data=b'\xef\xbb\xbfpatient_id,drug\n,\n\n,\n ,"\n\xef\xbb\xbf\n"\r,\n')
+@example(data=b'patient_id,drug,dose,note\nP1,a,b,c\nP2,x"y,z"w\n')
+def test_blocks_equal_the_pandas_reading(data: bytes) -> None:
+    assert_same_blocks(data)
+
+
+@pytest.mark.parametrize("n", [10, 3000])
+def test_clean_lines_go_to_pyarrow(n: int) -> None:
+    """A file of well-formed rows (with a few bad ones) reads its good rows through pyarrow, and
+    still equals the pandas reading."""
+    rows = [f'P{i % 97},"drug, {i}",{i} mg,"say ""hi""",' for i in range(n)]
+    rows[n // 2] = "P1,too,few"
+    rows[n // 3] = 'P2,"broken,x,y,z'
+    data = ("patient_id,drug,dose,sig,note\r\n" + "\r\n".join(rows) + "\r\n").encode()
+    with written(data) as src, mock.patch.object(reading, "_fast_pandas", wraps=reading._fast_pandas) as slow:
+        got = list(reading.iter_blocks(src))
+        assert sum(len(b.rows) for b in got) == n - 2
+        assert sum(len(b.bad) for b in got) == 2
+        read_slowly = sum(call.args[0].count(b"\n") for call in slow.call_args_list)
+        assert read_slowly == 1  # only the short row
+    assert_same_blocks(data, (reading.BLOCK_BYTES, 4096))
