@@ -118,9 +118,8 @@ def written(data: bytes) -> Iterator[reading.Source | None]:
 
 
 def blocks(src: reading.Source, size, only: tuple[str, ...], reference: bool) -> list[reading.Block] | str:
-    """The blocks, or the error that stopped the reading (the same error must stop both readings:
-    e.g. a block that starts with a line holding only a byte-order mark, in a UTF-8-with-BOM file,
-    makes pandas and the line-by-line reader disagree about the rows)."""
+    """The blocks, or the error that stopped the reading (should one ever stop it, the same error
+    must stop both readings)."""
     try:
         if not reference:
             return list(reading.iter_blocks(src, size, only))
@@ -174,3 +173,21 @@ def test_clean_lines_go_to_pyarrow(n: int) -> None:
         read_slowly = sum(call.args[0].count(b"\n") for call in slow.call_args_list)
         assert read_slowly == 1  # only the short row
     assert_same_blocks(data, (reading.BLOCK_BYTES, 4096))
+
+
+@pytest.mark.parametrize("at_block_start", [True, False])
+def test_a_byte_order_mark_inside_the_data_is_text(at_block_start):
+    """Only the file's first bytes are a byte-order mark: a U+FEFF later is text, read the same
+    wherever a block starts (it used to be dropped at a block's start, and the rows then no longer
+    matched their numbers: a traceback)."""
+    line = b"P1,ibuprofen,400,mg,oral,tid\n"
+    n = 2000
+    header = "\ufeffpatient_id,drug,dose,unit,route,frequency\n".encode()
+    data = header + line * n + "\ufeff\n".encode() + line * 5
+    with written(data) as src:
+        size = len(line) * n if at_block_start else len(line) * n + 7
+        rows = sum(len(b.rows) for b in reading.iter_blocks(src, size))
+        bad = pd.concat([b.bad for b in reading.iter_blocks(src, size)], ignore_index=True)
+    assert rows == n + 5
+    assert bad["_row"].tolist() == [n + 1]
+    assert bad["reason"].tolist() == ["expected 6 fields, found 1"]

@@ -260,7 +260,7 @@ def _walk(
     ncols, pid = len(src.columns), src.columns.index("patient_id")
 
     def text(i: int, j: int) -> str:
-        return body[starts[i] : nl[j]].decode(src.encoding).replace("\r\n", "\n").rstrip("\r")
+        return body[starts[i] : nl[j]].decode(_data_encoding(src)).replace("\r\n", "\n").rstrip("\r")
 
     k, n = 0, len(nl)
     while k < len(odd):
@@ -474,7 +474,7 @@ def _fast_pandas(
                 keep_default_na=False,
                 na_values=[],
                 index_col=False,
-                encoding=src.encoding,
+                encoding=_data_encoding(src),
                 skip_blank_lines=True,
                 engine="c",
             )
@@ -522,8 +522,14 @@ def _commas_outside_quotes(a: np.ndarray, nl: np.ndarray) -> np.ndarray:
     return count
 
 
+def _data_encoding(src: Source) -> str:
+    """How data blocks are decoded: a byte-order mark is the file's first bytes only (before the
+    header), so in the data a U+FEFF is text, wherever a block happens to start."""
+    return "utf-8" if codecs.lookup(src.encoding).name == "utf-8-sig" else src.encoding
+
+
 def _by_line(body: bytes, src: Source, rows: np.ndarray) -> Block:
-    lines = [x for x in body.decode(src.encoding).split("\n")[:-1] if x.strip(" \t\r")]
+    lines = [x for x in body.decode(_data_encoding(src)).split("\n")[:-1] if x.strip(" \t\r")]
     ncols, pid = len(src.columns), src.columns.index("patient_id")
     good, good_rows, bad = [], [], []
     for r, line in zip(rows.tolist(), lines, strict=True):
