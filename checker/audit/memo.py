@@ -155,7 +155,7 @@ def factorize_rows(namespace: object, *cols: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     coded = [pd.factorize(pd.Series(c), use_na_sentinel=False)[0].astype(np.int64) for c in cols]
     first, inv = distinct_rows(np.column_stack(coded))
-    values = [np.asarray(c, dtype=object)[first].tolist() for c in cols]
+    values = [np.asarray(c)[first].tolist() for c in cols]  # only the distinct rows become objects
     codes = np.array(
         [STORE.code((namespace, *(_plain(v) for v in combo))) for combo in zip(*values, strict=True)],
         dtype=np.int64,

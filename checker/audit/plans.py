@@ -26,7 +26,7 @@ from formulary import When
 from rules.knowledge import knowledge as rules_knowledge
 from rules.model import Knowledge
 
-from .arrays import distinct_ints, radix_key, unique_first, within
+from .arrays import distinct_ints, unique_first, within
 from .memo import STORE, Env, Plan, factorize_rows, variant_codes
 from .vector_rules import PatientFacts, fits_caution
 
@@ -84,22 +84,6 @@ def per_content(name: str, know: object, env: Env, compute: Callable[[Order, fro
         if k not in done:
             done[k] = compute(orders[i], vtags[i])
     return np.array([done[k] for k in c.codes.tolist()], dtype=np.int64).reshape(len(c.codes), width), c
-
-
-def codes_of(namespace: object, *cols: np.ndarray) -> np.ndarray:
-    """`memo.factorize_rows`, the same codes, with `factorize_rows` run on the distinct rows only
-    (in order of first occurrence, as it numbers them): most rows repeat, and it converts every
-    value it is given to a Python object."""
-    n = len(cols[0]) if cols else 0
-    if not n:
-        return np.zeros(0, dtype=np.int64)
-    coded = [pd.factorize(pd.Series(c), use_na_sentinel=False)[0] for c in cols]
-    _, first, inv = unique_first(radix_key(*coded))
-    by_first = np.argsort(first)
-    got = factorize_rows(namespace, *[np.asarray(c)[first[by_first]] for c in cols])
-    codes = np.empty(len(first), dtype=np.int64)
-    codes[by_first] = got
-    return codes[inv]
 
 
 def patients_plan(env: Env, rel_v: np.ndarray, read: Callable[[Order], object], fact: np.ndarray,
@@ -184,7 +168,7 @@ def cautions_plan(env: Env) -> Plan:
         cols = [c_ for c in members for c_ in _when_facts(env.facts, c.when)]
         who = distinct_ints(p[rows])
         fact_keys.append(who * g_n + g)
-        fact_vals.append(codes_of(("caution", name), np.full(len(who), 0), *[c[who] for c in cols]))
+        fact_vals.append(factorize_rows(("caution", name), np.full(len(who), 0), *[c[who] for c in cols]))
     if not rows_l:
         return empty_plan()
     rows, keys, code = np.concatenate(rows_l), np.concatenate(key_l), np.concatenate(code_l)
@@ -308,11 +292,13 @@ def required_plan(env: Env) -> Plan:
         read = [c for need in dict.fromkeys(x for i in positions for x in checks[i].needs)
                 for c in cols.get(need, [c for c_ in cols.values() for c in c_])]  # fmt: skip
         fact_keys.append(who * n_g + g)
-        fact_vals.append(codes_of(("required", by_id.ids[g]), np.zeros(len(who)), *[c[who] for c in read]))
+        fact_vals.append(
+            factorize_rows(("required", by_id.ids[g]), np.zeros(len(who)), *[c[who] for c in read])
+        )
     if not rows_l:
         return empty_plan()
     rows, keys, d, a, w = (np.concatenate(x) for x in (rows_l, key_l, d_l, a_l, w_l))
-    code = codes_of("required.row", d, a, w)
+    code = factorize_rows("required.row", d, a, w)
     by_unit = pd.Series(np.concatenate(fact_vals), index=np.concatenate(fact_keys))
     plan = dense_plan(rows, keys, keys // n_g, lambda k: by_unit.reindex(k).to_numpy(np.int64), code)
     unit_g = (distinct_ints(keys) % n_g).tolist()
