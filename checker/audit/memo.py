@@ -34,7 +34,7 @@ from checker.orders import Order
 from formulary import Formulary, key
 from rules.knowledge import knowledge as rules_knowledge
 
-from .arrays import distinct_ints
+from .arrays import distinct_ints, radix_key, unique_first
 from .normalize import Variants, row_order
 from .vector_rules import PatientFacts, tags
 
@@ -154,25 +154,13 @@ def factorize_rows(namespace: object, *cols: np.ndarray) -> np.ndarray:
     if not n:
         return np.zeros(0, dtype=np.int64)
     coded = [pd.factorize(pd.Series(c), use_na_sentinel=False)[0].astype(np.int64) for c in cols]
-    first, inv = distinct_rows(np.column_stack(coded))
+    _, first, inv = unique_first(radix_key(*coded))
     values = [np.asarray(c)[first].tolist() for c in cols]  # only the distinct rows become objects
     codes = np.array(
         [STORE.code((namespace, *(_plain(v) for v in combo))) for combo in zip(*values, strict=True)],
         dtype=np.int64,
     )
     return codes[inv.reshape(-1)]
-
-
-def distinct_rows(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per distinct row of an int64 matrix, the index of its first occurrence, and per row the
-    number of its distinct row (numbered by first occurrence). What `np.unique(axis=0)` tells,
-    by hashing column after column: its structured sort costs several times more."""
-    k = pd.factorize(mat[:, 0])[0].astype(np.int64)
-    for j in range(1, mat.shape[1]):
-        c, u = pd.factorize(mat[:, j])
-        k = pd.factorize(k * len(u) + c)[0].astype(np.int64)  # below n * n: no overflow
-    _, first = np.unique(k, return_index=True)
-    return first, k
 
 
 def run_plan(
@@ -199,7 +187,7 @@ def run_plan(
         us = np.flatnonzero(length == size)
         at = start[us][:, None] + np.arange(size)
         mat = np.column_stack([plan.fact[us], code[at]])
-        first, inv = distinct_rows(mat)
+        _, first, inv = unique_first(radix_key(*mat.T))
         key[us] = inv + count
         reps.append(us[first])
         if name is not None:

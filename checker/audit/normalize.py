@@ -23,6 +23,8 @@ from checker.orders import Order, build_order
 from checker.schemas import MedicationSchema, PatientSchema, RegimenSchema
 from formulary import Formulary
 
+from .arrays import radix_key
+
 MED_FIELDS: tuple[str, ...] = tuple(MedicationSchema().fields)
 PATIENT_FIELDS: tuple[str, ...] = tuple(f for f in PatientSchema().fields if f != "id")
 _MED = MedicationSchema()
@@ -78,19 +80,6 @@ def cell_codes(col: pd.Series) -> tuple[np.ndarray, list[str | None]]:
     return remap[codes] if len(codes) else codes.astype(np.int64), list(canon)
 
 
-def combine_codes(parts: list[tuple[np.ndarray, int]], n: int) -> np.ndarray:
-    """One code per distinct combination of several coded columns (mixed radix, re-densified)."""
-    key = np.zeros(n, dtype=np.int64)
-    span = 1
-    for codes, size in parts:
-        if span * max(size, 1) >= 1 << 62:
-            key, uniq = pd.factorize(key)
-            span = len(uniq)
-        key = key * max(size, 1) + codes
-        span *= max(size, 1)
-    return pd.factorize(key)[0].astype(np.int64)
-
-
 @dataclass
 class Distinct:
     """The distinct order tuples of a batch: per code, the Medication or why the row was refused."""
@@ -107,7 +96,8 @@ def distinct_orders(rows: pd.DataFrame) -> tuple[np.ndarray, Distinct]:
     pure function of the cells, and a `Medication` is frozen, so sharing one is safe."""
     present = [f for f in MED_FIELDS if f in rows.columns]
     coded = [(f, *cell_codes(rows[f])) for f in present]
-    oid = combine_codes([(c, len(v)) for _, c, v in coded], len(rows))
+    key = radix_key(*[c for _, c, _ in coded]) if coded else np.zeros(len(rows), dtype=np.int64)
+    oid = pd.factorize(key)[0].astype(np.int64)  # numbered as first seen
     if not len(rows):
         return oid, Distinct([], [])
     _, first = np.unique(oid, return_index=True)
