@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from checker.model import SEVERITY_RANK, Finding
 
 from . import memo
-from .arrays import radix_key, within
+from .arrays import dense_ranks, radix_key, within
 
 COLUMNS = ["patient_id", "rows", "severity", "category", "code", "drugs", "message", "recommendation"]
 TEMPLATE_COLUMNS = COLUMNS[2:]  # one value per finding template: categoricals (see the docstring)
@@ -63,16 +63,6 @@ def _local_tuples(blocks: list[memo.Block]) -> tuple[np.ndarray, np.ndarray]:
             parts.append(ids[inv.reshape(-1)])
     ltid = np.concatenate(parts)
     return ltid, _ranked(list(tuples))[ltid]
-
-
-def _dense(key: np.ndarray) -> np.ndarray:
-    """Per value, its rank among the distinct values (equal values: equal ranks), so that keys
-    combined with it stay small: the values hashed, only the distinct ones sorted (the rows' keys
-    are far from ascending, where `arrays.unique_first`'s sort is quicker)."""
-    codes, uniq = pd.factorize(key)
-    order = np.empty(len(uniq), dtype=np.int64)
-    order[np.argsort(uniq, kind="stable")] = np.arange(len(uniq))
-    return order[codes]
 
 
 def _sort_order(key: np.ndarray) -> np.ndarray:
@@ -140,18 +130,18 @@ def assemble(
     if not blocks:
         return empty()
     _, lrank = _local_keys(blocks) or _local_tuples(blocks)
-    lrank = _dense(lrank)  # equal tuples <=> equal ranks: the rank is the identity too
+    lrank = dense_ranks(lrank)  # equal tuples <=> equal ranks: the rank is the identity too
     pidx = np.concatenate([b.pidx for b in blocks])
     tid = np.concatenate([b.tid for b in blocks])
     a = _Texts(t.found)
     dt = a.of[tid]
     # per distinct template: what the engine's identity reads, and its sort keys before the rows
-    same = _dense(radix_key(a.codes["code"], a.drug_rank, a.codes["message"]))
-    head = _dense(radix_key(a.sev_rank, a.codes["category"], a.drug_rank, a.codes["code"]))
+    same = dense_ranks(radix_key(a.codes["code"], a.drug_rank, a.codes["message"]))
+    head = dense_ranks(radix_key(a.sev_rank, a.codes["category"], a.drug_rank, a.codes["code"]))
     keep = np.flatnonzero(~pd.Series(radix_key(pidx, same[dt], lrank)).duplicated(keep="last").to_numpy())
     pidx, tid, dt, lrank = pidx[keep], tid[keep], dt[keep], lrank[keep]
     first_all = firsts.to_numpy(np.int64)
-    order = _sort_order(radix_key(_dense(first_all)[pidx], head[dt], lrank, a.codes["message"][dt]))
+    order = _sort_order(radix_key(dense_ranks(first_all)[pidx], head[dt], lrank, a.codes["message"][dt]))
     pidx, tid, dt = pidx[order], tid[order], dt[order]
     out = pd.DataFrame(
         {
