@@ -7,6 +7,7 @@ results come back out of order, and the writer must put them back in input order
 
 from __future__ import annotations
 
+import gc
 import io
 import multiprocessing as mp
 import subprocess
@@ -118,6 +119,16 @@ def test_small_input_is_not_forked_for(capsys, tmp_path, monkeypatch):
     one, two = both(capsys, path, "--chunksize", "40")
     same(one, two)
     assert CountingPool.made == 0  # under MIN_FORK_BYTES
+
+
+def test_an_audit_leaves_the_collector_as_it_found_it(capsys, forking, generated):
+    """An embedding program's garbage-collector settings survive an audit run in its process."""
+    before = gc.get_threshold()
+    meds, pats = generated
+    run(capsys, meds, "--patients", pats, "--workers", "2")
+    assert run(capsys, meds + ".missing")[0] == 2  # and an unreadable input, which ends the run early
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
 
 
 def test_environment_sets_the_default(monkeypatch):

@@ -18,6 +18,7 @@ from .partition import (
     Finish,
     Options,
     Unsorted,
+    batch_collection,
     block_size,
     is_sorted,
     read_patients,
@@ -70,7 +71,8 @@ def run_audit(args: argparse.Namespace) -> int:
         _say(str(exc))
         return EXIT_USAGE
     try:
-        return _run(args, src)
+        with batch_collection():
+            return _run(args, src)
     except UnreadableInput as exc:
         _say(str(exc))
         return EXIT_USAGE

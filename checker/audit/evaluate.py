@@ -44,7 +44,7 @@ from rules.knowledge import knowledge as rules_knowledge
 
 from . import dose_plan, duplication_plan, interaction_plan, memo, opioid_plan, plans
 from .assemble import assemble
-from .dose_screen import dose_candidates
+from .dose_screen import dose_candidates, limit_rows
 from .normalize import Patients, Variants, distinct_orders, interpret
 from .vector_rules import patient_facts
 
@@ -62,6 +62,14 @@ class Result:
     rows_rejected: int
     patients: int
     reports: list[dict] | None = None  # per-patient JSON reports, when asked for
+
+
+def load_tables() -> None:
+    """Load the knowledge and the tables built from it, which every partition reads: before forking
+    workers, so that they share one copy (copy-on-write) instead of each building its own."""
+    load_formulary()
+    rules_knowledge()
+    limit_rows()
 
 
 def audit_rows(
