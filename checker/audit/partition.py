@@ -22,7 +22,6 @@ import gc
 import math
 import multiprocessing as mp
 import os
-import pickle
 import shutil
 import tempfile
 from collections import deque
@@ -39,6 +38,7 @@ from .arrays import distinct_ints
 from .evaluate import SORT_KEYS, Result, audit_rows, load_tables
 from .normalize import Patients, load_patients
 from .reading import Source, iter_blocks, open_source
+from .spool import spill, unspill
 
 
 @dataclass
@@ -184,22 +184,14 @@ class Auditor:
 _WORKER: Auditor | None = None  # set before the pool forks; the workers inherit it
 
 
-def _in_worker(job: Job, spool: str) -> str:
-    """Audit in a worker; the result goes back through a file, not the pool's pipe: a partition's
-    CSV is ~70 MB, and through the pipe the worker would wait, 64 KiB at a time, on the writing
-    process's result thread (which needs the GIL the writer holds) before taking its next job."""
+def _in_worker(job_file: str, out_file: str) -> str:
+    """Audit in a worker. The job and the result go through files (`spool`), not the pool's pipe: a
+    partition's CSV is ~70 MB, and through the pipe the worker would wait, 64 KiB at a time, on
+    the writing process's result thread (which needs the GIL the writer holds) before taking its
+    next job; through a file neither is copied more than once."""
     assert _WORKER is not None
-    result = _WORKER(job)
-    with open(spool, "wb") as fh:
-        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    return spool
-
-
-def _collect(spool: str) -> Any:
-    with open(spool, "rb") as fh:
-        result = pickle.load(fh)
-    os.unlink(spool)
-    return result
+    spill(_WORKER(unspill(job_file)), out_file)
+    return out_file
 
 
 def can_fork() -> bool:
@@ -231,14 +223,16 @@ def audit_jobs(jobs: Iterable[tuple[Job, int]], auditor: Auditor, workers: int) 
     pending: deque[tuple[Future[str], int]] = deque()
     try:
         for n, (job, done) in enumerate(jobs):
-            pending.append((pool.submit(_in_worker, job, os.path.join(folder, f"{n}.pickle")), done))
+            job_file = os.path.join(folder, f"{n}.job")
+            spill(job, job_file)
             del job
+            pending.append((pool.submit(_in_worker, job_file, os.path.join(folder, f"{n}.out")), done))
             if len(pending) > 2 * workers:
                 fut, at = pending.popleft()
-                yield _collect(fut.result()), at
+                yield unspill(fut.result()), at
         while pending:
             fut, at = pending.popleft()
-            yield _collect(fut.result()), at
+            yield unspill(fut.result()), at
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         _WORKER = None
