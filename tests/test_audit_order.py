@@ -92,3 +92,17 @@ def test_shuffled_input_to_a_file(capsys, tmp_path, monkeypatch, small_blocks):
     monkeypatch.setattr(command, "AUTO_STREAM_BYTES", 0)
     assert to_file(capsys, tmp_path, "a.csv", path)[1] == whole[1]
     assert to_file(capsys, tmp_path, "b.csv", path, "--chunksize", "40")[1] == chunked[1]
+
+
+def test_the_held_patient_is_cut_off_whatever_its_place():
+    """The streamed block keeps its last patient for the next one: cut off by slicing when its rows
+    end the block (sorted input), by masks otherwise, the same rows either way."""
+    import numpy as np
+    import pandas as pd
+
+    df = pd.DataFrame({"_row": [1, 2, 3, 4, 5], "patient_id": ["a", "a", "b", "c", "c"]})
+    for keep in ([False, False, False, True, True], [False, True, False, False, True], [False] * 5):
+        mask = np.array(keep)
+        head, tail = partition._cut(df, mask)
+        assert head["_row"].tolist() == df["_row"][~mask].tolist()
+        assert tail["_row"].tolist() == df["_row"][mask].tolist()

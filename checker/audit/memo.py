@@ -153,9 +153,13 @@ def factorize_rows(namespace: object, *cols: np.ndarray) -> np.ndarray:
     n = len(cols[0]) if cols else 0
     if not n:
         return np.zeros(0, dtype=np.int64)
-    coded = [pd.factorize(pd.Series(c), use_na_sentinel=False)[0].astype(np.int64) for c in cols]
+    cols = tuple(np.asarray(c) for c in cols)
+    # Integer columns are codes already (radix_key takes any ints); floats (NaN) and objects are hashed.
+    coded = [
+        c if c.dtype.kind in "biu" else pd.factorize(pd.Series(c), use_na_sentinel=False)[0] for c in cols
+    ]
     _, first, inv = unique_first(radix_key(*coded))
-    values = [np.asarray(c)[first].tolist() for c in cols]  # only the distinct rows become objects
+    values = [c[first].tolist() for c in cols]  # only the distinct rows become objects
     codes = np.array(
         [STORE.code((namespace, *(_plain(v) for v in combo))) for combo in zip(*values, strict=True)],
         dtype=np.int64,

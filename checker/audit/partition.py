@@ -292,7 +292,11 @@ class OrderCheck:
         self.last: str | None = None
 
     def __call__(self, rows: pd.DataFrame, bad: pd.DataFrame) -> bool:
-        ids = np.concatenate([_pid(rows["patient_id"]), _pid(bad["patient_id"])])
+        return self.ids(_pid(rows["patient_id"]), _pid(bad["patient_id"]), rows, bad)
+
+    def ids(self, ids_r: np.ndarray, ids_b: np.ndarray, rows: pd.DataFrame, bad: pd.DataFrame) -> bool:
+        """The same, given the rows' and bad rows' patient ids (`_pid`)."""
+        ids = np.concatenate([ids_r, ids_b])
         order = np.concatenate([rows["_row"].to_numpy(), bad["_row"].to_numpy()])
         ids = ids[np.argsort(order, kind="stable")]
         if not len(ids):
@@ -338,21 +342,33 @@ def stream_units(
         ramp = done - src.header_bytes  # the first blocks double from a quarter: workers start early
         return max(block_bytes // 4, min(block_bytes, ramp, (src.size - done) // (2 * workers)))
 
+    held_r = held_b = np.empty(0, dtype=object)  # the held rows' patient ids
     check = OrderCheck() if verify else None
     for b in iter_blocks(src, guided if workers > 1 else block_bytes):
-        if check is not None and not check(b.rows, b.bad):
+        ids_r, ids_b = _pid(b.rows["patient_id"]), _pid(b.bad["patient_id"])
+        if check is not None and not check.ids(ids_r, ids_b, b.rows, b.bad):
             raise Unsorted(src.name)
         rows = b.rows if held_rows is None else pd.concat([held_rows, b.rows], ignore_index=True)
         bad = b.bad if held_bad is None else pd.concat([held_bad, b.bad], ignore_index=True)
-        ids = np.concatenate([_pid(rows["patient_id"]), _pid(bad["patient_id"])])
-        if not len(ids):
+        ids_r, ids_b = np.concatenate([held_r, ids_r]), np.concatenate([held_b, ids_b])
+        if not len(ids_r) + len(ids_b):
             continue
-        last = max(ids)
-        keep_r, keep_b = _pid(rows["patient_id"]) == last, _pid(bad["patient_id"]) == last
-        held_rows, held_bad = rows[keep_r], bad[keep_b]
-        yield rows[~keep_r], bad[~keep_b], b.bytes_done
+        last = max(np.concatenate([ids_r, ids_b]))
+        keep_r, keep_b = ids_r == last, ids_b == last
+        (rows, held_rows), (bad, held_bad) = _cut(rows, keep_r), _cut(bad, keep_b)
+        held_r, held_b = ids_r[keep_r], ids_b[keep_b]
+        yield rows, bad, b.bytes_done
     if held_rows is not None:
         yield held_rows, held_bad, src.size
+
+
+def _cut(df: pd.DataFrame, keep: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`df` without, and with, the rows `keep` marks. In sorted input those (the held patient's)
+    end the block: then they are cut off by slicing, which copies no column."""
+    start = len(df) - int(keep.sum())
+    if keep[start:].all():
+        return df.iloc[:start], df.iloc[start:]
+    return df[~keep], df[keep]
 
 
 class Partitioner:
