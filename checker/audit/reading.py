@@ -229,7 +229,7 @@ def _parse(body: bytes, src: Source, row: int, final: bool, only: tuple[str, ...
     consumed = np.zeros(len(nl), dtype=bool)
     left = 0
     if len(odd):
-        left = _walk(body, src, starts, nl, qcount, odd, special, consumed, final)
+        left = _walk(body, src, starts, nl, odd, special, consumed, final)
     n_lines = len(nl) if not left else int(np.searchsorted(starts, len(body) - left))
     plain = ~blank & ~consumed
     plain[n_lines:] = False
@@ -249,7 +249,6 @@ def _walk(
     src: Source,
     starts: np.ndarray,
     nl: np.ndarray,
-    qcount: np.ndarray,
     odd: np.ndarray,
     special: dict[int, tuple],
     consumed: np.ndarray,
@@ -263,21 +262,25 @@ def _walk(
         return body[starts[i] : nl[j]].decode(_data_encoding(src)).replace("\r\n", "\n").rstrip("\r")
 
     k, n = 0, len(nl)
-    while k < len(odd):
-        i = int(odd[k])
+    odd_at = odd.tolist()
+    while k < len(odd_at):
+        i = odd_at[k]
         if consumed[i]:
             k += 1
             continue
-        j, count = i, int(qcount[i])
-        while count % 2 and j + 1 < n and j - i < MAX_SPAN_LINES:
-            j += 1
-            count += int(qcount[j])
-        if count % 2 and j + 1 == n and not final and j - i < MAX_SPAN_LINES:
+        # The quotes balance again at the next line holding an odd number of them, if it comes
+        # within MAX_SPAN_LINES lines and the block.
+        j = min(n - 1, i + MAX_SPAN_LINES)
+        still_open = k + 1 == len(odd_at) or odd_at[k + 1] > j
+        if not still_open:
+            j = odd_at[k + 1]
+        if still_open and j + 1 == n and not final and j - i < MAX_SPAN_LINES:
             return len(body) - int(starts[i])
-        strict = _split_strict(text(i, j)) if j > i else None
-        fields = strict if strict is not None else _split(text(i, j))
-        who = fields[pid] if len(fields) > pid else ""
-        if count % 2 or (j > i and (strict is None or len(fields) != ncols)):
+        strict = fields = None
+        if not still_open:
+            strict = _split_strict(text(i, j)) if j > i else None
+            fields = strict if strict is not None else _split(text(i, j))
+        if fields is None or (j > i and (strict is None or len(fields) != ncols)):
             first = _split(text(i, i))
             special[i] = (
                 "bad",
@@ -286,6 +289,7 @@ def _walk(
             )
             k += 1
             continue
+        who = fields[pid] if len(fields) > pid else ""
         special[i] = (
             ("good", fields)
             if len(fields) == ncols
