@@ -2,17 +2,18 @@
 
 Row numbers are 1-based data-row numbers: the first record after the header is row 1, and
 blank lines are not rows (pandas skips them too). Each block of whole lines is scanned with
-numpy first (line ends, quotes, commas outside quotes), so a row with the wrong number of
-fields is known by its number before any parser reads the block. A block with a line whose
+numpy first (line ends, quotes), so every row has its number before any parser reads the block;
+a row with the wrong number of fields keeps it as a bad row. A block with a line whose
 quotes do not balance (a broken quote, or a quoted value spanning lines) has those lines read
 by a careful line-by-line parser, which re-reads the lines a broken quote would swallow.
 
 The other ("plain") lines were always read by pandas' C parser (`_fast_pandas`), and that stays
 the definition of their values. Most of them are plain RFC 4180 lines with the right number of
 fields, which pyarrow's CSV reader turns into the same strings several times faster (and straight
-into Arrow strings, which is what pandas' "str" dtype holds). `_fast` sends exactly those lines to
-pyarrow and every other plain line to `_fast_pandas`; see `_arrow_lines` for why the two readings
-give the rows `_fast_pandas` would give on the whole block.
+into Arrow strings, which is what pandas' "str" dtype holds). `_fast` sends the plain RFC 4180 lines
+to pyarrow, which hands back those of the wrong length, and every other plain line to
+`_fast_pandas`; see `_arrow_lines` for why the two readings give the rows `_fast_pandas` would give
+on the whole block.
 """
 
 from __future__ import annotations
@@ -332,18 +333,19 @@ def _fast(
     with the scan about the rows, and with `only` when some line is not for pyarrow: pandas then
     fails a run of rows that are all shorter than its names (and reads the block line by line,
     with every column), so those rows cannot be read apart from the rows of the right length."""
-    fields, arrow, mixed = _arrow_lines(scan, plain, len(src.columns))
-    rest = plain & ~arrow
+    candidates, mixed = _arrow_lines(scan, plain)
 
     def by_pandas(lines: np.ndarray) -> Block:
-        return _fast_pandas(
-            scan.a[scan.line_bytes(lines)].tobytes(), src, numbers[lines], only, fields[lines]
-        )
+        return _fast_pandas(scan.a[scan.line_bytes(lines)].tobytes(), src, numbers[lines], only)
 
-    if mixed or not arrow.any() or only and rest.any():
+    if mixed or not candidates.any():
         return by_pandas(plain)
-    rows = _arrow_rows(scan, arrow, numbers[arrow], src, only)
-    if rows is None:
+    read = _arrow_rows(scan, candidates, numbers, src, only)
+    if read is None:
+        return by_pandas(plain)
+    rows, arrow = read
+    rest = plain & ~arrow
+    if only and rest.any():
         return by_pandas(plain)
     if not rest.any():
         return Block(rows, _bad_rows(numbers[:0], np.empty(0, dtype=object), np.empty(0, np.int64), 0), 0)
@@ -357,28 +359,26 @@ def _fast(
 def _fast_reference(
     scan: _Scan, lines: np.ndarray, numbers: np.ndarray, src: Source, only: tuple[str, ...] = ()
 ) -> Block:
-    """The chosen lines read by pandas' C parser in one go: the reading that defines plain lines.
-    (`_fast` hands `_fast_pandas` the fields it has counted; here they are counted again, as they
-    always were, so the tests compare with a reading that owes nothing to `_fast`.)"""
+    """The chosen lines read by pandas' C parser in one go: the reading that defines plain lines."""
     return _fast_pandas(scan.a[scan.line_bytes(lines)].tobytes(), src, numbers[lines], only)
 
 
-def _arrow_lines(scan: _Scan, plain: np.ndarray, ncols: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The fields of each plain line (as `_fast_pandas` counts them), the plain lines pyarrow may
-    read, and whether some plain line forbids splitting the block.
+def _arrow_lines(scan: _Scan, plain: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The plain lines pyarrow may read, and whether some plain line forbids splitting the block.
 
     pyarrow, pandas' C parser and the csv module (pandas' fallback, `_by_line`) read a line the
     same way when it is plain RFC 4180: every quote opens a field, doubles a quote inside it or
     closes it right before a comma or the line end; no "\r" but a final one, no NUL; no leading
     space, tab or byte 0xEF (pandas drops white space that straddles its read buffers, and a
-    byte-order mark at the start of its input). Those lines with the right field count go to
-    pyarrow. Splitting the block is exact when each other plain line reads in pandas the same
-    alone as among its neighbours: pandas' state is reset at every line end unless a quote that
-    opens a field is still open, and names (so the field count that raises) do not depend on the
-    lines with the right count. So a line with a quote opening a field (after a comma or at the
-    start) whose quotes are not RFC 4180, or with a leading space, tab, 0xEF, an inner "\r" or a
-    NUL, keeps the whole block in pandas; lines whose quotes are all inside unquoted fields
-    (pandas takes them as text) may go alone."""
+    byte-order mark at the start of its input). Those lines go to pyarrow, which also counts
+    their fields (`_arrow_rows`: a line of the wrong length goes back to pandas). Splitting the
+    block is exact when each other plain line reads in pandas the same alone as among its
+    neighbours: pandas' state is reset at every line end unless a quote that opens a field is
+    still open, and names (so the field count that raises) do not depend on the lines with the
+    right count. So a line with a quote opening a field (after a comma or at the start) whose
+    quotes are not RFC 4180, or with a leading space, tab, 0xEF, an inner "\r" or a NUL, keeps
+    the whole block in pandas; lines whose quotes are all inside unquoted fields (pandas takes
+    them as text) may go alone."""
     a, starts, nl = scan.a, scan.starts, scan.nl
     mixed = np.isin(a[starts], (32, 9, 0xEF))
     inner_cr = scan.cr[scan.cr + 1 != nl[np.searchsorted(nl, scan.cr)]]
@@ -394,33 +394,28 @@ def _arrow_lines(scan: _Scan, plain: np.ndarray, ncols: int) -> tuple[np.ndarray
     opened = np.zeros(len(nl), dtype=bool)
     opened[ql[opens_field]] = True
     mixed |= odd & opened
-    fields = _field_counts(scan, o, c, ql[0::2])
-    return fields, plain & ~odd & ~mixed & (fields == ncols), bool((mixed & plain).any())
-
-
-def _field_counts(scan: _Scan, opens: np.ndarray, closes: np.ndarray, line: np.ndarray) -> np.ndarray:
-    """Per line, the fields: commas, less those between a quote pair, plus one (for the lines whose
-    quotes are the pairs given). The line ends and quotes are searched among the commas, so the
-    cost follows the lines, not the fields."""
-    commas = np.flatnonzero(scan.a == 44)
-    count = np.diff(np.searchsorted(commas, scan.nl), prepend=0)
-    if len(opens):
-        inside = np.searchsorted(commas, closes) - np.searchsorted(commas, opens)
-        count -= np.bincount(line, weights=inside, minlength=len(count)).astype(np.int64)
-    return count + 1
+    return plain & ~odd & ~mixed, bool((mixed & plain).any())
 
 
 def _arrow_rows(
-    scan: _Scan, lines: np.ndarray, rows: np.ndarray, src: Source, only: tuple[str, ...]
-) -> pd.DataFrame | None:
-    """The chosen lines read by pyarrow (the others blanked to bare newlines, which it skips), or
-    None when its rows are not one per line."""
+    scan: _Scan, lines: np.ndarray, numbers: np.ndarray, src: Source, only: tuple[str, ...]
+) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """The chosen lines read by pyarrow (the others blanked to bare newlines, which it skips), and
+    which lines those rows are: the chosen ones but those of the wrong number of fields, which
+    pyarrow counts and reports by their rank among the lines it reads (these are pandas' to read).
+    None when that cannot be told or its rows are not one per line."""
     buf = scan.a
     if not lines.all():
         buf = buf.copy()
         buf[scan.line_bytes(~lines)] = 10
     names = [c for c in src.columns if c in only] if only else src.columns
     encoding = "utf8" if codecs.lookup(src.encoding).name in ("utf-8", "utf-8-sig") else src.encoding
+    wrong: list[int | None] = []
+
+    def wrong_length(row: pa_csv.InvalidRow) -> str:
+        wrong.append(row.number)
+        return "skip"
+
     try:
         table = pa_csv.read_csv(
             pa.py_buffer(buf),
@@ -430,7 +425,9 @@ def _arrow_rows(
                 block_size=min(max(len(buf) + 1, 1 << 20), 1 << 30),
                 encoding=encoding,
             ),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=False, ignore_empty_lines=True),
+            parse_options=pa_csv.ParseOptions(
+                newlines_in_values=False, ignore_empty_lines=True, invalid_row_handler=wrong_length
+            ),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(src.columns, pa.large_string()),
                 include_columns=names,
@@ -441,29 +438,25 @@ def _arrow_rows(
         )
     except pa.ArrowInvalid:
         return None
-    if table.num_rows != len(rows):
+    took = lines.copy()
+    if wrong:
+        if None in wrong:
+            return None
+        took[np.flatnonzero(lines)[np.array(wrong, dtype=np.int64) - 1]] = False
+    if table.num_rows != int(took.sum()):
         return None
     df = table.to_pandas()
-    df.insert(0, "_row", rows)
-    return df
+    df.insert(0, "_row", numbers[took])
+    return df, took
 
 
-def _fast_pandas(
-    body: bytes,
-    src: Source,
-    numbers: np.ndarray,
-    only: tuple[str, ...] = (),
-    fields: np.ndarray | None = None,
-) -> Block:
-    """Lines whose quotes balance: fields counted outside quotes with numpy, values by the C parser.
-    A caller that has counted the fields (of each line; `body` then has no blank line) passes them."""
-    rows = numbers
-    if fields is None:
-        a = np.frombuffer(body, dtype=np.uint8)
-        nl = np.flatnonzero(a == 10)
-        blank = _blank_lines(a, np.r_[0, nl[:-1] + 1], nl)
-        fields = (_commas_outside_quotes(a, nl) + 1)[~blank]
-        rows = numbers[~blank] if len(numbers) == len(nl) else numbers
+def _fast_pandas(body: bytes, src: Source, numbers: np.ndarray, only: tuple[str, ...] = ()) -> Block:
+    """Lines whose quotes balance: fields counted outside quotes with numpy, values by the C parser."""
+    a = np.frombuffer(body, dtype=np.uint8)
+    nl = np.flatnonzero(a == 10)
+    blank = _blank_lines(a, np.r_[0, nl[:-1] + 1], nl)
+    fields = (_commas_outside_quotes(a, nl) + 1)[~blank]
+    rows = numbers[~blank] if len(numbers) == len(nl) else numbers
     ncols = len(src.columns)
     extra = [f"_extra{i}" for i in range(max(0, int(fields.max(initial=0)) - ncols))]
     try:
