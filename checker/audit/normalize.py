@@ -241,13 +241,20 @@ class Patients:
     # exactly as PatientSchema._build sets it (the default where the cell is empty).
     columns: list[tuple[int, list[Any]]] = field(default_factory=list, repr=False)
 
-    def __post_init__(self) -> None:
-        usable = self.table["error"].isna().to_numpy()
-        self._at = dict(zip(self.table.index[usable].tolist(), np.flatnonzero(usable).tolist(), strict=True))
+    def usable_rows(self, pids: pd.Index) -> np.ndarray:
+        """Per id, its table row, or -1 when the file has none or refused it (hashed in one go: the
+        audit looks up a partition's patients at once, so no per-id dict is built for the file)."""
+        at = self.table.index.get_indexer(pids) if len(self.table) else np.full(len(pids), -1, dtype=np.int64)
+        found = at >= 0
+        at[found] = np.where(self.table["error"].isna().to_numpy()[at[found]], at[found], -1)
+        return at
 
     def get(self, pid: str) -> Patient:
-        at = self._at.get(pid)
-        if at is None:
+        return self.at(int(self.usable_rows(pd.Index([pid], dtype=object))[0]), pid)
+
+    def at(self, at: int, pid: str) -> Patient:
+        """The Patient of table row `at` (from `usable_rows`; -1: not in the file), with id `pid`."""
+        if at < 0:
             return Patient(id=pid)
         vals = list(PATIENT_DEFAULTS)
         vals[_AT_ID] = pid

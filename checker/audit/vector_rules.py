@@ -84,10 +84,8 @@ class PatientFacts:
         self._ids, self._patients, self._f = codes.tolist(), patients, f
         self._ctxs: dict[int, Context] = {}
         n = len(codes)
-        tab = patients.table
-        at = tab.index.get_indexer(codes) if len(tab) and n else np.full(n, -1, dtype=np.int64)
-        if len(tab):
-            at[at >= 0] = np.where(tab["error"].isna().to_numpy()[at[at >= 0]], at[at >= 0], -1)
+        at = patients.usable_rows(codes) if n else np.full(n, -1, dtype=np.int64)
+        self._rows = at.tolist()
         slots = {PATIENT_SLOTS[k]: col for k, col in patients.columns}
 
         def attr(name: str) -> list[Any]:  # the attribute per patient code, as Patients.get sets it
@@ -156,7 +154,10 @@ class PatientFacts:
         base = self._ctxs.get(p)
         if base is None:
             base = self._ctxs[p] = Context(
-                patient=self._patients.get(self._ids[p]), orders=[], formulary=self._f, knowledge=None
+                patient=self._patients.at(self._rows[p], self._ids[p]),
+                orders=[],
+                formulary=self._f,
+                knowledge=None,
             )
         return base
 
