@@ -286,8 +286,10 @@ def load_patients(rows: pd.DataFrame) -> Patients:
         return no_patients()
     rows = rows.assign(patient_id=rows["patient_id"].fillna("").astype(str).str.strip())
     rows = rows[rows["patient_id"] != ""]
-    copies = rows.groupby("patient_id", sort=False).size()
-    rows = rows.drop_duplicates("patient_id", keep="first").reset_index(drop=True)
+    code, _ = pd.factorize(rows["patient_id"])  # codes in order of first appearance
+    _, first = np.unique(code, return_index=True)
+    copies = np.bincount(code, minlength=len(first))
+    rows = rows.iloc[first].reset_index(drop=True)  # the first row of each id, in file order
     pids = rows["patient_id"]
     n = len(rows)
     cache = CellCache(_PATIENT)
@@ -318,7 +320,7 @@ def load_patients(rows: pd.DataFrame) -> Patients:
                 weight = np.array([np.nan if x is None else x for x in per_code], dtype=float)[codes]
     weight[pd.notna(error)] = np.nan
     table = pd.DataFrame(
-        {"weight": weight, "error": pd.Series(error, dtype=object), "copies": copies.reindex(pids).to_numpy()}
+        {"weight": weight, "error": pd.Series(error, dtype=object), "copies": copies}
     )
     table.index = pd.Index(pids, name="patient_id")
     return Patients(table, columns)
