@@ -51,7 +51,7 @@ def _facet_bits(w: When) -> int:
     return bits | ((1 << len(tests)) if w.hepatic else 0)
 
 
-def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
+def doses_plan(env: Env, cand: pd.DataFrame) -> Plan:
     """check_doses on the (patient, drug) groups the vectorized screen flags: it judges each drug
     on its own orders (ctx.by_drug). Per order it reads route, unit, doses (single, low, per kg,
     other phases), interval, PRN, daily amount, cap, duration, dose number, course doses, index;
@@ -63,8 +63,9 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
     if cand.empty:
         return empty_plan()
     f, fx = env.f, env.facts
-    dcode, dnames = pd.factorize(pd.Series(drug_of, dtype=object), use_na_sentinel=True)
-    dcode = dcode.astype(np.int64)
+    drug_of = [o.drug.id if o.drug else None for o in env.v.orders]  # per variant
+    vcode, dnames = pd.factorize(pd.Series(drug_of, dtype=object), use_na_sentinel=True)
+    dcode = vcode.astype(np.int64)[env.vid]
     span = len(dnames) + 1
     c_d = pd.Index(dnames).get_indexer(cand["drug_id"].to_numpy(object))
     ukeys = cand["pidx"].to_numpy(np.int64) * span + c_d
@@ -93,7 +94,7 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
             read = np.logical_or.reduce(banded)
             if not env.reports:  # in CSV only the message shows it, and only when it was estimated
                 read &= fx.crcl_estimated[who].astype(bool)
-            cols += [np.where(read, _crcl_text(fx)[who], "-"), np.where(read, fx.crcl_estimated[who], -1)]
+            cols += [_crcl_text(fx.crcl[who], read), np.where(read, fx.crcl_estimated[who], -1)]
         per_kg = [x for x in drug.limits if x.max_single_per_kg is not None or x.max_daily_per_kg is not None]
         if per_kg:
             need = _weight_read(per_kg, tri, who, ukeys[at], rowkey[rows], route_of[rows])
@@ -120,17 +121,17 @@ def doses_plan(env: Env, cand: pd.DataFrame, drug_of: np.ndarray) -> Plan:
     return plan
 
 
-_CRCL_TEXT: list[tuple[PatientFacts, np.ndarray]] = []
-
-
-def _crcl_text(fx: PatientFacts) -> np.ndarray:
-    """Per patient, CrCl as rules.dose prints it (`num`: three decimals), None when unknown: the
-    dose findings read it only so, so patients alike in this text act alike."""
-    if _CRCL_TEXT and _CRCL_TEXT[0][0] is fx:
-        return _CRCL_TEXT[0][1]
-    text = np.array([num(x) if x == x else None for x in fx.crcl.tolist()], dtype=object)
-    _CRCL_TEXT[:] = [(fx, text)]
-    return text
+def _crcl_text(crcl: np.ndarray, read: np.ndarray) -> np.ndarray:
+    """CrCl as rules.dose prints it (`num`: three decimals; None when unknown) where `read`, else
+    "-": the dose findings read it only so, so patients alike in this text act alike. Each
+    distinct value is printed once."""
+    out = np.full(len(crcl), "-", dtype=object)
+    sel = np.flatnonzero(read)
+    if len(sel):
+        values, inv = np.unique(crcl[sel], return_inverse=True)  # NaN (unknown) once
+        text = np.array([num(x) if x == x else None for x in values.tolist()], dtype=object)
+        out[sel] = text[inv.reshape(-1)]
+    return out
 
 
 def _weight_read(per_kg: list, tri: dict[int, np.ndarray], who: np.ndarray, units: np.ndarray,

@@ -198,8 +198,7 @@ def _evaluator_blocks(env: memo.Env, acc: pd.DataFrame, t: memo.Templates) -> li
             continue
         if evaluate is check_doses:
             cand = dose_candidates(env.pidx, env.vid, env.weight, env.v, env.facts)
-            drug_of = np.array([o.drug.id if o.drug else None for o in env.v.orders], dtype=object)[env.vid]
-            out += memo.run_plan(env, t, stage, evaluate, dose_plan.doses_plan(env, cand, drug_of), "doses")
+            out += memo.run_plan(env, t, stage, evaluate, dose_plan.doses_plan(env, cand), "doses")
         elif evaluate is check_conditions_known:
             out += memo.conditions_blocks(env, t, stage, evaluate)
         elif evaluate in by_evaluator:

@@ -8,6 +8,7 @@ order selection. `memo` builds its keys from these, so each must equal the engin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from operator import itemgetter
 from typing import Any
 
@@ -132,6 +133,8 @@ class PatientFacts:
         self.cond_sets = [Context(patient=Patient(conditions=c), orders=[], formulary=f).conditions
                           for c in self.cond_lists]  # fmt: skip
         self._has: dict[str, np.ndarray] = {}
+        # `surely` / `possibly` per When (long-lived formulary objects, so their ids are stable)
+        self._when_memo: dict[tuple[str, int], tuple[When, np.ndarray]] = {}
 
     def has(self, conditions: tuple[str, ...]) -> np.ndarray:
         """Where the patient has one of `conditions` (`any(c in ctx.conditions ...)`: never unknown)."""
@@ -184,9 +187,12 @@ class PatientFacts:
 
     def surely(self, w: When) -> np.ndarray:
         """Where `Context.matches(w)` is True (every part known and holding)."""
-        ok = _bounds(self.age, w.age_min, w.age_max, w.age_over, w.age_below)
-        ok &= _bounds(self.weight, w.weight_min_kg, w.weight_max_kg, None, w.weight_below)
-        ok &= _bounds(self.crcl, w.crcl_min, w.crcl_max, w.crcl_over, w.crcl_below)
+        hit = self._when_memo.get(("surely", id(w)))
+        if hit is not None and hit[0] is w:
+            return hit[1]
+        ok = np.ones(len(self.age), dtype=bool)
+        for v, bounds in self._ranges(w):
+            ok &= _bounds(v, *bounds)
         if w.hepatic:
             ok &= self.hepatic_in(w.hepatic)
         if w.conditions:
@@ -195,12 +201,24 @@ class PatientFacts:
             ok &= self.tolerant == float(w.opioid_tolerant)  # NaN (unknown) is never equal
         if w.pregnant is not None:
             ok &= self.pregnant == float(w.pregnant)
-        ok &= _bounds(self.qtc, w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below)
-        ok &= _bounds(self.calcium, None, None, w.calcium_over, w.calcium_below)
-        ok &= _bounds(self.platelets, None, None, None, w.platelets_below)
-        ok &= _bounds(self.anc, None, None, None, w.anc_below)
-        ok &= _bounds(self.hb, None, None, None, w.hemoglobin_below)
+        ok.flags.writeable = False  # shared by every caller of the partition
+        self._when_memo[("surely", id(w))] = (w, ok)
         return ok
+
+    def _ranges(self, w: When) -> Iterator[tuple[np.ndarray, tuple]]:
+        """The numeric facts `w` bounds, with its bounds (lo, hi, over, below); unbounded ones left out."""
+        for v, bounds in (
+            (self.age, (w.age_min, w.age_max, w.age_over, w.age_below)),
+            (self.weight, (w.weight_min_kg, w.weight_max_kg, None, w.weight_below)),
+            (self.crcl, (w.crcl_min, w.crcl_max, w.crcl_over, w.crcl_below)),
+            (self.qtc, (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below)),
+            (self.calcium, (None, None, w.calcium_over, w.calcium_below)),
+            (self.platelets, (None, None, None, w.platelets_below)),
+            (self.anc, (None, None, None, w.anc_below)),
+            (self.hb, (None, None, None, w.hemoglobin_below)),
+        ):
+            if any(b is not None for b in bounds):
+                yield v, bounds
 
 
 def _violated(v: np.ndarray, lo=None, hi=None, over=None, below=None) -> np.ndarray:
@@ -220,9 +238,12 @@ def _violated(v: np.ndarray, lo=None, hi=None, over=None, below=None) -> np.ndar
 
 def possibly(facts: PatientFacts, w: When) -> np.ndarray:
     """Where `Context.matches(w)` is not False (True, or None for want of a fact)."""
-    no = _violated(facts.age, w.age_min, w.age_max, w.age_over, w.age_below)
-    no |= _violated(facts.weight, w.weight_min_kg, w.weight_max_kg, None, w.weight_below)
-    no |= _violated(facts.crcl, w.crcl_min, w.crcl_max, w.crcl_over, w.crcl_below)
+    hit = facts._when_memo.get(("possibly", id(w)))
+    if hit is not None and hit[0] is w:
+        return hit[1]
+    no = np.zeros(len(facts.age), dtype=bool)
+    for v, bounds in facts._ranges(w):
+        no |= _violated(v, *bounds)
     if w.hepatic:
         no |= facts.hepatic.notna().to_numpy(dtype=bool) & ~facts.hepatic_in(w.hepatic)
     if w.conditions:
@@ -231,12 +252,10 @@ def possibly(facts: PatientFacts, w: When) -> np.ndarray:
         no |= ~np.isnan(facts.tolerant) & (facts.tolerant != float(w.opioid_tolerant))
     if w.pregnant is not None:
         no |= ~np.isnan(facts.pregnant) & (facts.pregnant != float(w.pregnant))
-    no |= _violated(facts.qtc, w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below)
-    no |= _violated(facts.calcium, None, None, w.calcium_over, w.calcium_below)
-    no |= _violated(facts.platelets, None, None, None, w.platelets_below)
-    no |= _violated(facts.anc, None, None, None, w.anc_below)
-    no |= _violated(facts.hb, None, None, None, w.hemoglobin_below)
-    return ~no
+    yes = ~no
+    yes.flags.writeable = False  # shared by every caller of the partition
+    facts._when_memo[("possibly", id(w))] = (w, yes)
+    return yes
 
 
 def patient_facts(codes: pd.Index, patients: Patients, f: Formulary) -> PatientFacts:
