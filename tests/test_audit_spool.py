@@ -62,3 +62,29 @@ def test_any_mix_of_buffers_and_objects_round_trips(tmp_path_factory, blobs, tex
     assert [b.to_pybytes() for b in buffers] == blobs
     assert back_texts == texts
     np.testing.assert_array_equal(back_floats, np.array(floats, dtype=float))
+
+
+def test_spool_files_go_to_memory_unless_tmpdir_says_otherwise(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    from checker.audit import spool
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    made = spool.folder("medcheck-test-")
+    assert os.path.dirname(made) == str(tmp_path)  # the user's choice wins
+    monkeypatch.delenv("TMPDIR")
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    monkeypatch.setattr(spool, "SHM", str(tmp_path / "no-such-dir"))
+    made = spool.folder("medcheck-test-")
+    assert os.path.isdir(made) and not made.startswith(str(tmp_path))  # no /dev/shm: the temp dir
+    os.rmdir(made)
+    (tmp_path / "shm").mkdir()
+    monkeypatch.setattr(spool, "SHM", str(tmp_path / "shm"))
+    monkeypatch.setattr(spool, "SHM_MIN_FREE", 1)
+    assert os.path.dirname(spool.folder("medcheck-test-")) == str(tmp_path / "shm")
+    monkeypatch.setattr(spool, "SHM_MIN_FREE", 1 << 62)  # not room enough: the temp dir
+    made = spool.folder("medcheck-test-")
+    os.rmdir(made)
+    assert not made.startswith(str(tmp_path))

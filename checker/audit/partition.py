@@ -38,6 +38,7 @@ from .arrays import distinct_ints
 from .evaluate import SORT_KEYS, Result, audit_rows, load_tables
 from .normalize import Patients, load_patients
 from .reading import Source, iter_blocks, open_source
+from .spool import folder as spool_folder
 from .spool import spill, unspill
 
 
@@ -218,7 +219,7 @@ def audit_jobs(jobs: Iterable[tuple[Job, int]], auditor: Auditor, workers: int) 
     _WORKER = auditor
     load_tables()
     gc.freeze()
-    folder = tempfile.mkdtemp(prefix="medcheck-results-")
+    folder = spool_folder("medcheck-results-")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"))
     pending: deque[tuple[Future[str], int]] = deque()
     try:

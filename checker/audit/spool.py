@@ -8,6 +8,10 @@ into a file beside the small pickle; the reader maps the file and rebuilds the o
 mapping, so its arrays are the file's pages and nothing is copied. The mapping is private
 (copy-on-write), so rebuilt arrays stay writable, and it lives as long as something uses it;
 the file is unlinked as soon as it is mapped.
+
+The files live seconds and are read back at once, so they go to memory-backed /dev/shm when it
+has room (`folder`): on a disk file system each would also be block-allocated, journalled and
+written back, for nothing (~0.3 s of system time per million rows audited with two workers).
 """
 
 from __future__ import annotations
@@ -16,10 +20,27 @@ import mmap
 import os
 import pickle
 import struct
+import tempfile
 from typing import Any
 
+SHM = "/dev/shm"
+SHM_MIN_FREE = 1 << 30  # partitions in flight take a few hundred MB: a small (container) one is not used
 _LENGTH = struct.Struct("<Q")
 _ALIGN = 64  # Arrow's alignment: each buffer starts on it
+
+
+def folder(prefix: str) -> str:
+    """A new folder for spool files: in /dev/shm when it is there, writable and roomy, unless TMPDIR
+    names the place for temporary files; else in the temporary directory."""
+    where = None
+    if not os.environ.get("TMPDIR"):
+        try:
+            st = os.statvfs(SHM)
+        except OSError:
+            st = None
+        if st is not None and st.f_bavail * st.f_frsize >= SHM_MIN_FREE and os.access(SHM, os.W_OK):
+            where = SHM
+    return tempfile.mkdtemp(prefix=prefix, dir=where)
 
 
 def _padded(n: int) -> int:
