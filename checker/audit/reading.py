@@ -91,7 +91,9 @@ def detect_encoding(path: str, name: str) -> tuple[str, list[str]]:
         decoder = codecs.getincrementaldecoder("utf-8")()
         try:
             for chunk in iter(lambda: fh.read(BLOCK_BYTES), b""):
-                decoder.decode(chunk)
+                # ASCII is UTF-8: a chunk of it needs no decoding unless a character is cut open
+                if decoder.getstate()[0] or np.frombuffer(chunk, dtype=np.uint8).max() >= 0x80:
+                    decoder.decode(chunk)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
             bad_at = exc.start
