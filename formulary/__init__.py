@@ -45,6 +45,7 @@ class Formulary:
     digest: str
     _index: dict[str, str] = field(repr=False, default_factory=dict)
     _atc_index: dict[str, str] = field(repr=False, default_factory=dict)
+    _expanded: dict[frozenset[str], frozenset[str]] = field(repr=False, default_factory=dict, compare=False)
 
     def lookup(self, name: str) -> Drug | None:
         """Find a drug by id, name, brand, synonym, ATC code or RxCUI."""
@@ -66,14 +67,19 @@ class Formulary:
         return self.expand_classes(found)
 
     def expand_classes(self, classes: frozenset[str] | set[str]) -> frozenset[str]:
-        """Add every ancestor class, so a rule on `opioid` covers a drug tagged `strong_opioid`."""
-        out, todo = set(classes), list(classes)
+        """Add every ancestor class, so a rule on `opioid` covers a drug tagged `strong_opioid`.
+        Kept per set of classes: every order of a drug asks for the same."""
+        hit = self._expanded.get(frozen := frozenset(classes))
+        if hit is not None:
+            return hit
+        out, todo = set(frozen), list(frozen)
         while todo:
             for p in self.classes[todo.pop()].parents:
                 if p not in out:
                     out.add(p)
                     todo.append(p)
-        return frozenset(out)
+        self._expanded[frozen] = result = frozenset(out)
+        return result
 
     def route(self, text: str | None) -> str | None:
         return self.routes.get(key(text)) if text else None
