@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import checker.audit.command as command
@@ -97,9 +99,6 @@ def test_shuffled_input_to_a_file(capsys, tmp_path, monkeypatch, small_blocks):
 def test_the_held_patient_is_cut_off_whatever_its_place():
     """The streamed block keeps its last patient for the next one: cut off by slicing when its rows
     end the block (sorted input), by masks otherwise, the same rows either way."""
-    import numpy as np
-    import pandas as pd
-
     df = pd.DataFrame({"_row": [1, 2, 3, 4, 5], "patient_id": ["a", "a", "b", "c", "c"]})
     for keep in ([False, False, False, True, True], [False, True, False, False, True], [False] * 5):
         mask = np.array(keep)

@@ -3,12 +3,16 @@ what went in, usable like the original (writable arrays), and the file must not 
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from checker.audit import spool
 from checker.audit.spool import spill, unspill
 
 
@@ -65,11 +69,6 @@ def test_any_mix_of_buffers_and_objects_round_trips(tmp_path_factory, blobs, tex
 
 
 def test_spool_files_go_to_memory_unless_tmpdir_says_otherwise(tmp_path, monkeypatch):
-    import os
-    import tempfile
-
-    from checker.audit import spool
-
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
     made = spool.folder("medcheck-test-")
