@@ -60,3 +60,44 @@ def test_measured_crcl_differs_only_in_json_evidence(tmp_path):
     pop = [(p, [GABA, TRAM]) for p in people]
     res, order = audit(tmp_path, pop)
     assert actual(res) == expected(pop, order)
+
+
+def _one_attribute_apart(drug) -> list[dict]:
+    """Orders of `drug` that differ from a base order (over its first limit row) in one attribute
+    at a time: dose, frequency (interval and daily amount), PRN, duration, dose number, dose per
+    kg, route."""
+    lim = drug.limits[0]
+    kg = 70  # the patients' weight
+    per_kg = (lim.max_single_per_kg or 0) * kg or (lim.max_daily_per_kg or 0) * kg / 2
+    top = lim.max_single or per_kg or (lim.max_daily or 4) / 2
+    base = {"drug": drug.id, "dose": top * 1.5, "unit": drug.dose_unit, "route": lim.routes[0]}
+    base["frequency"] = "q6h"
+    out = [base, {**base, "dose": top * 0.5}, {**base, "dose": top * 3}]
+    out += [{**base, "frequency": f} for f in ("q2h", "q4h", "q8h", "q12h", "daily", "weekly")]
+    out += [{**base, "prn": True}, {**base, "duration_days": 3}, {**base, "duration_days": 40}]
+    out += [{**base, "dose_number": n} for n in (2, 12)]
+    out += [{**base, "dose": top * f / kg, "unit": f"{drug.dose_unit}/kg"} for f in (1.5, 3)]  # per kg
+    out += [{**base, "route": r} for r in drug.routes if r != base["route"]][:1]
+    return out
+
+
+@pytest.mark.parametrize(
+    "drug_id",  # between them, every kind of limit, alone and with others
+    ["acetaminophen", "tramadol", "zoledronic_acid", "ketorolac", "amitriptyline", "radium_223",
+     "samarium_153", "enoxaparin"],
+)  # fmt: skip
+def test_orders_apart_in_one_attribute_keep_their_own_findings(tmp_path, drug_id):
+    """Dose runs are shared by orders alike in what check_doses reads for the drug's kinds of limit
+    (`dose_plan._order_read`): orders one attribute apart, alone and beside the base order, must
+    each get check()'s findings, not those of an order that differs only in that attribute."""
+    from formulary import load
+
+    orders = _one_attribute_apart(load().drugs[drug_id])
+    pop = [
+        (who, meds)
+        for who in ({"weight_kg": 70, "crcl_ml_min": 20}, {"crcl_ml_min": 20})  # renal rows; weight or not
+        for meds in [[o] for o in orders] + [[orders[0], o] for o in orders]
+    ]
+    res, order = audit(tmp_path, pop)
+    assert actual(res) == {p: found for p, found in expected(pop, order).items() if found}
+    assert res.findings["code"].str.startswith("dose.").any()

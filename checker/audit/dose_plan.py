@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from operator import attrgetter
+
 import numpy as np
 import pandas as pd
 
+from checker.orders import Order
 from checker.quantities import num
-from formulary import When
+from formulary import Drug, When
 
 from .arrays import distinct_ints
 from .memo import Env, Plan, factorize_rows, variant_codes
@@ -101,13 +105,7 @@ def doses_plan(env: Env, cand: pd.DataFrame) -> Plan:
             cols += [need, np.where(need, fx.weight[who], np.nan)]
             weighed[at] = need
         fact[at] = factorize_rows(("dose", drug.id), *cols)
-    o = env.v.orders
-    code = variant_codes(
-        o,
-        lambda x: (x.drug_id, x.route, x.unit, x.dose, x.dose_low, x.dose_per_kg, x.interval_h, x.prn,
-                   x.daily, x.capped, x.duration_days, x.dose_number, x.course_doses, x.other_doses,
-                   x.is_rate),
-    )  # fmt: skip
+    code = variant_codes(env.v.orders, _order_read)
     rk = rowkey[rows]
     by_unit = pd.Series(fact, index=ukeys)
     plan = dense_plan(
@@ -119,6 +117,36 @@ def doses_plan(env: Env, cand: pd.DataFrame) -> Plan:
     read = pd.Series(weighed, index=ukeys).reindex(rowkey[plan.rows]).to_numpy(bool)
     plan.weight = np.where(read, env.weight[plan.rows], np.nan)
     return plan
+
+
+# What check_doses reads of an order for each kind of limit (rules.dose: `_actual`, `_finding`,
+# `_message`); whatever the drug's kinds, it also reads the route (`_groups`, `_combined_course`),
+# the unit (`render`) and whether the dose and the per-kg dose are given (`_missing_weight`).
+_READS = (
+    ("max_single", ("dose", "other_doses")),
+    ("max_single_per_kg", ("dose", "dose_per_kg")),
+    ("max_daily", ("daily", "prn", "capped")),
+    ("max_daily_per_kg", ("daily", "prn", "capped")),
+    ("min_interval_h", ("interval_h",)),
+    ("max_duration_days", ("duration_days",)),
+    ("course_max_doses", ("dose_number", "course_doses")),
+)
+_READERS: dict[int, tuple[Drug, Callable[[Order], tuple]]] = {}
+
+
+def _order_read(o: Order) -> tuple:
+    """What check_doses reads of order `o`, given the kinds of limit its drug has: orders alike in
+    this give the same findings (e.g. two orders of a drug limited per day only, with the same
+    daily amount, whatever their single doses and intervals)."""
+    d = o.drug
+    if d is None:
+        return (None,)  # check_doses never sees it
+    hit = _READERS.get(id(d))
+    if hit is None or hit[0] is not d:
+        kinds = {k for lim in d.limits for k, _ in _READS if getattr(lim, k) is not None}
+        names = tuple(dict.fromkeys(a for k, attrs in _READS if k in kinds for a in attrs))
+        hit = _READERS[id(d)] = (d, attrgetter(*names) if names else lambda _: ())
+    return (d.id, o.route, o.unit, o.dose is None, o.dose_per_kg is None, hit[1](o))
 
 
 def _crcl_text(crcl: np.ndarray, read: np.ndarray) -> np.ndarray:
