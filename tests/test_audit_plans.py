@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from checker.audit import memo
 from tests.test_audit_equivalence import audit_and_compare
 
 
@@ -100,3 +101,17 @@ def test_remembered_results_serve_a_second_audit(tmp_path):
     (tmp_path / "again").mkdir()
     mixed = [(p, meds + extra) for (p, meds), (_, extra) in zip(pop, reversed(pop), strict=True)]
     audit_and_compare(tmp_path / "again", mixed, 11)
+
+
+def test_remembered_findings_stay_bounded_and_keep_the_keys_in_use(monkeypatch):
+    """However long the input, the store of per-key findings holds at most MAX_RESULTS keys, and a
+    key asked for again survives the turnover while keys seen once are let go."""
+    monkeypatch.setattr(memo, "MAX_RESULTS", 8)
+    store = memo._Store()
+    store.keep(("hot",), [])
+    for i in range(40):
+        store.keep((i,), [])
+        assert store.found(("hot",)) == []  # in use: never dropped
+        assert len(store.results) + len(store.older) <= 8
+    assert store.found((0,)) is None  # seen once, long ago
+    assert store.found((39,)) == []

@@ -115,24 +115,41 @@ class _Store:
     """Codes for what the evaluators read, and each key's findings, kept for the whole process: a
     large input is audited partition by partition, and the same keys recur in every partition.
     Codes stand for content (equal content, equal code, whatever the partition), so a key means
-    the same everywhere; everything is dropped when the formulary or the knowledge changes."""
+    the same everywhere; everything is dropped when the formulary or the knowledge changes.
+
+    Findings are kept for the keys used lately, in two generations: a key found in the older one
+    moves to the newer; when the newer holds MAX_RESULTS // 2 keys it becomes the older, and the
+    older is dropped. So memory stays bounded by MAX_RESULTS keys however long the input, while
+    the keys that recur (most of the work) stay found; the long tail of keys seen once goes."""
 
     def __init__(self) -> None:
         self.owner: tuple[object, object] | None = None
         self.codes: dict[object, int] = {}
         self.results: dict[tuple, list[tuple[Finding, tuple[int, ...]]]] = {}
+        self.older: dict[tuple, list[tuple[Finding, tuple[int, ...]]]] = {}
 
     def use(self, f: Formulary, know: object) -> None:
         """Findings hold for one formulary and knowledge (codes stand for content: they stay)."""
         if self.owner is None or self.owner[0] is not f or self.owner[1] is not know:
-            self.owner, self.results = (f, know), {}
+            self.owner, self.results, self.older = (f, know), {}, {}
 
     def code(self, content: object) -> int:
         return self.codes.setdefault(content, len(self.codes))
 
+    def found(self, key: tuple) -> list[tuple[Finding, tuple[int, ...]]] | None:
+        hit = self.results.get(key)
+        if hit is None and (hit := self.older.pop(key, None)) is not None:
+            self.keep(key, hit)
+        return hit
+
+    def keep(self, key: tuple, done: list[tuple[Finding, tuple[int, ...]]]) -> None:
+        self.results[key] = done
+        if len(self.results) >= MAX_RESULTS // 2:
+            self.older, self.results = self.results, {}
+
 
 STORE = _Store()
-MAX_RESULTS = 200_000  # keys remembered across partitions (their findings); beyond, start afresh
+MAX_RESULTS = 20_000  # keys whose findings are remembered across partitions (see _Store)
 
 
 def variant_codes(orders: list[Order], read: Callable[[Order], object]) -> np.ndarray:
@@ -204,8 +221,6 @@ def run_plan(
     t_pos: list[tuple[int, ...]] = []
     if name is not None:
         STORE.use(env.f, know)
-        if len(STORE.results) > MAX_RESULTS:
-            STORE.results.clear()
     # Python lists: the loop below reads a few items per run, and numpy scalars cost more than ints.
     starts, unit_p = start.tolist(), plan.unit_pidx.tolist()
     r_vid = env.vid[plan.rows].tolist()
@@ -213,7 +228,7 @@ def run_plan(
     r_weight = plan.weight.tolist() if plan.weight is not None else None
     vtags, v, nan = env.vtags, env.v, float("nan")
     for k, u in enumerate(rep.tolist()):
-        done = STORE.results.get(contents[k]) if name is not None else None
+        done = STORE.found(contents[k]) if name is not None else None
         if done is None:
             a, b = starts[u], starts[u + 1]
             vids = r_vid[a:b]
@@ -232,7 +247,7 @@ def run_plan(
                     mine[(x.code, x.drugs, x.medications, x.message)] = x
             done = [(x, tuple(pos_of[i] for i in x.medications)) for x in mine.values()]
             if name is not None:
-                STORE.results[contents[k]] = done
+                STORE.keep(contents[k], done)
         for x, at in done:
             t_key.append(k)
             t_tid.append(t.add(x))

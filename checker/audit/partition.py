@@ -399,9 +399,15 @@ class Partitioner:
             self.writers[p].write_table(table)
 
     def close(self) -> list[str]:
+        import pyarrow as pa
+
         for w in self.writers.values():
             w.close()
-        return [os.path.join(self.folder, f"{p}.parquet") for p in sorted(self.writers)]
+        paths = [os.path.join(self.folder, f"{p}.parquet") for p in sorted(self.writers)]
+        self.writers.clear()
+        gc.collect()
+        pa.default_memory_pool().release_unused()  # the writers' buffers, before the workers fork
+        return paths
 
 
 def load_partition(path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
