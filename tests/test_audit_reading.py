@@ -135,15 +135,19 @@ def assert_same_blocks(data: bytes, sizes: tuple = BLOCK_SIZES) -> None:
             return
         for size in sizes:
             for only in ((), ("patient_id",)):
-                want, got = blocks(src, size, only, True), blocks(src, size, only, False)
-                if isinstance(want, str) or isinstance(got, str):
-                    assert got == want
-                    continue
-                assert len(got) == len(want)
-                for g, w in zip(got, want, strict=True):
-                    pd.testing.assert_frame_equal(g.rows, w.rows, check_exact=True)
-                    pd.testing.assert_frame_equal(g.bad, w.bad, check_exact=True)
-                    assert (g.last_row, g.bytes_done) == (w.last_row, w.bytes_done)
+                same_blocks(blocks(src, size, only, False), blocks(src, size, only, True))
+
+
+def same_blocks(got: list[reading.Block] | str, want: list[reading.Block] | str) -> None:
+    """The same rows, bad rows, row numbers and progress, block by block (or the same error)."""
+    if isinstance(want, str) or isinstance(got, str):
+        assert got == want
+        return
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        pd.testing.assert_frame_equal(g.rows, w.rows, check_exact=True)
+        pd.testing.assert_frame_equal(g.bad, w.bad, check_exact=True)
+        assert (g.last_row, g.bytes_done) == (w.last_row, w.bytes_done)
 
 
 @SETTINGS
@@ -244,11 +248,4 @@ def test_quotes_over_lines_are_followed_as_line_by_line(data: bytes, span: int) 
             got = blocks(src, size, (), False)
             with mock.patch.object(reading, "_walk", _walk_line_by_line):
                 want = blocks(src, size, (), False)
-            if isinstance(want, str) or isinstance(got, str):
-                assert got == want
-                continue
-            assert len(got) == len(want)
-            for g, w in zip(got, want, strict=True):
-                pd.testing.assert_frame_equal(g.rows, w.rows, check_exact=True)
-                pd.testing.assert_frame_equal(g.bad, w.bad, check_exact=True)
-                assert (g.last_row, g.bytes_done) == (w.last_row, w.bytes_done)
+            same_blocks(got, want)
