@@ -13,7 +13,10 @@ timed with one worker (MEDCHECK_AUDIT_WORKERS=1) and, with --workers N, again wi
 workers auditing partitions in parallel (the output is byte-identical; the script checks it).
 Peak RSS is that of the largest single process (os.wait4, as /usr/bin/time -v reports it); with
 workers the processes share the parent's pages copy-on-write, so their sum overstates the total.
-The chunked runs use --workers N too (1 without it).
+The chunked runs use --workers N too (1 without it). With workers, a number of hash partitions they
+do not divide evenly is audited in runs of part of a partition (1M rows: 5 partitions, 10 runs of
+~100k rows; 4M rows: 20 runs of 200k), and the peak follows the size of a run: compare the chunked
+peaks without --workers, where every run is one partition.
 """
 
 from __future__ import annotations
