@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
 import sys
 
 import pytest
@@ -214,3 +216,19 @@ def test_large_sorted_input_streams_with_the_same_output(capsys, tmp_path, monke
     monkeypatch.setattr(command, "AUTO_CHUNK_ROWS", 7)
     _, streamed, _ = run(capsys, path)
     assert streamed == whole and whole.count("\n") > 40
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_is_a_message_not_a_traceback(capsys, monkeypatch, meds):
+    """Output that cannot be written (here: no space left) ends the audit with exit 2 and a line
+    naming the output, to a file or to standard output."""
+    code, _, err = run(capsys, meds, "-o", "/dev/full")
+    assert code == 2
+    assert "cannot write /dev/full: No space left on device" in err
+    full = open("/dev/full", "w", encoding="utf-8")  # noqa: SIM115 - its close fails too
+    monkeypatch.setattr(sys, "stdout", full)
+    code, _, err = run(capsys, meds)
+    with contextlib.suppress(OSError):
+        full.close()
+    assert code == 2
+    assert "cannot write standard output: No space left on device" in err

@@ -53,6 +53,10 @@ class Progress:
         sys.stderr.write("\n")
 
 
+def _target(args: argparse.Namespace) -> str:
+    return args.output if args.output not in (None, "-") else "standard output"
+
+
 def _say(text: str) -> None:
     print(f"medcheck: {text}", file=sys.stderr)
 
@@ -75,6 +79,11 @@ def run_audit(args: argparse.Namespace) -> int:
             return _run(args, src)
     except UnreadableInput as exc:
         _say(str(exc))
+        return EXIT_USAGE
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # the disk filled up, the output went away: say so, no traceback
+        _say(f"audit stopped, cannot write {exc.filename or _target(args)}: {exc.strerror or exc}")
         return EXIT_USAGE
     finally:
         src.close()
@@ -164,7 +173,7 @@ def _run(args: argparse.Namespace, src) -> int:
     try:
         writer = open_writer(args.output, keep)
     except OSError as exc:
-        _say(f"cannot write {args.output}: {exc.strerror}")
+        _say(f"cannot write {_target(args)}: {exc.strerror}")
         return EXIT_USAGE
     opts = Options(
         chunksize=args.chunksize,
