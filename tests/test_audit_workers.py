@@ -19,6 +19,8 @@ import pandas as pd
 import pytest
 
 from checker.audit import partition
+from checker.audit.normalize import no_patients
+from checker.audit.reading import open_source
 from tests.test_audit_cli import _big, run
 
 GEN = Path(__file__).resolve().parent.parent / "benchmarks" / "gen_meds.py"
@@ -128,6 +130,12 @@ def test_an_audit_leaves_the_collector_as_it_found_it(capsys, forking, generated
     run(capsys, meds, "--patients", pats, "--workers", "2")
     assert run(capsys, meds + ".missing")[0] == 2  # and an unreadable input, which ends the run early
     assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+    src = open_source(meds)  # the partitions run from Python, not the command
+    try:
+        assert len(list(partition.run_memory(src, no_patients(), partition.Options(workers=2)))) > 1
+    finally:
+        src.close()
     assert gc.get_freeze_count() == 0
 
 

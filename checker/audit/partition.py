@@ -218,7 +218,7 @@ def audit_jobs(jobs: Iterable[tuple[Job, int]], auditor: Auditor, workers: int) 
         return
     _WORKER = auditor
     load_tables()
-    gc.freeze()
+    gc.freeze()  # the workers share what is loaded by now without touching its pages (see batch_collection)
     folder = spool_folder("medcheck-results-")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"))
     pending: deque[tuple[Future[str], int]] = deque()
@@ -238,6 +238,7 @@ def audit_jobs(jobs: Iterable[tuple[Job, int]], auditor: Auditor, workers: int) 
         pool.shutdown(wait=True, cancel_futures=True)
         _WORKER = None
         shutil.rmtree(folder, ignore_errors=True)
+        gc.unfreeze()
 
 
 def run_memory(
