@@ -233,8 +233,8 @@ class Patients:
 
     Loading validates each distinct cell text once per column (factorised codes, no per-row
     Python), so a 200k-row patients file costs about what its distinct values cost. A `Patient`
-    is assembled only when the audit asks for it (`get`), from per-row attribute columns, so the
-    patients the orders never mention cost nothing."""
+    is assembled only when the audit asks for it (`at`; `get` by id), from per-row attribute
+    columns, so the patients the orders never mention cost nothing."""
 
     table: pd.DataFrame  # index patient_id: weight (float), error (str or None), copies (int)
     # Per Patient attribute a file column sets: its slot number and its value per table row,
