@@ -20,9 +20,7 @@ from .vector_rules import PatientFacts
 
 def _tri(facts: PatientFacts, w: When) -> np.ndarray:
     """`Context.matches(w)` per patient as 2 (True), 1 (None: a fact unknown), 0 (False)."""
-    from .vector_rules import possibly
-
-    return np.where(facts.surely(w), 2, np.where(possibly(facts, w), 1, 0)).astype(np.int64)
+    return np.where(facts.surely(w), 2, np.where(facts.possibly(w), 1, 0)).astype(np.int64)
 
 
 def _unknown_bits(facts: PatientFacts) -> np.ndarray:

@@ -23,7 +23,7 @@ from rules.dose import EPS
 
 from .arrays import distinct_ints, unique_first
 from .normalize import Variants
-from .vector_rules import PatientFacts, possibly
+from .vector_rules import PatientFacts
 
 SLACK = EPS / 2  # the screen's margin: half the engine's, so it flags everything the engine can
 LIMIT_ATTRS = (
@@ -112,7 +112,7 @@ def dose_candidates(
     may = np.zeros(len(row), dtype=bool)
     for w in distinct_ints(wi).tolist():
         at = wi == w
-        may[at] = possibly(facts, whens[w])[pidx[row[at]]]
+        may[at] = facts.possibly(whens[w])[pidx[row[at]]]
     row, rec = row[may], rec[may]
     if len(row):
         found.append(_limit_candidates(pidx[row], vid[row], weight[row], rec, table, vf))

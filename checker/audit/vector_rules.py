@@ -8,7 +8,7 @@ order selection. `memo` builds its keys from these, so each must equal the engin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import Any
 
@@ -187,9 +187,23 @@ class PatientFacts:
 
     def surely(self, w: When) -> np.ndarray:
         """Where `Context.matches(w)` is True (every part known and holding)."""
-        hit = self._when_memo.get(("surely", id(w)))
+        return self._remembered("surely", w, self._surely)
+
+    def possibly(self, w: When) -> np.ndarray:
+        """Where `Context.matches(w)` is not False (True, or None for want of a fact)."""
+        return self._remembered("possibly", w, self._possibly)
+
+    def _remembered(self, kind: str, w: When, compute: Callable[[When], np.ndarray]) -> np.ndarray:
+        """`compute(w)`, once per partition: the dose screen and the dose plan ask for the same Whens."""
+        hit = self._when_memo.get((kind, id(w)))
         if hit is not None and hit[0] is w:
             return hit[1]
+        mask = compute(w)
+        mask.flags.writeable = False  # shared by every caller of the partition
+        self._when_memo[(kind, id(w))] = (w, mask)
+        return mask
+
+    def _surely(self, w: When) -> np.ndarray:
         ok = np.ones(len(self.age), dtype=bool)
         for v, bounds in self._ranges(w):
             ok &= _bounds(v, *bounds)
@@ -201,9 +215,21 @@ class PatientFacts:
             ok &= self.tolerant == float(w.opioid_tolerant)  # NaN (unknown) is never equal
         if w.pregnant is not None:
             ok &= self.pregnant == float(w.pregnant)
-        ok.flags.writeable = False  # shared by every caller of the partition
-        self._when_memo[("surely", id(w))] = (w, ok)
         return ok
+
+    def _possibly(self, w: When) -> np.ndarray:
+        no = np.zeros(len(self.age), dtype=bool)
+        for v, bounds in self._ranges(w):
+            no |= _violated(v, *bounds)
+        if w.hepatic:
+            no |= self.hepatic.notna().to_numpy(dtype=bool) & ~self.hepatic_in(w.hepatic)
+        if w.conditions:
+            no |= ~self.has(w.conditions)
+        if w.opioid_tolerant is not None:
+            no |= ~np.isnan(self.tolerant) & (self.tolerant != float(w.opioid_tolerant))
+        if w.pregnant is not None:
+            no |= ~np.isnan(self.pregnant) & (self.pregnant != float(w.pregnant))
+        return ~no
 
     def _ranges(self, w: When) -> Iterator[tuple[np.ndarray, tuple]]:
         """The numeric facts `w` bounds, with its bounds (lo, hi, over, below); unbounded ones left out."""
@@ -234,28 +260,6 @@ def _violated(v: np.ndarray, lo=None, hi=None, over=None, below=None) -> np.ndar
         if below is not None:
             bad |= v >= below
     return bad  # NaN compares False throughout: unknown never breaks a bound
-
-
-def possibly(facts: PatientFacts, w: When) -> np.ndarray:
-    """Where `Context.matches(w)` is not False (True, or None for want of a fact)."""
-    hit = facts._when_memo.get(("possibly", id(w)))
-    if hit is not None and hit[0] is w:
-        return hit[1]
-    no = np.zeros(len(facts.age), dtype=bool)
-    for v, bounds in facts._ranges(w):
-        no |= _violated(v, *bounds)
-    if w.hepatic:
-        no |= facts.hepatic.notna().to_numpy(dtype=bool) & ~facts.hepatic_in(w.hepatic)
-    if w.conditions:
-        no |= ~facts.has(w.conditions)
-    if w.opioid_tolerant is not None:
-        no |= ~np.isnan(facts.tolerant) & (facts.tolerant != float(w.opioid_tolerant))
-    if w.pregnant is not None:
-        no |= ~np.isnan(facts.pregnant) & (facts.pregnant != float(w.pregnant))
-    yes = ~no
-    yes.flags.writeable = False  # shared by every caller of the partition
-    facts._when_memo[("possibly", id(w))] = (w, yes)
-    return yes
 
 
 def patient_facts(codes: pd.Index, patients: Patients, f: Formulary) -> PatientFacts:
