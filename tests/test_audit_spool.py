@@ -44,7 +44,7 @@ def test_arrays_come_back_writable_and_apart_from_the_file(tmp_path):
 
 
 def test_rendered_csv_bytes_and_counters_come_back(tmp_path):
-    payload = [pa.py_buffer(b"row,severity\n" * 1000), pa.py_buffer(b""), pa.py_buffer("é,\"x\"\n".encode())]
+    payload = [pa.py_buffer(b"row,severity\n" * 1000), pa.py_buffer(b""), pa.py_buffer('é,"x"\n'.encode())]
     path = str(tmp_path / "out")
     spill((payload, {"major": 3}), path)
     back, counts = unspill(path)

@@ -21,6 +21,8 @@ import pyarrow.compute as pc
 from .arrays import radix_key
 
 FORMULA_START = ("=", "+", "-", "@")  # a cell starting so runs as a formula in a spreadsheet
+
+
 def utf8_bytes(lines: pa.Array) -> pa.Buffer:
     """CSV lines (one string each) as one run of UTF-8 bytes: a slice of the Arrow buffer, no copy
     (pickled as bytes when it crosses to the writing process)."""

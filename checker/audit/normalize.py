@@ -319,9 +319,7 @@ def load_patients(rows: pd.DataFrame) -> Patients:
             if slot == "weight_kg":
                 weight = np.array([np.nan if x is None else x for x in per_code], dtype=float)[codes]
     weight[pd.notna(error)] = np.nan
-    table = pd.DataFrame(
-        {"weight": weight, "error": pd.Series(error, dtype=object), "copies": copies}
-    )
+    table = pd.DataFrame({"weight": weight, "error": pd.Series(error, dtype=object), "copies": copies})
     table.index = pd.Index(pids, name="patient_id")
     return Patients(table, columns)
 
