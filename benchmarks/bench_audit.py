@@ -13,6 +13,9 @@ timed with one worker (MEDCHECK_AUDIT_WORKERS=1) and, with --workers N, again wi
 workers auditing partitions in parallel (the output is byte-identical; the script checks it).
 Peak RSS is that of the largest single process (os.wait4, as /usr/bin/time -v reports it); with
 workers the processes share the parent's pages copy-on-write, so their sum overstates the total.
+With --repeat K the bare read and the audits run K times, interleaved (read, audit, audit with
+workers, read, ...), so that a busy spell of a shared machine hits both sides of a ratio alike;
+each round's figures are printed, then the medians (time, and ratio over the rounds).
 The chunked runs use --workers N too (1 without it). With workers, a number of hash partitions they
 do not divide evenly is audited in runs of part of a partition (1M rows: 5 partitions, 10 runs of
 ~100k rows; 4M rows: 20 runs of 200k), and the peak follows the size of a run: compare the chunked
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -69,6 +73,15 @@ def in_process_read(meds: Path) -> float:
     return best
 
 
+def _round(r: int, of: int) -> str:
+    return f"[{r}/{of}] " if of > 1 else ""
+
+
+def _in_process(r: int, meds: Path) -> str:
+    """The in-process read, for reference: once, in the first round."""
+    return f", {in_process_read(meds):.2f} s in-process" if r == 1 else ""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -76,6 +89,7 @@ def main() -> None:
     ap.add_argument("--chunksize", type=int, default=200_000)
     ap.add_argument("--dir", default="/tmp/medcheck-bench")
     ap.add_argument("--workers", type=int, default=0, help="also time the audit with this many workers")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of the read and audit timings (medians)")
     a = ap.parse_args()
     folder = Path(a.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -92,23 +106,42 @@ def main() -> None:
         "-o",
         str(folder / "findings.csv"),
     ]
-    t_read, rss_read, _ = measure(read)
-    t_audit, rss_audit, code = measure(audit, {"MEDCHECK_AUDIT_WORKERS": "1"})
-    print(
-        f"rows {a.rows}: bare read_csv {t_read:.2f} s as a process (RSS {rss_read:.0f} MiB), "
-        f"{in_process_read(meds):.2f} s in-process; "
-        f"audit to CSV {t_audit:.2f} s (RSS {rss_audit:.0f} MiB, exit {code}); "
-        f"ratio {t_audit / t_read:.1f}x (process/process); {a.rows / t_audit:,.0f} rows/s"
-    )
-    if a.workers > 1:
-        parallel = [*audit[:-1], str(folder / "findings_workers.csv")]
-        t_par, rss_par, code = measure(parallel, {"MEDCHECK_AUDIT_WORKERS": str(a.workers)})
-        same = filecmp.cmp(folder / "findings.csv", folder / "findings_workers.csv", shallow=False)
+    reads: list[float] = []
+    ratios: dict[str, list[float]] = {"1 worker": [], f"{a.workers} workers": []}
+    times: dict[str, list[float]] = {k: [] for k in ratios}
+    for r in range(1, a.repeat + 1):
+        t_read, rss_read, _ = measure(read)
+        reads.append(t_read)
+        t_audit, rss_audit, code = measure(audit, {"MEDCHECK_AUDIT_WORKERS": "1"})
+        ratios["1 worker"].append(t_audit / t_read)
+        times["1 worker"].append(t_audit)
         print(
-            f"rows {a.rows}: audit with {a.workers} workers {t_par:.2f} s (peak RSS {rss_par:.0f} MiB, "
-            f"exit {code}); ratio {t_par / t_read:.1f}x; {a.rows / t_par:,.0f} rows/s; "
-            f"output {'identical' if same else 'DIFFERENT'}"
+            f"{_round(r, a.repeat)}rows {a.rows}: bare read_csv {t_read:.2f} s as a process "
+            f"(RSS {rss_read:.0f} MiB){_in_process(r, meds)}; "
+            f"audit to CSV {t_audit:.2f} s (RSS {rss_audit:.0f} MiB, exit {code}); "
+            f"ratio {t_audit / t_read:.1f}x (process/process); {a.rows / t_audit:,.0f} rows/s"
         )
+        if a.workers > 1:
+            parallel = [*audit[:-1], str(folder / "findings_workers.csv")]
+            t_par, rss_par, code = measure(parallel, {"MEDCHECK_AUDIT_WORKERS": str(a.workers)})
+            same = filecmp.cmp(folder / "findings.csv", folder / "findings_workers.csv", shallow=False)
+            ratios[f"{a.workers} workers"].append(t_par / t_read)
+            times[f"{a.workers} workers"].append(t_par)
+            print(
+                f"{_round(r, a.repeat)}rows {a.rows}: audit with {a.workers} workers {t_par:.2f} s "
+                f"(peak RSS {rss_par:.0f} MiB, exit {code}); ratio {t_par / t_read:.1f}x; "
+                f"{a.rows / t_par:,.0f} rows/s; output {'identical' if same else 'DIFFERENT'}"
+            )
+    if a.repeat > 1:
+        print(f"median of {a.repeat} rounds: bare read_csv {statistics.median(reads):.2f} s", end="")
+        for k, v in ratios.items():
+            if v:
+                print(
+                    f"; audit, {k}, {statistics.median(times[k]):.2f} s, ratio {statistics.median(v):.1f}x "
+                    f"(range {min(v):.1f}-{max(v):.1f}x)",
+                    end="",
+                )
+        print()
     for n in (a.rows, a.big):
         if not n:
             continue

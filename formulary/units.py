@@ -9,12 +9,36 @@ parses each spelling once.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from functools import lru_cache, wraps
 from importlib import resources
 from typing import Any, TypeVar
 
-import pint
+
+def _import_pint():
+    """pint, imported without its optional array back-ends.
+
+    When dask or scipy is installed (dask is our `[dask]` extra), `pint.compat` imports
+    `dask.base` and `scipy` at import time, so that quantities can wrap their arrays: about
+    0.15 s (yaml, jinja2, psutil, ...) on every start of the CLI, a gunicorn worker or an audit,
+    for arrays medcheck never makes. A module set to None in `sys.modules` is one Python
+    reports as absent (`find_spec` gives None, `import` raises ImportError), so pint takes
+    them as not installed; they are put back as they were right after, and import normally
+    for whoever wants them (the Dask engine)."""
+    hidden = [name for name in ("dask", "scipy") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import pint
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+    return pint
+
+
+pint = _import_pint()
 
 ureg = pint.UnitRegistry(on_redefinition="raise", autoconvert_offset_to_baseunit=True)
 ureg.load_definitions(str(resources.files("formulary") / "data" / "units.txt"))
