@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import sys
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from checker.errors import InvalidRegimen
 from checker.model import SEVERITIES
@@ -209,7 +210,34 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:  # e.g. the disk holding the output filled up: a message, not a traceback
+        print(f"medcheck: {exc.filename or 'standard output'}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def run() -> NoReturn:
+    """The `medcheck` command: `main`, then out without tearing the interpreter down.
+
+    An audit ends holding millions of small objects (per-key findings, interpreted orders,
+    patients); freeing them one by one as the interpreter shuts down took 0.2-0.4 s per million
+    rows, after the output was complete. The exit handlers still run and the streams are
+    flushed, as at a normal exit; temporary files are gone already (each is removed in a
+    `finally`). Only the freeing, which the operating system does at once, is skipped."""
+    code = main()
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass  # the reader went away: as `main` takes it
+    except OSError as exc:
+        print(f"medcheck: standard output: {exc.strerror or exc}", file=sys.stderr)
+        code = EXIT_USAGE
+    try:
+        sys.stderr.flush()
+    except OSError:
+        pass
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+
+import pytest
 
 from checker.cli import main
 
@@ -65,3 +70,46 @@ def test_rules_catalogue(capsys):
     rows = json.loads(capsys.readouterr().out)
     assert {r["category"] for r in rows} >= {"interaction", "duplication", "renal", "monitoring"}
     assert all(r["source"] for r in rows)
+
+
+def _medcheck(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "checker", *args], capture_output=True, **kw)
+
+
+def test_the_command_exits_with_its_code_and_all_its_output(tmp_path):
+    """`medcheck` leaves without tearing the interpreter down (`cli.run`): nothing written may be
+    lost on the way out, and the exit code is main's."""
+    done = _medcheck("check", _write(tmp_path, REGIMEN), "--json", "--fail-on", "major", text=True)
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["highest_severity"] == "major"
+    assert done.stderr == ""
+
+
+def test_output_that_cannot_be_written_is_a_message_and_exit_2(tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "checker", "check", _write(tmp_path, REGIMEN), "--json"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert done.returncode == 2
+    assert "standard output: No space left on device" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_reader_that_stops_early_is_no_error(tmp_path):
+    """`medcheck audit big.csv | head`: the pipe closes under the writer; that is the reader's
+    choice, not a failure (exit 0, no traceback, no "Exception ignored")."""
+    meds = tmp_path / "meds.csv"
+    meds.write_text("patient_id,drug,dose,unit,frequency\n" + "P1,tramadol,500,mg,q6h\n" * 3000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "checker", "audit", str(meds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout.readline().startswith(b"patient_id,")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0
+    assert "Traceback" not in err and "Exception ignored" not in err
