@@ -8,12 +8,18 @@ parses each spelling once.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from functools import lru_cache, wraps
 from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
+
+import platformdirs
 
 
 def _import_pint():
@@ -40,8 +46,61 @@ def _import_pint():
 
 pint = _import_pint()
 
-ureg = pint.UnitRegistry(on_redefinition="raise", autoconvert_offset_to_baseunit=True)
-ureg.load_definitions(str(resources.files("formulary") / "data" / "units.txt"))
+UNITS_FILE = resources.files("formulary") / "data" / "units.txt"
+
+
+def _definitions_folder() -> Path | None:
+    """Where pint keeps its parsed definitions for this pint and these definition files, or None.
+
+    Parsing the definition files is most of building the registry (~0.19 s of every start of
+    the CLI, a gunicorn worker or an audit); pint's disk cache of the parsed files cuts it to
+    ~0.05 s. pint writes that cache in place, so a process starting beside one that is writing
+    could read half a file; here the folder is filled privately and renamed into place whole,
+    and its name holds a hash of pint's version and every definition file, so a folder that
+    exists is complete and is only ever read. None (no cache) where the user's cache directory
+    cannot be written."""
+    digest = hashlib.sha256(pint.__version__.encode())
+    pint_files = resources.files("pint")
+    for text in (pint_files / "default_en.txt", pint_files / "constants_en.txt", UNITS_FILE):
+        digest.update(text.read_bytes())
+    folder = platformdirs.user_cache_path("medcheck") / f"pint-{digest.hexdigest()[:20]}"
+    if folder.is_dir():
+        return folder
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".pint-", dir=folder.parent))
+        _build(staging)  # fills the cache
+        try:
+            staging.rename(folder)
+        except OSError:  # another process put its own there first: the same content
+            shutil.rmtree(staging, ignore_errors=True)
+    except OSError:
+        return None
+    return folder if folder.is_dir() else None
+
+
+def _build(cache: Path | None) -> pint.UnitRegistry:
+    reg = pint.UnitRegistry(on_redefinition="raise", autoconvert_offset_to_baseunit=True, cache_folder=cache)
+    reg.load_definitions(str(UNITS_FILE))
+    return reg
+
+
+def _registry() -> pint.UnitRegistry:
+    """The registry, from pint's parsed definitions on disk when they are there (see
+    `_definitions_folder`). A cache that cannot be read is never fatal: the definitions are
+    parsed afresh, and the damaged folder is removed for the next start to make anew."""
+    folder = None
+    try:
+        folder = _definitions_folder()
+        if folder is not None:
+            return _build(folder)
+    except Exception:  # noqa: BLE001 - whatever is wrong with a cache, the program starts without it
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    return _build(None)
+
+
+ureg = _registry()
 Q_ = ureg.Quantity
 
 # Whole-token aliases, matched case-insensitively: clinical spellings → pint spellings.
