@@ -161,18 +161,18 @@ def validated(schema: Schema, data: Any, where: str, many: bool = False) -> Any:
 
 
 def load_sources(data: dict[str, Any]) -> dict[str, Source]:
-    out = {}
+    out, schema = {}, SourceSchema()  # one instance: making a schema copies its fields
     for key, value in data.get("source", {}).items():
-        out[key] = Source(id=key, **validated(SourceSchema(), value, f"sources.toml [{key}]"))
+        out[key] = Source(id=key, **validated(schema, value, f"sources.toml [{key}]"))
     return out
 
 
 def load_classes(data: dict[str, Any]) -> dict[str, DrugClass]:
-    out = {}
+    out, schema = {}, ClassSchema()
     for key, value in data.get("class", {}).items():
         if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
             raise KnowledgeError(f"classes.toml: class id {key!r} is not lower_snake_case")
-        v = validated(ClassSchema(), value, f"classes.toml [{key}]")
+        v = validated(schema, value, f"classes.toml [{key}]")
         out[key] = DrugClass(
             id=key, name=v["name"], atc_prefixes=tuple(v["atc_prefixes"]), parents=tuple(v["parents"])
         )
@@ -232,9 +232,9 @@ def _limit(row: dict[str, Any], drug: Drug | dict[str, Any], where: str) -> Dose
 
 
 def build_drugs(rows: Iterable[dict[str, Any]], where: str) -> list[Drug]:
-    out = []
+    out, schema = [], DrugSchema()  # one instance (with its nested ones): making a schema copies its fields
     for i, raw in enumerate(rows):
-        d = validated(DrugSchema(), raw, f"{where} drug #{i} ({raw.get('id', '?')})")
+        d = validated(schema, raw, f"{where} drug #{i} ({raw.get('id', '?')})")
         here = f"{where} [{d['id']}]"
         for u in [d["dose_unit"], *d["route_units"].values()]:
             try:
