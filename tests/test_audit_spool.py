@@ -87,3 +87,34 @@ def test_spool_files_go_to_memory_unless_tmpdir_says_otherwise(tmp_path, monkeyp
     made = spool.folder("medcheck-test-")
     os.rmdir(made)
     assert not made.startswith(str(tmp_path))
+
+
+def test_what_a_killed_run_left_is_removed_by_the_next(tmp_path):
+    """A run killed with SIGKILL cannot remove its spool folder (in /dev/shm: memory); the next
+    run removes it once it is an hour old and its process is gone, and nothing else."""
+    import subprocess
+    import sys
+    import time
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead_pid = int(gone.stdout)
+    old = time.time() - 2 * spool.STALE_SECONDS
+    names = {
+        "dead_old": f"medcheck-results-{dead_pid}-abc",
+        "dead_new": f"medcheck-results-{dead_pid}-def",
+        "alive_old": f"medcheck-results-{os.getpid()}-ghi",
+        "other": f"something-{dead_pid}-jkl",
+    }
+    for key, name in names.items():
+        d = tmp_path / name
+        d.mkdir()
+        (d / "3.out").write_bytes(b"x" * 1000)
+        if key != "dead_new":
+            os.utime(d, (old, old))
+    removed = spool.sweep(str(tmp_path), "medcheck-results-")
+    assert removed == [str(tmp_path / names["dead_old"])]
+    left = sorted(v for k, v in names.items() if k != "dead_old")
+    assert sorted(p.name for p in tmp_path.iterdir()) == left
+    made = spool.folder("medcheck-results-")
+    assert os.path.basename(made).startswith(f"medcheck-results-{os.getpid()}-")
+    os.rmdir(made)

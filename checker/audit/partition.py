@@ -23,7 +23,6 @@ import math
 import multiprocessing as mp
 import os
 import shutil
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -39,7 +38,7 @@ from .evaluate import SORT_KEYS, Result, audit_rows, load_tables
 from .normalize import Patients, load_patients
 from .reading import Source, iter_blocks, open_source
 from .spool import folder as spool_folder
-from .spool import spill, unspill
+from .spool import run_folder, spill, unspill
 
 
 @dataclass
@@ -463,7 +462,7 @@ def chunk_units(src: Source, opts: Options, folder: str) -> Iterator[tuple[pd.Da
 def run_chunked(
     src: Source, patients: Patients, opts: Options, finish: Finish = _same
 ) -> Iterator[tuple[Any, int]]:
-    folder = tempfile.mkdtemp(prefix="medcheck-parts-")
+    folder = run_folder("medcheck-parts-")  # on disk: partitions can outgrow memory
     try:
         yield from audit_jobs(
             chunk_jobs(src, opts, folder), Auditor(patients, opts, finish), workers_for(src, opts)
@@ -488,7 +487,7 @@ def run_dask(
     """The same `audit_rows` per partition on a Dask cluster, results taken back in order (and
     `finish`ed here: the cluster's workers need not know the writer)."""
     client, cluster = _dask_client(opts.scheduler)
-    folder = tempfile.mkdtemp(prefix="medcheck-parts-")
+    folder = run_folder("medcheck-parts-")  # on disk: partitions can outgrow memory
     try:
         pat = client.scatter(patients, broadcast=True)
         workers = max(1, len(client.scheduler_info().get("workers", {})))

@@ -19,8 +19,11 @@ from __future__ import annotations
 import mmap
 import os
 import pickle
+import shutil
+import stat
 import struct
 import tempfile
+import time
 from typing import Any
 
 SHM = "/dev/shm"
@@ -31,7 +34,8 @@ _ALIGN = 64  # Arrow's alignment: each buffer starts on it
 
 def folder(prefix: str) -> str:
     """A new folder for spool files: in /dev/shm when it is there, writable and roomy, unless TMPDIR
-    names the place for temporary files; else in the temporary directory."""
+    names the place for temporary files; else in the temporary directory. Its name holds this
+    process's id, so that what a killed run leaves there can be told and removed (`sweep`)."""
     where = None
     if not os.environ.get("TMPDIR"):
         try:
@@ -40,7 +44,58 @@ def folder(prefix: str) -> str:
             st = None
         if st is not None and st.f_bavail * st.f_frsize >= SHM_MIN_FREE and os.access(SHM, os.W_OK):
             where = SHM
-    return tempfile.mkdtemp(prefix=prefix, dir=where)
+    return run_folder(prefix, where)
+
+
+def run_folder(prefix: str, where: str | None = None) -> str:
+    """A new folder in `where` (default: the temporary directory) named for this process, after
+    removing those that killed runs left there (`sweep`)."""
+    sweep(where or tempfile.gettempdir(), prefix)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=where)
+
+
+STALE_SECONDS = 3600
+
+
+def sweep(base: str, prefix: str) -> list[str]:
+    """Remove the spool folders of runs that were killed before they could (SIGKILL, the OOM
+    killer): in /dev/shm they hold memory, a few hundred MB a run, until the next reboot.
+
+    A folder is taken as abandoned when it is this user's, the process it names is gone, and
+    nothing has been added to or taken from it for an hour: a live run adds and removes files
+    every few seconds, and the age keeps a run whose process this one cannot see (another PID
+    namespace sharing /dev/shm, as containers of one pod do) from losing its files."""
+    removed = []
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        pid = entry.name[len(prefix) :].split("-", 1)[0]
+        if not entry.name.startswith(prefix) or not pid.isdigit():
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or now - st.st_mtime < STALE_SECONDS:
+            continue
+        if _alive(int(pid)):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's: alive
+        return True
+    return True
 
 
 def _padded(n: int) -> int:
