@@ -193,6 +193,19 @@ def test_totals_do_not_depend_on_the_columns_dtype():
     assert _state(output.Totals.of(Result(f, 0, 0, 0))) == _state(output.Totals.of(Result(text, 0, 0, 0)))
 
 
+def test_the_summary_is_the_same_without_the_html_detail():
+    """CSV and JSON output count only what the summary line, --fail-on and the JSON summary show;
+    those are the counts the HTML page's totals have."""
+    f = _frame(np.random.default_rng(4), 300, True)
+    res = Result(f, 310, 10, 57)
+    full, brief = output.Totals.of(res), output.Totals.of(res, detail=False)
+    assert brief.line("utf-8") == full.line("utf-8")
+    assert brief.at_or_above("major") == full.at_or_above("major") > 0
+    assert not brief.category and not brief.codes and not brief.worst
+    assert full.category and full.codes and full.worst
+    assert output.HtmlWriter.detail and not output.CsvWriter.detail and not output.JsonWriter.detail
+
+
 def test_partitions_merged_render_as_one():
     """Dask merges partitions' frames (their categories differ): the same CSV as each one's."""
     rng = np.random.default_rng(3)

@@ -158,7 +158,7 @@ class Rendering:
         self.writer = writer
 
     def __call__(self, res: Result) -> tuple[object, Totals]:
-        return self.writer.render(res), Totals.of(res)
+        return self.writer.render(res), Totals.of(res, self.writer.detail)
 
 
 def _run(args: argparse.Namespace, src) -> int:
