@@ -305,7 +305,8 @@ def load_patients(rows: pd.DataFrame) -> Patients:
         codes, texts = cell_codes(rows[name])
         verdicts = [(None, None) if t is None else cache(name, t) for t in texts]
         why = np.array([e for _, e in verdicts], dtype=object)
-        _join_errors(error, why[codes])
+        if any(e is not None for _, e in verdicts):  # most columns hold no bad cell: no pass per row
+            _join_errors(error, why[codes])
         attrs = [
             {} if t is None or e is not None else _attributes(name, v)
             for t, (v, e) in zip(texts, verdicts, strict=True)
