@@ -222,7 +222,8 @@ def run() -> NoReturn:
     patients); freeing them one by one as the interpreter shuts down took 0.2-0.4 s per million
     rows, after the output was complete. The exit handlers still run and the streams are
     flushed, as at a normal exit; temporary files are gone already (each is removed in a
-    `finally`). Only the freeing, which the operating system does at once, is skipped."""
+    `finally`) and the commands' threads and worker processes are joined before they return.
+    Only the freeing, which the operating system does at once, is skipped."""
     code = main()
     atexit._run_exitfuncs()
     try:

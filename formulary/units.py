@@ -69,13 +69,15 @@ def _definitions_folder() -> Path | None:
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".pint-", dir=folder.parent))
-        _build(staging)  # fills the cache
-        try:
-            staging.rename(folder)
-        except OSError:  # another process put its own there first: the same content
-            shutil.rmtree(staging, ignore_errors=True)
     except OSError:
         return None
+    try:
+        _build(staging)  # fills the cache; a broken definitions file raises here, as without one
+        staging.rename(folder)
+    except OSError:  # cannot write, or another process put its own there first (the same content)
+        pass
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # nothing left if it was renamed
     return folder if folder.is_dir() else None
 
 

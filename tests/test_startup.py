@@ -55,3 +55,17 @@ def test_unit_definitions_come_from_a_complete_cache_or_are_parsed_afresh(tmp_pa
     if os.access(read_only, os.W_OK):  # root writes anywhere: nothing more to show
         return
     assert _probe(read_only, tmp_path) == first
+
+
+def test_a_broken_units_file_still_stops_the_start(tmp_path, monkeypatch):
+    """The cache must not hide a broken definitions file: it fails as without a cache, and leaves
+    no half-made folder behind."""
+    from formulary import units
+
+    broken = tmp_path / "units.txt"
+    broken.write_text(units.UNITS_FILE.read_text() + "\nthis is = not a unit [[\n")
+    monkeypatch.setattr(units, "UNITS_FILE", broken)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(Exception, match="not a valid unit name"):
+        units._registry()
+    assert not list((tmp_path / "cache" / "medcheck").iterdir())
