@@ -16,6 +16,7 @@ import codecs
 import heapq
 import html
 import json
+import multiprocessing as mp
 import os
 import sys
 from collections import Counter, deque
@@ -224,12 +225,15 @@ class CsvWriter(Writer):
             return out.to_csv(index=False, header=False, lineterminator="\n")
         parts = line_parts([f[c] for c in names])
         # Batches bound the transient text; two are built at once (Arrow's kernels release the
-        # GIL). The threads end with each call, so no thread outlives it into a worker's fork.
+        # GIL), but one at a time in a pool worker, whose siblings already keep the CPUs busy (a
+        # second thread there only adds switching). The threads end with each call, so no
+        # thread outlives it into a worker's fork.
+        threads = 1 if mp.parent_process() is not None else CSV_THREADS
         batches: list[pa.Buffer] = []
-        with ThreadPoolExecutor(max_workers=CSV_THREADS) as pool:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
             pending: deque[Future[pa.Array]] = deque()
             for lo in range(0, len(f), CSV_BATCH_ROWS):
-                if len(pending) == CSV_THREADS:
+                if len(pending) == threads:
                     batches.append(utf8_bytes(pending.popleft().result()))
                 pending.append(pool.submit(joined_lines, parts, lo, min(lo + CSV_BATCH_ROWS, len(f))))
             while pending:
