@@ -33,6 +33,7 @@ from checker.model import SEVERITIES, SEVERITY_RANK
 from .assemble import COLUMNS
 from .csv_lines import CSV_BATCH_ROWS, CSV_THREADS, FORMULA_START, joined_lines, line_parts, utf8_bytes
 from .normalize import Variants, row_order
+from .outfile import open_fresh, settle
 
 HTML_PATIENTS = 2000
 _COLOURS = {
@@ -202,6 +203,7 @@ class Writer:
             self.stream.close()
         else:
             self.stream.flush()
+        settle()
 
     def discard(self) -> None:
         """Close without finishing the document: the run starts over in a fresh writer."""
@@ -310,7 +312,7 @@ def open_writer(target: str | None, keep: list[str]) -> Writer:
     """Pick the writer by the output name's extension; stdout gets CSV."""
     if not target or target == "-":
         return CsvWriter(sys.stdout, keep)
-    stream = open(target, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed by Writer.close
+    stream = open_fresh(target)
     low = target.lower()
     if low.endswith(".json"):
         return JsonWriter(stream, keep)
