@@ -28,24 +28,27 @@ def open_fresh(target: str) -> IO[str]:
     """`open(target, "w")` (UTF-8, no newline translation), replacing rather than truncating a
     large old file where that changes nothing but the cost (see the module docstring)."""
     old = _replaceable(target)
-    if old is not None:
-        try:
-            fd = os.open(target, os.O_RDONLY)
-        except OSError:
-            fd = None
-        if fd is not None:
-            try:
-                os.unlink(target)
-                stream = open(target, "x", encoding="utf-8", newline="")  # noqa: SIM115 - the writer closes it
-                os.chmod(stream.fileno(), stat.S_IMODE(old.st_mode))
-            except OSError:
-                os.close(fd)
-            else:
-                closing = threading.Thread(target=os.close, args=(fd,), name="medcheck-free-old-output")
-                closing.start()
-                _pending.append(closing)
-                return stream
-    return open(target, "w", encoding="utf-8", newline="")  # noqa: SIM115 - the writer closes it
+    if old is None:
+        return _open(target, "w")
+    try:
+        fd = os.open(target, os.O_RDONLY)
+    except OSError:
+        return _open(target, "w")
+    try:
+        os.unlink(target)
+        stream = _open(target, "x")
+    except OSError:  # could not unlink, or another process made the name again meanwhile
+        os.close(fd)
+        return _open(target, "w")
+    os.chmod(stream.fileno(), stat.S_IMODE(old.st_mode))
+    closing = threading.Thread(target=os.close, args=(fd,), name="medcheck-free-old-output")
+    closing.start()
+    _pending.append(closing)
+    return stream
+
+
+def _open(target: str, mode: str) -> IO[str]:
+    return open(target, mode, encoding="utf-8", newline="")  # noqa: SIM115 - the writer closes it
 
 
 BIG = 1 << 20  # below this the old file costs nothing worth a thread

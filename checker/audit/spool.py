@@ -72,8 +72,10 @@ def sweep(base: str, prefix: str) -> list[str]:
         return removed
     now = time.time()
     for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
         pid = entry.name[len(prefix) :].split("-", 1)[0]
-        if not entry.name.startswith(prefix) or not pid.isdigit():
+        if not pid.isdigit():
             continue
         try:
             st = entry.stat(follow_symlinks=False)
