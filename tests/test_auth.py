@@ -253,3 +253,28 @@ def test_bad_jwks_file_stops_the_start(tmp_path, content):
     path.write_text(content)
     with pytest.raises(RuntimeError):
         create_app({"CDS_JWKS_FILE": str(path)})
+
+
+def test_a_token_is_accepted_once(client, keys):
+    """CDS Hooks' `jti` is a nonce against replay: the same signed token a second time is refused
+    (in the worker that saw it), while the EHR's next token, with its own jti, goes through."""
+    url, t = "/cds-services/medcheck-order-sign", token(keys["ec"])
+    assert client.post(url, json=CDS_CALL, headers=bearer(t)).status_code == 200
+    refused(client.post(url, json=CDS_CALL, headers=bearer(t)), "used before")
+    assert client.post(url, json=CDS_CALL, headers=bearer(token(keys["ec"]))).status_code == 200
+
+
+def test_the_jti_ledger_forgets_expired_tokens_and_stays_bounded():
+    from checker.http.auth import LEEWAY_S, JtiLedger
+
+    ledger = JtiLedger()
+    assert ledger.first_use("iss", "a", exp=1000, now=900)
+    assert not ledger.first_use("iss", "a", exp=1000, now=1000 + LEEWAY_S - 1)  # decode still takes it
+    assert ledger.first_use("other-iss", "a", exp=1000, now=950)  # ids are per issuer
+    assert ledger.first_use("iss", "a", exp=5000, now=1000 + LEEWAY_S + 1)  # expired for good: forgotten
+    small = JtiLedger()
+    small.MAX = 3
+    for i in range(10):
+        assert small.first_use("iss", str(i), exp=10_000 + i, now=0)
+    assert len(small._until) <= 3
+    assert not small.first_use("iss", "9", exp=10_009, now=0)  # the latest are kept

@@ -6,9 +6,12 @@ verified here and never logged or echoed: a rejection says why, not what was sen
 
 from __future__ import annotations
 
+import heapq
 import hmac
 import json
 import logging
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +33,45 @@ class AuthError(Exception):
     """A credential that is missing or not good enough; the message is safe to show."""
 
 
+class JtiLedger:
+    """The CDS clients' token ids (`jti`) seen, each kept until its token expires, so that a token
+    is accepted once: CDS Hooks makes `jti` a nonce "used to protect against replay attacks", and
+    an EHR signs a new token for every call.
+
+    Held in this process's memory: with several gunicorn workers, a replay that reaches another
+    worker is not caught (run one worker, or put a shared store behind this class, for that).
+    Bounded: past MAX entries, those that expire first make room."""
+
+    MAX = 100_000
+
+    def __init__(self) -> None:
+        self._until: dict[tuple[str, str], float] = {}
+        self._expiry: list[tuple[float, tuple[str, str]]] = []  # heap, to drop the expired cheaply
+        self._lock = threading.Lock()
+
+    def first_use(self, issuer: str, jti: str, exp: float, now: float | None = None) -> bool:
+        """Record the token; False if it was seen before and has not expired since."""
+        now = time.time() if now is None else now
+        key = (issuer, jti)
+        with self._lock:
+            while self._expiry and (self._expiry[0][0] < now or len(self._until) >= self.MAX):
+                until, old = heapq.heappop(self._expiry)
+                if self._until.get(old) == until:
+                    del self._until[old]
+            if key in self._until:
+                return False
+            until = float(exp) + LEEWAY_S  # decode accepts the token this long
+            self._until[key] = until
+            heapq.heappush(self._expiry, (until, key))
+            return True
+
+
 @dataclass(frozen=True)
 class AuthConfig:
     api_keys: tuple[str, ...] = ()
     jwks: Mapping[str, tuple[jwt.PyJWK, ...]] = field(default_factory=dict)
     audience_base: str | None = None
+    seen: JtiLedger = field(default_factory=JtiLedger, compare=False, repr=False)
 
     @classmethod
     def from_app(cls, config: Mapping[str, Any]) -> AuthConfig:
@@ -150,7 +187,9 @@ def authenticate() -> None:
         if cfg.api_keys and (path == "/v1" or path.startswith("/v1/")):
             check_api_key(bearer_token(), cfg.api_keys)
         elif cfg.jwks and (path == "/cds-services" or path.startswith("/cds-services/")):
-            verify_client_jwt(bearer_token(), cfg.jwks, _audience())
+            claims = verify_client_jwt(bearer_token(), cfg.jwks, _audience())
+            if not cfg.seen.first_use(str(claims["iss"]), str(claims["jti"]), claims["exp"]):
+                raise AuthError("The token has been used before (same jti); sign a new token for each call.")
     except AuthError as exc:
         log.info("refused %s %s: %s", request.method, path, exc)
         abort(401, message=str(exc), headers={"WWW-Authenticate": 'Bearer realm="medcheck"'})
