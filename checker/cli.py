@@ -225,6 +225,8 @@ def run() -> NoReturn:
     `finally`) and the commands' threads and worker processes are joined before they return.
     Only the freeing, which the operating system does at once, is skipped."""
     code = main()
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler, debugger or coverage tool writes its results on the way out
     atexit._run_exitfuncs()
     try:
         sys.stdout.flush()

@@ -113,3 +113,13 @@ def test_a_reader_that_stops_early_is_no_error(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait() == 0
     assert "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_profiling_the_command_still_writes_the_profile(tmp_path):
+    """The quick exit steps aside for a profiler (`python -m cProfile -m checker ...`)."""
+    out = tmp_path / "check.prof"
+    regimen = _write(tmp_path, REGIMEN)
+    cmd = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "checker", "check", regimen]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 0
