@@ -322,6 +322,9 @@ def load_patients(rows: pd.DataFrame) -> Patients:
     weight[pd.notna(error)] = np.nan
     table = pd.DataFrame({"weight": weight, "error": pd.Series(error, dtype=object), "copies": copies})
     table.index = pd.Index(pids, name="patient_id")
+    # The ids' hash table, which every look-up of a partition's patients uses (`usable_rows`), is
+    # built here, once: built on first use, each forked audit worker would build its own.
+    table.index.get_indexer(table.index[:1])
     return Patients(table, columns)
 
 
