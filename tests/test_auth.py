@@ -267,14 +267,16 @@ def test_a_token_is_accepted_once(client, keys):
 def test_the_jti_ledger_forgets_expired_tokens_and_stays_bounded():
     from checker.http.auth import LEEWAY_S, JtiLedger
 
-    ledger = JtiLedger()
-    assert ledger.first_use("iss", "a", exp=1000, now=900)
-    assert not ledger.first_use("iss", "a", exp=1000, now=1000 + LEEWAY_S - 1)  # decode still takes it
-    assert ledger.first_use("other-iss", "a", exp=1000, now=950)  # ids are per issuer
-    assert ledger.first_use("iss", "a", exp=5000, now=1000 + LEEWAY_S + 1)  # expired for good: forgotten
-    small = JtiLedger()
-    small.MAX = 3
+    now = [900.0]
+    ledger = JtiLedger(timer=lambda: now[0])
+    assert ledger.first_use("iss", "a", exp=1000)
+    now[0] = 1000 + LEEWAY_S - 1
+    assert not ledger.first_use("iss", "a", exp=1000)  # decode still takes it: still refused
+    assert ledger.first_use("other-iss", "a", exp=1000)  # ids are per issuer
+    now[0] = 1000 + LEEWAY_S + 1
+    assert ledger.first_use("iss", "a", exp=5000)  # expired for good: forgotten
+    small = JtiLedger(timer=lambda: 0.0, maxsize=3)
     for i in range(10):
-        assert small.first_use("iss", str(i), exp=10_000 + i, now=0)
-    assert len(small._until) <= 3
-    assert not small.first_use("iss", "9", exp=10_009, now=0)  # the latest are kept
+        assert small.first_use("iss", str(i), exp=10_000 + i)
+    assert len(small) == 3
+    assert not small.first_use("iss", "9", exp=10_009)  # the latest are kept

@@ -6,18 +6,18 @@ verified here and never logged or echoed: a rejection says why, not what was sen
 
 from __future__ import annotations
 
-import heapq
 import hmac
 import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jwt
+from cachetools import TLRUCache
 from flask import current_app, request
 from flask_smorest import abort
 
@@ -40,30 +40,28 @@ class JtiLedger:
 
     Held in this process's memory: with several gunicorn workers, a replay that reaches another
     worker is not caught (run one worker, or put a shared store behind this class, for that).
-    Bounded: past MAX entries, those that expire first make room."""
+    Bounded: past MAX ids, the expired go first, then the oldest."""
 
     MAX = 100_000
 
-    def __init__(self) -> None:
-        self._until: dict[tuple[str, str], float] = {}
-        self._expiry: list[tuple[float, tuple[str, str]]] = []  # heap, to drop the expired cheaply
+    def __init__(self, timer: Callable[[], float] = time.time, maxsize: int = MAX) -> None:
+        # Each id lives until its own token's expiry (plus the leeway decoding allows).
+        self._seen: TLRUCache = TLRUCache(maxsize, ttu=lambda _key, until, _now: until, timer=timer)
         self._lock = threading.Lock()
 
-    def first_use(self, issuer: str, jti: str, exp: float, now: float | None = None) -> bool:
+    def first_use(self, issuer: str, jti: str, exp: float) -> bool:
         """Record the token; False if it was seen before and has not expired since."""
-        now = time.time() if now is None else now
         key = (issuer, jti)
         with self._lock:
-            while self._expiry and (self._expiry[0][0] < now or len(self._until) >= self.MAX):
-                until, old = heapq.heappop(self._expiry)
-                if self._until.get(old) == until:
-                    del self._until[old]
-            if key in self._until:
+            if key in self._seen:
                 return False
-            until = float(exp) + LEEWAY_S  # decode accepts the token this long
-            self._until[key] = until
-            heapq.heappush(self._expiry, (until, key))
+            self._seen[key] = float(exp) + LEEWAY_S
             return True
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._seen.expire()
+            return len(self._seen)
 
 
 @dataclass(frozen=True)
