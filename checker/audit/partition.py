@@ -7,7 +7,9 @@ streams in blocks (each block's last patient waits for the next block); any othe
 hash-partitioned by patient_id into temporary Parquet files, then each partition is audited in
 turn (output is then grouped by partition, in first-row order within each).
 
-`--workers N` audits N of those partitions at once in forked processes (`audit_jobs`). In memory,
+`--workers N` audits N of those partitions at once in forked processes (`audit_jobs`). Sorted
+input is then cut into spans of whole patients that the workers read themselves (`stream_spans`):
+the process feeding them only finds line ends and the patient at each cut. In memory,
 the rows are cut into parts of whole patients taken in first-row order, so part k's patients all
 come before part k+1's and the parts' outputs, joined in order, are the single run's output.
 A worker also renders its partition's output (`finish`: the CSV bytes, the JSON text, the
@@ -36,7 +38,7 @@ import pandas as pd
 from .arrays import distinct_ints
 from .evaluate import SORT_KEYS, Result, audit_rows, load_tables
 from .normalize import Patients, load_patients
-from .reading import Source, iter_blocks, open_source
+from .reading import Layout, Source, Span, iter_blocks, iter_layouts, open_source, read_rows
 from .spool import folder as spool_folder
 from .spool import run_folder, spill, unspill
 
@@ -150,7 +152,25 @@ class FilePart:
         return rows[part_r == self.part], bad[part_b == self.part]
 
 
-Job: TypeAlias = "tuple[pd.DataFrame, pd.DataFrame] | FilePart | int"  # rows and bad, a file, a part number
+@dataclass(frozen=True)
+class FileSpan:
+    """Rows of a sorted file (whole patients), read where they are audited; with `verify`, their
+    order is checked there too (`Unsorted`), the order across spans being checked by the cutter
+    (`stream_spans`)."""
+
+    src: Source
+    span: Span
+    verify: bool
+
+    def load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        block = self.span.read(self.src)
+        if self.verify and not OrderCheck()(block.rows, block.bad):
+            raise Unsorted(self.src.name)
+        return block.rows, block.bad
+
+
+# A job: rows and bad rows, a file to load them from, or a part number of the rows in memory.
+Job: TypeAlias = "tuple[pd.DataFrame, pd.DataFrame] | FilePart | FileSpan | int"
 PART_ROWS = 100_000  # in memory with workers: rows per part (several per worker evens out the load)
 MIN_FORK_BYTES = 2 << 20  # smaller input (some 20k-40k rows, about a second) is audited in-process
 
@@ -170,7 +190,7 @@ class Auditor:
     whole: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray] | None = None  # rows, bad, parts
 
     def __call__(self, job: Job) -> Any:
-        if isinstance(job, FilePart):
+        if isinstance(job, (FilePart, FileSpan)):
             rows, bad = job.load()
         elif isinstance(job, int):
             assert self.whole is not None
@@ -338,14 +358,9 @@ def stream_units(
     worker is left alone with a big one while the others wait; the output is the same for any
     block sizes."""
     held_rows, held_bad = None, None
-
-    def guided(done: int) -> int:
-        ramp = done - src.header_bytes  # the first blocks double from a quarter: workers start early
-        return max(block_bytes // 4, min(block_bytes, ramp, (src.size - done) // (2 * workers)))
-
     held_r = held_b = np.empty(0, dtype=object)  # the held rows' patient ids
     check = OrderCheck() if verify else None
-    for b in iter_blocks(src, guided if workers > 1 else block_bytes):
+    for b in iter_blocks(src, guided(src, block_bytes, workers) if workers > 1 else block_bytes):
         ids_r, ids_b = _pid(b.rows["patient_id"]), _pid(b.bad["patient_id"])
         if check is not None and not check.ids(ids_r, ids_b, b.rows, b.bad):
             raise Unsorted(src.name)
@@ -363,6 +378,16 @@ def stream_units(
         yield held_rows, held_bad, src.size
 
 
+def guided(src: Source, block_bytes: int, workers: int) -> Callable[[int], int]:
+    """Block sizes for several workers, by the bytes read so far (see `stream_units`)."""
+
+    def size(done: int) -> int:
+        ramp = done - src.header_bytes  # the first blocks double from a quarter: workers start early
+        return max(block_bytes // 4, min(block_bytes, ramp, (src.size - done) // (2 * workers)))
+
+    return size
+
+
 def _cut(df: pd.DataFrame, keep: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`df` without, and with, the rows `keep` marks. In sorted input those (the held patient's)
     end the block: then they are cut off by slicing, which copies no column."""
@@ -370,6 +395,68 @@ def _cut(df: pd.DataFrame, keep: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame
     if keep[start:].all():
         return df.iloc[:start], df.iloc[start:]
     return df[~keep], df[keep]
+
+
+def stream_spans(
+    src: Source, block_bytes: int, workers: int, verify: bool = False
+) -> Iterator[tuple[FileSpan, int]]:
+    """Sorted input for workers: spans of whole patients, each ending where the last patient of a
+    block starts (the rows in `stream_units`' units), which the workers read themselves. Here the
+    blocks are only laid out (`iter_layouts`: line ends and quotes, a numpy pass) and their last
+    rows' patient ids read, so the process feeding the workers does a fraction of the reading.
+
+    With `verify`, each worker checks the order within its span and this the order where spans
+    meet. Block sizes are guided as in `stream_units`."""
+
+    start, before = src.header_bytes, 0  # the next span: from `start`, after `before` rows
+    last = 0  # the last row laid out
+    for at, lay, _ in iter_layouts(src, guided(src, block_bytes, workers)):
+        if lay.last_row == last:  # no row in this block
+            continue
+        last = lay.last_row
+        line, held, prior = _last_patient(lay, src)
+        if prior is None:  # the block is all the last patient's: the span goes on
+            continue
+        if verify and not prior < held:
+            raise Unsorted(src.name)
+        end = at + int(lay.scan.starts[line])
+        yield FileSpan(src, Span(start, end, before), verify), end
+        start, before = end, int(lay.numbers[line]) - 1
+    if last > before:
+        yield FileSpan(src, Span(start, src.size, before), verify), src.size
+
+
+TAIL_LINES = 64  # a block's last lines read for their patient ids (more when one patient fills them)
+
+
+def _last_patient(lay: Layout, src: Source) -> tuple[int, str, str | None]:
+    """Where a block's last patient's closing run of rows starts: (its first line, the patient,
+    the patient of the row before the run, None when the run fills the block). Only the block's
+    last lines are read, and only their patient ids."""
+    n = len(lay.numbers)
+    take = TAIL_LINES
+    while True:
+        first = max(0, n - take)
+        tail = _rows_of(lay.tail(first), src)
+        rows, ids = tail
+        if len(ids):
+            held = ids[-1]
+            other = np.flatnonzero(ids != held)
+            if len(other):
+                k = int(other[-1]) + 1
+                return first + int(np.flatnonzero(lay.numbers[first:] == rows[k])[0]), held, ids[k - 1]
+            if first == 0:
+                return int(np.flatnonzero(lay.numbers == rows[0])[0]), held, None
+        take *= 4
+
+
+def _rows_of(lay: Layout, src: Source) -> tuple[np.ndarray, np.ndarray]:
+    """The row numbers and patient ids (as `audit_rows` keys them) of a layout's rows, in row order."""
+    b = read_rows(lay, src, ("patient_id",))
+    rows = np.concatenate([b.rows["_row"].to_numpy(np.int64), b.bad["_row"].to_numpy(np.int64)])
+    ids = np.concatenate([_pid(b.rows["patient_id"]), _pid(b.bad["patient_id"])])
+    order = np.argsort(rows, kind="stable")
+    return rows[order], ids[order]
 
 
 class Partitioner:
@@ -436,6 +523,9 @@ def chunk_jobs(src: Source, opts: Options, folder: str) -> Iterator[tuple[Job, i
     block_bytes = block_size(src, opts.chunksize or 100_000)
     workers = workers_for(src, opts)
     if opts.order in ("sorted", "verify") or opts.order == "check" and is_sorted(src, block_bytes):
+        if workers > 1:
+            yield from stream_spans(src, block_bytes, workers, opts.order == "verify")
+            return
         for rows, bad, done in stream_units(src, block_bytes, workers, opts.order == "verify"):
             yield (rows, bad), done
         return
@@ -455,7 +545,7 @@ def chunk_jobs(src: Source, opts: Options, folder: str) -> Iterator[tuple[Job, i
 def chunk_units(src: Source, opts: Options, folder: str) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
     """Whole-patient units of bounded size: streamed when sorted, else via hash partitions."""
     for job, done in chunk_jobs(src, opts, folder):
-        rows, bad = job.load() if isinstance(job, FilePart) else job
+        rows, bad = job.load() if isinstance(job, (FilePart, FileSpan)) else job
         yield rows, bad, done
 
 

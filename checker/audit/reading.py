@@ -181,6 +181,17 @@ def iter_blocks(
     `only` (column names, with patient_id) limits which columns the C parser turns into values
     when a pass needs no more (e.g. the sortedness check): the rows, their numbers and the bad
     rows are the same; only the other columns may be missing from `rows`."""
+    for _, lay, done in iter_layouts(src, block_bytes):
+        block = read_rows(lay, src, only)
+        block.bytes_done = done
+        yield block
+
+
+def iter_layouts(
+    src: Source, block_bytes: int | Callable[[int], int] = BLOCK_BYTES
+) -> Iterator[tuple[int, Layout, int]]:
+    """The file as blocks of whole lines, laid out (`Layout`) but not read: per block, the file
+    offset of its first byte, its layout, and the bytes done once it is read."""
     row = 0
     done = src.header_bytes
     carry = b""
@@ -199,15 +210,35 @@ def iter_blocks(
             body, carry = data[:cut], data[cut:]
             if not body.endswith(b"\n"):
                 body += b"\n"
-            block, left = _parse(body, src, row, final, only)
-            if left:  # an open quote at the end of the block continues in the next one
-                carry = body[len(body) - left :] + carry
-            done += cut - left
-            row = block.last_row
-            block.bytes_done = min(done, src.size)
-            yield block
+            lay = _layout(body, src, row, final)
+            if lay.left:  # an open quote at the end of the block continues in the next one
+                carry = body[len(body) - lay.left :] + carry
+            at = done
+            done += cut - lay.left
+            row = lay.last_row
+            yield at, lay, min(done, src.size)
             if final:
                 break
+
+
+@dataclass(frozen=True)
+class Span:
+    """Whole rows of the file: its bytes start..end, which follow `row` data rows. Read by whoever
+    audits them (`read`), so that the process cutting a file into spans only lays out its lines
+    (`iter_layouts`); the rows are those `iter_blocks` gives, for any block sizes."""
+
+    start: int
+    end: int
+    row: int
+
+    def read(self, src: Source) -> Block:
+        with open(src.path, "rb") as fh:
+            fh.seek(self.start)
+            body = fh.read(self.end - self.start)
+        if not body.endswith(b"\n"):
+            body += b"\n"
+        # A span ends where a row starts, so no quoted value is open at its end: final, nothing left.
+        return read_rows(_layout(body, src, self.row, True), src)
 
 
 @dataclass
@@ -247,8 +278,34 @@ def _ranges(first: np.ndarray, length: np.ndarray) -> np.ndarray:
     return np.repeat(first - np.cumsum(length) + length, length) + np.arange(int(length.sum()))
 
 
-def _parse(body: bytes, src: Source, row: int, final: bool, only: tuple[str, ...] = ()) -> tuple[Block, int]:
-    """Plain lines are read in one go (`_fast`); only lines with unbalanced quotes are walked."""
+@dataclass
+class Layout:
+    """A block's lines as rows, before any value is read: which lines the fast path reads
+    (`plain`), which were followed line by line (`special`: quotes over lines, broken quotes), and
+    each line's data-row number (0 for a line that is not a row's first)."""
+
+    scan: _Scan
+    plain: np.ndarray
+    special: dict[int, tuple]
+    numbers: np.ndarray
+    last_row: int  # the number of the block's last row (the rows before it when it has none)
+    left: int  # bytes at the end that wait for the next block: a quote still open there
+
+    def tail(self, first: int) -> Layout:
+        """The layout of lines first.. alone (only their bytes are scanned again)."""
+        start = int(self.scan.starts[first]) if first < len(self.numbers) else len(self.scan.a)
+        return Layout(
+            _Scan.of(self.scan.a[start:].tobytes()),
+            self.plain[first:],
+            {i - first: v for i, v in self.special.items() if i >= first},
+            self.numbers[first:],
+            self.last_row,
+            self.left,
+        )
+
+
+def _layout(body: bytes, src: Source, row: int, final: bool) -> Layout:
+    """Plain lines are found with numpy in one go; only lines with unbalanced quotes are walked."""
     scan = _Scan.of(body)
     starts, nl = scan.starts, scan.nl
     qcount = np.bincount(scan.qline, minlength=len(nl))
@@ -267,10 +324,18 @@ def _parse(body: bytes, src: Source, row: int, final: bool, only: tuple[str, ...
     counted = (plain | np.isin(np.arange(len(nl)), list(special)))[:n_lines]
     numbers = np.zeros(len(nl), dtype=np.int64)
     numbers[:n_lines][counted] = row + np.arange(1, int(counted.sum()) + 1)
-    block = _fast(scan, plain, numbers, src, only) if plain.any() else _block([], [], [], src, row)
-    block = _add_special(block, special, numbers, src)
-    block.last_row = row + int(counted.sum())
-    return block, left
+    return Layout(scan, plain, special, numbers, row + int(counted.sum()), left)
+
+
+def read_rows(lay: Layout, src: Source, only: tuple[str, ...] = ()) -> Block:
+    """The block's rows read: plain lines in one go (`_fast`), then the special ones."""
+    if lay.plain.any():
+        block = _fast(lay.scan, lay.plain, lay.numbers, src, only)
+    else:
+        block = _block([], [], [], src, 0)
+    block = _add_special(block, lay.special, lay.numbers, src)
+    block.last_row = lay.last_row
+    return block
 
 
 def _walk(
@@ -479,10 +544,16 @@ def _arrow_rows(
 
 
 def _fast_pandas(body: bytes, src: Source, numbers: np.ndarray, only: tuple[str, ...] = ()) -> Block:
-    """Lines whose quotes balance: fields counted outside quotes with numpy, values by the C parser."""
+    """Lines whose quotes balance: fields counted outside quotes with numpy, values by the C parser.
+
+    A quote inside an unquoted value is text to pandas (`x"y,z"w` is two fields), not quoting as
+    the count outside quotes takes it: where pandas finds another number of fields on a line, the
+    line is read on its own (`_by_line`), as it would be in a block where pandas fails, so that
+    how it reads never depends on the lines around it (the block sizes, the workers' spans)."""
     a = np.frombuffer(body, dtype=np.uint8)
     nl = np.flatnonzero(a == 10)
-    blank = _blank_lines(a, np.r_[0, nl[:-1] + 1], nl)
+    starts = np.r_[0, nl[:-1] + 1]
+    blank = _blank_lines(a, starts, nl)
     fields = (_commas_outside_quotes(a, nl) + 1)[~blank]
     rows = numbers[~blank] if len(numbers) == len(nl) else numbers
     ncols = len(src.columns)
@@ -494,7 +565,6 @@ def _fast_pandas(body: bytes, src: Source, numbers: np.ndarray, only: tuple[str,
                 io.BytesIO(body),
                 header=None,
                 names=src.columns + extra,
-                usecols=[*only, *extra] if only else None,
                 dtype=str,
                 keep_default_na=False,
                 na_values=[],
@@ -507,14 +577,35 @@ def _fast_pandas(body: bytes, src: Source, numbers: np.ndarray, only: tuple[str,
         df = None
     if df is None or len(df) != len(rows):  # stray quotes inside fields: read these lines one by one
         return _by_line(body, src, rows)
-    ok = fields == ncols
-    if extra:
-        ok &= (df[extra] == "").all(axis=1).to_numpy()
-        df = df.drop(columns=extra)
-    bad = _bad_rows(rows[~ok], df["patient_id"].to_numpy()[~ok], fields[~ok], ncols)
+    # pandas pads a short row with NaN (an empty field is ""): its fields are the cells that are not
+    seen = df.notna().to_numpy().sum(axis=1)
+    alone = seen != fields
+    df = df.drop(columns=extra)
+    if only:
+        df = df[[c for c in src.columns if c in only]]
+    ok = (fields == ncols) & ~alone
+    bad = _bad_rows(
+        rows[~ok & ~alone], df["patient_id"].to_numpy()[~ok & ~alone], fields[~ok & ~alone], ncols
+    )
     df = df[ok]
     df.insert(0, "_row", rows[ok])
-    return Block(df.reset_index(drop=True), bad, 0)
+    block = Block(df.reset_index(drop=True), bad, 0)
+    if not alone.any():
+        return block
+    lines = np.flatnonzero(~blank)[alone]
+    own = _by_line(
+        b"".join(body[i:j] for i, j in zip(starts[lines], nl[lines] + 1, strict=True)), src, rows[alone]
+    )
+    if only:
+        own.rows = own.rows[["_row", *(c for c in src.columns if c in only)]]
+    return Block(_joined(block.rows, own.rows), _joined(block.bad, own.bad), 0)
+
+
+def _joined(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Two frames' rows in row order (an empty one left out: its columns' dtypes would win)."""
+    if not len(a) or not len(b):
+        return b if len(b) else a
+    return pd.concat([a, b], ignore_index=True).sort_values("_row", kind="stable").reset_index(drop=True)
 
 
 def _bad_rows(rows: np.ndarray, patients: np.ndarray, fields: np.ndarray, ncols: int) -> pd.DataFrame:
