@@ -143,7 +143,7 @@ def _frame(rng: np.random.Generator, n: int, categorical: bool, templates: int =
 
 def _csv(findings: pd.DataFrame, keep: list[str]) -> str:
     payload = output.CsvWriter(io.StringIO(), keep).render(Result(findings, 0, 0, 0))
-    return b"".join(bytes(b) for b in payload).decode("utf-8")
+    return b"".join(bytes(b) for b in payload.batches()).decode("utf-8")
 
 
 @pytest.mark.parametrize("categorical", [True, False])

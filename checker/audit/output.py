@@ -5,8 +5,9 @@ sets memory use (the HTML page keeps only totals and a bounded table).
 
 Writing is split in two so that the costly half can run in the process that audited the partition
 (`--workers`): `Writer.render` turns a partition's `Result` into a small picklable payload (the
-CSV lines as bytes, the JSON reports as text) and `Totals.of` its counters; the writing process
-then only `put`s payloads and `merge`s counters, in input order. `write`/`add` are the two halves
+CSV lines' parts, the JSON reports as text) and `Totals.of` its counters; the writing process
+then `put`s payloads (joining the CSV lines as it writes them) and `merge`s counters, in input
+order. `write`/`add` are the two halves
 run in one place, with the very same bytes.
 """
 
@@ -20,7 +21,9 @@ import multiprocessing as mp
 import os
 import sys
 from collections import Counter, deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
@@ -31,7 +34,15 @@ from checker.engine import knowledge_version, order_summary
 from checker.model import SEVERITIES, SEVERITY_RANK
 
 from .assemble import COLUMNS
-from .csv_lines import CSV_BATCH_ROWS, CSV_THREADS, FORMULA_START, joined_lines, line_parts, utf8_bytes
+from .csv_lines import (
+    CSV_BATCH_ROWS,
+    CSV_THREADS,
+    FORMULA_START,
+    LinePart,
+    joined_lines,
+    line_parts,
+    utf8_bytes,
+)
 from .normalize import Variants, row_order
 from .outfile import open_fresh, settle
 
@@ -216,33 +227,21 @@ class CsvWriter(Writer):
         super().__init__(stream, keep)
         pd.DataFrame(columns=[*COLUMNS, *keep]).to_csv(stream, index=False, lineterminator="\n")
 
-    def render(self, res: Any) -> list[pa.Buffer] | str:
-        """The findings' CSV lines: UTF-8 bytes in batches, or text for a lone column."""
+    def render(self, res: Any) -> CsvLines | str:
+        """The findings' CSV lines as parts, joined when put; text for a lone column."""
         f = res.findings
-        if f.empty:
-            return []
         names = [*COLUMNS, *self.keep]
+        if f.empty:
+            return ""
         if len(names) < 2:  # the csv module writes a lone empty field as "": keep its own writer
             out = pd.DataFrame({c: neutralise(f[c]) for c in names})
             return out.to_csv(index=False, header=False, lineterminator="\n")
-        parts = line_parts([f[c] for c in names])
-        # Batches bound the transient text; two are built at once (Arrow's kernels release the
-        # GIL), but one at a time in a pool worker, whose siblings already keep the CPUs busy (a
-        # second thread there only adds switching). The threads end with each call, so no
-        # thread outlives it into a worker's fork.
+        # Batches are built two at once (Arrow's kernels release the GIL) where the partition was
+        # audited in this process, but one at a time while pool workers keep the CPUs busy.
         threads = 1 if mp.parent_process() is not None else CSV_THREADS
-        batches: list[pa.Buffer] = []
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            pending: deque[Future[pa.Array]] = deque()
-            for lo in range(0, len(f), CSV_BATCH_ROWS):
-                if len(pending) == threads:
-                    batches.append(utf8_bytes(pending.popleft().result()))
-                pending.append(pool.submit(joined_lines, parts, lo, min(lo + CSV_BATCH_ROWS, len(f))))
-            while pending:
-                batches.append(utf8_bytes(pending.popleft().result()))
-        return batches
+        return CsvLines(line_parts([f[c] for c in names]), len(f), threads)
 
-    def put(self, payload: list[pa.Buffer] | str) -> None:
+    def put(self, payload: CsvLines | str) -> None:
         """The lines' bytes as they are when the stream would write them as UTF-8 without newline
         translation (no decode/encode of ~400 MB), else as text: the same bytes either way."""
         if isinstance(payload, str):
@@ -254,12 +253,36 @@ class CsvWriter(Writer):
             and _is_utf8(self.stream)
             and (self.stream is not sys.stdout or os.linesep == "\n")
         )
-        for data in payload:
+        for data in payload.batches():
             if direct:
                 self.stream.flush()
                 raw.write(data)
             else:
                 self.stream.write(data.to_pybytes().decode("utf-8"))
+
+
+@dataclass
+class CsvLines:
+    """A partition's CSV lines before they are joined: their parts (`line_parts`: the repeated
+    columns written once per distinct value), joined batch by batch as they are written. So only
+    the parts, a tenth of the text's bytes, cross from a worker to the writing process, and each
+    batch's memory is taken again by the next instead of fresh pages for a partition's whole text."""
+
+    parts: list[LinePart]
+    n: int
+    threads: int = CSV_THREADS
+
+    def batches(self) -> Iterator[pa.Buffer]:
+        """The lines' UTF-8 bytes, CSV_BATCH_ROWS lines at a time, in order. The threads end with
+        the last batch, so none outlives it into a worker's fork."""
+        with ThreadPoolExecutor(max_workers=self.threads) as pool:
+            pending: deque[Future[pa.Array]] = deque()
+            for lo in range(0, self.n, CSV_BATCH_ROWS):
+                if len(pending) == self.threads:
+                    yield utf8_bytes(pending.popleft().result())
+                pending.append(pool.submit(joined_lines, self.parts, lo, min(lo + CSV_BATCH_ROWS, self.n)))
+            while pending:
+                yield utf8_bytes(pending.popleft().result())
 
 
 def _is_utf8(stream: IO[str]) -> bool:
