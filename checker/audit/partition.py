@@ -12,10 +12,11 @@ input is then cut into spans of whole patients that the workers read themselves 
 the process feeding them only finds line ends and the patient at each cut. In memory,
 the rows are cut into parts of whole patients taken in first-row order, so part k's patients all
 come before part k+1's and the parts' outputs, joined in order, are the single run's output.
-A worker also renders its partition's output (`finish`: the CSV bytes, the JSON text, the
-counters), so the writing process only copies bytes; results are written strictly in input order,
-hence byte-identical output for any N. At most 2N partitions are submitted at a time (N being
-audited, N queued so that no worker waits for the reader), plus the one being written.
+A worker also renders its partition's output (`finish`: the CSV lines' parts, the JSON text,
+the counters), so the writing process only joins lines and copies bytes; results are written
+strictly in input order, hence byte-identical output for any N. At most 2N partitions are
+submitted at a time (N being audited, N queued so that no worker waits for the reader), plus the
+one being written.
 """
 
 from __future__ import annotations
@@ -206,7 +207,7 @@ _WORKER: Auditor | None = None  # set before the pool forks; the workers inherit
 
 def _in_worker(job_file: str, out_file: str) -> str:
     """Audit in a worker. The job and the result go through files (`spool`), not the pool's pipe: a
-    partition's CSV is ~70 MB, and through the pipe the worker would wait, 64 KiB at a time, on
+    partition's output is ~10 MB, and through the pipe the worker would wait, 64 KiB at a time, on
     the writing process's result thread (which needs the GIL the writer holds) before taking its
     next job; through a file neither is copied more than once."""
     assert _WORKER is not None

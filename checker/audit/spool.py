@@ -1,8 +1,9 @@
 """Handing partitions and their results between processes through files, without copying them.
 
-A partition's rows (~15 MB of Arrow and NumPy buffers) go to a worker, and its rendered CSV
-(~70 MB) comes back. Pickled through a pipe, each crosses four copies: into the pickle, into the
-pipe, out of it, into the rebuilt object (the last one into freshly zeroed pages). Here an object
+A partition's rows (~15 MB of Arrow and NumPy buffers, when the worker does not read them from
+the input itself) go to a worker, and its rendered output (~10 MB of CSV line parts) comes back.
+Pickled through a pipe, each crosses four copies: into the pickle, into the pipe, out of it, into
+the rebuilt object (the last one into freshly zeroed pages). Here an object
 is pickled with its large buffers out of band (pickle protocol 5), the buffers written once, raw,
 into a file beside the small pickle; the reader maps the file and rebuilds the object over the
 mapping, so its arrays are the file's pages and nothing is copied. The mapping is private
