@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import checker.audit.command as command
-from checker.audit import partition
+from checker.audit import partition, sorted_input
 from tests.test_audit_cli import _big, run, write
 
 pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
@@ -31,7 +31,7 @@ def _sorted_but_last(tmp_path) -> str:
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    monkeypatch.setattr(partition, "MIN_BLOCK_BYTES", 256)
+    monkeypatch.setattr(sorted_input, "MIN_BLOCK_BYTES", 256)
     monkeypatch.setattr(command, "AUTO_CHUNK_ROWS", 20)
 
 
@@ -102,6 +102,6 @@ def test_the_held_patient_is_cut_off_whatever_its_place():
     df = pd.DataFrame({"_row": [1, 2, 3, 4, 5], "patient_id": ["a", "a", "b", "c", "c"]})
     for keep in ([False, False, False, True, True], [False, True, False, False, True], [False] * 5):
         mask = np.array(keep)
-        head, tail = partition._cut(df, mask)
+        head, tail = sorted_input._cut(df, mask)
         assert head["_row"].tolist() == df["_row"][~mask].tolist()
         assert tail["_row"].tolist() == df["_row"][mask].tolist()

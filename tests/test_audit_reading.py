@@ -285,13 +285,13 @@ def test_spans_are_the_rows_cut_between_patients(data: bytes, size: int) -> None
     Not for "risky" lines (a CR inside, a NUL, a leading space or byte-order mark): pandas reads
     those with their whole block, and they can read otherwise in another block, as they can with
     other block sizes."""
-    from checker.audit import partition
+    from checker.audit import sorted_input
 
     with written(data) as src:
         if src is None:
             return
         want = list(reading.iter_blocks(src, size))
-        spans = [job.load() for job, _ in partition.stream_spans(src, size, 2)]
+        spans = [job.load() for job, _ in sorted_input.stream_spans(src, size, 2)]
         if not spans:
             assert not sum(len(b.rows) + len(b.bad) for b in want)
             return
@@ -308,11 +308,14 @@ def test_spans_are_the_rows_cut_between_patients(data: bytes, size: int) -> None
             for r, b in spans
         ]
         for before, after in zip(ends, ends[1:], strict=False):
-            assert partition._pid(before["patient_id"])[-1] != partition._pid(after["patient_id"])[0]
+            assert (
+                sorted_input.pid_keys(before["patient_id"])[-1]
+                != sorted_input.pid_keys(after["patient_id"])[0]
+            )
         try:
-            for job, _ in partition.stream_spans(src, size, 2, verify=True):
+            for job, _ in sorted_input.stream_spans(src, size, 2, verify=True):
                 job.load()
             ordered = True
-        except partition.Unsorted:
+        except sorted_input.Unsorted:
             ordered = False
-        assert ordered == partition.is_sorted(src, size)
+        assert ordered == sorted_input.is_sorted(src, size)

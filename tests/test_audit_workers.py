@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from checker.audit import partition
+from checker.audit import partition, sorted_input
 from checker.audit.normalize import no_patients
 from checker.audit.reading import open_source
 from tests.test_audit_cli import _big, run
@@ -44,7 +44,7 @@ def forking(monkeypatch):
     """Fork even for a test-sized input, cut it into parts of some 150 rows (in memory) or the
     --chunksize asked for (blocks), count pools."""
     monkeypatch.setattr(partition, "MIN_FORK_BYTES", 0)
-    monkeypatch.setattr(partition, "MIN_BLOCK_BYTES", 256)
+    monkeypatch.setattr(sorted_input, "MIN_BLOCK_BYTES", 256)
     monkeypatch.setattr(partition, "PART_ROWS", 150)
     CountingPool.made = 0
     monkeypatch.setattr(partition, "ProcessPoolExecutor", CountingPool)
