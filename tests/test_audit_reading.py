@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from checker.audit import reading
+from checker.audit import encoding, reading
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("READING_EXAMPLES", "100")),  # more to hunt harder
@@ -264,12 +264,12 @@ def test_the_utf8_check_agrees_with_the_codec(data: bytes) -> None:
         valid = True
     except UnicodeDecodeError:
         valid = False
-    assert reading._utf8(memoryview(data)) is valid
+    assert encoding.utf8(memoryview(data)) is valid
     with tempfile.NamedTemporaryFile() as fh:
         fh.write(data)
         fh.flush()
         with open(fh.name, "rb") as again:
-            assert reading._all_utf8(again) is valid
+            assert encoding.all_utf8(again) is valid
 
 
 @SETTINGS
