@@ -120,3 +120,40 @@ def test_the_command_overwrites_its_earlier_output(tmp_path):
     assert text.startswith("patient_id,rows,") and "x" * 20 not in text
     assert os.stat(out).st_mode & 0o7777 == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["meds.csv", "out.csv"]
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [0, 10],
+        [outfile.ALIGN - 1, 1, outfile.ALIGN + 1],
+        [outfile.STAGE - 7, 7, 3],  # exactly one full buffer, then a tail
+        [2 * outfile.STAGE + 123, 5, outfile.STAGE],  # a piece larger than the buffer
+    ],
+)
+def test_an_output_written_in_any_pieces_holds_exactly_those_bytes(tmp_path, sizes):
+    """Whole buffers go to the file directly, the unaligned rest through the cache at close."""
+    target = tmp_path / "out.csv"
+    pieces = [bytes([65 + i % 26]) * n for i, n in enumerate(sizes)]
+    with outfile.open_fresh(str(target)) as fh:
+        fh.write("head\n")
+        for p in pieces:
+            fh.flush()
+            fh.buffer.write(p)
+        fh.write("tail\n")
+    assert target.read_bytes() == b"head\n" + b"".join(pieces) + b"tail\n"
+
+
+def test_a_forked_process_letting_go_of_the_output_adds_nothing(tmp_path):
+    """Workers inherit the open output; whatever they do with it, only the writer's bytes land."""
+    target = tmp_path / "out.csv"
+    fh = outfile.open_fresh(str(target))
+    fh.write("mine\n")
+    pid = os.fork()
+    if pid == 0:
+        fh.write("not mine\n")
+        fh.close()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    fh.close()
+    assert target.read_text() == "mine\n"

@@ -12,10 +12,22 @@ in a background thread, while the audit reads its input. The close is waited for
 fork (forked workers would otherwise hold the old file open to their end) and before the
 output is closed, so no process ever leaves with it pending. Anything else (a symlink, a
 device, another owner's file, a file with hard links) is truncated as before.
+
+A regular file is then written around the page cache (`O_DIRECT`, `UncachedFile`). Copying a
+million rows' 360 MB into newly allocated cache pages cost the writing process ~0.5-1 s of CPU on
+a virtual machine, whose host backs guest memory not touched lately only when it is touched
+again (~3 us a page), while the workers wanted both CPUs; written directly from one reused 4 MiB
+buffer, the same bytes cost ~0.01 s of CPU and wait only on the disk (~2 GB/s here), in a thread
+the workers do not need. Where the file system refuses direct writes, the file is written as any
+other.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import io
+import mmap
 import os
 import stat
 import threading
@@ -48,7 +60,95 @@ def open_fresh(target: str) -> IO[str]:
 
 
 def _open(target: str, mode: str) -> IO[str]:
+    """`open(target, mode, encoding="utf-8", newline="")`, written uncached where it can be."""
+    direct = getattr(os, "O_DIRECT", 0)
+    try:
+        st = os.stat(target)
+    except OSError:
+        st = None
+    if direct and (st is None or stat.S_ISREG(st.st_mode)):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | direct | (os.O_EXCL if mode == "x" else os.O_TRUNC)
+        try:
+            fd = os.open(target, flags, 0o666)
+        except OSError as e:
+            if e.errno != errno.EINVAL:  # EINVAL: no O_DIRECT on this file system
+                raise
+        else:
+            raw = io.BufferedWriter(UncachedFile(fd, target))
+            return io.TextIOWrapper(raw, encoding="utf-8", newline="")
     return open(target, mode, encoding="utf-8", newline="")  # noqa: SIM115 - the writer closes it
+
+
+ALIGN = 4096  # offsets and lengths of direct writes: a multiple of any disk's logical block
+STAGE = 4 << 20  # bytes gathered per direct write
+
+
+class UncachedFile(io.RawIOBase):
+    """A file opened with O_DIRECT, written in whole STAGE-sized writes from one page-aligned
+    buffer (what O_DIRECT asks for), the last partial one through the cache at `close`. Bytes
+    written reach the file when the buffer fills or at `close`, not at `flush`: the unaligned
+    rest could not be written directly. If the file system refuses a direct write, the rest of
+    the file is written through the cache."""
+
+    def __init__(self, fd: int, name: str):
+        super().__init__()
+        self._fd, self.name, self._owner = fd, name, os.getpid()
+        self._stage = mmap.mmap(-1, STAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self._view = memoryview(self._stage)
+        self._fill = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def write(self, b) -> int:  # type: ignore[override]
+        src = memoryview(b).cast("B")
+        n = len(src)
+        while src:
+            take = min(len(src), STAGE - self._fill)
+            self._view[self._fill : self._fill + take] = src[:take]
+            self._fill += take
+            src = src[take:]
+            if self._fill == STAGE:
+                self._put(self._view)
+                self._fill = 0
+        return n
+
+    def _put(self, data: memoryview) -> None:
+        while data:
+            try:
+                done = os.write(self._fd, data)
+            except OSError as e:
+                if e.errno != errno.EINVAL or not self._cached():
+                    raise
+                continue
+            data = data[done:]
+
+    def _cached(self) -> bool:
+        """Write through the cache from now on; False if that was already so."""
+        flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+        if not flags & os.O_DIRECT:
+            return False
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
+        return True
+
+    def close(self) -> None:
+        """Write the rest and close; in a process forked from the writer's, only let go of the
+        descriptor (the rest is the writer's to write)."""
+        if self.closed:
+            return
+        try:
+            if self._fill and os.getpid() == self._owner:
+                self._cached()
+                self._put(self._view[: self._fill])
+        finally:
+            self._fill = 0
+            self._view.release()
+            self._stage.close()
+            os.close(self._fd)
+            super().close()
 
 
 BIG = 1 << 20  # below this the old file costs nothing worth a thread
