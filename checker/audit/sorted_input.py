@@ -92,6 +92,10 @@ def stream_units(
         ids_r, ids_b = np.concatenate([held_r, ids_r]), np.concatenate([held_b, ids_b])
         if not len(ids_r) + len(ids_b):
             continue
+        if b.bytes_done >= src.size:  # the file's last block: its last patient ends here
+            held_rows = None
+            yield rows, bad, b.bytes_done
+            break
         last = max(np.concatenate([ids_r, ids_b]))
         keep_r, keep_b = ids_r == last, ids_b == last
         (rows, held_rows), (bad, held_bad) = _cut(rows, keep_r), _cut(bad, keep_b)
@@ -133,10 +137,12 @@ def stream_spans(
 
     start, before = src.header_bytes, 0  # the next span: from `start`, after `before` rows
     last = 0  # the last row laid out
-    for at, lay, _ in iter_layouts(src, guided(src, block_bytes, workers)):
+    for at, lay, done in iter_layouts(src, guided(src, block_bytes, workers)):
         if lay.last_row == last:  # no row in this block
             continue
         last = lay.last_row
+        if done >= src.size and not lay.left:  # the file's last block: its last patient ends here
+            break
         line, held, prior = _last_patient(lay, src)
         if prior is None:  # the block is all the last patient's: the span goes on
             continue
