@@ -75,11 +75,8 @@ def stream_units(
     With `verify` the order is checked block by block as it streams (`Unsorted` if it fails),
     instead of by a pass of its own before: the file is read once.
 
-    For several workers the first blocks grow from a quarter (so that the workers start soon, not
-    after a whole block has been read and handed over) and the blocks shrink towards the end (down
-    to a quarter), to about a 2*workers-th of what is left, so the last partitions are small and no
-    worker is left alone with a big one while the others wait; the output is the same for any
-    block sizes."""
+    For several workers the blocks are `guided`: smaller at the start and the end, so that the
+    workers start soon and finish together; the output is the same for any block sizes."""
     held_rows, held_bad = None, None
     held_r = held_b = np.empty(0, dtype=object)  # the held rows' patient ids
     check = OrderCheck() if verify else None
@@ -106,11 +103,20 @@ def stream_units(
 
 
 def guided(src: Source, block_bytes: int, workers: int) -> Callable[[int], int]:
-    """Block sizes for several workers, by the bytes read so far (see `stream_units`)."""
+    """Block sizes for several workers, by the bytes read so far (see `stream_units`).
+
+    The first blocks are half a block, then grow to the whole of one, so that the workers start
+    without waiting for a whole block to be laid out; towards the end a block is a `workers`-th of
+    what is left (at least half a block), so that the workers' last partitions end about together;
+    a rest of under half the block before it goes with that block (if they make a block at most).
+    Each partition costs a worker ~40-70 ms whatever its size (frames, plans, keys seen again), so
+    the blocks stay few: a million rows are seven of them."""
+    least = block_bytes // 2
 
     def size(done: int) -> int:
-        ramp = done - src.header_bytes  # the first blocks double from a quarter: workers start early
-        return max(block_bytes // 4, min(block_bytes, ramp, (src.size - done) // (2 * workers)))
+        rest = src.size - done
+        n = max(least, min(block_bytes, done - src.header_bytes, rest // workers))
+        return rest if rest < n * 3 // 2 and rest <= block_bytes else n
 
     return size
 
