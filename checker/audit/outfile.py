@@ -14,18 +14,17 @@ output is closed, so no process ever leaves with it pending. Anything else (a sy
 device, another owner's file, a file with hard links) is truncated as before.
 
 A regular file is then written around the page cache (`O_DIRECT`, `UncachedFile`). Copying a
-million rows' 360 MB into newly allocated cache pages cost the writing process ~0.5-1 s of CPU on
-a virtual machine, whose host backs guest memory not touched lately only when it is touched
-again (~3 us a page), while the workers wanted both CPUs; written directly from one reused 4 MiB
-buffer, the same bytes cost ~0.01 s of CPU and wait only on the disk (~2 GB/s here), in a thread
-the workers do not need. Where the file system refuses direct writes, the file is written as any
-other.
+million rows' 360 MB into newly allocated cache pages cost the writing process 0.5-1.1 s of CPU
+on a virtual machine, whose host backs guest memory not touched lately only when it is touched
+again (~10 us a page; 0.1 s when the pages were in use a moment before), while the workers
+wanted both CPUs. Written directly from one reused 4 MiB buffer, the same bytes cost ~0.01 s of
+CPU: the writer only waits on the disk (~2 GB/s here), and the CPU goes to the workers. Where
+the file system refuses direct writes, the file is written as any other.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import io
 import mmap
 import os
@@ -128,6 +127,8 @@ class UncachedFile(io.RawIOBase):
 
     def _cached(self) -> bool:
         """Write through the cache from now on; False if that was already so."""
+        import fcntl  # POSIX only, as O_DIRECT is
+
         flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
         if not flags & os.O_DIRECT:
             return False
