@@ -286,10 +286,19 @@ def load_patients(rows: pd.DataFrame) -> Patients:
         return no_patients()
     rows = rows.assign(patient_id=rows["patient_id"].fillna("").astype(str).str.strip())
     rows = rows[rows["patient_id"] != ""]
-    code, _ = pd.factorize(rows["patient_id"])  # codes in order of first appearance
-    _, first = np.unique(code, return_index=True)
-    copies = np.bincount(code, minlength=len(first))
-    rows = rows.iloc[first].reset_index(drop=True)  # the first row of each id, in file order
+    # The ids' hash table, which every look-up of a partition's patients uses (`usable_rows`), is
+    # built here, once: built on first use, each forked audit worker would build its own. Most
+    # files hold each id once, which that same table tells: the ids are then hashed only once.
+    ids = pd.Index(rows["patient_id"], name="patient_id")
+    if ids.is_unique:
+        copies = np.ones(len(ids), dtype=np.int64)
+        rows = rows.reset_index(drop=True)
+    else:
+        code, _ = pd.factorize(rows["patient_id"])  # codes in order of first appearance
+        _, first = np.unique(code, return_index=True)
+        copies = np.bincount(code, minlength=len(first))
+        rows = rows.iloc[first].reset_index(drop=True)  # the first row of each id, in file order
+        ids = pd.Index(rows["patient_id"], name="patient_id")
     pids = rows["patient_id"]
     n = len(rows)
     cache = CellCache(_PATIENT)
@@ -321,10 +330,8 @@ def load_patients(rows: pd.DataFrame) -> Patients:
                 weight = np.array([np.nan if x is None else x for x in per_code], dtype=float)[codes]
     weight[pd.notna(error)] = np.nan
     table = pd.DataFrame({"weight": weight, "error": pd.Series(error, dtype=object), "copies": copies})
-    table.index = pd.Index(pids, name="patient_id")
-    # The ids' hash table, which every look-up of a partition's patients uses (`usable_rows`), is
-    # built here, once: built on first use, each forked audit worker would build its own.
-    table.index.get_indexer(table.index[:1])
+    table.index = ids
+    table.index.get_indexer(table.index[:1])  # the hash table, if `is_unique` did not build it
     return Patients(table, columns)
 
 
