@@ -3,20 +3,30 @@
 from checker import check
 report = check({"medications": [{"drug": "Tylenol", "sig": "1 g PO q6h"}]})
 report.to_dict()
+
+The engine (knowledge, units, rules) loads when `check` or `knowledge_version` is first taken
+from here, as `from checker import check` does, so a broken knowledge file still stops that
+import; `import checker.audit.reading` alone does not load it: the audit's reader process starts
+before it (see checker/audit/read_ahead.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from checker.engine import knowledge_version, run
 from checker.errors import CheckerError, InvalidRegimen
 from checker.model import Finding, Report
-from checker.schemas import load_regimen
 
 __all__ = ["check", "CheckerError", "InvalidRegimen", "Finding", "Report", "knowledge_version"]
 
 
-def check(regimen: dict[str, Any]) -> Report:
-    """Check a regimen (the JSON shape of the contract). Raises InvalidRegimen on bad input."""
-    return run(load_regimen(regimen))
+def __getattr__(name: str) -> Any:
+    if name == "check":
+        from checker.library import check
+
+        return check
+    if name == "knowledge_version":
+        from checker.engine import knowledge_version
+
+        return knowledge_version
+    raise AttributeError(f"module 'checker' has no attribute {name!r}")

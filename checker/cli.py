@@ -152,9 +152,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from checker.audit.command import run_audit
+    from checker.audit.read_ahead import early_start  # before the engine: see its module
 
-    return run_audit(args)
+    with early_start(args) as src:
+        from checker.audit.command import run_audit
+
+        return run_audit(args, src)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -206,14 +206,14 @@ def test_course_limit_counts_every_order_in_the_audit_too(capsys, tmp_path):
 
 
 def test_large_sorted_input_streams_with_the_same_output(capsys, tmp_path, monkeypatch):
-    import checker.audit.command as command
+    from checker.audit import sorted_input
 
     drugs = [("acetaminophen", 1000), ("ibuprofen", 800), ("tramadol", 100)] * 40
     lines = [f"p{i // 3:04d},{d},{dose},mg,oral,q6h\n" for i, (d, dose) in enumerate(drugs)]
     path = write(tmp_path, "sorted.csv", "patient_id,drug,dose,unit,route,frequency\n" + "".join(lines))
     _, whole, _ = run(capsys, path)
-    monkeypatch.setattr(command, "AUTO_STREAM_BYTES", 0)
-    monkeypatch.setattr(command, "AUTO_CHUNK_ROWS", 7)
+    monkeypatch.setattr(sorted_input, "AUTO_STREAM_BYTES", 0)
+    monkeypatch.setattr(sorted_input, "AUTO_CHUNK_ROWS", 7)
     _, streamed, _ = run(capsys, path)
     assert streamed == whole and whole.count("\n") > 40
 

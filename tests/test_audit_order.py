@@ -16,6 +16,7 @@ import pytest
 
 import checker.audit.command as command
 from checker.audit import partition, sorted_input
+from checker.audit import workers as audit_workers
 from tests.test_audit_cli import _big, run, write
 
 pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
@@ -32,7 +33,7 @@ def _sorted_but_last(tmp_path) -> str:
 @pytest.fixture
 def small_blocks(monkeypatch):
     monkeypatch.setattr(sorted_input, "MIN_BLOCK_BYTES", 256)
-    monkeypatch.setattr(command, "AUTO_CHUNK_ROWS", 20)
+    monkeypatch.setattr(sorted_input, "AUTO_CHUNK_ROWS", 20)
 
 
 def to_file(capsys, tmp_path, name: str, *argv: str) -> tuple[int, str, str]:
@@ -46,12 +47,12 @@ def to_file(capsys, tmp_path, name: str, *argv: str) -> tuple[int, str, str]:
 def test_sorted_input_is_read_once(capsys, tmp_path, monkeypatch, small_blocks, workers):
     if workers == "2" and "fork" not in mp.get_all_start_methods():
         pytest.skip("needs fork")
-    monkeypatch.setattr(partition, "MIN_FORK_BYTES", 0)
+    monkeypatch.setattr(audit_workers, "MIN_FORK_BYTES", 0)
     path = _big(tmp_path, shuffle=False)
     lines = open(path).read().splitlines(keepends=True)
     path = write(tmp_path, "sorted.csv", lines[0] + "".join(sorted(lines[1:])))
     whole = run(capsys, path)
-    monkeypatch.setattr(command, "AUTO_STREAM_BYTES", 0)
+    monkeypatch.setattr(sorted_input, "AUTO_STREAM_BYTES", 0)
 
     def no_pass(*_args):
         raise AssertionError("the order is verified while streaming, not by a pass of its own")
@@ -68,11 +69,11 @@ def test_sorted_input_is_read_once(capsys, tmp_path, monkeypatch, small_blocks, 
 def test_out_of_order_late_starts_over(capsys, tmp_path, monkeypatch, small_blocks, workers):
     if workers == "2" and "fork" not in mp.get_all_start_methods():
         pytest.skip("needs fork")
-    monkeypatch.setattr(partition, "MIN_FORK_BYTES", 0)
+    monkeypatch.setattr(audit_workers, "MIN_FORK_BYTES", 0)
     path = _sorted_but_last(tmp_path)
     whole = run(capsys, path)  # small: in memory
     chunked_first_checked = run(capsys, path, "--chunksize", "30")  # stdout: order checked first
-    monkeypatch.setattr(command, "AUTO_STREAM_BYTES", 0)
+    monkeypatch.setattr(sorted_input, "AUTO_STREAM_BYTES", 0)
     for suffix in (".csv", ".json"):
         streamed = to_file(capsys, tmp_path, "out" + suffix, path, "--workers", workers)
         expected = (
@@ -91,7 +92,7 @@ def test_shuffled_input_to_a_file(capsys, tmp_path, monkeypatch, small_blocks):
     path = _big(tmp_path, shuffle=True)
     whole = run(capsys, path)
     chunked = run(capsys, path, "--chunksize", "40")
-    monkeypatch.setattr(command, "AUTO_STREAM_BYTES", 0)
+    monkeypatch.setattr(sorted_input, "AUTO_STREAM_BYTES", 0)
     assert to_file(capsys, tmp_path, "a.csv", path)[1] == whole[1]
     assert to_file(capsys, tmp_path, "b.csv", path, "--chunksize", "40")[1] == chunked[1]
 

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from checker.audit import partition, sorted_input
+from checker.audit import workers as audit_workers
 from checker.audit.normalize import no_patients
 from checker.audit.reading import open_source
 from tests.test_audit_cli import _big, run
@@ -43,7 +44,7 @@ class CountingPool(partition.ProcessPoolExecutor):
 def forking(monkeypatch):
     """Fork even for a test-sized input, cut it into parts of some 150 rows (in memory) or the
     --chunksize asked for (blocks), count pools."""
-    monkeypatch.setattr(partition, "MIN_FORK_BYTES", 0)
+    monkeypatch.setattr(audit_workers, "MIN_FORK_BYTES", 0)
     monkeypatch.setattr(sorted_input, "MIN_BLOCK_BYTES", 256)
     monkeypatch.setattr(partition, "PART_ROWS", 150)
     CountingPool.made = 0
@@ -143,11 +144,11 @@ def test_environment_sets_the_default(monkeypatch):
     monkeypatch.setenv("MEDCHECK_AUDIT_WORKERS", "3")
     assert partition.Options().workers == 3
     monkeypatch.setenv("MEDCHECK_AUDIT_WORKERS", "auto")
-    assert partition.Options().workers == min(partition.usable_cpus(), partition.AUTO_MAX_WORKERS)
+    assert partition.Options().workers == min(audit_workers.usable_cpus(), audit_workers.AUTO_MAX_WORKERS)
     monkeypatch.setenv("MEDCHECK_AUDIT_WORKERS", "nonsense")
     assert partition.Options().workers == 1
     monkeypatch.delenv("MEDCHECK_AUDIT_WORKERS")
-    assert partition.Options().workers == min(partition.usable_cpus(), partition.AUTO_MAX_WORKERS)
+    assert partition.Options().workers == min(audit_workers.usable_cpus(), audit_workers.AUTO_MAX_WORKERS)
 
 
 def test_first_row_parts_keep_patients_whole_and_in_first_row_order():

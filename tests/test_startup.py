@@ -12,7 +12,8 @@ def test_the_engine_starts_without_unused_array_libraries():
     engine hides them from pint, and they still import normally afterwards (the Dask engine)."""
     pytest.importorskip("dask")
     code = (
-        "import sys, checker\n"
+        "import sys\n"
+        "from checker import check\n"
         "print([m for m in ('dask', 'scipy') if m in sys.modules])\n"
         "import dask.base, pint.compat\n"
         "print(dask.base.__name__, pint.compat.HAS_DASK)\n"

@@ -11,6 +11,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from . import sorted_input
 from .encoding import UnreadableInput
 from .evaluate import Result
 from .normalize import MED_FIELDS, Patients, no_patients
@@ -52,8 +53,9 @@ def _say(text: str) -> None:
     print(f"medcheck: {text}", file=sys.stderr)
 
 
-def run_audit(args: argparse.Namespace) -> int:
-    """Exit 0 done, 1 done with a finding at or above --fail-on, 2 bad usage or unreadable input."""
+def run_audit(args: argparse.Namespace, src: Source | None = None) -> int:
+    """Exit 0 done, 1 done with a finding at or above --fail-on, 2 bad usage or unreadable input.
+    `src` is the input if the caller has opened it already (`read_ahead.early_start`)."""
     if args.chunksize is not None and args.chunksize < 1:
         _say("--chunksize must be a positive number of rows")
         return EXIT_USAGE
@@ -61,7 +63,7 @@ def run_audit(args: argparse.Namespace) -> int:
         _say("--workers must be a positive number of processes")
         return EXIT_USAGE
     try:
-        src = open_source(args.meds)
+        src = open_source(args.meds) if src is None else src
     except UnreadableInput as exc:
         _say(str(exc))
         return EXIT_USAGE
@@ -80,10 +82,6 @@ def run_audit(args: argparse.Namespace) -> int:
         src.close()
 
 
-AUTO_STREAM_BYTES = 32 << 20  # above this, input sorted by patient is streamed in bounded memory
-AUTO_CHUNK_ROWS = 200_000
-
-
 UNSORTED_NOTE = "input is not sorted by patient_id and is read whole; --chunksize N bounds memory"
 
 
@@ -93,9 +91,9 @@ def _stream_by_default(src) -> bool:
     Unsorted large input is still read whole (its output order is the rows' order); --chunksize
     bounds memory for it too, grouping the output by partition. (Used when the output cannot be
     started over: see `_plan`.)"""
-    if src.size <= AUTO_STREAM_BYTES:
+    if src.size <= sorted_input.AUTO_STREAM_BYTES:
         return False
-    if is_sorted(src, block_size(src, AUTO_CHUNK_ROWS)):
+    if is_sorted(src, block_size(src, sorted_input.AUTO_CHUNK_ROWS)):
         return True
     _say(UNSORTED_NOTE)
     return False
@@ -122,8 +120,8 @@ def _plan(
             partial(run_chunked, src, patients, replace(opts, order="verify")),
             partial(run_chunked, src, patients, replace(opts, order="unsorted")),
         )
-    streamed = replace(opts, chunksize=AUTO_CHUNK_ROWS)
-    if rewindable and src.size > AUTO_STREAM_BYTES:
+    streamed = replace(opts, chunksize=sorted_input.AUTO_CHUNK_ROWS)
+    if rewindable and src.size > sorted_input.AUTO_STREAM_BYTES:
         return (
             partial(run_chunked, src, patients, replace(streamed, order="verify")),
             partial(_read_whole, src, patients, opts),

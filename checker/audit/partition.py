@@ -9,7 +9,9 @@ turn (output is then grouped by partition, in first-row order within each).
 
 `--workers N` audits N of those partitions at once in forked processes (`audit_jobs`). Sorted
 input is then cut into spans of whole patients that the workers read themselves (`stream_spans`):
-the process feeding them only finds line ends and the patient at each cut. In memory,
+the process feeding them only finds line ends and the patient at each cut; or, when the command
+could fork a reader before loading the engine, the spans that reader has read (`read_ahead`,
+`claim`). In memory,
 the rows are cut into parts of whole patients taken in first-row order, so part k's patients all
 come before part k+1's and the parts' outputs, joined in order, are the single run's output.
 A worker also renders its partition's output (`finish`: the CSV lines' parts, the JSON text,
@@ -39,10 +41,12 @@ import pandas as pd
 from .arrays import distinct_ints
 from .evaluate import SORT_KEYS, Result, audit_rows, load_tables
 from .normalize import Patients, load_patients
+from .read_ahead import ReadSpan, claim
 from .reading import Source, iter_blocks, open_source
 from .sorted_input import FileSpan, block_size, is_sorted, pid_keys, stream_spans, stream_units
 from .spool import folder as spool_folder
 from .spool import run_folder, spill, unspill
+from .workers import env_workers, fork_count
 
 
 @dataclass
@@ -56,10 +60,6 @@ class Options:
     # Is the input sorted by patient_id? "check" (a pass of its own first), "sorted" (the caller
     # knows), "verify" (stream as if sorted and raise Unsorted if not), "unsorted" (the caller knows).
     order: str = "check"
-
-
-DEFAULT_WORKERS = "auto"
-AUTO_MAX_WORKERS = 4  # each worker holds a partition (~0.5-0.8 GB at 200k rows): "auto" stops here
 
 
 BATCH_GC_THRESHOLD = (50_000, 20, 100)
@@ -83,24 +83,6 @@ def batch_collection() -> Iterator[None]:
     finally:
         gc.set_threshold(*old)
         gc.unfreeze()
-
-
-def usable_cpus() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
-def env_workers() -> int:
-    """MEDCHECK_AUDIT_WORKERS: partitions audited at once in forked processes (default "auto": one
-    per usable CPU, at most AUTO_MAX_WORKERS, as memory grows with each). The output is
-    byte-identical for any number. Input under MIN_FORK_BYTES is audited in-process whatever the
-    number: forking would cost more than it saves."""
-    text = os.environ.get("MEDCHECK_AUDIT_WORKERS", DEFAULT_WORKERS).strip().lower()
-    if text == "auto":
-        return min(usable_cpus(), AUTO_MAX_WORKERS)
-    try:
-        return max(1, int(text))
-    except ValueError:
-        return 1
 
 
 def read_all(src: Source) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -155,9 +137,9 @@ class FilePart:
 
 
 # A job: rows and bad rows, a file to load them from, or a part number of the rows in memory.
-Job: TypeAlias = "tuple[pd.DataFrame, pd.DataFrame] | FilePart | FileSpan | int"
+Job: TypeAlias = "tuple[pd.DataFrame, pd.DataFrame] | FilePart | FileSpan | ReadSpan | int"
+LOADED = (FilePart, FileSpan, ReadSpan)  # jobs that load their rows where they are audited
 PART_ROWS = 100_000  # in memory with workers: rows per part (several per worker evens out the load)
-MIN_FORK_BYTES = 2 << 20  # smaller input (some 20k-40k rows, about a second) is audited in-process
 
 
 def _same(res: Result) -> Result:
@@ -175,7 +157,7 @@ class Auditor:
     whole: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray] | None = None  # rows, bad, parts
 
     def __call__(self, job: Job) -> Any:
-        if isinstance(job, (FilePart, FileSpan)):
+        if isinstance(job, LOADED):
             rows, bad = job.load()
         elif isinstance(job, int):
             assert self.whole is not None
@@ -199,13 +181,9 @@ def _in_worker(job_file: str, out_file: str) -> str:
     return out_file
 
 
-def can_fork() -> bool:
-    return "fork" in mp.get_all_start_methods()
-
-
 def workers_for(src: Source, opts: Options) -> int:
-    """Processes worth forking for this input: 1 without fork or for input under MIN_FORK_BYTES."""
-    return opts.workers if opts.workers > 1 and can_fork() and src.size >= MIN_FORK_BYTES else 1
+    """Processes worth forking for this input (`workers.fork_count`)."""
+    return fork_count(src.size, opts.workers)
 
 
 def audit_jobs(jobs: Iterable[tuple[Job, int]], auditor: Auditor, workers: int) -> Iterator[tuple[Any, int]]:
@@ -345,7 +323,9 @@ def chunk_jobs(src: Source, opts: Options, folder: str) -> Iterator[tuple[Job, i
     workers = workers_for(src, opts)
     if opts.order in ("sorted", "verify") or opts.order == "check" and is_sorted(src, block_bytes):
         if workers > 1:
-            yield from stream_spans(src, block_bytes, workers, opts.order == "verify")
+            verify = opts.order == "verify"
+            ahead = claim(src, block_bytes, workers) if verify else None  # read ahead: see read_ahead
+            yield from ahead.jobs() if ahead else stream_spans(src, block_bytes, workers, verify)
             return
         for rows, bad, done in stream_units(src, block_bytes, workers, opts.order == "verify"):
             yield (rows, bad), done
@@ -366,7 +346,7 @@ def chunk_jobs(src: Source, opts: Options, folder: str) -> Iterator[tuple[Job, i
 def chunk_units(src: Source, opts: Options, folder: str) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
     """Whole-patient units of bounded size: streamed when sorted, else via hash partitions."""
     for job, done in chunk_jobs(src, opts, folder):
-        rows, bad = job.load() if isinstance(job, (FilePart, FileSpan)) else job
+        rows, bad = job.load() if isinstance(job, LOADED) else job
         yield rows, bad, done
 
 

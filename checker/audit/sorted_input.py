@@ -56,6 +56,10 @@ class Unsorted(Exception):
     Raised before that block's rows are handed on; the caller starts over another way."""
 
 
+AUTO_STREAM_BYTES = 32 << 20  # above this, input sorted by patient is streamed in bounded memory
+AUTO_CHUNK_ROWS = 200_000  # ... in blocks of about this many rows
+
+
 def block_size(src: Source, chunksize: int) -> int:
     with open(src.path, "rb") as fh:
         fh.seek(src.header_bytes)

@@ -1,0 +1,171 @@
+"""Sorted input read ahead of the audit, by a process forked before the engine loads.
+
+Before a worker can audit anything, the command spends most of a second on one CPU: importing the
+engine (pint, the knowledge, the rules) and loading the patients; with workers, the other CPUs
+wait. When the run is going to stream sorted input to workers (`wanted`), the command opens the
+input and forks a reader first, as soon as pandas is in (`checker/__init__` does not load the
+engine): the reader cuts the file into spans of whole patients and reads them (`stream_spans`,
+`FileSpan.load`, as the workers would), and leaves each span's rows in a spool file
+(`spool.spill`) that the worker given it maps (`ReadSpan`). So much of the reading (a tenth of
+the workers' time) is done while the engine loads, on a CPU that would otherwise wait, and the
+rows are the same ones. A million rows, two workers, two CPUs: median 4.71 s -> 4.54 s.
+
+The reader stays at most DEPTH spans ahead of the spans taken (bounded memory, as streaming
+promises), reports the end, or the exception that stopped it (`Unsorted` among them: the
+command then starts over as for unsorted input), through a pipe. Whatever happens, `early_start`
+stops it and removes its files before returning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import shutil
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from . import sorted_input
+from .encoding import UnreadableInput
+from .reading import Source, open_source
+from .sorted_input import block_size, stream_spans
+from .spool import folder, spill, unspill
+from .workers import env_workers, fork_count
+
+DEPTH = 4  # spans read and not yet taken: about what the reader gets through while the engine loads
+
+
+@dataclass(frozen=True)
+class ReadSpan:
+    """A span's rows as the reader left them: loaded (mapped) by the worker that audits them."""
+
+    path: str
+
+    def load(self) -> Any:
+        return unspill(self.path)
+
+
+class ReadAhead:
+    """The reader process of one input, and the spans it has read."""
+
+    def __init__(self, src: Source, block_bytes: int, workers: int):
+        self.key, self.name = (src.path, block_bytes, workers), src.name
+        self.folder = folder("medcheck-ahead-")
+        news_r, news_w = os.pipe()
+        taken_r, taken_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the reader: never returns
+            code = 1
+            try:
+                os.close(news_r)
+                os.close(taken_w)
+                _read(src, block_bytes, workers, self.folder, news_w, taken_r)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(news_w)
+        os.close(taken_r)
+        self.news = os.fdopen(news_r, "rb")
+        self.taken = taken_w
+
+    def jobs(self) -> Iterator[tuple[ReadSpan, int]]:
+        """The spans in order, with the bytes done at the end of each; raises what the reader raised."""
+        while True:
+            try:
+                kind, *rest = pickle.load(self.news)
+            except EOFError:  # killed (the OOM killer?) before it could say why
+                raise UnreadableInput(f"{self.name}: the process reading it stopped unexpectedly") from None
+            if kind == "end":
+                return
+            if kind == "error":
+                raise rest[0]
+            path, done = rest
+            try:
+                os.write(self.taken, b".")
+            except BrokenPipeError:  # the reader is done
+                pass
+            yield ReadSpan(path), done
+
+    def stop(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(self.pid, 0)
+        self.news.close()
+        os.close(self.taken)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _read(src: Source, block_bytes: int, workers: int, where: str, news_fd: int, taken_fd: int) -> None:
+    news = os.fdopen(news_fd, "wb")
+    try:
+        for n, (span, done) in enumerate(stream_spans(src, block_bytes, workers, verify=True)):
+            if n >= DEPTH and not os.read(taken_fd, 1):
+                return  # nobody is taking spans any more
+            path = os.path.join(where, f"{n}.rows")
+            spill(span.load(), path)
+            pickle.dump(("span", path, done), news)
+            news.flush()
+        message: tuple = ("end",)
+    except Exception as exc:  # noqa: BLE001 - handed to the command, which raises it
+        message = ("error", exc)
+    pickle.dump(message, news)
+    news.flush()
+
+
+_RUNNING: ReadAhead | None = None
+
+
+def claim(src: Source, block_bytes: int, workers: int) -> ReadAhead | None:
+    """The reader started for this very stream (same file, blocks and workers), once."""
+    global _RUNNING
+    ahead, _RUNNING = _RUNNING, None
+    if ahead is not None and ahead.key != (src.path, block_bytes, workers):
+        _RUNNING = ahead  # another stream's: left for `early_start` to stop
+        return None
+    return ahead
+
+
+def wanted(args: argparse.Namespace, src: Source) -> tuple[int, int] | None:
+    """The block size and workers the run will stream `src` with, checking the order as it goes
+    (`command._plan`: the output a regular file, --chunksize or large input), or None."""
+    workers = getattr(args, "workers", None)
+    if (args.chunksize is not None and args.chunksize < 1) or (workers is not None and workers < 1):
+        return None  # the command refuses them
+    if getattr(args, "engine", "pandas") != "pandas" or not _regular_output(args.output):
+        return None
+    if not args.chunksize and src.size <= sorted_input.AUTO_STREAM_BYTES:
+        return None
+    workers = fork_count(src.size, workers or env_workers())
+    return (block_size(src, args.chunksize or sorted_input.AUTO_CHUNK_ROWS), workers) if workers > 1 else None
+
+
+def _regular_output(target: str | None) -> bool:
+    """Will the output be a regular file (which a run that finds the input unsorted can start over)?"""
+    return target not in (None, "-") and (os.path.isfile(target) or not os.path.exists(target))
+
+
+@contextmanager
+def early_start(args: argparse.Namespace) -> Iterator[Source | None]:
+    """The input, opened (None for stdin or if it cannot be: the command says why), and read ahead
+    when the run will stream it to workers; the reader is stopped on the way out."""
+    global _RUNNING
+    src = None
+    if args.meds != "-":
+        try:
+            src = open_source(args.meds)
+        except UnreadableInput:
+            src = None
+    if src is not None and (stream := wanted(args, src)) is not None:
+        _RUNNING = ReadAhead(src, *stream)
+    ahead = _RUNNING
+    try:
+        yield src
+    finally:
+        _RUNNING = None
+        if ahead is not None:
+            ahead.stop()
