@@ -61,7 +61,8 @@ def main() -> None:
     from checker.audit.evaluate import audit_rows, load_tables
     from checker.audit.output import CsvWriter
     from checker.audit.partition import batch_collection, read_patients
-    from checker.audit.reading import iter_blocks, open_source
+    from checker.audit.reading import iter_blocks
+    from checker.audit.source import open_source
 
     print(f"start-up (this process alone; interpreter start not counted: {t_imports - T0:.3f} s before):")
     print(f"  {'imports':28s} {time.perf_counter() - t_imports:6.3f} s")

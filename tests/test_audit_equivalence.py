@@ -12,7 +12,7 @@ from checker import InvalidRegimen, check
 from checker.audit.evaluate import audit_rows
 from checker.audit.normalize import load_patients, no_patients
 from checker.audit.partition import read_all
-from checker.audit.reading import open_source
+from checker.audit.source import open_source
 from checker.schemas import load_regimen
 from formulary import load as load_formulary
 

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from checker.audit import encoding, reading
+from checker.audit import encoding, reading, source
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("READING_EXAMPLES", "100")),  # more to hunt harder
@@ -100,15 +100,15 @@ def csv_files(draw: st.DrawFn, risky: bool = True) -> bytes:
 
 
 @contextmanager
-def written(data: bytes) -> Iterator[reading.Source | None]:
+def written(data: bytes) -> Iterator[source.Source | None]:
     """The data as a CSV file, opened (None when the audit could not read it at all)."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "meds.csv")
         with open(path, "wb") as fh:
             fh.write(data)
         try:
-            src = reading.open_source(path)
-        except reading.UnreadableInput:
+            src = source.open_source(path)
+        except source.UnreadableInput:
             yield None
             return
         try:
@@ -117,7 +117,7 @@ def written(data: bytes) -> Iterator[reading.Source | None]:
             src.close()
 
 
-def blocks(src: reading.Source, size, only: tuple[str, ...], reference: bool) -> list[reading.Block] | str:
+def blocks(src: source.Source, size, only: tuple[str, ...], reference: bool) -> list[reading.Block] | str:
     """The blocks, or the error that stopped the reading (should one ever stop it, the same error
     must stop both readings)."""
     try:

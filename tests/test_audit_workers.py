@@ -21,7 +21,7 @@ import pytest
 from checker.audit import partition, sorted_input
 from checker.audit import workers as audit_workers
 from checker.audit.normalize import no_patients
-from checker.audit.reading import open_source
+from checker.audit.source import open_source
 from tests.test_audit_cli import _big, run
 
 GEN = Path(__file__).resolve().parent.parent / "benchmarks" / "gen_meds.py"
@@ -176,7 +176,7 @@ def test_merged_totals_are_the_added_totals(generated, monkeypatch):
     from checker.audit import output
     from checker.audit.evaluate import audit_rows
     from checker.audit.normalize import no_patients
-    from checker.audit.reading import open_source
+    from checker.audit.source import open_source
 
     monkeypatch.setattr(output, "HTML_PATIENTS", 7)  # the worst-patients heap must overflow
     src = open_source(generated[0])

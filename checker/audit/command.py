@@ -17,8 +17,8 @@ from .evaluate import Result
 from .normalize import MED_FIELDS, Patients, no_patients
 from .output import JsonWriter, Totals, Writer, open_writer
 from .partition import Finish, Options, batch_collection, read_patients, run_chunked, run_dask, run_memory
-from .reading import Source, open_source
 from .sorted_input import Unsorted, block_size, is_sorted
+from .source import Source, open_source
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 

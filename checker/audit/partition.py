@@ -42,8 +42,9 @@ from .arrays import distinct_ints
 from .evaluate import SORT_KEYS, Result, audit_rows, load_tables
 from .normalize import Patients, load_patients
 from .read_ahead import ReadSpan, claim
-from .reading import Source, iter_blocks, open_source
+from .reading import iter_blocks
 from .sorted_input import FileSpan, block_size, is_sorted, pid_keys, stream_spans, stream_units
+from .source import Source, open_source
 from .spool import folder as spool_folder
 from .spool import run_folder, spill, unspill
 from .workers import env_workers, fork_count

@@ -30,8 +30,8 @@ from typing import Any
 
 from . import sorted_input
 from .encoding import UnreadableInput
-from .reading import Source, open_source
 from .sorted_input import block_size, stream_spans
+from .source import Source, open_source
 from .spool import folder, spill, unspill
 from .workers import env_workers, fork_count
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .reading import Layout, Source, Span, iter_blocks, iter_layouts, read_rows
+from .reading import Layout, Span, iter_blocks, iter_layouts, read_rows
+from .source import Source
 
 
 def pid_keys(s: pd.Series) -> np.ndarray:
