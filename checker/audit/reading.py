@@ -298,10 +298,9 @@ def _fast(
     """The plain lines: what pyarrow reads as pandas does goes to pyarrow, the rest to pandas.
 
     All plain lines go to pandas together, as they always did, when some plain line could read
-    differently in pandas depending on its neighbours (see `_arrow_lines`), when pyarrow disagrees
-    with the scan about the rows, and with `only` when some line is not for pyarrow: pandas then
-    fails a run of rows that are all shorter than its names (and reads the block line by line,
-    with every column), so those rows cannot be read apart from the rows of the right length."""
+    differently in pandas depending on its neighbours (see `_arrow_lines`) and when pyarrow
+    disagrees with the scan about the rows. With `only` too, the lines pyarrow hands back go to
+    pandas alone: `_fast_pandas` reads every column and reads a line the same alone or not."""
     candidates, mixed = _arrow_lines(scan, plain)
 
     def by_pandas(lines: np.ndarray) -> Block:
@@ -314,8 +313,6 @@ def _fast(
         return by_pandas(plain)
     rows, arrow = read
     rest = plain & ~arrow
-    if only and rest.any():
-        return by_pandas(plain)
     if not rest.any():
         return Block(rows, _bad_rows(numbers[:0], np.empty(0, dtype=object), np.empty(0, np.int64), 0), 0)
     other = by_pandas(rest)
@@ -452,7 +449,7 @@ def _fast_pandas(body: bytes, src: Source, numbers: np.ndarray, only: tuple[str,
     except (pd.errors.ParserError, pd.errors.ParserWarning):
         df = None
     if df is None or len(df) != len(rows):  # stray quotes inside fields: read these lines one by one
-        return _by_line(body, src, rows)
+        return _only(_by_line(body, src, rows), src, only)
     # pandas pads a short row with NaN (an empty field is ""): its fields are the cells that are not
     seen = df.notna().to_numpy().sum(axis=1)
     alone = seen != fields
@@ -472,9 +469,14 @@ def _fast_pandas(body: bytes, src: Source, numbers: np.ndarray, only: tuple[str,
     own = _by_line(
         b"".join(body[i:j] for i, j in zip(starts[lines], nl[lines] + 1, strict=True)), src, rows[alone]
     )
+    return Block(_joined(block.rows, _only(own, src, only).rows), _joined(block.bad, own.bad), 0)
+
+
+def _only(block: Block, src: Source, only: tuple[str, ...]) -> Block:
+    """The block with only the columns `only` names (all without it), as every reading gives them."""
     if only:
-        own.rows = own.rows[["_row", *(c for c in src.columns if c in only)]]
-    return Block(_joined(block.rows, own.rows), _joined(block.bad, own.bad), 0)
+        block.rows = block.rows[["_row", *(c for c in src.columns if c in only)]]
+    return block
 
 
 def _joined(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
