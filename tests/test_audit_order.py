@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import checker.audit.command as command
-from checker.audit import partition, sorted_input
+from checker.audit import read_ahead, sorted_input
 from checker.audit import workers as audit_workers
 from tests.test_audit_cli import _big, run, write
 
@@ -57,8 +56,7 @@ def test_sorted_input_is_read_once(capsys, tmp_path, monkeypatch, small_blocks, 
     def no_pass(*_args):
         raise AssertionError("the order is verified while streaming, not by a pass of its own")
 
-    monkeypatch.setattr(command, "is_sorted", no_pass)
-    monkeypatch.setattr(partition, "is_sorted", no_pass)
+    monkeypatch.setattr(read_ahead, "is_sorted", no_pass)  # the one pass, wherever it runs
     streamed = to_file(capsys, tmp_path, "out.csv", path, "--workers", workers)
     chunked = to_file(capsys, tmp_path, "chunked.csv", path, "--chunksize", "30", "--workers", workers)
     assert streamed[1] == chunked[1] == whole[1] and whole[1].count("\n") > 100

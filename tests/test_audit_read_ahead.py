@@ -71,10 +71,22 @@ def test_unsorted_input_found_by_the_reader_is_audited_as_unsorted(capsys, tmp_p
     assert not _left(os.getpid())
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_to_stdout_the_reader_checks_the_order_before_anything_is_written(capsys, tmp_path, readers, shuffle):
+    """Output that cannot be started over waits for the order: the reader's pass says it, and
+    reads spans only for sorted input."""
+    path = _big(tmp_path, shuffle=True) if shuffle else _sorted(tmp_path)
+    alone = run(capsys, path, "--chunksize", "30", "--workers", "1")
+    ahead = run(capsys, path, "--chunksize", "30", "--workers", "2")
+    assert ahead == alone and alone[0] == 0 and alone[1].count("\n") > 100
+    assert [r.verdict for r in readers] == [not shuffle]
+    assert not _left(os.getpid())
+
+
 def test_no_reader_where_the_run_does_not_stream_to_workers(capsys, tmp_path, readers):
     path = _sorted(tmp_path)
-    run(capsys, path, "--chunksize", "30", "--workers", "2")  # to stdout: the order is checked first
     _to_file(capsys, tmp_path, "small.csv", path, "--workers", "2")  # small input: read whole
+    _to_file(capsys, tmp_path, "one.csv", path, "--chunksize", "30", "--workers", "1")
     refused = run(capsys, path, "--chunksize", "30", "--workers", "0", "-o", str(tmp_path / "no.csv"))
     assert refused[0] == 2 and readers == []
 

@@ -17,7 +17,8 @@ from .evaluate import Result
 from .normalize import MED_FIELDS, Patients, no_patients
 from .output import JsonWriter, Totals, Writer, open_writer
 from .partition import Finish, Options, batch_collection, read_patients, run_chunked, run_dask, run_memory
-from .sorted_input import Unsorted, block_size, is_sorted
+from .read_ahead import is_sorted_read_ahead
+from .sorted_input import Unsorted, block_size
 from .source import Source, open_source
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -93,7 +94,7 @@ def _stream_by_default(src) -> bool:
     started over: see `_plan`.)"""
     if src.size <= sorted_input.AUTO_STREAM_BYTES:
         return False
-    if is_sorted(src, block_size(src, sorted_input.AUTO_CHUNK_ROWS)):
+    if is_sorted_read_ahead(src, block_size(src, sorted_input.AUTO_CHUNK_ROWS)):
         return True
     _say(UNSORTED_NOTE)
     return False

@@ -41,9 +41,9 @@ import pandas as pd
 from .arrays import distinct_ints
 from .evaluate import SORT_KEYS, Result, audit_rows, load_tables
 from .normalize import Patients, load_patients
-from .read_ahead import ReadSpan, claim
+from .read_ahead import ReadSpan, claim, is_sorted_read_ahead
 from .reading import iter_blocks
-from .sorted_input import FileSpan, block_size, is_sorted, pid_keys, stream_spans, stream_units
+from .sorted_input import FileSpan, block_size, pid_keys, stream_spans, stream_units
 from .source import Source, open_source
 from .spool import folder as spool_folder
 from .spool import run_folder, spill, unspill
@@ -322,10 +322,10 @@ def chunk_jobs(src: Source, opts: Options, folder: str) -> Iterator[tuple[Job, i
     hash partitions (a worker loads its own, so the rows are not pickled to it)."""
     block_bytes = block_size(src, opts.chunksize or 100_000)
     workers = workers_for(src, opts)
-    if opts.order in ("sorted", "verify") or opts.order == "check" and is_sorted(src, block_bytes):
+    if opts.order in ("sorted", "verify") or opts.order == "check" and is_sorted_read_ahead(src, block_bytes):
         if workers > 1:
             verify = opts.order == "verify"
-            ahead = claim(src, block_bytes, workers) if verify else None  # read ahead: see read_ahead
+            ahead = claim(src, block_bytes, workers, not verify)  # read ahead: see read_ahead
             yield from ahead.jobs() if ahead else stream_spans(src, block_bytes, workers, verify)
             return
         for rows, bad, done in stream_units(src, block_bytes, workers, opts.order == "verify"):
