@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from .evaluate import Result
 from .normalize import MED_FIELDS, Patients, no_patients
 from .output import JsonWriter, Totals, Writer, open_writer
 from .partition import Finish, Options, batch_collection, read_patients, run_chunked, run_dask, run_memory
-from .read_ahead import is_sorted_read_ahead
+from .read_ahead import is_sorted_read_ahead, regular_output
 from .sorted_input import Unsorted, block_size
 from .source import Source, open_source
 
@@ -172,7 +171,7 @@ def _run(args: argparse.Namespace, src) -> int:
         keep=tuple(keep),
         **({"workers": args.workers} if getattr(args, "workers", None) is not None else {}),
     )
-    rewindable = args.output not in (None, "-") and os.path.isfile(args.output)
+    rewindable = regular_output(args.output)
     run, instead = _plan(args, src, patients, opts, rewindable)
     try:
         totals = _write_all(run(Rendering(writer)), writer, src)

@@ -286,9 +286,8 @@ def load_patients(rows: pd.DataFrame) -> Patients:
         return no_patients()
     rows = rows.assign(patient_id=rows["patient_id"].fillna("").astype(str).str.strip())
     rows = rows[rows["patient_id"] != ""]
-    # The ids' hash table, which every look-up of a partition's patients uses (`usable_rows`), is
-    # built here, once: built on first use, each forked audit worker would build its own. Most
-    # files hold each id once, which that same table tells: the ids are then hashed only once.
+    # Most files hold each id once: then the ids need no factorising, no first-row pick and no
+    # copy (`is_unique` is one pass over them).
     ids = pd.Index(rows["patient_id"], name="patient_id")
     if ids.is_unique:
         copies = np.ones(len(ids), dtype=np.int64)
@@ -331,7 +330,9 @@ def load_patients(rows: pd.DataFrame) -> Patients:
     weight[pd.notna(error)] = np.nan
     table = pd.DataFrame({"weight": weight, "error": pd.Series(error, dtype=object), "copies": copies})
     table.index = ids
-    table.index.get_indexer(table.index[:1])  # the hash table, if `is_unique` did not build it
+    # The ids' hash table, which every look-up of a partition's patients uses (`usable_rows`), is
+    # built here, once: built on first use, each forked audit worker would build its own.
+    table.index.get_indexer(table.index[:1])
     return Patients(table, columns)
 
 

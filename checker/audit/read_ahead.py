@@ -58,7 +58,7 @@ class ReadAhead:
 
     def __init__(self, src: Source, block_bytes: int, workers: int, checked: bool):
         """`checked`: check the order first (`ordered`), else as the spans are read."""
-        self.key, self.name = (src.path, block_bytes, workers, checked), src.name
+        self.key, self.name, self.checked = (src.path, block_bytes, workers, checked), src.name, checked
         self.verdict: bool | None = None
         self.folder = folder("medcheck-ahead-")
         news_r, news_w = os.pipe()
@@ -87,7 +87,7 @@ class ReadAhead:
 
     def jobs(self) -> Iterator[tuple[ReadSpan, int]]:
         """The spans in order, with the bytes done at the end of each; raises what the reader raised."""
-        if self.key[-1] and not self.ordered():
+        if self.checked and not self.ordered():
             return
         while (news := self._news()) is not None:
             path, done = news
@@ -162,7 +162,7 @@ def is_sorted_read_ahead(src: Source, block_bytes: int) -> bool:
     """`is_sorted(src, block_bytes)`, as the reader found it when it checks the order for this
     stream, else by a pass here."""
     ahead = _RUNNING
-    if ahead is not None and ahead.key[-1] and ahead.key[:2] == (src.path, block_bytes):
+    if ahead is not None and ahead.checked and ahead.key[:2] == (src.path, block_bytes):
         return ahead.ordered()
     return is_sorted(src, block_bytes)
 
@@ -181,12 +181,13 @@ def wanted(args: argparse.Namespace, src: Source) -> tuple[int, int, bool] | Non
     workers = fork_count(src.size, workers or env_workers())
     if workers < 2:
         return None
-    checked = not _regular_output(args.output)
+    checked = not regular_output(args.output)
     return block_size(src, args.chunksize or sorted_input.AUTO_CHUNK_ROWS), workers, checked
 
 
-def _regular_output(target: str | None) -> bool:
-    """Will the output be a regular file (which a run that finds the input unsorted can start over)?"""
+def regular_output(target: str | None) -> bool:
+    """Is the output, or will it be once opened, a regular file (which a run that finds the input
+    unsorted can start over)? The command and the reader's start both ask this."""
     return target not in (None, "-") and (os.path.isfile(target) or not os.path.exists(target))
 
 
