@@ -171,7 +171,7 @@ def _big(tmp_path, shuffle: bool) -> str:
     for p in range(150):
         for _ in range(rng.randint(1, 6)):
             lines.append(f"p{p:04d},{rng.choice(drugs)},note{p}\n")
-    lines.insert(40, 'p0009,broken,"x,1\n')
+    lines.insert(next(i for i, x in enumerate(lines) if x.startswith("p0010")), 'p0009,broken,"x,1\n')
     if shuffle:
         rng.shuffle(lines)
     return write(
@@ -205,16 +205,12 @@ def test_course_limit_counts_every_order_in_the_audit_too(capsys, tmp_path):
     assert row["patient_id"] == "k1" and row["rows"] == "1;3" and "6 days" in row["message"]
 
 
-def test_large_sorted_input_streams_with_the_same_output(capsys, tmp_path, monkeypatch):
-    from checker.audit import sorted_input
-
+def test_large_sorted_input_streams_with_the_same_output(capsys, tmp_path):
     drugs = [("acetaminophen", 1000), ("ibuprofen", 800), ("tramadol", 100)] * 40
     lines = [f"p{i // 3:04d},{d},{dose},mg,oral,q6h\n" for i, (d, dose) in enumerate(drugs)]
     path = write(tmp_path, "sorted.csv", "patient_id,drug,dose,unit,route,frequency\n" + "".join(lines))
     _, whole, _ = run(capsys, path)
-    monkeypatch.setattr(sorted_input, "AUTO_STREAM_BYTES", 0)
-    monkeypatch.setattr(sorted_input, "AUTO_CHUNK_ROWS", 7)
-    _, streamed, _ = run(capsys, path)
+    _, streamed, _ = run(capsys, path, "--chunksize", "7")
     assert streamed == whole and whole.count("\n") > 40
 
 
