@@ -22,7 +22,7 @@ from checker.schemas import MedicationSchema, PatientSchema, load_regimen
 MED_FIELDS: tuple[str, ...] = tuple(MedicationSchema().fields)
 PATIENT_FIELDS: tuple[str, ...] = tuple(PatientSchema().fields)
 LIST_FIELDS = frozenset(k for k, f in PatientSchema().fields.items() if f.__class__.__name__ == "List")
-_INT = re.compile(r"^[+-]?\d+(?:\.0*)?$")
+_INT = re.compile(r"^[+-]?\d{1,18}(?:\.0*)?$")  # longer: left as text, for the schema to refuse
 _INT_FIELDS = frozenset(k for k, f in MedicationSchema().fields.items() if f.__class__.__name__ == "Integer")
 _PATIENT = PatientSchema()
 _DEFAULT = Patient()
@@ -33,7 +33,7 @@ MAX_MEMO = 100_000
 def json_value(name: str, text: str) -> Any:
     """A CSV cell as the JSON value a client would send: CSV has no integer or list type."""
     if name in _INT_FIELDS and _INT.match(text):
-        return int(float(text))
+        return int(text.partition(".")[0])
     if name in LIST_FIELDS:
         return [c.strip() for c in text.split(";") if c.strip()]
     return text
