@@ -27,11 +27,30 @@ F = load_formulary()
 MED = MedicationSchema().fields
 PAT = {k: v for k, v in PatientSchema().fields.items() if k != "id"}
 EXAMPLES = {  # optional: values a clinician would write, mixed with the generic ones of each type
-    "drug": sorted({n for d in F.drugs.values() for n in (d.id, d.name, *d.brands[:1])}) + ["blorfinax", "TYLENOL"],
+    "drug": sorted({n for d in F.drugs.values() for n in (d.id, d.name, *d.brands[:1])})
+    + ["blorfinax", "TYLENOL"],
     "unit": ["mg", "g", "mcg", "ug/h", "IU", "kBq/kg", "mg/kg", "MBq", "tabs", "blorp", "mg/day"],
     "route": ["oral", "po", "iv", "sc", "im", "transdermal", "intranasal", "bogus"],
-    "frequency": ["q4h", "q6h", "q8h", "q12h", "q72h", "daily", "bid", "tid", "qhs", "weekly", "every 4 weeks", "once"],
-    "sig": ["1 g PO q6h PRN pain", "5–15 mg orally every 4 h PRN", "12 µg/h changed every 72 h", "2 tabs po bid"],
+    "frequency": [
+        "q4h",
+        "q6h",
+        "q8h",
+        "q12h",
+        "q72h",
+        "daily",
+        "bid",
+        "tid",
+        "qhs",
+        "weekly",
+        "every 4 weeks",
+        "once",
+    ],
+    "sig": [
+        "1 g PO q6h PRN pain",
+        "5–15 mg orally every 4 h PRN",
+        "12 µg/h changed every 72 h",
+        "2 tabs po bid",
+    ],
     "max_daily_unit": ["mg", "g"],
     "rxcui": ["161", "7052", "999999"],
     "atc": ["N02BE01", "M01AE01", "B01AA03"],
@@ -60,12 +79,20 @@ def values(name: str, f: fields.Field) -> st.SearchStrategy:
         return st.integers(int(lo) - 1, int(min(hi, 30)))
     if isinstance(f, fields.Float):
         lo, hi = _range(f)
-        return st.one_of(st.integers(int(lo), int(min(hi, 1000))), st.sampled_from([lo - 1, hi * 2, (lo + hi) / 3]))
+        return st.one_of(
+            st.integers(int(lo), int(min(hi, 1000))), st.sampled_from([lo - 1, hi * 2, (lo + hi) / 3])
+        )
     if isinstance(f, DoseField):
-        return st.one_of(st.sampled_from([0.5, 1, 4, 15, 55, 300, 1000, 5000]), st.just("5-15"), st.just("ten"))
+        return st.one_of(
+            st.sampled_from([0.5, 1, 4, 15, 55, 300, 1000, 5000]), st.just("5-15"), st.just("ten")
+        )
     if isinstance(f, LabField):
         lab = LABS[f.lab]
-        return st.builds(lambda x, u: f"{x} {u}", st.integers(0, int(min(lab.high, 500))), st.sampled_from([lab.unit, "bogus"]))
+        return st.builds(
+            lambda x, u: f"{x} {u}",
+            st.integers(0, int(min(lab.high, 500))),
+            st.sampled_from([lab.unit, "bogus"]),
+        )
     if isinstance(f, fields.Date):
         return st.sampled_from(["2026-01-05", "2026-13-01"])
     choices = next((v.choices for v in f.validators if isinstance(v, validate.OneOf)), None)
@@ -80,7 +107,9 @@ def record(schema_fields: dict, required: tuple[str, ...] = ()) -> st.SearchStra
 
 
 population = st.lists(
-    st.tuples(record(PAT), st.lists(record(MED, required=("drug",)), min_size=0, max_size=5)), min_size=1, max_size=4
+    st.tuples(record(PAT), st.lists(record(MED, required=("drug",)), min_size=0, max_size=5)),
+    min_size=1,
+    max_size=4,
 )
 
 
@@ -144,7 +173,14 @@ def compare(tmp_path, pop) -> None:
             continue
         want = check({"patient": {"id": f"p{i}", **usable(patient)}, "medications": [m for _, m in kept]})
         expected = [
-            (f.code, f.severity, list(f.drugs), f.message, list(f.medications), [kept[j][0] for j in f.medications])
+            (
+                f.code,
+                f.severity,
+                list(f.drugs),
+                f.message,
+                list(f.medications),
+                [kept[j][0] for j in f.medications],
+            )
             for f in want.findings
         ]
         got = [
@@ -153,7 +189,9 @@ def compare(tmp_path, pop) -> None:
             if f["category"] != "input"
         ]
         assert got == [e for e in expected if e[0].split(".")[0] != "input"], f"p{i}"
-        refused = sorted(f["rows"][0] for f in by_pid[f"p{i}"]["findings"] if f["code"] == "input.row_invalid")
+        refused = sorted(
+            f["rows"][0] for f in by_pid[f"p{i}"]["findings"] if f["code"] == "input.row_invalid"
+        )
         assert refused == [r for r, m in zip(rows, orders, strict=True) if not loads(m)]
         bad_fields = {k for k in patient if k not in usable(patient)}
         reported = [f for f in by_pid[f"p{i}"]["findings"] if f["code"] == "input.patient_invalid"]
@@ -178,8 +216,12 @@ def test_every_schema_field_is_a_generated_column():
 
 
 def test_one_bad_patient_field_keeps_the_others(tmp_path):
-    pop = [({"sex": "X", "age_years": 90, "weight_kg": 50, "crcl_ml_min": 20},
-            [{"drug": "ketorolac", "dose": 30, "unit": "mg", "route": "iv", "frequency": "q6h"}])]
+    pop = [
+        (
+            {"sex": "X", "age_years": 90, "weight_kg": 50, "crcl_ml_min": 20},
+            [{"drug": "ketorolac", "dose": 30, "unit": "mg", "route": "iv", "frequency": "q6h"}],
+        )
+    ]
     compare(tmp_path, pop)
     [p] = audit(tmp_path, pop)["patients"]
     codes = [f["code"] for f in p["findings"]]
@@ -195,8 +237,8 @@ def _extended(extra):
 def test_a_new_evaluator_needs_no_audit_change(tmp_path, monkeypatch, kind):
     """An evaluator added to the registry reaches the audit as it reaches check(): one that reads
     only patient facts (so patients whose rows were all refused get it too), one that reads per-kg doses."""
-    from checker.findings import finding
     import checker.engine
+    from checker.findings import finding
 
     def patient_only(ctx):
         if ctx.patient.age_years and ctx.patient.age_years > 80:
@@ -205,15 +247,31 @@ def test_a_new_evaluator_needs_no_audit_change(tmp_path, monkeypatch, kind):
     def per_kg(ctx):
         for o in ctx.orders:
             if o.dose_per_kg is not None and o.dose_per_kg > 1:
-                yield finding("dose.test_per_kg", "weight_based", "minor", (o.drug_id,), (o.index,), f"{o.dose_per_kg:g}/kg", "")
+                yield finding(
+                    "dose.test_per_kg",
+                    "weight_based",
+                    "minor",
+                    (o.drug_id,),
+                    (o.index,),
+                    f"{o.dose_per_kg:g}/kg",
+                    "",
+                )
 
     extra = patient_only if kind == "patient_only" else per_kg
     monkeypatch.setattr(checker.engine, "evaluators", _extended(extra))
     pop = [
-        ({"age_years": 85, "weight_kg": 50}, [{"drug": "acetaminophen", "dose": 1, "unit": "g", "frequency": "q6h"}]),
+        (
+            {"age_years": 85, "weight_kg": 50},
+            [{"drug": "acetaminophen", "dose": 1, "unit": "g", "frequency": "q6h"}],
+        ),
         ({"age_years": 90}, [{"drug": "aspirin", "dose": "ten"}]),  # every row refused
-        ({"weight_kg": 20}, [{"drug": "radium-223", "dose": 55, "unit": "kBq/kg", "route": "iv"},
-                             {"drug": "morphine", "dose": 30, "unit": "mg"}]),
+        (
+            {"weight_kg": 20},
+            [
+                {"drug": "radium-223", "dose": 55, "unit": "kBq/kg", "route": "iv"},
+                {"drug": "morphine", "dose": 30, "unit": "mg"},
+            ],
+        ),
     ]
     compare(tmp_path, pop)
     codes = {f["code"] for p in audit(tmp_path, pop)["patients"] for f in p["findings"]}

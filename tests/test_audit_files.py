@@ -17,7 +17,9 @@ import pytest
 from checker.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-MEDS = "patient_id,drug,dose,unit,route,frequency\np1,acetaminophen,1,g,oral,q6h\np1,ibuprofen,800,mg,oral,q6h\n"
+MEDS = (
+    "patient_id,drug,dose,unit,route,frequency\np1,acetaminophen,1,g,oral,q6h\np1,ibuprofen,800,mg,oral,q6h\n"
+)
 
 
 def audit(capsys, *argv: str) -> tuple[int, str, str]:
@@ -39,7 +41,12 @@ def meds(tmp_path) -> Path:
 
 @pytest.mark.parametrize("how", ["same", "hardlink", "symlink", "relative"])
 def test_output_naming_the_input_is_refused_and_the_input_kept(capsys, tmp_path, meds, how, monkeypatch):
-    out = {"same": meds, "hardlink": tmp_path / "h.csv", "symlink": tmp_path / "s.csv", "relative": Path("meds.csv")}[how]
+    out = {
+        "same": meds,
+        "hardlink": tmp_path / "h.csv",
+        "symlink": tmp_path / "s.csv",
+        "relative": Path("meds.csv"),
+    }[how]
     if how == "hardlink":
         os.link(meds, out)
     elif how == "symlink":
@@ -77,7 +84,9 @@ def test_output_is_replaced_whole_with_its_permissions_and_nothing_left(capsys, 
 
 
 def test_stale_temporary_files_of_dead_owners_go_at_once(capsys, tmp_path, meds):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     stale = tmp_path / f".f.csv.medcheck-{int(dead.stdout)}-abc"
     stale.write_text("half")
     mine = tmp_path / f".f.csv.medcheck-{os.getppid()}-xyz"  # a live owner's: kept
@@ -102,7 +111,11 @@ def test_a_full_disk_is_exit_2_with_the_summary_and_the_old_output_kept(tmp_path
     out.write_text("earlier\n")
     proc = subprocess.run(
         [sys.executable, "-m", "checker", "audit", str(meds), "-o", str(out)],
-        capture_output=True, text=True, env=env(), preexec_fn=_limited(50_000), timeout=300,
+        capture_output=True,
+        text=True,
+        env=env(),
+        preexec_fn=_limited(50_000),
+        timeout=300,
     )
     assert proc.returncode == 2, proc.stderr
     assert "File too large" in proc.stderr and "no findings file was written" in proc.stderr
@@ -132,7 +145,9 @@ def test_sigkill_mid_run_keeps_the_old_output_and_leaves_no_worker(tmp_path):
     out.write_bytes(b"earlier output\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "checker", "audit", str(meds), "-o", str(out), "--workers", "2"],
-        env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     workers: set[int] = set()
@@ -151,18 +166,42 @@ def test_sigkill_mid_run_keeps_the_old_output_and_leaves_no_worker(tmp_path):
     left = [p for p in tmp_path.iterdir() if p.name.startswith(".f.csv.medcheck-")]
     small = tmp_path / "s.csv"
     small.write_text(MEDS)
-    subprocess.run([sys.executable, "-m", "checker", "audit", str(small), "-o", str(out)], env=env(), check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "checker", "audit", str(small), "-o", str(out)],
+        env=env(),
+        check=True,
+        capture_output=True,
+    )
     assert not any(p.exists() for p in left) and out.read_text().startswith("patient_id,rows,")
 
 
-BAD_CELLS = ["\x00", "1e400", "9" * 401, "x" * 100_000, "-0", "NaN", "inf", "5-", "=cmd|' /C calc'!A0", "\ud7ff"]
+BAD_CELLS = [
+    "\x00",
+    "1e400",
+    "9" * 401,
+    "x" * 100_000,
+    "-0",
+    "NaN",
+    "inf",
+    "5-",
+    "=cmd|' /C calc'!A0",
+    "\ud7ff",
+]
 
 
-@pytest.mark.parametrize("column", ["drug", "dose", "unit", "route", "frequency", "prn", "dose_number", "sig", "note"])
+@pytest.mark.parametrize(
+    "column", ["drug", "dose", "unit", "route", "frequency", "prn", "dose_number", "sig", "note"]
+)
 def test_any_bad_value_in_any_column_is_that_rows_finding(capsys, tmp_path, column):
     header = ["patient_id", "drug", "dose", "unit", "route", "frequency", "prn", "dose_number", "sig", "note"]
-    good = {"patient_id": "p1", "drug": "aspirin", "dose": "81", "unit": "mg", "route": "oral", "frequency": "daily"}
+    good = {
+        "patient_id": "p1",
+        "drug": "aspirin",
+        "dose": "81",
+        "unit": "mg",
+        "route": "oral",
+        "frequency": "daily",
+    }
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)

@@ -61,12 +61,17 @@ def _input(code: str, severity: str, rows: tuple[int, ...], message: str, rec: s
 def _row_finding(row: int, why: str, read: bool) -> Finding:
     if not read:
         return _input(
-            "input.row_malformed", "moderate", (row,),
+            "input.row_malformed",
+            "moderate",
+            (row,),
             f"Row {row} could not be read ({why}); this order was not checked.",
             "Fix the row's quoting or number of fields and audit it again.",
         )
     return _input(
-        "input.row_invalid", "moderate", (row,), f"Row {row} was not checked: {why.rstrip('.')}.",
+        "input.row_invalid",
+        "moderate",
+        (row,),
+        f"Row {row} was not checked: {why.rstrip('.')}.",
         "Correct the row and audit it again.",
     )
 
@@ -84,8 +89,16 @@ def audit_batch(layout: Layout, batch: list[PatientRows]) -> Part:
         kept = {r[0]: r[3] for r in rows if r[1] is not None}
         for f in found:
             part.severity[f.severity] += 1
-            cells = [pid, ";".join(map(str, f.medications)), f.severity, f.category, f.code,
-                     ";".join(f.drugs), f.message, f.recommendation]
+            cells = [
+                pid,
+                ";".join(map(str, f.medications)),
+                f.severity,
+                f.category,
+                f.code,
+                ";".join(f.drugs),
+                f.message,
+                f.recommendation,
+            ]
             for k in range(len(layout.keep)):
                 cells.append(";".join(kept[r][k] if r in kept else "" for r in f.medications))
             writer.writerow([neutral(c) for c in cells])
@@ -117,18 +130,26 @@ def audit_patient(
         return sorted(extra, key=Finding.sort_key), None, numbers
     patient, errors = patient_fields({"id": pid, **{k: json_value(k, v) for k, v in facts or ()}})
     for name, msgs in errors.items():
-        extra.append(_input(
-            "input.patient_invalid", "moderate", (),
-            f"The patients file's {name} for {pid} could not be read ({' '.join(msgs).rstrip('.')}); "
-            "it was taken as unknown.",
-            "Correct the patient row and audit again.",
-        ))
+        extra.append(
+            _input(
+                "input.patient_invalid",
+                "moderate",
+                (),
+                f"The patients file's {name} for {pid} could not be read ({' '.join(msgs).rstrip('.')}); "
+                "it was taken as unknown.",
+                "Correct the patient row and audit again.",
+            )
+        )
     if copies > 1:
-        extra.append(_input(
-            "input.patient_duplicate", "minor", (),
-            f"{pid} appears {copies} times in the patients file; the first row was used.",
-            "Keep one row per patient.",
-        ))
+        extra.append(
+            _input(
+                "input.patient_duplicate",
+                "minor",
+                (),
+                f"{pid} appears {copies} times in the patients file; the first row was used.",
+                "Keep one row per patient.",
+            )
+        )
     report = run(Regimen(patient, tuple(meds)))
     found = [replace(f, medications=tuple(numbers[i] for i in f.medications)) for f in report.findings]
     return sorted([*found, *extra], key=Finding.sort_key), report, numbers

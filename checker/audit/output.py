@@ -59,7 +59,9 @@ def _alive(pid: int) -> bool:
 
 def remove_stale(folder: str) -> None:
     """Temporary files and folders of audits whose process is gone (killed, or the machine stopped)."""
-    for path in glob.glob(os.path.join(folder, "*medcheck-*-*")) + glob.glob(os.path.join(folder, ".*medcheck-*-*")):
+    for path in glob.glob(os.path.join(folder, "*medcheck-*-*")) + glob.glob(
+        os.path.join(folder, ".*medcheck-*-*")
+    ):
         m = _OWNED.search(os.path.basename(path))
         if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
             shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else _unlink(path)
@@ -155,9 +157,10 @@ class Totals:
 
     def line(self, encoding: str) -> str:
         sev = ", ".join(f"{self.severity.get(s, 0)} {s}" for s in SEVERITIES)
+        checked = self.rows_read - self.rows_rejected
         return (
-            f"medcheck audit: {self.rows_read} rows read, {self.rows_read - self.rows_rejected} rows checked, "
-            f"{self.rows_rejected} rows rejected, {self.patients} patients; findings: {sev} (encoding {encoding})"
+            f"medcheck audit: {self.rows_read} rows read, {checked} rows checked, {self.rows_rejected} rows "
+            f"rejected, {self.patients} patients; findings: {sev} (encoding {encoding})"
         )
 
 
@@ -232,7 +235,8 @@ def render_html(findings_rows: Iterable[dict[str, str]], meta: dict[str, Any]) -
         return f'<span class="bar" title="{sev}: {n}" style="width:{px}px;background:{_COLOURS[sev]}"></span>'
 
     sev_rows = "".join(
-        f"<tr><td>{s}</td><td class=n>{counts[s]}</td><td>{bar(counts[s], total, s)}</td></tr>" for s in SEVERITIES
+        f"<tr><td>{s}</td><td class=n>{counts[s]}</td><td>{bar(counts[s], total, s)}</td></tr>"
+        for s in SEVERITIES
     )
     cmax = max((sum(c.values()) for c in by_cat.values()), default=0)
     cat_rows = "".join(
@@ -242,22 +246,29 @@ def render_html(findings_rows: Iterable[dict[str, str]], meta: dict[str, Any]) -
         for cat, c in sorted(by_cat.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
     )
     top = "".join(
-        f"<tr><td>{e(code)}</td><td>{example[code][0]}</td><td>{e(example[code][1])}</td><td class=n>{n}</td></tr>"
+        f"<tr><td>{e(code)}</td><td>{example[code][0]}</td><td>{e(example[code][1])}</td>"
+        f"<td class=n>{n}</td></tr>"
         for code, n in codes.most_common(20)
     )
     ranked = sorted(worst.items(), key=lambda kv: (kv[1][0], kv[1][1], kv[0]))[:HTML_PATIENTS]
     pts = "".join(
-        f'<tr><td>{e(pid)}</td><td><span class="dot" style="background:{_COLOURS[SEVERITIES[w[0]]]}"></span>'
-        f"{SEVERITIES[w[0]]}</td><td class=n>{w[2]}</td><td class=n>{w[1] if w[1] < 1 << 62 else ''}</td></tr>"
+        f'<tr><td>{e(pid)}</td><td><span class="dot" style="background:{_COLOURS[SEVERITIES[w[0]]]}">'
+        f"</span>{SEVERITIES[w[0]]}</td><td class=n>{w[2]}</td>"
+        f"<td class=n>{w[1] if w[1] < 1 << 62 else ''}</td></tr>"
         for pid, w in ranked
     )
-    more = f"<p>Showing the {HTML_PATIENTS} patients with the most serious findings.</p>" if len(worst) > HTML_PATIENTS else ""
+    more = (
+        f"<p>Showing the {HTML_PATIENTS} patients with the most serious findings.</p>"
+        if len(worst) > HTML_PATIENTS
+        else ""
+    )
     legend = " ".join(f'<span class="dot" style="background:{_COLOURS[s]}"></span>{s}' for s in SEVERITIES)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>medcheck audit</title>
 <style>
 body{{font:14px system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin:1em 0}}
-td,th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}} .n{{text-align:right}}
+td,th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}}
+.n{{text-align:right}}
 .bar{{display:inline-block;height:14px}} .dot{{display:inline-block;width:10px;height:10px;border-radius:5px;
 margin-right:4px}} .tot td{{font-size:18px}}
 </style></head><body>

@@ -86,7 +86,11 @@ def _run(args: argparse.Namespace, src: Source, kind: str) -> int:
         patients, notes = read_patients(args.patients)
         for note in notes:
             _say(note)
-    keep = tuple(c for c in src.columns if c not in MED_FIELDS and c != "patient_id") if args.keep_columns else ()
+    keep = (
+        tuple(c for c in src.columns if c not in MED_FIELDS and c != "patient_id")
+        if args.keep_columns
+        else ()
+    )
     layout = Layout(tuple(c for c in src.columns if c in MED_FIELDS), keep, kind == "json")
     name = args.output if args.output not in (None, "-") else "standard output"
     try:
@@ -112,7 +116,8 @@ def _run(args: argparse.Namespace, src: Source, kind: str) -> int:
         raise
     except OSError as exc:  # the disk filled up, the output went away: say so, no partial file
         writer.discard()
-        _say(f"audit stopped, cannot write {exc.filename or name}: {exc.strerror or exc}; no findings file was written")
+        why = exc.strerror or exc
+        _say(f"audit stopped, cannot write {exc.filename or name}: {why}; no findings file was written")
         print(totals.line(src.encoding), file=sys.stderr)
         return EXIT_USAGE
     except BaseException:
@@ -136,7 +141,9 @@ def read_patients(path: str) -> tuple[Patients, list[str]]:
             elif rec.pid and rec.pid in out:
                 out[rec.pid] = (out[rec.pid][0], out[rec.pid][1] + 1)
             elif rec.pid:
-                facts = tuple(shared.setdefault(p, p) for i, c in cols if (p := (c, rec.fields[i].strip()))[1])
+                facts = tuple(
+                    shared.setdefault(p, p) for i, c in cols if (p := (c, rec.fields[i].strip()))[1]
+                )
                 out[rec.pid] = (shared.setdefault(facts, facts), 1)
         return out, notes
     finally:
@@ -204,7 +211,9 @@ def _partitioned(src: Source, layout: Layout, k: int) -> Iterator[tuple[str, lis
             yield from groups.items()  # in first-row order: rows were spread in row order
 
 
-def _batches(groups: Iterable[tuple[str, list[Row]]], patients: Patients, size: int) -> Iterator[list[PatientRows]]:
+def _batches(
+    groups: Iterable[tuple[str, list[Row]]], patients: Patients, size: int
+) -> Iterator[list[PatientRows]]:
     batch: list[PatientRows] = []
     n = 0
     for pid, rows in groups:
@@ -226,7 +235,10 @@ def _workers(args: argparse.Namespace, src: Source) -> int:
 
 
 def audit_parts(
-    batches: Iterable[list[PatientRows]], layout: Layout, workers: int, engine: str = "pandas",
+    batches: Iterable[list[PatientRows]],
+    layout: Layout,
+    workers: int,
+    engine: str = "pandas",
     scheduler: str | None = None,
 ) -> Iterator[Part]:
     """Each batch's `Part`, in the batches' order, audited here, in worker processes or on Dask."""

@@ -160,9 +160,9 @@ def records(src: Source) -> Iterator[Record]:
                 line = lines.popleft()
                 if line.strip(" \t\r\n"):
                     batch.append(line)
-            for fields, line in zip(_parse(batch), batch, strict=True):
+            for fields in _parse(batch):
                 row += 1
-                yield record(row, fields, None if fields is not None else "unreadable characters")
+                yield record(row, fields, None if fields is not None else "not readable as CSV")
             if not lines:
                 continue
             first = lines.popleft()
@@ -177,8 +177,12 @@ def records(src: Source) -> Iterator[Record]:
             else:
                 lines.extendleft(reversed(more))
                 guess = _fields(first) or [""]
-                yield Record(row, None, guess[at].strip() if len(guess) > at else "",
-                             "broken quote (a quoted field never closes)")
+                yield Record(
+                    row,
+                    None,
+                    guess[at].strip() if len(guess) > at else "",
+                    "broken quote (a quoted field never closes)",
+                )
 
 
 def _parse(batch: list[str]) -> list[list[str] | None]:
