@@ -24,6 +24,7 @@ from .loading import at_index, json_value, medication, patient_fields
 
 COLUMNS = ("patient_id", "rows", "severity", "category", "code", "drugs", "message", "recommendation")
 FORMULA_START = ("=", "+", "-", "@")  # a cell starting so runs as a formula in a spreadsheet
+_FORMULA = frozenset(FORMULA_START)
 
 Row = tuple[int, tuple[str, ...] | None, str | None, tuple[str, ...]]  # number, cells, reason, kept
 PatientRows = tuple[str, tuple[tuple[str, str], ...] | None, int, list[Row]]  # pid, facts, copies, rows
@@ -87,21 +88,13 @@ def audit_batch(layout: Layout, batch: list[PatientRows]) -> Part:
         part.rows_rejected += len(rows) - len(numbers)
         part.patients += pid != ""
         kept = {r[0]: r[3] for r in rows if r[1] is not None}
-        for f in found:
+        for f, at in found:
             part.severity[f.severity] += 1
-            cells = [
-                pid,
-                ";".join(map(str, f.medications)),
-                f.severity,
-                f.category,
-                f.code,
-                ";".join(f.drugs),
-                f.message,
-                f.recommendation,
-            ]
+            cells = [pid, ";".join(map(str, at)), f.severity, f.category, f.code, ";".join(f.drugs)]
+            cells += (f.message, f.recommendation)
             for k in range(len(layout.keep)):
-                cells.append(";".join(kept[r][k] if r in kept else "" for r in f.medications))
-            writer.writerow([neutral(c) for c in cells])
+                cells.append(";".join(kept[r][k] if r in kept else "" for r in at))
+            writer.writerow(["'" + c if c[:1] in _FORMULA else c for c in cells])
         if layout.reports:
             doc = _report(pid, rows, found, report, numbers)
             part.json.append(json.dumps(doc, ensure_ascii=False, default=str))
@@ -111,8 +104,8 @@ def audit_batch(layout: Layout, batch: list[PatientRows]) -> Part:
 
 def audit_patient(
     layout: Layout, pid: str, facts: tuple[tuple[str, str], ...] | None, copies: int, rows: list[Row]
-) -> tuple[list[Finding], Report | None, list[int]]:
-    """One patient's findings (rows in place of medication indexes), the engine's report, and the
+) -> tuple[list[tuple[Finding, tuple[int, ...]]], Report | None, list[int]]:
+    """One patient's findings, each with its rows, in the report's order; the engine's report; the
     row of each medication of the regimen."""
     extra: list[Finding] = []
     meds, numbers = [], []
@@ -122,12 +115,12 @@ def audit_patient(
         if cells is not None and why is None:
             m, why = medication(layout.med_columns, cells)
             if m is not None:
-                meds.append(at_index(m, len(meds)))
+                meds.append(at_index(cells, m, len(meds)))
                 numbers.append(number)
                 continue
         extra.append(_row_finding(number, why or "unreadable", cells is not None))
     if not pid:  # rows without a patient: there is no regimen to check
-        return sorted(extra, key=Finding.sort_key), None, numbers
+        return [(f, f.medications) for f in sorted(extra, key=Finding.sort_key)], None, numbers
     patient, errors = patient_fields({"id": pid, **{k: json_value(k, v) for k, v in facts or ()}})
     for name, msgs in errors.items():
         extra.append(
@@ -151,28 +144,35 @@ def audit_patient(
             )
         )
     report = run(Regimen(patient, tuple(meds)))
-    found = [replace(f, medications=tuple(numbers[i] for i in f.medications)) for f in report.findings]
-    return sorted([*found, *extra], key=Finding.sort_key), report, numbers
+    found = [(f, tuple(numbers[i] for i in f.medications)) for f in report.findings]
+    if extra:  # the engine's order, with the audit's findings put in their places
+        found += [(f, f.medications) for f in extra]
+        found.sort(key=lambda pair: replace(pair[0], medications=pair[1]).sort_key())
+    return found, report, numbers
 
 
 def _report(
-    pid: str, rows: list[Row], found: list[Finding], engine: Report | None, numbers: list[int]
+    pid: str,
+    rows: list[Row],
+    found: list[tuple[Finding, tuple[int, ...]]],
+    engine: Report | None,
+    numbers: list[int],
 ) -> dict[str, Any]:
     """The engine's report for one patient, with the input row beside every medication index."""
     local = {r: i for i, r in enumerate(numbers)}
     findings = []
-    for f in found:
+    for f, at in found:
         d = f.to_dict()
-        d["medications"] = [local[r] for r in f.medications if r in local]
-        d["rows"] = list(f.medications)
+        d["medications"] = [local[r] for r in at if r in local]
+        d["rows"] = list(at)
         findings.append(d)
     counts = dict.fromkeys(SEVERITIES, 0)
-    for f in found:
+    for f, _ in found:
         counts[f.severity] += 1
     return {
         "patient_id": pid,
         "first_row": rows[0][0],
-        "highest_severity": found[0].severity if found else None,
+        "highest_severity": found[0][0].severity if found else None,
         "counts": counts,
         "findings": findings,
         "medications": [{**m, "row": numbers[i]} for i, m in enumerate(engine.medications)] if engine else [],

@@ -39,7 +39,7 @@ def json_value(name: str, text: str) -> Any:
     return text
 
 
-_MEDS: dict[tuple[str, ...], tuple[Medication | None, str | None]] = {}
+_MEDS: dict[tuple[str, ...], tuple[Medication | None, str | None, list[Medication]]] = {}
 
 
 def medication(columns: tuple[str, ...], cells: tuple[str, ...]) -> tuple[Medication | None, str | None]:
@@ -50,15 +50,20 @@ def medication(columns: tuple[str, ...], cells: tuple[str, ...]) -> tuple[Medica
             _MEDS.clear()
         data = {k: json_value(k, v) for k, v in zip(columns, cells, strict=True) if v}
         try:
-            hit = (load_regimen({"medications": [data]}).medications[0], None)
+            m = load_regimen({"medications": [data]}).medications[0]
+            hit = (m, None, [m])
         except InvalidRegimen as exc:
-            hit = (None, _reason(exc.errors, "medications.0."))
+            hit = (None, _reason(exc.errors, "medications.0."), [])
         _MEDS[cells] = hit
-    return hit
+    return hit[0], hit[1]
 
 
-def at_index(m: Medication, index: int) -> Medication:
-    return m if m.index == index else replace(m, index=index)
+def at_index(cells: tuple[str, ...], m: Medication, index: int) -> Medication:
+    """`m` as the `index`-th medication of a regimen: made once per distinct row and index."""
+    made = _MEDS[cells][2] if cells in _MEDS else [m]
+    while len(made) <= index:
+        made.append(replace(m, index=len(made)))
+    return made[index]
 
 
 def _reason(errors: dict[str, list[str]], prefix: str) -> str:

@@ -135,51 +135,46 @@ def read_patients(path: str) -> tuple[Patients, list[str]]:
         out: Patients = {}
         notes = list(src.notes)
         shared: dict[Any, Any] = {}  # equal values and facts held once
-        for rec in records(src):
-            if rec.fields is None:
-                notes.append(f"{src.name}: row {rec.row} skipped ({rec.reason})")
-            elif rec.pid and rec.pid in out:
-                out[rec.pid] = (out[rec.pid][0], out[rec.pid][1] + 1)
-            elif rec.pid:
-                facts = tuple(
-                    shared.setdefault(p, p) for i, c in cols if (p := (c, rec.fields[i].strip()))[1]
-                )
-                out[rec.pid] = (shared.setdefault(facts, facts), 1)
+        names = [c for _, c in cols]
+        for row, cells, pid, why, _ in itertools.chain.from_iterable(records(src, [i for i, _ in cols], [])):
+            if cells is None:
+                notes.append(f"{src.name}: row {row} skipped ({why})")
+            elif pid and pid in out:
+                out[pid] = (out[pid][0], out[pid][1] + 1)
+            elif pid:
+                facts = tuple(shared.setdefault(p, p) for p in zip(names, cells, strict=True) if p[1])
+                out[pid] = (shared.setdefault(facts, facts), 1)
         return out, notes
     finally:
         src.close()
 
 
-def _rows(src: Source, layout: Layout) -> Iterator[tuple[str, Row]]:
-    """(patient_id, row) per data row: the medication cells trimmed, the kept cells as they are."""
+def _rows(src: Source, layout: Layout) -> Iterator[list[tuple[str, Row]]]:
+    """(patient_id, row) per data row, in lists: the medication cells trimmed, the kept ones as they are."""
     med = [src.columns.index(c) for c in layout.med_columns]
     kept = [src.columns.index(c) for c in layout.keep]
-    shared: dict[tuple[str, ...], tuple[str, ...]] = {}
-    for rec in records(src):
-        if rec.fields is None:
-            yield rec.pid, (rec.row, None, rec.reason, ())
-            continue
-        if len(shared) > 100_000:
-            shared.clear()
-        cells = tuple(rec.fields[i].strip() for i in med)
-        keep = tuple(rec.fields[i] for i in kept)
-        yield rec.pid, (rec.row, shared.setdefault(cells, cells), None, shared.setdefault(keep, keep))
+    for block in records(src, med, kept):
+        yield [(pid, (row, cells, why, keep)) for row, cells, pid, why, keep in block]
 
 
 def _groups(src: Source, layout: Layout, chunksize: int | None) -> Iterator[tuple[str, list[Row]]]:
     """Each patient's rows, patients in first-row order (by partition for unsorted chunked input)."""
     if not chunksize:
         held: dict[str, list[Row]] = {}
-        for pid, row in _rows(src, layout):
+        for pid, row in itertools.chain.from_iterable(_rows(src, layout)):
             held.setdefault(pid, []).append(row)
         yield from held.items()
         return
     n, ordered, last = 0, True, ""
-    for rec in records(src):  # the first pass: is the input sorted by patient_id?
-        n += 1
-        ordered, last = ordered and rec.pid >= last, rec.pid
+    for block in records(src, [], []):  # the first pass: is the input sorted by patient_id?
+        n += len(block)
+        pids = [r[2] for r in block]
+        ordered = ordered and last <= pids[0] and all(a <= b for a, b in itertools.pairwise(pids))
+        last = pids[-1]
     if ordered:
-        for pid, rows in itertools.groupby(_rows(src, layout), key=lambda x: x[0]):
+        for pid, rows in itertools.groupby(
+            itertools.chain.from_iterable(_rows(src, layout)), key=lambda x: x[0]
+        ):
             yield pid, [r for _, r in rows]
         return
     yield from _partitioned(src, layout, min(MAX_PARTITIONS, -(-n // chunksize)))
@@ -189,7 +184,7 @@ def _partitioned(src: Source, layout: Layout, k: int) -> Iterator[tuple[str, lis
     with tempfile.TemporaryDirectory(prefix=f"medcheck-{os.getpid()}-parts-") as folder:
         files = [open(os.path.join(folder, str(i)), "wb") for i in range(k)]  # noqa: SIM115
         held: list[list[tuple[str, Row]]] = [[] for _ in range(k)]
-        for pid, row in _rows(src, layout):
+        for pid, row in itertools.chain.from_iterable(_rows(src, layout)):
             i = zlib.crc32(pid.encode("utf-8", "surrogatepass")) % k  # stable across runs and machines
             held[i].append((pid, row))
             if len(held[i]) >= 4096:

@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
+import operator
 import os
 import shutil
 import sys
 import tempfile
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
 REQUIRED = ("patient_id", "drug")
 MAX_SPAN_LINES = 50  # a quoted value longer than this is a broken quote, not a long note
-BLOCK = 16 << 20
-BATCH_LINES = 4096
+BLOCK = 4 << 20  # bytes of lines read at a time
 csv.field_size_limit(1 << 20)  # a longer cell is that row's error (csv.Error), never the run's
 
 
@@ -123,66 +129,150 @@ def _fields(text: str, strict: bool = False) -> list[str] | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One data row: its fields, or why it could not be read (then `pid` is its first guess)."""
-
-    row: int
-    fields: list[str] | None
-    pid: str
-    reason: str | None = None
+Record = tuple[int, tuple[str, ...] | None, str, str | None, tuple[str, ...]]
+"""(row number, the cells asked for trimmed or None when refused, patient_id, why refused, the
+cells kept as they are)."""
 
 
-def records(src: Source) -> Iterator[Record]:
-    """Every data row of the file, in order, read or refused (see the module docstring)."""
+def records(src: Source, trim: list[int], raw: list[int]) -> Iterator[list[Record]]:
+    """Every data row of the file, in order, read or refused (see the module docstring), in lists.
+
+    The lines whose quotes balance go to pyarrow's CSV reader, a block at a time (an
+    `invalid_row_handler` gives back the rows of the wrong length); the others, rare, to the csv
+    module. Equal cells are held once (`shared`): a million rows hold a few thousand distinct."""
     ncols, at = len(src.columns), src.columns.index("patient_id")
+    shared: dict[tuple[str, ...], tuple[str, ...]] = {}
 
-    def record(row: int, fields: list[str] | None, why: str | None = None) -> Record:
-        pid = fields[at].strip() if fields is not None and len(fields) > at else ""
-        if fields is not None and len(fields) != ncols:
-            why, fields = f"expected {ncols} fields, found {len(fields)}", None
-        return Record(row, fields, pid, why)
+    def one(row: int, fields: list[str] | None, why: str | None = None) -> Record:
+        if fields is None:
+            return row, None, "", why or "not readable as CSV", ()
+        pid = fields[at].strip() if len(fields) > at else ""
+        if why or len(fields) != ncols:
+            return row, None, pid, why or f"expected {ncols} fields, found {len(fields)}", ()
+        cells, kept = tuple(fields[i].strip() for i in trim), tuple(fields[i] for i in raw)
+        return row, shared.setdefault(cells, cells), pid, None, shared.setdefault(kept, kept)
 
-    row = 0
-    with open(src.path, encoding=src.data_encoding, newline="") as fh:
+    def plain(lines: list[bytes], numbers: list[int]) -> list[Record]:
+        """Lines whose quotes balance, one row each (numbered `numbers`), not in row order."""
+        read = _arrow(src, b"\n".join(lines) + b"\n", trim, raw, shared) if lines else None
+        if read is None:
+            text = [x.decode(src.data_encoding) for x in lines]
+            return [one(n, f) for n, f in zip(numbers, _parse(text), strict=True)]
+        pids, cells, kept, wrong = read
+        bad = set(wrong)
+        good = [n for k, n in enumerate(numbers, start=1) if k not in bad] if bad else numbers
+        out = list(zip(good, cells, pids, itertools.repeat(None), kept, strict=False))
+        return out + [
+            one(numbers[k - 1], _fields(lines[k - 1].decode(src.data_encoding)) or [""]) for k in wrong
+        ]
+
+    row, lines, tail, eof = 0, [], b"", False
+    with open(src.path, "rb") as fh:
         fh.readline()
-        lines: deque[str] = deque()
-        ahead = iter(fh)
-        while True:
-            if not lines:
-                lines.extend(next(ahead, None) for _ in range(BATCH_LINES))
-                while lines and lines[-1] is None:
-                    lines.pop()
-                if not lines:
-                    return
-            batch: list[str] = []
-            while lines and lines[0].count('"') % 2 == 0:
-                line = lines.popleft()
-                if line.strip(" \t\r\n"):
-                    batch.append(line)
-            for fields in _parse(batch):
-                row += 1
-                yield record(row, fields, None if fields is not None else "not readable as CSV")
-            if not lines:
-                continue
-            first = lines.popleft()
-            more = [lines.popleft() if lines else next(ahead, None) for _ in range(MAX_SPAN_LINES)]
-            more = [x for x in more if x is not None]
-            end = next((j for j, x in enumerate(more) if x.count('"') % 2), None)
-            row += 1
-            spanned = _fields(first + "".join(more[: end + 1]), strict=True) if end is not None else None
-            if spanned is not None and len(spanned) == ncols:
-                lines.extendleft(reversed(more[end + 1 :]))
-                yield record(row, spanned)
-            else:
-                lines.extendleft(reversed(more))
-                guess = _fields(first) or [""]
-                yield Record(
-                    row,
-                    None,
-                    guess[at].strip() if len(guess) > at else "",
-                    "broken quote (a quoted field never closes)",
-                )
+        while lines or tail or not eof:
+            data = b"" if eof else fh.read(BLOCK)
+            eof = not data
+            more = (tail + data).split(b"\n")
+            tail = b"" if eof else more.pop()
+            lines += more
+            odd = [i for i, x in enumerate(lines) if x.count(b'"') & 1]
+            special: dict[int, Record] = {}  # by line: a value over several lines, or a broken quote
+            taken: set[int] = set()  # the lines such a value continues on
+            cut = len(lines)
+            for n, i in enumerate(odd):
+                if i in taken:
+                    continue
+                if i + MAX_SPAN_LINES >= len(lines) and not eof:
+                    cut = i  # an open quote near the end: its lines come with the next read
+                    break
+                end = odd[n + 1] if n + 1 < len(odd) and odd[n + 1] <= i + MAX_SPAN_LINES else None
+                text = b"\n".join(lines[i : end + 1]).decode(src.data_encoding) if end is not None else ""
+                spanned = _fields(text, strict=True) if end is not None else None
+                if spanned is not None and len(spanned) == ncols:
+                    special[i] = one(0, spanned)
+                    taken.update(range(i + 1, end + 1))
+                else:
+                    guess = _fields(lines[i].decode(src.data_encoding)) or [""]
+                    special[i] = one(0, guess, "broken quote (a quoted field never closes)")
+            keep = [k for k in range(cut) if lines[k].strip(b" \t\r") and k not in special and k not in taken]
+            order = np.sort(np.array([*keep, *special], dtype=np.int64))
+            out = plain([lines[k] for k in keep], _numbers(order, keep, row))
+            out += [
+                (n, *r[1:])
+                for n, r in zip(_numbers(order, list(special), row), special.values(), strict=True)
+            ]
+            out.sort(key=operator.itemgetter(0))
+            if len(shared) > 100_000:
+                shared.clear()
+            lines = lines[cut:]
+            row += len(out)
+            if out:
+                yield out
+
+
+def _numbers(order: np.ndarray, lines: list[int], row: int) -> list[int]:
+    """The row numbers of `lines` (indexes into the block), given the block's rows `order`."""
+    return (np.searchsorted(order, np.array(lines, dtype=np.int64)) + row + 1).tolist()
+
+
+def _arrow(
+    src: Source, body: bytes, trim: list[int], raw: list[int], shared: dict
+) -> tuple[list[str], list[tuple[str, ...]], list[tuple[str, ...]], list[int]] | None:
+    """Per read line: patient_id, the `trim` cells trimmed, the `raw` cells; and the (1-based)
+    lines of the wrong length. None when pyarrow cannot read the lines."""
+    wrong: list[int] = []
+
+    def wrong_length(r: pa_csv.InvalidRow) -> str:
+        if r.number is None:
+            raise pa.ArrowInvalid("row number unknown")
+        wrong.append(r.number)
+        return "skip"
+
+    try:
+        t = pa_csv.read_csv(
+            pa.py_buffer(body),
+            read_options=pa_csv.ReadOptions(
+                column_names=src.columns,
+                use_threads=False,
+                block_size=max(len(body) + 1, 1 << 20),
+                encoding="utf8" if src.data_encoding == "utf-8" else src.data_encoding,
+            ),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=False, invalid_row_handler=wrong_length),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(src.columns, pa.string()),
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        return None
+    pid = pc.utf8_trim_whitespace(t.column(src.columns.index("patient_id"))).to_pylist()
+    cells = _distinct([pc.utf8_trim_whitespace(t.column(i)) for i in trim], t.num_rows, shared)
+    return pid, cells, _distinct([t.column(i) for i in raw], t.num_rows, shared), wrong
+
+
+def _distinct(columns: list, n: int, shared: dict) -> list[tuple[str, ...]]:
+    """Per row, the tuple of its cells in `columns`: one tuple per distinct combination, made from
+    each column's distinct values (dictionary codes), not from a string per cell."""
+    if not columns:
+        return [()] * n
+    codes, values = [], []
+    for col in columns:
+        coded = col.combine_chunks().dictionary_encode()
+        codes.append(coded.indices.to_numpy())
+        values.append(coded.dictionary.to_pylist())
+    if np.prod([float(len(v)) for v in values]) < 2.0**62:  # one integer key per row: a quick 1-D unique
+        key = np.zeros(n, dtype=np.int64)
+        for c, v in zip(codes, values, strict=True):
+            key = key * len(v) + c
+        first, inverse = np.unique(key, return_index=True, return_inverse=True)[1:]
+        uniq = np.stack(codes, axis=1)[first]
+    else:
+        uniq, inverse = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+    made = [tuple(v[c] for v, c in zip(values, u, strict=True)) for u in uniq.tolist()]
+    made = [shared.setdefault(m, m) for m in made]
+    return [made[i] for i in inverse.reshape(-1).tolist()]
 
 
 def _parse(batch: list[str]) -> list[list[str] | None]:
