@@ -228,3 +228,11 @@ def test_a_full_disk_is_a_message_not_a_traceback(capsys, monkeypatch, meds):
         full.close()
     assert code == 2
     assert "cannot write standard output: No space left on device" in err
+
+
+def test_html_page_escapes_every_cell(capsys, tmp_path):
+    path = write(tmp_path, "h.csv", "patient_id,drug,dose,unit\n<script>x</script>,aspirin,81,mg\n")
+    page = tmp_path / "r.html"
+    assert run(capsys, path, "-o", str(page))[0] == 0
+    text = page.read_text()
+    assert "<script" not in text and "&lt;script&gt;x&lt;/script&gt;" in text

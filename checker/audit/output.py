@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import heapq
 import html
 import io
 import json
@@ -213,20 +214,35 @@ def write_html(findings_rows: Iterable[dict[str, str]], meta: dict[str, Any], pa
 
 def render_html(findings_rows: Iterable[dict[str, str]], meta: dict[str, Any]) -> str:
     """One page, no scripts or links: totals, findings by severity and category, frequent findings,
-    the patients with the most serious findings. Memory follows the distinct codes and patients."""
+    the patients with the most serious findings. Memory follows the distinct codes, not the rows:
+    a patient's findings come together, so only the HTML_PATIENTS worst patients are kept."""
     e = html.escape
     by_cat: dict[str, Counter[str]] = {}
     codes: Counter[str] = Counter()
     example: dict[str, tuple[str, str]] = {}
-    worst: dict[str, list[int]] = {}  # patient -> [best severity rank, first row, findings]
+    worst: list[tuple[int, int, str, int]] = []  # a heap of the best: (-rank, -first row, pid, findings)
+    shown = 0
+
+    def done(pid: str | None, w: list[int]) -> None:
+        nonlocal shown
+        if pid is not None:
+            shown += 1
+            item = (-w[0], -w[1], pid, w[2])
+            (heapq.heappush if len(worst) < HTML_PATIENTS else heapq.heappushpop)(worst, item)
+
+    pid: str | None = None
+    w = [0, 0, 0]  # the current patient's best severity rank, first row, findings
     for r in findings_rows:
         sev, cat, code = r["severity"], r["category"], r["code"]
         by_cat.setdefault(cat, Counter())[sev] += 1
         codes[code] += 1
         example.setdefault(code, (sev, cat))
-        first = min((int(x) for x in r["rows"].split(";") if x.isdigit()), default=0)
-        w = worst.setdefault(r["patient_id"], [SEVERITY_RANK[sev], first or 1 << 62, 0])
-        w[0], w[1], w[2] = min(w[0], SEVERITY_RANK[sev]), min(w[1], first or w[1]), w[2] + 1
+        first = min((int(x) for x in r["rows"].split(";") if x.isdigit()), default=1 << 62)
+        if r["patient_id"] != pid:
+            done(pid, w)
+            pid, w = r["patient_id"], [SEVERITY_RANK[sev], first, 0]
+        w[0], w[1], w[2] = min(w[0], SEVERITY_RANK[sev]), min(w[1], first), w[2] + 1
+    done(pid, w)
     counts = meta["findings"]
     total = sum(counts.values())
 
@@ -250,16 +266,14 @@ def render_html(findings_rows: Iterable[dict[str, str]], meta: dict[str, Any]) -
         f"<td class=n>{n}</td></tr>"
         for code, n in codes.most_common(20)
     )
-    ranked = sorted(worst.items(), key=lambda kv: (kv[1][0], kv[1][1], kv[0]))[:HTML_PATIENTS]
     pts = "".join(
-        f'<tr><td>{e(pid)}</td><td><span class="dot" style="background:{_COLOURS[SEVERITIES[w[0]]]}">'
-        f"</span>{SEVERITIES[w[0]]}</td><td class=n>{w[2]}</td>"
-        f"<td class=n>{w[1] if w[1] < 1 << 62 else ''}</td></tr>"
-        for pid, w in ranked
+        f'<tr><td>{e(p)}</td><td><span class="dot" style="background:{_COLOURS[SEVERITIES[-r]]}">'
+        f"</span>{SEVERITIES[-r]}</td><td class=n>{n}</td><td class=n>{-f if -f < 1 << 62 else ''}</td></tr>"
+        for r, f, p, n in sorted(worst, reverse=True)
     )
     more = (
         f"<p>Showing the {HTML_PATIENTS} patients with the most serious findings.</p>"
-        if len(worst) > HTML_PATIENTS
+        if shown > HTML_PATIENTS
         else ""
     )
     legend = " ".join(f'<span class="dot" style="background:{_COLOURS[s]}"></span>{s}' for s in SEVERITIES)
