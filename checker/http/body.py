@@ -181,7 +181,8 @@ class BodyLimit:
 
 
 def _unsized(environ: dict[str, Any]) -> bool:
-    if environ.get("CONTENT_LENGTH"):
-        return False
-    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-    return chunked or bool(environ.get("wsgi.input_terminated"))
+    """A body framed by chunks (whose Content-Length, if any, Werkzeug rightly ignores) or by the
+    end of the stream."""
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return True
+    return not environ.get("CONTENT_LENGTH") and bool(environ.get("wsgi.input_terminated"))
