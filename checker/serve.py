@@ -67,6 +67,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
         "loglevel": os.environ.get("MEDCHECK_LOG_LEVEL", "info"),
         "logger_class": "checker.http.serverlog.Logger",  # credentials redacted, one line per record
         "proc_name": "medcheck",
+        "control_socket_disable": True,  # gunicorn >= 25's admin socket: one fixed path per user, unused
         # gunicorn answers past these itself, as JSON through our workers: 414 (line), 431 (headers).
         "limit_request_line": 4094,
         "limit_request_fields": 100,

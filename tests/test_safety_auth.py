@@ -198,3 +198,13 @@ def test_without_a_store_each_app_keeps_its_own_ledger(jwks_file, keys):
     first, second = make_app(jwks_file).test_client(), make_app(jwks_file).test_client()
     assert call(first, t).status_code == 200 and call(second, t).status_code == 200
     refused(call(first, t), "used before")
+
+
+def test_a_refusal_is_logged_on_one_line(jwks_file, caplog):
+    """The refused path is the client's: CR/LF in it must not start a forged log line."""
+    c = make_app(jwks_file, API_KEYS=["k-1"]).test_client()
+    with caplog.at_level(logging.INFO, logger="medcheck.auth"):
+        assert c.get("/v1/formulary/x%0D%0A2026-12-01 INFO forged").status_code == 401
+    [record] = [r for r in caplog.records if r.name == "medcheck.auth"]
+    message = record.getMessage()
+    assert "\n" not in message and "\r" not in message and 'path="/v1/formulary/x\\r\\n2026' in message

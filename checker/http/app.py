@@ -32,6 +32,7 @@ from checker.engine import run
 from checker.errors import flatten_errors
 from checker.http import auth
 from checker.http.body import BodyLimit
+from checker.http.logs import logfmt
 from checker.http.schemas import ErrorSchema
 from checker.model import Regimen
 
@@ -268,7 +269,7 @@ def unexpected_error(error: Exception) -> Response:
     """A bug, not a client error: log it with its traceback, answer a JSON 500 without one."""
     if isinstance(error, HTTPException):  # pragma: no cover - Flask routes these to http_error
         return http_error(error)
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.exception("unhandled error %s", logfmt(method=request.method, path=request.path))
     response = jsonify(
         {
             "code": 500,
