@@ -325,3 +325,51 @@ def test_feedback_is_logged_structured_without_comment_or_forged_lines(server):
         assert not any(other.startswith(forged) for other in content.splitlines())
     assert "Jane Roe" not in content and "4455" not in content
     assert "Jane Roe" not in server.access.read_text(errors="replace")
+
+
+# --- the worker timeout ----------------------------------------------------------------------------------
+
+SLOW_APP = """
+import time
+
+
+def app(environ, start_response):
+    time.sleep(30)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"late"]
+"""
+
+
+def test_a_request_past_the_sync_worker_timeout_is_a_json_503(tmp_path):
+    """gunicorn's arbiter aborts a sync worker silent past `timeout`; the request it was running
+    gets our JSON 503 instead of gunicorn's HTML 500. (The threaded worker's main loop keeps
+    reporting alive while requests run, so there the timeout only meets a stuck process; see README.)"""
+    (tmp_path / "slowapp.py").write_text(SLOW_APP)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}
+    argv = [sys.executable, "-m", "gunicorn", "slowapp:app", "-b", f"127.0.0.1:{port}", "--timeout", "2",
+            "-k", "checker.http.workers.SyncWorker", "--no-control-socket"]  # fmt: skip
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"gunicorn did not come up:\n{log.read_text()}")
+                time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, body = status_and_json(read_all(sock))
+        assert status == 503 and body["code"] == 503 and "worker timeout" in body["message"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -25,7 +25,21 @@ import orjson
 from gunicorn import util
 from gunicorn.workers import gthread, sync
 
-READ_TIMEOUT = float(os.environ.get("MEDCHECK_READ_TIMEOUT", "10"))  # seconds per request, > 0
+
+def _read_timeout() -> float:
+    """MEDCHECK_READ_TIMEOUT, seconds per request; a value that is not a positive number stops the
+    start (0 would answer every request 408)."""
+    raw = os.environ.get("MEDCHECK_READ_TIMEOUT", "10")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 3600:
+        raise RuntimeError(f"MEDCHECK_READ_TIMEOUT must be seconds between 0 and 3600, not {raw!r}")
+    return value
+
+
+READ_TIMEOUT = _read_timeout()
 
 
 class RequestReadTimeout(Exception):
