@@ -75,7 +75,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
     }
 
 
-def public_url(host: str, port: int) -> str | None:
+def bind_url(host: str, port: int) -> str | None:
     """The URL a client reaches `medcheck serve` at, when the bind address says it: not for a
     wildcard address (0.0.0.0, ::), where only the operator knows the name clients use."""
     if host in ("", "0.0.0.0", "::", "[::]"):
@@ -87,11 +87,11 @@ def serve(args: argparse.Namespace) -> int:
     """Run until stopped; returns the exit status for the CLI.
 
     Without MEDCHECK_PUBLIC_URL, the JWT audience of CDS Hooks calls is the bind address (a
-    fact the operator chose, not one a client sends); see `public_url`."""
+    fact the operator chose, not one a client sends); see `bind_url`."""
     options = gunicorn_options(args.host, args.port, args.workers, args.threads)
     config = {}
     if not os.environ.get("MEDCHECK_PUBLIC_URL") and not os.environ.get("MEDCHECK_CDS_AUDIENCE_BASE"):
-        if url := public_url(args.host, args.port):
+        if url := bind_url(args.host, args.port):
             config["PUBLIC_URL"] = url
     try:
         MedcheckApplication(options, config).run()

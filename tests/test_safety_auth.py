@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from checker.http import create_app
 from checker.http.auth import JtiLedger
-from checker.serve import public_url
+from checker.serve import bind_url
 
 ISSUER = "https://ehr.example.org"
 PUBLIC = "https://cds.example.org/medcheck"  # behind a proxy, under a path prefix
@@ -124,9 +124,9 @@ def test_public_url_from_the_environment(jwks_file, keys, monkeypatch):
 
 
 def test_serve_uses_its_bind_address_only_when_it_names_the_host():
-    assert public_url("127.0.0.1", 8000) == "http://127.0.0.1:8000"
-    assert public_url("::1", 9000) == "http://[::1]:9000"
-    assert public_url("0.0.0.0", 8000) is None and public_url("::", 8000) is None
+    assert bind_url("127.0.0.1", 8000) == "http://127.0.0.1:8000"
+    assert bind_url("::1", 9000) == "http://[::1]:9000"
+    assert bind_url("0.0.0.0", 8000) is None and bind_url("::", 8000) is None
 
 
 # --- kid ------------------------------------------------------------------------------------------------

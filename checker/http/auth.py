@@ -162,11 +162,10 @@ def key_fits(key: jwt.PyJWK, alg: str) -> bool:
     """Whether `key` can verify a signature made with `alg` (PyJWT raises TypeError otherwise)."""
     if key.key_type != _FAMILY.get(alg[:2]):
         return False
-    declared = getattr(key, "algorithm_name", None)
     if alg in _CURVE:
         return getattr(getattr(key.key, "curve", None), "name", None) == _CURVE[alg]
     # An RSA JWK without "alg" gets PyJWT's default RS256; it verifies any RS/PS algorithm.
-    return declared in (None, alg, "RS256")
+    return getattr(key, "algorithm_name", None) in (None, alg, "RS256")
 
 
 def verify_client_jwt(token: str | None, jwks: Mapping[str, tuple[jwt.PyJWK, ...]], audience: str) -> dict:
