@@ -1,7 +1,7 @@
 """What a request body may be: within the size limit however it is framed, and JSON that every
 later step (validation, the report cache, logs, error bodies) can hold without failing.
 
-Two gaps this closes, both reachable by any client:
+What it closes, all reachable by any client:
 
 - A chunked body has no Content-Length, so Werkzeug's limit check on the header never fires and
   its stream stops reading at the limit *without an error*: a 3 MiB chunked body was cut at
@@ -41,8 +41,9 @@ def parse_json(raw: bytes) -> Any:
     """The body as Python values, or BodyError.
 
     orjson answers the common case fast and is strict (no surrogates, no NaN); only when it refuses
-    is the body read again by the standard library, to tell malformed JSON from a number orjson
-    cannot hold as a float (which the schema reports by field)."""
+    is the body read again by the standard library, to tell malformed JSON (BodyError) from a lone
+    surrogate (BodyError naming where) and from numbers no float holds (NumbersOutOfRange, by
+    field path)."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
