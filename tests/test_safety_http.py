@@ -345,3 +345,14 @@ def test_valid_shaped_cds_calls_with_random_values_are_never_a_5xx(client, body,
 def test_arbitrary_bytes_are_never_a_5xx(client, raw):
     for url in ("/v1/check", SIGN):
         assert_answered(post(client, url, raw=raw))
+
+
+def test_an_error_body_always_encodes(app):
+    """Whatever reaches an error body (here a lone surrogate, or nesting past orjson's limit) is
+    written with ASCII escapes instead of failing, which turned a 4xx into a 500."""
+    deep: Any = "x"
+    for _ in range(300):
+        deep = [deep]
+    with app.app_context():
+        assert json.loads(app.json.dumps({"errors": {SURROGATE: ["x"]}})) == {"errors": {SURROGATE: ["x"]}}
+        assert json.loads(app.json.response(deep).get_data()) == deep
