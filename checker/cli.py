@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default=os.environ.get("MEDCHECK_HOST", "127.0.0.1"))
     s.add_argument("--port", type=int, default=int(os.environ.get("MEDCHECK_PORT", "8000")))
     s.add_argument("--workers", type=int, default=int(os.environ.get("MEDCHECK_WORKERS", "2")))
-    s.add_argument("--threads", type=int, default=int(os.environ.get("MEDCHECK_THREADS", "1")))
+    s.add_argument("--threads", type=int, default=int(os.environ.get("MEDCHECK_THREADS", "8")))
     s.set_defaults(func=cmd_serve)
     f = sub.add_parser("formulary", help="list the formulary, or show one drug")
     f.add_argument("drug", nargs="?")

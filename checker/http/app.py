@@ -6,6 +6,7 @@ costs what every other one does, and a broken data file stops the start instead 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -23,12 +24,15 @@ from werkzeug.exceptions import (
     HTTPException,
     MethodNotAllowed,
     RequestEntityTooLarge,
+    RequestTimeout,
     UnsupportedMediaType,
 )
 
 from checker.engine import run
 from checker.errors import flatten_errors
 from checker.http import auth
+from checker.http.body import BodyLimit
+from checker.http.logs import logfmt
 from checker.http.schemas import ErrorSchema
 from checker.model import Regimen
 
@@ -39,7 +43,11 @@ DEFAULTS: dict[str, Any] = {
     "REPORT_CACHE_MB": 32,  # per worker, for reports of repeated regimens (0 = off); see report_cache
     "API_KEYS": [],  # bearer keys for /v1; empty = open (local use)
     "CDS_JWKS_FILE": None,  # JSON {issuer: JWKS}; set = CDS Hooks calls need a signed JWT
-    "CDS_AUDIENCE_BASE": None,  # public base URL behind a proxy; default the request's own
+    # The service's public base URL (scheme, host, any path prefix): a CDS client's JWT `aud` must
+    # be it plus the service path. Never taken from the request (Host, X-Forwarded-*), which the
+    # client writes. Required when CDS_JWKS_FILE is set; `medcheck serve` supplies its bind address.
+    "PUBLIC_URL": None,
+    "JTI_STORE": None,  # an auth.JtiStore shared by workers; None = this process's memory
     "API_TITLE": "medcheck",
     "OPENAPI_VERSION": "3.0.3",
     "OPENAPI_URL_PREFIX": "/",
@@ -65,8 +73,8 @@ def _from_env() -> dict[str, Any]:
         out["API_KEYS"] = [k.strip() for k in keys.split(",") if k.strip()]
     if jwks := os.environ.get("MEDCHECK_CDS_JWKS"):
         out["CDS_JWKS_FILE"] = jwks
-    if base := os.environ.get("MEDCHECK_CDS_AUDIENCE_BASE"):
-        out["CDS_AUDIENCE_BASE"] = base
+    if base := os.environ.get("MEDCHECK_PUBLIC_URL") or os.environ.get("MEDCHECK_CDS_AUDIENCE_BASE"):
+        out["PUBLIC_URL"] = base  # the second name is the one this setting had before
     if size := os.environ.get("MEDCHECK_MAX_CONTENT_LENGTH"):
         out["MAX_CONTENT_LENGTH"] = int(size)
     if size := os.environ.get("MEDCHECK_REPORT_CACHE_MB"):
@@ -94,15 +102,24 @@ def load_knowledge() -> Knowledge:
 
 class OrjsonProvider(DefaultJSONProvider):
     """Flask's JSON through orjson: a report is ~15 KB, and the stdlib encoder was a tenth of a
-    check request. Keys keep their order (the contract's), non-ASCII stays as UTF-8."""
+    check request. Keys keep their order (the contract's), non-ASCII stays as UTF-8.
+
+    What orjson refuses (a string that is not valid Unicode, nesting past 254 levels) goes through
+    the standard library with ASCII escapes instead: an error body must never fail to encode, or
+    the answer to a bad request becomes a 500."""
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        return orjson.dumps(obj, default=self.default, option=orjson.OPT_NON_STR_KEYS).decode()
+        return self._encode(obj).decode()
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
         obj = self._prepare_response_obj(args, kwargs)
-        body = orjson.dumps(obj, default=self.default, option=orjson.OPT_NON_STR_KEYS)
-        return self._app.response_class(body, mimetype=self.mimetype)
+        return self._app.response_class(self._encode(obj), mimetype=self.mimetype)
+
+    def _encode(self, obj: Any) -> bytes:
+        try:
+            return orjson.dumps(obj, default=self.default, option=orjson.OPT_NON_STR_KEYS)
+        except orjson.JSONEncodeError:
+            return json.dumps(obj, default=self.default, ensure_ascii=True).encode()
 
 
 def knowledge() -> Knowledge:
@@ -153,6 +170,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(views.health)
     api.register_blueprint(views.v1)
     api.register_blueprint(cds_hooks.blp)
+    app.wsgi_app = BodyLimit(app.wsgi_app, lambda: app.config["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]
+    app.before_request(_body_error)
     app.before_request(auth.authenticate)
     app.before_request(_require_json)
     app.register_error_handler(HTTPException, http_error)
@@ -196,6 +215,12 @@ def _register_docs_assets(app: Flask) -> None:
         return response
 
     app.add_url_rule("/docs/assets/<path:filename>", "docs_asset", docs_asset)
+
+
+def _body_error() -> None:
+    """A body BodyLimit could not finish reading: the client stopped sending."""
+    if request.environ.get("medcheck.body_error") == "timeout":
+        raise RequestTimeout("The request body did not arrive in time; send it whole.")
 
 
 def _require_json(*_: Any) -> None:
@@ -244,7 +269,7 @@ def unexpected_error(error: Exception) -> Response:
     """A bug, not a client error: log it with its traceback, answer a JSON 500 without one."""
     if isinstance(error, HTTPException):  # pragma: no cover - Flask routes these to http_error
         return http_error(error)
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.exception("unhandled error %s", logfmt(method=request.method, path=request.path))
     response = jsonify(
         {
             "code": 500,
