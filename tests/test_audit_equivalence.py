@@ -228,37 +228,34 @@ def test_one_bad_patient_field_keeps_the_others(tmp_path):
     assert codes.count("input.patient_invalid") == 1 and any(c.startswith("renal") for c in codes), codes
 
 
-def _extended(extra):
-    base = rules.evaluators()
-    return lambda: (*base, extra)
-
-
 @pytest.mark.parametrize("kind", ["patient_only", "per_kg"])
 def test_a_new_evaluator_needs_no_audit_change(tmp_path, monkeypatch, kind):
     """An evaluator added to the registry reaches the audit as it reaches check(): one that reads
-    only patient facts (so patients whose rows were all refused get it too), one that reads per-kg doses."""
+    only patient facts (so patients whose rows were all refused get it too), one that reads per-kg
+    doses."""
     import checker.engine
     from checker.findings import finding
+    from rules.mechanism import Evaluator, Unit
 
-    def patient_only(ctx):
-        if ctx.patient.age_years and ctx.patient.age_years > 80:
+    def old(inp):
+        if inp.ctx.patient.age_years and inp.ctx.patient.age_years > 80:
             yield finding("monitoring.test_old", "monitoring", "info", (), (), "Older than 80.", "")
 
-    def per_kg(ctx):
-        for o in ctx.orders:
+    def per_kg(inp):
+        for i, o in enumerate(inp.orders):
             if o.dose_per_kg is not None and o.dose_per_kg > 1:
                 yield finding(
-                    "dose.test_per_kg",
-                    "weight_based",
-                    "minor",
-                    (o.drug_id,),
-                    (o.index,),
-                    f"{o.dose_per_kg:g}/kg",
-                    "",
+                    "dose.test_per_kg", "weight_based", "minor", (), (i,), f"{o.dose_per_kg:g}/kg", ""
                 )
 
-    extra = patient_only if kind == "patient_only" else per_kg
-    monkeypatch.setattr(checker.engine, "evaluators", _extended(extra))
+    extra = (
+        Evaluator("test_old", lambda ctx: [Unit("patient")], old, facts=("patient.age_years",))
+        if kind == "patient_only"
+        else Evaluator("test_per_kg", lambda ctx: [Unit("orders", tuple(range(len(ctx.orders))))], per_kg,
+                       reads=("dose_per_kg",))
+    )  # fmt: skip
+    base = rules.evaluators()
+    monkeypatch.setattr(checker.engine, "evaluators", lambda: (*base, extra))
     pop = [
         (
             {"age_years": 85, "weight_kg": 50},
