@@ -248,9 +248,9 @@ def test_thousands_of_columns_take_linear_time(capsys, tmp_path, repeated):
     extra = ["x"] * 20_000 if repeated else [f"c{i}" for i in range(20_000)]
     path = tmp_path / "m.csv"
     path.write_text(",".join(["patient_id", "drug", *extra]) + "\n" + "p1,aspirin" + ",v" * len(extra) + "\n")
-    start = time.monotonic()
+    start = time.process_time()  # CPU time: a busy machine does not slow it
     code, out, err = audit(capsys, str(path), "--keep-columns")
-    assert time.monotonic() - start < 20
+    assert time.process_time() - start < 10
     if repeated:
         assert code == 2 and "repeated column names" in err and len(err) < 1000
     else:

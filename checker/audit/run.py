@@ -151,8 +151,8 @@ def read_patients(path: str) -> tuple[Patients, list[str]]:
 
 def _rows(src: Source, layout: Layout) -> Iterator[list[tuple[str, Row]]]:
     """(patient_id, row) per data row, in lists: the medication cells trimmed, the kept ones as they are."""
-    med = [src.columns.index(c) for c in layout.med_columns]
-    kept = [src.columns.index(c) for c in layout.keep]
+    at = {c: i for i, c in enumerate(src.columns)}
+    med, kept = [at[c] for c in layout.med_columns], [at[c] for c in layout.keep]
     for block in records(src, med, kept):
         yield [(pid, (row, cells, why, keep)) for row, cells, pid, why, keep in block]
 

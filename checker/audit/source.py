@@ -257,6 +257,8 @@ def _distinct(columns: list, n: int, shared: dict) -> list[tuple[str, ...]]:
     each column's distinct values (dictionary codes), not from a string per cell."""
     if not columns:
         return [()] * n
+    if len(columns) > 64:  # many columns: coding each would cost more than it saves
+        return [shared.setdefault(t, t) for t in zip(*(c.to_pylist() for c in columns), strict=True)]
     codes, values = [], []
     for col in columns:
         coded = col.combine_chunks().dictionary_encode()
