@@ -128,6 +128,6 @@ def test_profiling_the_command_still_writes_the_profile(tmp_path):
 def test_version_names_the_package_and_the_knowledge():
     from checker.engine import knowledge_version
 
-    done = _medcheck("--version")
+    done = _medcheck("--version", text=True)
     assert done.returncode == 0
     assert done.stdout.startswith("medcheck ") and f"knowledge {knowledge_version()}" in done.stdout
