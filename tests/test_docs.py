@@ -33,3 +33,8 @@ def test_every_understood_condition_is_documented(name):
 @pytest.mark.parametrize("name", [*CATEGORIES, *SEVERITIES])
 def test_every_category_and_severity_is_documented(name):
     assert f"`{name}`" in _text("report.md")
+
+
+def test_the_readme_points_at_docs_inside_the_repository():
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    assert "../shared" not in readme and "docs/regimen.md" in readme
