@@ -59,6 +59,7 @@ def test_every_row_is_accounted_for(capsys, meds):
         "severity",
         "category",
         "code",
+        "rule",
         "drugs",
         "message",
         "recommendation",
@@ -77,6 +78,7 @@ def test_every_row_is_accounted_for(capsys, meds):
         by_code["dose.daily_max"][0]["rows"] == "1;2" and by_code["dose.daily_max"][0]["patient_id"] == "p1"
     )
     assert by_code["unrecognized.drug"][0]["rows"] == "4"
+    assert by_code["dose.daily_max"][0]["rule"] == "dose.acetaminophen.0"  # the public rule id
     assert "10 rows read, 5 rows checked, 5 rows rejected, 5 patients" in err
     assert err.strip().splitlines()[-1].startswith("medcheck audit:")
 
@@ -107,9 +109,11 @@ def test_encodings(capsys, tmp_path):
     bom = write(tmp_path, "b.csv", b"\xef\xbb\xbfPATIENT_ID,drug\np1,aspirin\n")
     code, _, err = run(capsys, bom)
     assert code == 0 and "byte-order mark" in err
-    cp1252 = write(tmp_path, "w.csv", b"patient_id,drug,sig\np1,aspirin,\x93daily\x94\n")
-    code, _, err = run(capsys, cp1252)
-    assert code == 2 and "not valid UTF-8" in err
+    cp1252 = write(tmp_path, "w.csv", b"patient_id,drug,note\np1,aspirin,\x93daily\x94 \x80\n")
+    code, out, err = run(capsys, cp1252, "--keep-columns")
+    assert code == 0 and "Windows-1252" in err and "\u201cdaily\u201d \u20ac" in out
+    code, _, err = run(capsys, write(tmp_path, "x.csv", b"patient_id,drug\np1,aspirin\x81\n"))
+    assert code == 2 and "neither UTF-8 nor Windows-1252" in err
 
 
 def test_formulas_are_neutralised(capsys, tmp_path):

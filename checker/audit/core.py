@@ -22,7 +22,7 @@ from checker.model import SEVERITIES, Finding, Regimen, Report
 
 from .loading import at_index, json_value, medication, patient_fields
 
-COLUMNS = ("patient_id", "rows", "severity", "category", "code", "drugs", "message", "recommendation")
+COLUMNS = ("patient_id", "rows", "severity", "category", "code", "rule", "drugs", "message", "recommendation")
 FORMULA_START = ("=", "+", "-", "@")  # a cell starting so runs as a formula in a spreadsheet
 _FORMULA = frozenset(FORMULA_START)
 
@@ -90,7 +90,8 @@ def audit_batch(layout: Layout, batch: list[PatientRows]) -> Part:
         kept = {r[0]: r[3] for r in rows if r[1] is not None}
         for f, at in found:
             part.severity[f.severity] += 1
-            cells = [pid, ";".join(map(str, at)), f.severity, f.category, f.code, ";".join(f.drugs)]
+            cells = [pid, ";".join(map(str, at)), f.severity, f.category, f.code, f.rule or f.code]
+            cells.append(";".join(f.drugs))
             cells += (f.message, f.recommendation)
             for k in range(len(layout.keep)):
                 cells.append(";".join(kept[r][k] if r in kept else "" for r in at))

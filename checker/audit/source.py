@@ -57,8 +57,9 @@ class Source:
 
 
 def detect_encoding(path: str, name: str) -> tuple[str, list[str]]:
-    """UTF-8 (with or without a byte-order mark), else Latin-1 when no byte could be a
-    Windows-1252 character (0x80-0x9F): guessing between those two would change the text."""
+    """UTF-8 (with or without a byte-order mark); else Windows-1252 when the file has bytes
+    0x80-0x9F (there Latin-1 has only control characters, Windows-1252 the quotes, dashes and
+    euro sign of spreadsheet exports) and all of them are Windows-1252 characters; else Latin-1."""
     with open(path, "rb") as fh:
         head = fh.read(4)
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head:
@@ -71,13 +72,17 @@ def detect_encoding(path: str, name: str) -> tuple[str, list[str]]:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             fh.seek(0)
-            for chunk in iter(lambda: fh.read(BLOCK), b""):
-                if any(0x80 <= b <= 0x9F for b in set(chunk)):
-                    raise UnreadableInput(
-                        f"{name}: not valid UTF-8, and not unambiguously Latin-1 (it has bytes 0x80-0x9F, "
-                        "e.g. Windows-1252); save the file as UTF-8"
-                    ) from None
-            return "latin-1", [f"{name}: not valid UTF-8; read as Latin-1 (ISO-8859-1)"]
+            seen = set().union(*(set(chunk) for chunk in iter(lambda: fh.read(BLOCK), b"")))
+            if not any(0x80 <= b <= 0x9F for b in seen):
+                return "latin-1", [f"{name}: not valid UTF-8; read as Latin-1 (ISO-8859-1)"]
+            try:
+                bytes(b for b in seen if 0x80 <= b <= 0x9F).decode("cp1252")
+            except UnicodeDecodeError:
+                raise UnreadableInput(
+                    f"{name}: neither UTF-8 nor Windows-1252 nor Latin-1 (bytes 0x81, 0x8D, 0x8F, 0x90 or "
+                    "0x9D); save the file as UTF-8"
+                ) from None
+            return "cp1252", [f"{name}: not valid UTF-8; read as Windows-1252"]
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig", [f"{name}: UTF-8 with a byte-order mark"]
     return "utf-8", []
