@@ -175,6 +175,26 @@ def test_sigkill_mid_run_keeps_the_old_output_and_leaves_no_worker(tmp_path):
     assert not any(p.exists() for p in left) and out.read_text().startswith("patient_id,rows,")
 
 
+def test_sigterm_removes_the_temporary_file_and_keeps_the_old_output(tmp_path):
+    meds = tmp_path / "m.csv"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gen_meds.py"), "30000", str(meds)], check=True)
+    out = tmp_path / "f.csv"
+    out.write_bytes(b"earlier output\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "checker", "audit", str(meds), "-o", str(out), "--workers", "1"],
+        env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not any(p.name.startswith(".f.csv.medcheck-") for p in tmp_path.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert out.read_bytes() == b"earlier output\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv", "m.csv"]
+
+
 BAD_CELLS = [
     "\x00",
     "1e400",

@@ -21,6 +21,7 @@ from checker.engine import run
 from checker.model import SEVERITIES, Finding, Regimen, Report
 
 from .loading import at_index, json_value, medication, patient_fields
+from .source import STOP
 
 COLUMNS = ("patient_id", "rows", "severity", "category", "code", "rule", "drugs", "message", "recommendation")
 FORMULA_START = ("=", "+", "-", "@")  # a cell starting so runs as a formula in a spreadsheet
@@ -83,6 +84,8 @@ def audit_batch(layout: Layout, batch: list[PatientRows]) -> Part:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for pid, facts, copies, rows in batch:
+        if STOP.is_set():  # SIGTERM: its SystemExit may have been swallowed by a library callback
+            raise SystemExit(143)
         found, report, numbers = audit_patient(layout, pid, facts, copies, rows)
         part.rows_read += len(rows)
         part.rows_rejected += len(rows) - len(numbers)

@@ -34,7 +34,7 @@ from checker.model import Patient, Regimen
 from .core import Layout, Part, PatientRows, Row, audit_batch
 from .loading import MED_FIELDS, PATIENT_FIELDS
 from .output import Totals, UsageError, Writer, output_kind, remove_stale, same_file
-from .source import Source, UnreadableInput, open_source, records
+from .source import STOP, Source, UnreadableInput, open_source, records
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 BATCH_ROWS = 20_000  # rows per batch handed to a worker (whole patients)
@@ -66,7 +66,8 @@ def run_audit(args: argparse.Namespace) -> int:
         _say(str(exc))
         return EXIT_USAGE
     try:
-        return _run(args, src, kind)
+        with _ended_by_sigterm():
+            return _run(args, src, kind)
     except UnreadableInput as exc:
         _say(str(exc))
         return EXIT_USAGE
@@ -100,17 +101,16 @@ def _run(args: argparse.Namespace, src: Source, kind: str) -> int:
         return EXIT_USAGE
     totals = Totals()
     try:
-        with _ended_by_sigterm():
-            batches = _batches(_groups(src, layout, args.chunksize), patients, args.chunksize or BATCH_ROWS)
-            progress = sys.stderr.isatty()
-            for part in audit_parts(batches, layout, _workers(args, src), args.engine, args.scheduler):
-                writer.put(part)
-                totals.add(part)
-                if progress:
-                    sys.stderr.write(f"\r{totals.rows_read:,} rows, {totals.patients:,} patients ")
+        batches = _batches(_groups(src, layout, args.chunksize), patients, args.chunksize or BATCH_ROWS)
+        progress = sys.stderr.isatty()
+        for part in audit_parts(batches, layout, _workers(args, src), args.engine, args.scheduler):
+            writer.put(part)
+            totals.add(part)
             if progress:
-                sys.stderr.write("\n")
-            writer.finish(totals)
+                sys.stderr.write(f"\r{totals.rows_read:,} rows, {totals.patients:,} patients ")
+        if progress:
+            sys.stderr.write("\n")
+        writer.finish(totals)
     except BrokenPipeError:
         writer.discard()
         raise
@@ -307,11 +307,13 @@ class _ended_by_sigterm:
 
     def __enter__(self) -> None:
         self.old = None
+        STOP.clear()
         if threading.current_thread() is threading.main_thread():
             self.old = signal.signal(signal.SIGTERM, self._stop)
 
     @staticmethod
     def _stop(signum: int, frame: Any) -> None:
+        STOP.set()
         raise SystemExit(128 + signum)
 
     def __exit__(self, *exc: Any) -> None:

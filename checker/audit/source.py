@@ -15,8 +15,10 @@ import itertools
 import operator
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +32,9 @@ REQUIRED = ("patient_id", "drug")
 MAX_SPAN_LINES = 50  # a quoted value longer than this is a broken quote, not a long note
 BLOCK = 4 << 20  # bytes of lines read at a time
 csv.field_size_limit(1 << 20)  # a longer cell is that row's error (csv.Error), never the run's
+
+
+STOP = threading.Event()  # set by the audit's SIGTERM handler (see `_arrow`)
 
 
 class UnreadableInput(Exception):
@@ -251,6 +256,8 @@ def _arrow(
             ),
         )
     except (pa.ArrowInvalid, ValueError):
+        if STOP.is_set():  # the SIGTERM handler's SystemExit, which pyarrow turns into ArrowInvalid
+            raise SystemExit(128 + signal.SIGTERM) from None
         return None
     pid = pc.utf8_trim_whitespace(t.column(src.columns.index("patient_id"))).to_pylist()
     cells = _distinct([pc.utf8_trim_whitespace(t.column(i)) for i in trim], t.num_rows, shared)
