@@ -248,9 +248,14 @@ def audit_parts(
     pool = ProcessPoolExecutor(
         workers, mp_context=mp.get_context("fork"), initializer=_die_with_parent, initargs=(os.getpid(),)
     )
+    done = False
     try:
         yield from _in_order(pool.submit, batches, layout, 2 * workers)
+        done = True
     finally:
+        if not done:  # stopped (SIGTERM, a full disk, an error): the batches under way are dropped
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.kill()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
