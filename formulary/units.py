@@ -24,8 +24,16 @@ import platformdirs
 
 from formulary.unit_text import MAX_UNIT_LENGTH, UnitError, read_unit_text
 
-__all__ = ["MAX_UNIT_LENGTH", "Q_", "UnitError", "check_length", "conversion_factor", "dimensionality",
-           "parse_unit", "ureg"]
+__all__ = [
+    "MAX_UNIT_LENGTH",
+    "Q_",
+    "UnitError",
+    "check_length",
+    "conversion_factor",
+    "dimensionality",
+    "parse_unit",
+    "ureg",
+]
 
 
 def _import_pint():
@@ -110,7 +118,6 @@ def _registry() -> pint.UnitRegistry:
 
 ureg = _registry()
 Q_ = ureg.Quantity
-
 
 
 def _quantity(text: str) -> pint.Quantity:

@@ -13,8 +13,9 @@ from checker import check
 from formulary.unit_text import ALIASES, DEFINED, PREFIXES, SYMBOLS, read_unit_text
 from formulary.units import UnitError, conversion_factor, parse_unit, ureg
 
-HOSTILE = ["-g", "g*0", "0 g", "g-g", "g*-1", "mg*10^400", "10^100000000", "mg*9**9**9", "2 mg", "mg^-1",
-           "g/0", "1/g", "mg**-1", "(mg)", "mg+mg", "1e3 mg", "mg*kg", "g·0", "×0", "mg-", "10^999/L"]  # fmt: skip
+HOSTILE = ["-g", "g*0", "0 g", "g-g", "g*-1", "mg*10^400", "10^100000000", "mg*9**9**9", "2 mg",
+           "mg^-1", "g/0", "1/g", "mg**-1", "(mg)", "mg+mg", "1e3 mg", "mg*kg", "g·0", "×0", "mg-",
+           "10^999/L"]  # fmt: skip
 SERIOUS = ("contraindicated", "major", "moderate")
 
 
