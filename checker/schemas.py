@@ -39,7 +39,6 @@ MAX_MEDICATIONS = 200
 MAX_CONDITIONS = 100
 # Text limits (characters), generous for what each field holds; the OpenAPI document shows them.
 MAX_ID, MAX_DRUG, MAX_SIG, MAX_ROUTE, MAX_FREQUENCY, MAX_CONDITION = 200, 200, 500, 50, 100, 200
-HEPATIC = {"none": "none", "mild": "mild", "moderate": "moderate", "severe": "severe"}
 
 
 class Strict(Schema):
