@@ -120,13 +120,13 @@ def test_every_order_string_has_a_length_limit(field, limit):
 def test_every_patient_string_and_list_has_a_limit(field, value):
     started = time.perf_counter()
     assert any(k.startswith(f"patient.{field}") for k in _errors(_patient(**{field: value})))
-    assert time.perf_counter() - started < 0.1
+    assert time.perf_counter() - started < 1.0
 
 
 def test_a_list_of_a_million_orders_is_refused_by_its_length_at_once():
     started = time.perf_counter()
     assert "medications" in _errors({"medications": [APAP] * 1_000_000})
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 1.0
     assert len(load_regimen({"medications": [APAP] * MAX_MEDICATIONS}).medications) == MAX_MEDICATIONS
 
 
@@ -136,7 +136,7 @@ def test_a_padded_lab_string_answers_in_milliseconds(padding):
         started = time.perf_counter()
         with pytest.raises(ValueError):
             parse_lab("serum_creatinine", text)
-        assert time.perf_counter() - started < 0.01
+        assert time.perf_counter() - started < 0.05  # the old pattern took 19 s
 
 
 @pytest.mark.parametrize(

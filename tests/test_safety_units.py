@@ -37,10 +37,13 @@ def test_an_expression_for_a_unit_is_a_unit_finding_and_the_dose_is_not_checked(
 
 @pytest.mark.parametrize("unit", HOSTILE + ["", " ", "x" * 51, "m" * 10_000, "/" * 10_000, "10^" * 5000])
 def test_hostile_units_are_refused_in_microseconds_before_pint(unit):
-    started = time.perf_counter()
-    with pytest.raises(UnitError):
-        read_unit_text.__wrapped__(unit)  # the decision itself, not a cached answer
-    assert time.perf_counter() - started < 0.005
+    took = []
+    for _ in range(5):  # the best of five: a loaded machine may pause any one of them
+        started = time.perf_counter()
+        with pytest.raises(UnitError):
+            read_unit_text.__wrapped__(unit)  # the decision itself, not a cached answer
+        took.append(time.perf_counter() - started)
+    assert min(took) < 0.002
     with pytest.raises(UnitError):
         parse_unit(unit)
 
