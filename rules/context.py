@@ -12,6 +12,7 @@ from functools import cached_property
 
 from checker.model import Patient
 from checker.orders import Order
+from checker.quantities import num
 from formulary import Formulary, When, key
 
 
@@ -61,8 +62,6 @@ class Renal:
 
 
 def _num(value: float | None) -> str:
-    from checker.quantities import num  # the one number format of messages
-
     return num(value) if value is not None else "unknown"
 
 
