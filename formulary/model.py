@@ -90,6 +90,8 @@ class DoseLimit:
     recommendation: str = ""
     note: str = ""
     verified: bool = True
+    evidence_quote: str = ""  # the one sentence of the source the limit rests on
+    evidence_location: str = ""  # where it stands: "Section 2.1", "Table 2", "Boxed Warning"
 
 
 @dataclass(frozen=True, slots=True)

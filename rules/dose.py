@@ -230,7 +230,7 @@ def _finding(
         message,
         lim.recommendation,
         evidence,
-        source_block(ctx.formulary, lim.source, lim.verified),
+        source_block(ctx.formulary, lim.source, lim.verified, lim),
         rule=rule_id(drug, lim),
     )
 
@@ -253,7 +253,7 @@ def _unknown(
         f"{drug.name} at {a} exceeds the limit{_who(lim)} ({b}), and the patient's {needed} is not known.",
         f"Record {needed} to confirm the dose is safe. {lim.recommendation}".strip(),
         {"actual": a, "limit": b, "missing": ctx.missing_for(lim.when)},
-        source_block(ctx.formulary, lim.source, lim.verified),
+        source_block(ctx.formulary, lim.source, lim.verified, lim),
         rule=rule_id(drug, lim),
     )
 
@@ -283,7 +283,7 @@ def _missing_weight(
             "but the patient's weight is not known, so the dose could not be checked against it.",
             "Record the patient's weight.",
             {"missing": ["weight"]},
-            source_block(ctx.formulary, lim.source, lim.verified),
+            source_block(ctx.formulary, lim.source, lim.verified, lim),
             rule=rule_id(drug, lim),
         )
 
@@ -318,7 +318,7 @@ def _combined_course(drug: Drug, orders: list[Order], ctx: Context) -> Iterator[
         f"the limit is {num(limit)} days in all.",
         lim.recommendation,
         {"actual": f"{num(total)} days", "limit": f"{num(limit)} days"},
-        source_block(ctx.formulary, lim.source, lim.verified),
+        source_block(ctx.formulary, lim.source, lim.verified, lim),
         rule=rule_id(drug, lim),
     )
 

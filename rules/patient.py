@@ -90,7 +90,7 @@ def evaluate_caution(inp: Input) -> Iterator[Finding]:
         message,
         c.recommendation,
         ev,
-        source_block(inp.knowledge, c.source, c.verified),
+        source_block(inp.knowledge, c.source, c.verified, c),
         rule=f"{c.category}.{c.id}",
     )
 
@@ -178,7 +178,7 @@ def evaluate_check(inp: Input) -> Iterator[Finding]:
         rc.message.format(drug=names, missing="; ".join(missing)),
         rc.recommendation,
         {"missing": missing},
-        source_block(inp.knowledge, rc.source, rc.verified),
+        source_block(inp.knowledge, rc.source, rc.verified, rc),
         rule=f"monitoring.{rc.id}",
     )
 
