@@ -104,7 +104,7 @@ def _check_references(f: Formulary) -> None:
             if lim.source not in f.sources:
                 raise KnowledgeError(f"{where}: limit cites unknown source {lim.source!r}")
             if lim.severity in LOUD and not f.sources[lim.source].verified:
-                raise KnowledgeError(f"{where}: a {lim.severity} limit cites unverified source {lim.source!r}")
+                raise KnowledgeError(f"{where}: a {lim.severity} limit cites unverified {lim.source!r}")
             if bad := set(lim.routes) - set(d.routes):
                 raise KnowledgeError(f"{where}: limit for routes {sorted(bad)} it lacks")
             if bad := set(lim.when.conditions) - set(f.conditions.values()):

@@ -74,7 +74,7 @@ class Evidence(_Strict):
     def _quoted(self, data: dict[str, Any], **_: Any) -> None:
         quote, where = data.get("evidence_quote", ""), data.get("evidence_location", "")
         if data.get("severity", "major") in LOUD and not (quote.strip() and where.strip()):
-            raise ValidationError("a major or contraindicated rule needs evidence_quote and evidence_location")
+            raise ValidationError("a major/contraindicated rule needs evidence_quote and evidence_location")
         if quote.strip() and not where.strip():
             raise ValidationError("evidence_quote needs an evidence_location")
         if data.get("severity", "major") in LOUD and data.get("verified") is False:

@@ -101,7 +101,7 @@ def test_fentanyl_patch_in_opioid_naive_patient(run):
 
 def test_methadone_qtc(run):
     med = {"drug": "methadone", "sig": "2.5 mg q8 h, titrate"}
-    # Krantz 2009: above 500 ms "consider discontinuing or reducing" -- major, not an absolute contraindication
+    # Krantz 2009: above 500 ms "consider discontinuing or reducing": major, not contraindicated
     assert find(run(med, qtc_ms=520), "condition.methadone_qtc_over_500")[0]["severity"] == "major"
     assert find(run(med, qtc_ms=470), "condition.methadone_qtc_450_500")[0]["severity"] == "moderate"
     assert not [c for c in codes(run(med, qtc_ms=430)) if "qtc" in c]
