@@ -102,6 +102,7 @@ class WhenSchema(_Strict):
     qtc_below = fields.Float()
     calcium_below = fields.Float(metadata={"unit": "mg/dL, albumin-corrected when albumin is known"})
     calcium_over = fields.Float()
+    albumin_known = fields.Boolean()
     platelets_below = fields.Float(metadata={"unit": "10^9/L"})
     anc_below = fields.Float(metadata={"unit": "10^9/L"})
     hemoglobin_below = fields.Float(metadata={"unit": "g/dL"})

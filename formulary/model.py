@@ -44,6 +44,7 @@ class When:
     qtc_below: float | None = None
     calcium_below: float | None = None
     calcium_over: float | None = None
+    albumin_known: bool | None = None  # whether the calcium above could be albumin-corrected
     platelets_below: float | None = None
     anc_below: float | None = None
     hemoglobin_below: float | None = None

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from checker.findings import finding, source_block
-from checker.model import Finding
+from checker.model import SEVERITY_RANK, Finding
 from checker.orders import Order
 from checker.quantities import num, qty
 from formulary import DoseLimit, Drug
@@ -86,6 +86,10 @@ def _exceeds(kind: Kind, actual: float, limit: float) -> bool:
 
 
 def _strictest(kind: Kind, limits: list[DoseLimit]) -> DoseLimit:
+    """The most severe limit broken, then the strictest of those: a tier above a reference intake
+    (or a risk-adjusted ceiling graded lower) must not hide a more serious limit also exceeded."""
+    worst = min(SEVERITY_RANK[lim.severity] for lim in limits)
+    limits = [lim for lim in limits if SEVERITY_RANK[lim.severity] == worst]
     pick = min if kind.higher_is_worse else max
     return pick(limits, key=lambda lim: getattr(lim, kind.attr))
 

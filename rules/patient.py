@@ -53,6 +53,10 @@ def _evidence(c: Caution, ctx) -> dict:
         if any(b is not None for b in bounds):
             value = read()
             ev[name] = num(value) if value is not None else None
+    if w.calcium_below is not None or w.calcium_over is not None:
+        # Without albumin the figure is the measured total: say so, a card must not pass it as corrected
+        known = p.albumin_g_dl is not None
+        ev["calcium_basis"] = "albumin-corrected" if known else "uncorrected (albumin unknown)"
     return ev
 
 
