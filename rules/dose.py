@@ -86,10 +86,6 @@ def _exceeds(kind: Kind, actual: float, limit: float) -> bool:
 
 
 def _strictest(kind: Kind, limits: list[DoseLimit]) -> DoseLimit:
-    """The most severe limit broken, then the strictest of those: a tier above a reference intake
-    (or a risk-adjusted ceiling graded lower) must not hide a more serious limit also exceeded."""
-    worst = min(SEVERITY_RANK[lim.severity] for lim in limits)
-    limits = [lim for lim in limits if SEVERITY_RANK[lim.severity] == worst]
     pick = min if kind.higher_is_worse else max
     return pick(limits, key=lambda lim: getattr(lim, kind.attr))
 
@@ -192,7 +188,7 @@ def _evaluate(kind: Kind, drug: Drug, orders: list[Order], limits, ctx: Context)
             continue
         broken = [lim for lim in exceeded if ctx.matches(lim.when)]
         if broken:
-            yield _finding(kind, drug, group, actual, _strictest(kind, broken), ctx)
+            yield _finding(kind, drug, group, actual, _strictest(kind, broken), ctx, broken)
             continue
         unknown = [lim for lim in exceeded if ctx.matches(lim.when) is None]
         if unknown:
@@ -200,11 +196,25 @@ def _evaluate(kind: Kind, drug: Drug, orders: list[Order], limits, ctx: Context)
 
 
 def _finding(
-    kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit, ctx: Context
+    kind: Kind,
+    drug: Drug,
+    group: list[Order],
+    actual: float,
+    lim: DoseLimit,
+    ctx: Context,
+    broken: list[DoseLimit] = (),
 ) -> Finding:
     unit = group[0].unit
     a, b = render(kind, actual, unit), render(kind, getattr(lim, kind.attr), unit)
     evidence = {"actual": a, "limit": b}
+    # The strictest limit names the advice; a graver limit also broken (a general maximum above a
+    # risk-adjusted ceiling graded lower, a higher tier above a reference intake) sets the severity.
+    severity = lim.severity
+    worst = min(broken, key=lambda x: SEVERITY_RANK[x.severity], default=lim)
+    if SEVERITY_RANK[worst.severity] < SEVERITY_RANK[severity]:
+        severity = worst.severity
+        also = render(kind, getattr(worst, kind.attr), unit)
+        evidence["also_exceeds"] = {"limit": also, "severity": severity}
     if kind.attr in ("max_daily", "max_daily_per_kg"):
         evidence["orders"] = [
             {
@@ -223,12 +233,14 @@ def _finding(
             evidence["crcl_estimated"] = "Cockcroft-Gault"
     code = kind.code + (f".{lim.category}" if lim.category and lim.category != kind.category else "")  # noqa: E501
     message = _message(kind, drug, group, a, b, lim)
+    if "also_exceeds" in evidence:
+        message += f" It is also above {evidence['also_exceeds']['limit']}{_who(worst)}."
     if estimated and "crcl_ml_min" in evidence:
         message += f" CrCl estimated at {num(crcl)} mL/min by Cockcroft-Gault."
     return finding(
         code,
         lim.category or kind.category,
-        lim.severity,
+        severity,
         (drug.id,),
         [o.index for o in group],
         message,

@@ -266,7 +266,8 @@ def test_weekly_vitamin_d_repletion_is_not_an_overdose_but_daily_50000_is(run):
     assert {f["severity"] for f in weekly["findings"] if f["code"].startswith("dose.")} <= {"minor"}
     daily = run({"drug": "vitamin D3", "dose": 50000, "unit": "IU", "route": "oral", "frequency": "daily"})
     [f] = find(daily, "dose.daily_max")
-    assert f["severity"] == "moderate" and f["evidence"]["limit"] == "10000 IU/day"
+    assert f["severity"] == "moderate" and f["evidence"]["limit"] == "4000 IU/day"
+    assert f["evidence"]["also_exceeds"] == {"limit": "10000 IU/day", "severity": "moderate"}
 
 
 def test_denosumab_low_total_calcium_without_albumin_says_uncorrected(run):
@@ -301,8 +302,11 @@ def test_dexamethasone_with_opioid_and_prn_breakthrough_are_not_loud(run):
 
 
 def test_tiers_report_the_most_severe_limit_broken(run):
-    # alcohol use: 3 g/day ceiling (moderate) and the 4 g/day maximum (major) both broken -> major
+    # alcohol use: 3 g/day ceiling (moderate) and the 4 g/day maximum (major) both broken: the
+    # strictest limit names the advice, the graver one sets the severity
     report = run({"drug": "acetaminophen", "dose": 1, "unit": "g", "route": "oral", "frequency": "q4h"},
                  conditions=["alcohol_use"], age_years=50, weight_kg=70)  # fmt: skip
-    [f] = find(report, "dose.daily_max")
-    assert f["severity"] == "major" and f["evidence"]["limit"] == "4 g/day"
+    [f] = [f for f in report["findings"] if f["code"].startswith("dose.daily_max")]
+    assert f["severity"] == "major" and f["evidence"]["limit"] == "3 g/day"
+    assert f["evidence"]["also_exceeds"] == {"limit": "4 g/day", "severity": "major"}
+    assert "also above 4 g/day" in f["message"]
