@@ -204,6 +204,8 @@ def _facets(when: When) -> tuple[Facet, ...]:
     if w.pregnant is not None:
         out.append(("pregnancy status", lambda c: None if c.patient.pregnant is None
                     else c.patient.pregnant == w.pregnant))  # fmt: skip
+    if w.albumin_known is not None:  # always answerable: albumin is given or it is not
+        out.append(("albumin", lambda c: (c.patient.albumin_g_dl is not None) == w.albumin_known))
     labs = (
         ("QTc", lambda c: c.patient.qtc_ms, (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below)),
         ("serum calcium", lambda c: c.corrected_calcium, (None, None, w.calcium_over, w.calcium_below)),

@@ -122,6 +122,8 @@ def when_facts(when: When) -> tuple[str, ...]:
         out.append("patient.qtc_ms")
     if (w.calcium_below, w.calcium_over) != (None, None):
         out.append("corrected_calcium")
+    if w.albumin_known is not None or (w.calcium_below, w.calcium_over) != (None, None):
+        out.append("patient.albumin_g_dl")
     for bound, fact in ((w.platelets_below, "platelets_10e9_l"), (w.anc_below, "anc_10e9_l"),
                         (w.hemoglobin_below, "hemoglobin_g_dl")):  # fmt: skip
         if bound is not None:

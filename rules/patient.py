@@ -50,6 +50,10 @@ def _evidence(c: Caution, ctx) -> dict:
         if any(b is not None for b in bounds):
             value = read()
             ev[name] = num(value) if value is not None else None
+    if w.calcium_below is not None or w.calcium_over is not None:
+        # Without albumin the figure is the measured total: say so, a card must not pass it as corrected
+        known = p.albumin_g_dl is not None
+        ev["calcium_basis"] = "albumin-corrected" if known else "uncorrected (albumin unknown)"
     return ev
 
 
@@ -98,7 +102,7 @@ def evaluate_caution(inp: Input) -> Iterator[Finding]:
         message,
         c.recommendation,
         ev,
-        source_block(inp.knowledge, c.source, c.verified),
+        source_block(inp.knowledge, c.source, c.verified, c),
         rule=f"{c.category}.{c.id}",
     )
 
@@ -186,7 +190,7 @@ def evaluate_check(inp: Input) -> Iterator[Finding]:
         rc.message.format(drug=names, missing="; ".join(missing)),
         rc.recommendation,
         {"missing": missing},
-        source_block(inp.knowledge, rc.source, rc.verified),
+        source_block(inp.knowledge, rc.source, rc.verified, rc),
         rule=f"monitoring.{rc.id}",
     )
 
