@@ -168,20 +168,22 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
         pid, text, drugs, strengths, parts.form, release, parts.route, parts.brand,
         (code,) if code else (), code.source if code else "", parts.pack, parts.volume_ml,
     )  # fmt: skip
-    return Resolved(drugs, product, release=release, route=parts.route)
+    return Resolved(drugs, product, release=release, route=product.route)
 
 
 def _curated(f: Formulary, drugs: tuple[Drug, ...], strengths: tuple[Strength | None, ...],
              release: str | None) -> Product | None:  # fmt: skip
     """The curated product a typed name with strengths describes ("oxycodone-APAP 5-325 mg")."""
     wanted = {d.id: s for d, s in zip(drugs, strengths, strict=False)}
+    found = []
     for pid in f.by_ingredients.get(frozenset(wanted), ()):
         p = f.products[pid]
         if release and p.release != release:
             continue
         if _same_strengths(p, tuple(wanted.get(part.drug) for part in p.parts)):
-            return p
-    return None
+            found.append(p)
+    # "morphine 30 mg" is an IR and an ER tablet: the name alone does not say which, so neither
+    return found[0] if len({(p.release, p.form) for p in found}) == 1 else None
 
 
 def _own_unit(s: Strength | None, drug: Drug) -> Strength | None:

@@ -26,6 +26,9 @@ COLUMNS = ("id", "name", "classes", "atc", "rxcui", "synonyms", "brands", "unit"
 FORMS = ("tablet", "capsule", "patch", "liquid", "injection", "suppository", "transmucosal", "sublingual",
          "nasal spray", "film", "powder", "topical", "inhalation", "enema", "pack")  # fmt: skip
 RELEASES = ("immediate", "extended")
+FORM_ROUTES = {"tablet": "oral", "capsule": "oral", "sublingual": "oral", "transmucosal": "oral", "film": "oral",
+               "powder": "oral", "patch": "transdermal", "suppository": "rectal", "enema": "rectal",
+               "nasal spray": "intranasal", "topical": "topical", "inhalation": "inhaled"}  # fmt: skip
 
 
 def rows(text: str, where: str, columns: tuple[str, ...]) -> Iterable[tuple[int, dict[str, str]]]:
@@ -221,7 +224,7 @@ def load_products(
                 ),
                 form=v["form"],
                 release=v["release"],
-                route=v.get("route"),
+                route=v.get("route") or FORM_ROUTES.get(v["form"]),
                 brands=brands,
                 source=v["source"],
             )
@@ -254,6 +257,6 @@ def product_from_parts(
             unit = f"{s.unit}/h" if s.per == "h" else s.unit
             parts.append(Part(d.id, s.value, unit, "unit" if s.per == "h" else s.per))
     return Product(
-        id=pid, name=name, parts=tuple(parts), form=form, release=release, route=route,
+        id=pid, name=name, parts=tuple(parts), form=form, release=release, route=route or FORM_ROUTES.get(form or ""),
         brands=(brand,) if brand else (), codes=codes, source=source, pack=pack,
     )  # fmt: skip

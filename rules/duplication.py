@@ -24,8 +24,8 @@ def check_duplication(ctx: Context) -> Iterator[Finding]:
         members = [o for o in ctx.orders if rule.selector.matches(o.drug_id, o.classes)]
         if rule.scheduled_only:
             members = [o for o in members if o.scheduled]
-        if len({o.drug_id or o.input for o in members}) < 2:
-            continue
+        if len({o.drug_id or o.input for o in members}) < 2 or len({o.index for o in members}) < 2:
+            continue  # one medication (a combination product's lines) is not a duplicate of itself
         yield finding(
             f"duplication.{rule.id}",
             "duplication",
@@ -39,7 +39,7 @@ def check_duplication(ctx: Context) -> Iterator[Finding]:
         )
     same = k.same_ingredient
     for drug_id, orders in sorted(ctx.by_drug.items()):
-        if len(orders) < 2:
+        if len({o.index for o in orders}) < 2:
             continue
         scheduled = [o for o in orders if o.scheduled]
         if len(scheduled) < 2 and len({o.input.lower() for o in orders}) < 2:

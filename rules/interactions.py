@@ -20,41 +20,49 @@ def rule_rank(rule: Interaction) -> tuple[int, int]:
 
 
 def _name(o: Order) -> str:
+    if o.drug and o.parts > 1:
+        return f"{o.drug.name} (in {o.input})"
     return o.drug.name if o.drug else o.input
 
 
-def pair_rules(ctx: Context, orders: list[Order]) -> dict[tuple[int, int], dict[str, Interaction]]:
-    """Every (order, order) pair with the rules it meets, found from each order's tags outward."""
+def pair_rules(
+    ctx: Context, orders: list[Order]
+) -> dict[tuple[tuple[int, int], tuple[int, int]], dict[str, Interaction]]:
+    """Every (order line, order line) pair with the rules it meets, found from each line's tags
+    outward. Lines of one medication (a combination product's ingredients) are never paired: the
+    product is one order, and its ingredients were combined on purpose."""
     index, tags = ctx.knowledge.interactions_by_a, ctx.tags
     members: dict[str, list[Order]] = {}
     for o in orders:
-        for t in tags[o.index]:
+        for t in tags[o.line]:
             members.setdefault(t, []).append(o)
-    hits: dict[tuple[int, int], dict[str, Interaction]] = {}
+    hits: dict[tuple[tuple[int, int], tuple[int, int]], dict[str, Interaction]] = {}
     for x in orders:
-        for t in tags[x.index]:
+        for t in tags[x.line]:
             for r in index.get(t, ()):
                 if r.a_routes and x.route not in r.a_routes:
                     continue
                 for y in members.get(r.b.key, ()):
-                    if y is x or (x.drug_id is not None and x.drug_id == y.drug_id):
+                    if y.index == x.index or (x.drug_id is not None and x.drug_id == y.drug_id):
                         continue  # the same ingredient twice is duplication, not an interaction
                     if r.b_routes and y.route not in r.b_routes:
                         continue
-                    hits.setdefault((min(x.index, y.index), max(x.index, y.index)), {})[r.id] = r
+                    hits.setdefault((min(x.line, y.line), max(x.line, y.line)), {})[r.id] = r
     return hits
 
 
 def check_interactions(ctx: Context) -> Iterator[Finding]:
     orders = [o for o in ctx.orders if o.drug or o.classes]
-    by_index = {o.index: o for o in orders}
+    by_line = {o.line: o for o in orders}
     best: dict[tuple, tuple[Interaction, tuple[Order, ...]]] = {}
     for (i, j), rules in sorted(pair_rules(ctx, orders).items()):
-        x, y = by_index[i], by_index[j]
+        x, y = by_line[i], by_line[j]
         for rule in rules.values():
             involved: tuple[Order, ...] = (x, y)
             if rule.also:
-                third = [o for o in orders if o not in (x, y) and rule.also.key in ctx.tags[o.index]]
+                third = [
+                    o for o in orders if o.index not in (x.index, y.index) and rule.also.key in ctx.tags[o.line]
+                ]
                 if not third:
                     continue
                 involved = (x, y, third[0])

@@ -18,7 +18,7 @@ from rules.model import Caution, RequiredCheck
 
 
 def _selected(keys: frozenset[str], routes: tuple[str, ...], ctx: Context) -> list[Order]:
-    return [o for o in ctx.orders if keys & ctx.tags[o.index] and (not routes or o.route in routes)]
+    return [o for o in ctx.orders if keys & ctx.tags[o.line] and (not routes or o.route in routes)]
 
 
 def _dose_number_fits(c: Caution, o: Order) -> bool:
@@ -56,7 +56,7 @@ def _evidence(c: Caution, ctx: Context) -> dict:
 
 def check_cautions(ctx: Context) -> Iterator[Finding]:
     index = ctx.knowledge.cautions_by_key
-    candidates = {id(c): c for o in ctx.orders for t in ctx.tags[o.index] for c in index.get(t, ())}
+    candidates = {id(c): c for o in ctx.orders for t in ctx.tags[o.line] for c in index.get(t, ())}
     for c in candidates.values():  # the report sorts findings; no order needed here
         if ctx.matches(c.when) is not True:  # unknown facts are checks.toml's business
             continue
