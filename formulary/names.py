@@ -208,16 +208,25 @@ def _looks_like_strength(t: str, m: re.Match) -> bool:
 
 
 def _strength_list(tail: str) -> list[Strength]:
-    """'5-325 mg', '5/325', '10 mg/325 mg', '25micrograms/hour', '5 mg/5 mL' → strengths."""
+    """'5-325 mg', '5/325', '10 mg/325 mg', '25micrograms/hour', '5 mg/5 mL', '2.4/24 mg/mL'."""
     full = list(_STRENGTH.finditer(tail))
-    if full and (len(full) > 1 or full[0].group("per")):
+    if len(full) > 1:
         return [_strength(m) for m in full]
-    m = re.match(rf"\s*(?P<nums>{_NUM}(?:\s*[-/]\s*{_NUM})*)\s*(?P<unit>{_UNIT_RE})?\b", tail, re.IGNORECASE)
+    m = re.match(
+        rf"\s*(?P<nums>{_NUM}(?:\s*[-/]\s*{_NUM})*)\s*(?P<unit>{_UNIT_RE})?\b"
+        rf"(?:\s*/\s*(?P<pnum>{_NUM})?\s*(?P<per>{_PER_RE})\b)?",
+        tail,
+        re.IGNORECASE,
+    )
     if not m:
         return [_strength(full[0])] if full else []
+    nums = [_num(n) for n in re.split(r"\s*[-/]\s*", m.group("nums"))]
+    if len(nums) == 1 and full:
+        return [_strength(full[0])]
     unit = _UNITS[m.group("unit").lower()] if m.group("unit") else "mg"
-    explicit = bool(m.group("unit"))
-    return [Strength(_num(n), unit, "unit", explicit) for n in re.split(r"\s*[-/]\s*", m.group("nums"))]
+    per = _PER[m.group("per").lower()] if m.group("per") else "unit"
+    scale = _num(m.group("pnum")) if m.group("pnum") else 1.0
+    return [Strength(n / scale, unit, per, bool(m.group("unit"))) for n in nums]
 
 
 def _pack(body: str, brand: str | None) -> NameParts:

@@ -118,6 +118,8 @@ def _same_strengths(p: Product, strengths: tuple[Strength | None, ...]) -> bool:
     if len(given) != len(p.parts):
         return False
     for part, s in zip(p.parts, given, strict=True):
+        if (s.per == "mL") != (part.per == "mL"):
+            return False  # 5 mg per tablet is not 5 mg per mL
         try:
             if s.explicit:
                 value = s.value * conversion_factor(f"{s.unit}/h" if s.per == "h" else s.unit, part.unit)
@@ -161,7 +163,7 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
         choices = f.by_ingredients.get(frozenset(d.id for d in drugs), ())
         products = tuple(f.products[c] for c in choices if release is None or f.products[c].release == release)
         return Resolved(drugs, None, products, release=release, route=parts.route)
-    if code is None and (known := _curated(f, drugs, strengths, release)):
+    if code is None and (known := _curated(f, drugs, strengths, release, parts.form)):
         return Resolved(drugs, known, release=known.release, route=known.route)
     pid = f"rxcui_{code.code}" if code else ""
     product = product_from_parts(
@@ -172,7 +174,7 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
 
 
 def _curated(f: Formulary, drugs: tuple[Drug, ...], strengths: tuple[Strength | None, ...],
-             release: str | None) -> Product | None:  # fmt: skip
+             release: str | None, form: str | None) -> Product | None:  # fmt: skip
     """The curated product a typed name with strengths describes ("oxycodone-APAP 5-325 mg")."""
     wanted = {d.id: s for d, s in zip(drugs, strengths, strict=False)}
     found = []
@@ -182,6 +184,8 @@ def _curated(f: Formulary, drugs: tuple[Drug, ...], strengths: tuple[Strength | 
             continue
         if _same_strengths(p, tuple(wanted.get(part.drug) for part in p.parts)):
             found.append(p)
+    if form:
+        found = [p for p in found if p.form == form] or found
     # "morphine 30 mg" is an IR and an ER tablet: the name alone does not say which, so neither
     return found[0] if len({(p.release, p.form) for p in found}) == 1 else None
 

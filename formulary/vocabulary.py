@@ -210,15 +210,14 @@ def load_products(
         for s in v["strengths"]:
             amounts = _amounts(s, len(units), where)
             pid = f"{v['id']}_{s.replace('/', '_').replace('.', 'p')}"
-            label = " / ".join(
-                f"{drugs[d].name.split(' (')[0]} {Strength(a, u).text()}"
-                for d, a, u in zip(v["ingredients"], amounts, units, strict=True)
-            )
-            brands = tuple(b["name"] for b in v["brands"] if not b["strengths"] or s in b["strengths"])
             per = v["per"]
+            unit_text = units[0] if len(set(units)) == 1 else ""
+            label = "/".join(f"{a:g}" + ("" if unit_text else f" {u}") for a, u in zip(amounts, units, strict=True))
+            label = f"{label} {unit_text}".strip() + ("/mL" if per == "mL" else "")
+            brands = tuple(b["name"] for b in v["brands"] if not b["strengths"] or s in b["strengths"])
             products[pid] = Product(
                 id=pid,
-                name=f"{label}{'' if per == 'unit' else ' per ' + per} {v['form']}",
+                name=f"{v['name']} {label}",
                 parts=tuple(
                     Part(d, a, u, per) for d, a, u in zip(v["ingredients"], amounts, units, strict=True)
                 ),
