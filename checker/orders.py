@@ -77,8 +77,13 @@ def _classes(drug: Drug, release: str | None, f: Formulary) -> frozenset[str]:
     MS Contin is a long-acting morphine and Percocet a short-acting oxycodone."""
     own = set(drug.classes)
     if release and ("opioid" in own or "opioid" in f.expand_classes(own)):
-        own -= {"long_acting_opioid", "short_acting_opioid"}
-        own.add("long_acting_opioid" if release == "extended" else "short_acting_opioid")
+        if release == "extended":
+            own.discard("short_acting_opioid")
+            own.add("long_acting_opioid")
+        elif drug.id in f.extended_ingredients or "long_acting_opioid" not in own:
+            # an IR product of an ingredient that also comes as ER; methadone stays long-acting
+            own.discard("long_acting_opioid")
+            own.add("short_acting_opioid")
     return f.expand_classes(own)
 
 

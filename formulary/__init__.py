@@ -59,6 +59,7 @@ class Formulary:
     families: dict[str, tuple[str, ...]] = field(repr=False, default_factory=dict)  # brand/family key → ids
     by_ingredients: dict[frozenset[str], tuple[str, ...]] = field(repr=False, default_factory=dict)
     rxnorm: dict[str, tuple[str, str]] = field(repr=False, default_factory=dict)  # rxcui → (name, sets)
+    extended_ingredients: frozenset[str] = frozenset()  # ingredients with an extended-release product
     _resolved: dict = field(repr=False, default_factory=dict, compare=False)
     _names: list[str] = field(repr=False, default_factory=list, compare=False)
 
@@ -231,6 +232,7 @@ def load() -> Formulary:
         families=families,
         by_ingredients=by_ingredients,
         rxnorm=load_rxnorm(tables["rxnorm.tsv"]),
+        extended_ingredients=frozenset(d for p in products.values() if p.release == "extended" for d in p.drugs),
     )
     for sid in {s for _, codes in extra.items() for _, s in codes} | {"VOC", "RX_CDC", "RX_OMTK"}:
         if sid not in sources:

@@ -245,7 +245,7 @@ SALTS = frozenset(
     magnesium maleate mesylate besylate succinate fumarate acetate hyclate hydrobromide bromide
     napsylate polistirex terephthalate lactate gluconate dipotassium disodium monohydrate trihydrate
     dihydrochloride medoxomil cilexetil erbumine tromethamine pamoate decanoate palmitate dimesylate
-    saccharate aspartate chloride""".split()
+    saccharate aspartate chloride resin""".split()
 )
 
 

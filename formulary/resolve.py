@@ -99,7 +99,9 @@ def _family(f: Formulary, members: tuple[str, ...], strengths: tuple[Strength | 
         return None
     release = release_of(text)
     if release:
-        products = tuple(p for p in products if p.release == release) or products
+        products = tuple(p for p in products if p.release == release)
+        if not products:
+            return None
     if strengths and any(s is not None for s in strengths):
         products = tuple(p for p in products if _same_strengths(p, strengths))
         if not products:
@@ -141,8 +143,8 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
 
     if len(parts.names) == 1:
         k = key(parts.names[0])
-        fam = f.families.get(k) or (f.families.get(key(parts.brand)) if parts.brand else None)
         drug = _ingredient(f, parts.names[0])
+        fam = f.families.get(k) or (f.families.get(key(parts.brand)) if parts.brand and drug is None else None)
         if fam:
             hit = _family(f, fam, parts.strengths, text)
             if hit is not None or drug is None:
