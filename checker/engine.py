@@ -69,7 +69,8 @@ def order_summary(o: Order | Sequence[Order]) -> dict:
         if (daily := _daily_text(first)) is not None:
             out["daily_dose"] = daily
     if first.interval_h is not None:
-        out["interval_h"] = float(num(first.interval_h)) if "." in num(first.interval_h) else int(num(first.interval_h))  # noqa: E501
+        text = num(first.interval_h)
+        out["interval_h"] = float(text) if "." in text else int(text)
     if first.prn:
         out["prn"] = True
     if known:

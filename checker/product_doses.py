@@ -61,7 +61,12 @@ def _names(res: Resolved) -> str:
 
 
 def plan_doses(
-    res: Resolved, dose: float | None, low: float | None, unit: str | None, others: tuple[Phase, ...], name: str
+    res: Resolved,
+    dose: float | None,
+    low: float | None,
+    unit: str | None,
+    others: tuple[Phase, ...],
+    name: str,
 ) -> Plan:
     n = len(res.drugs)
     empty = (LineDose(),) * n
@@ -84,15 +89,24 @@ def plan_doses(
             )
             note = None
             if kind == "none":
-                note = ("input.count_assumed", "info",
-                        f"{name}: the dose {dose:g} has no unit and was read as {dose:g} {p.form or 'unit'}(s).",
-                        "Give the unit with the dose, e.g. '2 tabs'.")  # fmt: skip
+                note = (
+                    "input.count_assumed",
+                    "info",
+                    f"{name}: the dose {dose:g} has no unit and was read as {dose:g} {p.form or 'unit'}(s).",
+                    "Give the unit with the dose, e.g. '2 tabs'.",
+                )
             return Plan(lines, note)
         if kind in ("count", "ml", "none"):
-            return Plan(empty, ("unit.dose_form", "moderate",
-                                f"{name} is ordered as {dose:g} {unit or ''}, which does not fit the product "
-                                f"({p.form or 'product'}); the dose was not checked.",
-                                "Order a number of tablets, capsules or patches, or mL of a liquid."))  # fmt: skip
+            return Plan(
+                empty,
+                (
+                    "unit.dose_form",
+                    "moderate",
+                    f"{name} is ordered as {dose:g} {unit or ''}, which does not fit the product "
+                    f"({p.form or 'product'}); the dose was not checked.",
+                    "Order a number of tablets, capsules or patches, or mL of a liquid.",
+                ),
+            )
         if n == 1:
             return Plan(plain)
         return Plan(empty, _amount_on_combination(res, dose, unit, name))
@@ -101,14 +115,22 @@ def plan_doses(
     if kind in ("count", "ml", "none"):
         strengths = ", ".join(sorted({c.name for c in res.choices}))[:200]
         hint = f" (for example {strengths})" if strengths else ""
-        return Plan(empty, ("unit.dose_form", "moderate",
-                            f"{name} contains {_names(res)}; without the product strength{hint} a dose of "
-                            f"{dose:g} {unit or ''} cannot be turned into amounts, so it was not checked.",
-                            "Give the strength with the product, e.g. 'Norco 10/325 mg'."))  # fmt: skip
+        return Plan(
+            empty,
+            (
+                "unit.dose_form",
+                "moderate",
+                f"{name} contains {_names(res)}; without the product strength{hint} a dose of "
+                f"{dose:g} {unit or ''} cannot be turned into amounts, so it was not checked.",
+                "Give the strength with the product, e.g. 'Norco 10/325 mg'.",
+            ),
+        )
     return Plan(empty, _amount_on_combination(res, dose, unit, name))
 
 
-def _amount_on_combination(res: Resolved, dose: float, unit: str | None, name: str) -> tuple[str, str, str, str]:
+def _amount_on_combination(
+    res: Resolved, dose: float, unit: str | None, name: str
+) -> tuple[str, str, str, str]:
     return (
         "input.product_dose",
         "moderate",

@@ -11,7 +11,6 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
-
 from importlib import resources
 
 from formulary.loader import KnowledgeError, build_drugs, load_classes, load_sources, read_toml
@@ -232,7 +231,9 @@ def load() -> Formulary:
         families=families,
         by_ingredients=by_ingredients,
         rxnorm=load_rxnorm(tables["rxnorm.tsv"]),
-        extended_ingredients=frozenset(d for p in products.values() if p.release == "extended" for d in p.drugs),
+        extended_ingredients=frozenset(
+            d for p in products.values() if p.release == "extended" for d in p.drugs
+        ),
     )
     for sid in {s for _, codes in extra.items() for _, s in codes} | {"VOC", "RX_CDC", "RX_OMTK"}:
         if sid not in sources:

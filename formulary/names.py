@@ -17,14 +17,40 @@ from functools import lru_cache
 
 # Strength units as written → the unit pint knows. "UNT" is RxNorm's "units".
 _UNITS = {
-    "mg": "mg", "milligram": "mg", "milligrams": "mg", "g": "g", "gm": "g", "gram": "g", "grams": "g",
-    "mcg": "ug", "ug": "ug", "µg": "ug", "microgram": "ug", "micrograms": "ug",
-    "unt": "IU", "unit": "IU", "units": "IU", "iu": "IU", "meq": "mEq", "mmol": "mmol",
-}  # fmt: skip
+    "mg": "mg",
+    "milligram": "mg",
+    "milligrams": "mg",
+    "g": "g",
+    "gm": "g",
+    "gram": "g",
+    "grams": "g",
+    "mcg": "ug",
+    "ug": "ug",
+    "µg": "ug",
+    "microgram": "ug",
+    "micrograms": "ug",
+    "unt": "IU",
+    "unit": "IU",
+    "units": "IU",
+    "iu": "IU",
+    "meq": "mEq",
+    "mmol": "mmol",
+}
 _PER = {
-    "ml": "mL", "hr": "h", "h": "h", "hour": "h", "hours": "h", "actuat": "actuation", "dose": "unit",
-    "24hr": "day", "day": "day", "tablet": "unit", "tab": "unit", "capsule": "unit", "patch": "unit",
-}  # fmt: skip
+    "ml": "mL",
+    "hr": "h",
+    "h": "h",
+    "hour": "h",
+    "hours": "h",
+    "actuat": "actuation",
+    "dose": "unit",
+    "24hr": "day",
+    "day": "day",
+    "tablet": "unit",
+    "tab": "unit",
+    "capsule": "unit",
+    "patch": "unit",
+}
 _NUM = r"\d+(?:[.,]\d+)?"
 _UNIT_RE = "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
 _PER_RE = "|".join(sorted(map(re.escape, _PER), key=len, reverse=True))
@@ -37,15 +63,35 @@ _BARE = re.compile(rf"(?<![\w.])(?P<num>{_NUM})(?:\s*(?P<unit>{_UNIT_RE})\b)?", 
 
 # Dose forms, most specific first: (pattern, canonical form, route hint, release implied).
 _FORMS: tuple[tuple[str, str, str | None, str | None], ...] = (
-    (r"transdermal\s+(?:system|patch)|\bpatch(?:es)?\b|\bTD\b|matrix\s+delivery", "patch", "transdermal", "extended"),  # noqa: E501
+    (
+        r"transdermal\s+(?:system|patch)|\bpatch(?:es)?\b|\bTD\b|matrix\s+delivery",
+        "patch",
+        "transdermal",
+        "extended",
+    ),  # noqa: E501
     (r"sublingual\s+(?:tablet|film)|\bSL\b", "sublingual", "oral", None),
-    (r"buccal\s+(?:tablet|film)|buccal|lozenge|troche|oral\s+transmucosal|\blollipop", "transmucosal", "oral", None),  # noqa: E501
+    (
+        r"buccal\s+(?:tablet|film)|buccal|lozenge|troche|oral\s+transmucosal|\blollipop",
+        "transmucosal",
+        "oral",
+        None,
+    ),  # noqa: E501
     (r"nasal\s+spray|nasal\s+solution|metered\s+dose\s+nasal", "nasal spray", "intranasal", None),
     (r"suppositor(?:y|ies)|rectal", "suppository", "rectal", None),
     (r"enema", "enema", "rectal", None),
     (r"inhal\w*|nebuli[sz]\w*|metered\s+dose\s+inhaler", "inhalation", "inhaled", None),
-    (r"(?:oral\s+)?(?:solution|syrup|elixir|liquid|concentrate|suspension|drops?|tincture)\b", "liquid", None, None),  # noqa: E501
-    (r"inject\w*|prefilled\s+syringe|cartridge|auto-?injector|\bvial\b|infusion|\bpen\b", "injection", None, None),  # noqa: E501
+    (
+        r"(?:oral\s+)?(?:solution|syrup|elixir|liquid|concentrate|suspension|drops?|tincture)\b",
+        "liquid",
+        None,
+        None,
+    ),  # noqa: E501
+    (
+        r"inject\w*|prefilled\s+syringe|cartridge|auto-?injector|\bvial\b|infusion|\bpen\b",
+        "injection",
+        None,
+        None,
+    ),  # noqa: E501
     (r"(?:oral\s+)?(?:capsules?|caps?)\b|gelcaps?\b", "capsule", "oral", None),
     (r"(?:oral\s+)?(?:tablets?|tabs?|caplets?)\b|\bchewable\b|\bODT\b", "tablet", "oral", None),
     (r"granules|powder|packet|sachet", "powder", "oral", None),
@@ -201,10 +247,15 @@ def _looks_like_strength(t: str, m: re.Match) -> bool:
     before = t[: m.start()].rstrip()
     if before.endswith(("#", "No.", "no.", "No", "no")):
         return False
-    if m.group("unit") is None and t[m.end() : m.end() + 1].isspace() and _STRENGTH.match(t, m.end() + 1):  # "PEG 3350 17 g": a name's number
+    if (
+        m.group("unit") is None and t[m.end() : m.end() + 1].isspace() and _STRENGTH.match(t, m.end() + 1)
+    ):  # "PEG 3350 17 g": a name's number
         return False
-    return not (m.group("unit") is None and re.match(r"\s*[a-z]", t[m.end() :], re.IGNORECASE) and
-                not re.match(r"\s*(?:/|-|mg|tab|cap)", t[m.end():], re.IGNORECASE))  # fmt: skip
+    return not (
+        m.group("unit") is None
+        and re.match(r"\s*[a-z]", t[m.end() :], re.IGNORECASE)
+        and not re.match(r"\s*(?:/|-|mg|tab|cap)", t[m.end() :], re.IGNORECASE)
+    )
 
 
 def _strength_list(tail: str) -> list[Strength]:

@@ -36,7 +36,9 @@ class Resolved:
     route: str | None = None
 
 
-def resolve(f: Formulary, name: str | None, rxcui: str | None = None, atc: str | None = None) -> Resolved | None:  # noqa: E501
+def resolve(
+    f: Formulary, name: str | None, rxcui: str | None = None, atc: str | None = None
+) -> Resolved | None:  # noqa: E501
     if rxcui:
         hit = _by_rxcui(f, rxcui.strip())
         if hit:
@@ -91,8 +93,9 @@ def _drugs(f: Formulary, p: Product) -> tuple[Drug, ...]:
     return tuple(f.drugs[x] for x in p.drugs)
 
 
-def _family(f: Formulary, members: tuple[str, ...], strengths: tuple[Strength | None, ...] | None,
-            text: str) -> Resolved | None:  # fmt: skip
+def _family(
+    f: Formulary, members: tuple[str, ...], strengths: tuple[Strength | None, ...] | None, text: str
+) -> Resolved | None:
     """A brand or family named, with or without its strengths ("Norco", "Norco 10/325")."""
     products = tuple(f.products[m] for m in members)
     if not products:
@@ -144,7 +147,9 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
     if len(parts.names) == 1:
         k = key(parts.names[0])
         drug = _ingredient(f, parts.names[0])
-        fam = f.families.get(k) or (f.families.get(key(parts.brand)) if parts.brand and drug is None else None)
+        fam = f.families.get(k) or (
+            f.families.get(key(parts.brand)) if parts.brand and drug is None else None
+        )
         if fam:
             hit = _family(f, fam, parts.strengths, text)
             if hit is not None or drug is None:
@@ -163,20 +168,37 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
     has_strength = any(s is not None for s in strengths)
     if not has_strength and not parts.pack and code is None:
         choices = f.by_ingredients.get(frozenset(d.id for d in drugs), ())
-        products = tuple(f.products[c] for c in choices if release is None or f.products[c].release == release)
+        products = tuple(
+            f.products[c] for c in choices if release is None or f.products[c].release == release
+        )
         return Resolved(drugs, None, products, release=release, route=parts.route)
     if code is None and (known := _curated(f, drugs, strengths, release, parts.form)):
         return Resolved(drugs, known, release=known.release, route=known.route)
     pid = f"rxcui_{code.code}" if code else ""
     product = product_from_parts(
-        pid, text, drugs, strengths, parts.form, release, parts.route, parts.brand,
-        (code,) if code else (), code.source if code else "", parts.pack, parts.volume_ml,
-    )  # fmt: skip
+        pid,
+        text,
+        drugs,
+        strengths,
+        parts.form,
+        release,
+        parts.route,
+        parts.brand,
+        (code,) if code else (),
+        code.source if code else "",
+        parts.pack,
+        parts.volume_ml,
+    )
     return Resolved(drugs, product, release=release, route=product.route)
 
 
-def _curated(f: Formulary, drugs: tuple[Drug, ...], strengths: tuple[Strength | None, ...],
-             release: str | None, form: str | None) -> Product | None:  # fmt: skip
+def _curated(
+    f: Formulary,
+    drugs: tuple[Drug, ...],
+    strengths: tuple[Strength | None, ...],
+    release: str | None,
+    form: str | None,
+) -> Product | None:
     """The curated product a typed name with strengths describes ("oxycodone-APAP 5-325 mg")."""
     wanted = {d.id: s for d, s in zip(drugs, strengths, strict=False)}
     found = []

@@ -23,12 +23,38 @@ from formulary.units import UnitError, conversion_factor
 _ATC = re.compile(r"^[A-Z]\d\d[A-Z]{2}\d\d$")
 _CODE = re.compile(r"^(\d+)=([A-Z][A-Z0-9_]*)$")
 COLUMNS = ("id", "name", "classes", "atc", "rxcui", "synonyms", "brands", "unit")
-FORMS = ("tablet", "capsule", "patch", "liquid", "injection", "suppository", "transmucosal", "sublingual",
-         "nasal spray", "film", "powder", "topical", "inhalation", "enema", "pack")  # fmt: skip
+FORMS = (
+    "tablet",
+    "capsule",
+    "patch",
+    "liquid",
+    "injection",
+    "suppository",
+    "transmucosal",
+    "sublingual",
+    "nasal spray",
+    "film",
+    "powder",
+    "topical",
+    "inhalation",
+    "enema",
+    "pack",
+)
 RELEASES = ("immediate", "extended")
-FORM_ROUTES = {"tablet": "oral", "capsule": "oral", "sublingual": "oral", "transmucosal": "oral", "film": "oral",
-               "powder": "oral", "patch": "transdermal", "suppository": "rectal", "enema": "rectal",
-               "nasal spray": "intranasal", "topical": "topical", "inhalation": "inhaled"}  # fmt: skip
+FORM_ROUTES = {
+    "tablet": "oral",
+    "capsule": "oral",
+    "sublingual": "oral",
+    "transmucosal": "oral",
+    "film": "oral",
+    "powder": "oral",
+    "patch": "transdermal",
+    "suppository": "rectal",
+    "enema": "rectal",
+    "nasal spray": "intranasal",
+    "topical": "topical",
+    "inhalation": "inhaled",
+}
 
 
 def rows(text: str, where: str, columns: tuple[str, ...]) -> Iterable[tuple[int, dict[str, str]]]:
@@ -212,7 +238,9 @@ def load_products(
             pid = f"{v['id']}_{s.replace('/', '_').replace('.', 'p')}"
             per = v["per"]
             unit_text = units[0] if len(set(units)) == 1 else ""
-            label = "/".join(f"{a:g}" + ("" if unit_text else f" {u}") for a, u in zip(amounts, units, strict=True))
+            label = "/".join(
+                f"{a:g}" + ("" if unit_text else f" {u}") for a, u in zip(amounts, units, strict=True)
+            )
             label = f"{label} {unit_text}".strip() + ("/mL" if per == "mL" else "")
             brands = tuple(b["name"] for b in v["brands"] if not b["strengths"] or s in b["strengths"])
             products[pid] = Product(
@@ -234,17 +262,29 @@ def load_products(
                         names.setdefault(key(t), []).append(pid)
         for text in (v["name"], *v["names"], *(b["name"] for b in v["brands"])):
             k = key(text)
-            fam = [m for m in members if text in products[m].brands] if text in {
-                b["name"] for b in v["brands"]} else members  # fmt: skip
+            fam = (
+                [m for m in members if text in products[m].brands]
+                if text in {b["name"] for b in v["brands"]}
+                else members
+            )
             families[k] = tuple(dict.fromkeys((*families.get(k, ()), *fam)))
     return products, names, families
 
 
 def product_from_parts(
-    pid: str, name: str, drugs: tuple[Drug, ...], strengths: tuple[Strength | None, ...], form: str | None,
-    release: str | None, route: str | None, brand: str | None, codes: tuple[Code, ...], source: str,
-    pack: bool = False, volume_ml: float | None = None,
-) -> Product:  # fmt: skip
+    pid: str,
+    name: str,
+    drugs: tuple[Drug, ...],
+    strengths: tuple[Strength | None, ...],
+    form: str | None,
+    release: str | None,
+    route: str | None,
+    brand: str | None,
+    codes: tuple[Code, ...],
+    source: str,
+    pack: bool = False,
+    volume_ml: float | None = None,
+) -> Product:
     """A product read from a name: strengths kept as written (unit and per), ingredients resolved."""
     parts = []
     for d, s in zip(drugs, strengths, strict=True):
@@ -256,6 +296,14 @@ def product_from_parts(
             unit = f"{s.unit}/h" if s.per == "h" else s.unit
             parts.append(Part(d.id, s.value, unit, "unit" if s.per == "h" else s.per))
     return Product(
-        id=pid, name=name, parts=tuple(parts), form=form, release=release, route=route or FORM_ROUTES.get(form or ""),
-        brands=(brand,) if brand else (), codes=codes, source=source, pack=pack,
-    )  # fmt: skip
+        id=pid,
+        name=name,
+        parts=tuple(parts),
+        form=form,
+        release=release,
+        route=route or FORM_ROUTES.get(form or ""),
+        brands=(brand,) if brand else (),
+        codes=codes,
+        source=source,
+        pack=pack,
+    )

@@ -60,9 +60,8 @@ def check_interactions(ctx: Context) -> Iterator[Finding]:
         for rule in rules.values():
             involved: tuple[Order, ...] = (x, y)
             if rule.also:
-                third = [
-                    o for o in orders if o.index not in (x.index, y.index) and rule.also.key in ctx.tags[o.line]
-                ]
+                others = [o for o in orders if o.index not in (x.index, y.index)]
+                third = [o for o in others if rule.also.key in ctx.tags[o.line]]
                 if not third:
                     continue
                 involved = (x, y, third[0])

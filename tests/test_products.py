@@ -11,11 +11,22 @@ from formulary.units import conversion_factor
 
 F = load()
 PRODUCTS = sorted(F.products.values(), key=lambda p: p.id)
-UNIT_FORMS = ("tablet", "capsule", "patch", "suppository", "transmucosal", "sublingual", "film", "nasal spray")
+UNIT_FORMS = (
+    "tablet",
+    "capsule",
+    "patch",
+    "suppository",
+    "transmucosal",
+    "sublingual",
+    "film",
+    "nasal spray",
+)
 
 
 def _report(*meds, patient=None):
-    return check({"patient": patient or {"age_years": 60, "weight_kg": 70}, "medications": list(meds)}).to_dict()
+    return check(
+        {"patient": patient or {"age_years": 60, "weight_kg": 70}, "medications": list(meds)}
+    ).to_dict()
 
 
 def _codes(report, at_least=("contraindicated", "major", "moderate", "minor", "info")):
@@ -25,8 +36,12 @@ def _codes(report, at_least=("contraindicated", "major", "moderate", "minor", "i
 def _count_order(p):
     """Two of the product's dose units every 6 hours, by its id (as an order-entry system would)."""
     unit = "mL" if p.parts[0].per == "mL" else "tab" if p.form != "patch" else "patch"
-    return {"drug": p.name if p.id.startswith("rxcui") else p.brands[0] if p.brands else p.name,
-            "dose": 2, "unit": unit, "frequency": "q6h"}  # fmt: skip
+    return {
+        "drug": p.name if p.id.startswith("rxcui") else p.brands[0] if p.brands else p.name,
+        "dose": 2,
+        "unit": unit,
+        "frequency": "q6h",
+    }
 
 
 @pytest.mark.parametrize("product", PRODUCTS, ids=lambda p: p.id)
@@ -49,8 +64,9 @@ def test_each_product_count_dose_becomes_its_ingredient_amounts(product):
     assert med.get("release") == product.release
 
 
-ACETAMINOPHEN = [p for p in PRODUCTS if "acetaminophen" in p.drugs and p.parts[0].per == "unit"
-                 and p.form != "suppository"]  # fmt: skip
+ACETAMINOPHEN = [
+    p for p in PRODUCTS if "acetaminophen" in p.drugs and p.parts[0].per == "unit" and p.form != "suppository"
+]
 
 
 @pytest.mark.parametrize("product", ACETAMINOPHEN, ids=lambda p: p.id)
@@ -78,15 +94,25 @@ def test_norco_range_sig_and_tylenol_total_both():
 
 
 def test_combination_opioid_counts_in_mme_and_fires_benzodiazepine_rule():
-    report = _report({"drug": "Percocet 10/325", "sig": "2 tabs po q6h"}, {"drug": "clonazepam", "sig": "1 mg bid"})
+    report = _report(
+        {"drug": "Percocet 10/325", "sig": "2 tabs po q6h"}, {"drug": "clonazepam", "sig": "1 mg bid"}
+    )
     codes = _codes(report)
     assert "interaction.opioid_benzodiazepine" in codes
     [load] = [f for f in report["findings"] if f["category"] == "opioid_load"]
     assert load["evidence"]["actual"] == "120 MME/day"  # 20 mg oxycodone × 4 × 1.5
 
 
-@pytest.mark.parametrize("name,mme", [("Tylenol #3", "36"), ("Norco 5/325", "40"), ("Ultracet", "60"),
-                                      ("Nucynta 50 mg", "160"), ("hydrocodone/ibuprofen 7.5/200", "60")])  # fmt: skip
+@pytest.mark.parametrize(
+    "name,mme",
+    [
+        ("Tylenol #3", "36"),
+        ("Norco 5/325", "40"),
+        ("Ultracet", "60"),
+        ("Nucynta 50 mg", "160"),
+        ("hydrocodone/ibuprofen 7.5/200", "60"),
+    ],
+)
 def test_opioid_part_of_products_counts_in_mme(name, mme):
     report = _report({"drug": name, "sig": "2 tabs po q6h"})
     [load] = [f for f in report["findings"] if f["category"] == "opioid_load"]
@@ -101,18 +127,28 @@ def test_product_lines_are_not_an_interaction_or_duplicate_of_each_other():
 
 
 def test_long_and_short_acting_products_of_one_ingredient_differ():
-    both = _report({"drug": "MS Contin 30 mg", "sig": "1 tab q12h"}, {"drug": "OxyContin 20 mg", "sig": "1 tab q12h"})
+    both = _report(
+        {"drug": "MS Contin 30 mg", "sig": "1 tab q12h"}, {"drug": "OxyContin 20 mg", "sig": "1 tab q12h"}
+    )
     assert "duplication.long_acting_opioid" in _codes(both)
-    ir = _report({"drug": "Percocet 5/325", "sig": "1 tab q6h"}, {"drug": "MS Contin 30 mg", "sig": "1 tab q12h"})
+    ir = _report(
+        {"drug": "Percocet 5/325", "sig": "1 tab q6h"}, {"drug": "MS Contin 30 mg", "sig": "1 tab q12h"}
+    )
     assert "duplication.long_acting_opioid" not in _codes(ir)
 
 
 def test_patch_count_is_a_rate():
-    report = _report({"drug": "Duragesic", "sig": "2 patches q72h"}, {"drug": "Butrans 10", "sig": "1 patch weekly"})
+    report = _report(
+        {"drug": "Duragesic", "sig": "2 patches q72h"}, {"drug": "Butrans 10", "sig": "1 patch weekly"}
+    )
     fentanyl, buprenorphine = report["medications"]
-    assert fentanyl["ingredients"] == [{"drug": "fentanyl", "amount": None, "daily": None}]  # no strength given
-    assert any(f["code"] == "unit.dose_form" and f["severity"] == "moderate" and f["medications"] == [0]
-               for f in report["findings"])  # fmt: skip
+    assert fentanyl["ingredients"] == [
+        {"drug": "fentanyl", "amount": None, "daily": None}
+    ]  # no strength given
+    assert any(
+        f["code"] == "unit.dose_form" and f["severity"] == "moderate" and f["medications"] == [0]
+        for f in report["findings"]
+    )
     assert buprenorphine["ingredients"][0]["amount"] == "10 µg/h"
     patch = _report({"drug": "Duragesic 50", "sig": "1 patch q72h"})
     assert patch["medications"][0]["ingredients"][0]["amount"] == "50 µg/h"
@@ -120,14 +156,20 @@ def test_patch_count_is_a_rate():
 
 
 def test_solution_in_ml():
-    report = _report({"drug": "oxycodone oral solution 5 mg/5 mL", "dose": 10, "unit": "mL", "frequency": "q4h"})
+    report = _report(
+        {"drug": "oxycodone oral solution 5 mg/5 mL", "dose": 10, "unit": "mL", "frequency": "q4h"}
+    )
     assert report["medications"][0]["ingredients"][0]["amount"] == "10 mg"
 
 
 def test_count_of_a_combination_without_strength_is_not_checked_and_says_so():
     report = _report({"drug": "Norco", "sig": "2 tabs q6h"})
     [f] = [f for f in report["findings"] if f["code"] == "unit.dose_form"]
-    assert f["severity"] == "moderate" and "10/325" in f["message"].replace(" mg / ", "/") or "strength" in f["message"]
+    assert (
+        f["severity"] == "moderate"
+        and "10/325" in f["message"].replace(" mg / ", "/")
+        or "strength" in f["message"]
+    )
     codes = _codes(_report({"drug": "Norco", "sig": "2 tabs q6h"}, {"drug": "lorazepam", "sig": "1 mg bid"}))
     assert "interaction.opioid_benzodiazepine" in codes  # the ingredients are known even without strength
 

@@ -52,29 +52,39 @@ def _class_cases():
 
 @pytest.mark.parametrize("member,rule,partner", _class_cases())
 def test_every_class_member_fires_its_class_rule(member, rule, partner):
-    report = _report({"drug": F.drugs[member].name, "dose": 1, "unit": "mg"}, {"drug": partner, "dose": 1, "unit": "mg"})
-    pair = [f for f in report["findings"] if f["category"] == "interaction" and set(f["medications"]) >= {0, 1}]
+    report = _report(
+        {"drug": F.drugs[member].name, "dose": 1, "unit": "mg"}, {"drug": partner, "dose": 1, "unit": "mg"}
+    )
+    pair = [
+        f for f in report["findings"] if f["category"] == "interaction" and set(f["medications"]) >= {0, 1}
+    ]
     assert pair, f"{member} + {partner}: no interaction (expected at least {rule})"
 
 
-@pytest.mark.parametrize("a,b,code", [
-    ("clonazepam", "oxycodone", "interaction.opioid_benzodiazepine"),
-    ("temazepam", "Norco 10/325", "interaction.opioid_benzodiazepine"),
-    ("midazolam", "hydrocodone", "interaction.opioid_benzodiazepine"),
-    ("warfarin", "naproxen", None),
-    ("warfarin", "celecoxib", None),
-    ("methadone", "fluconazole", "interaction.cyp3a4_inhibitor_methadone"),
-    ("oxycodone", "voriconazole", "interaction.cyp3a4_inhibitor_oxycodone"),
-    ("apixaban", "dalteparin", "duplication.anticoagulant"),
-    ("edoxaban", "fondaparinux", "duplication.anticoagulant"),
-    ("ibuprofen", "meloxicam", "duplication.nsaid"),
-    ("oxycodone", "St John's wort", None),
-    ("methadone", "St. John's wort", None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "a,b,code",
+    [
+        ("clonazepam", "oxycodone", "interaction.opioid_benzodiazepine"),
+        ("temazepam", "Norco 10/325", "interaction.opioid_benzodiazepine"),
+        ("midazolam", "hydrocodone", "interaction.opioid_benzodiazepine"),
+        ("warfarin", "naproxen", None),
+        ("warfarin", "celecoxib", None),
+        ("methadone", "fluconazole", "interaction.cyp3a4_inhibitor_methadone"),
+        ("oxycodone", "voriconazole", "interaction.cyp3a4_inhibitor_oxycodone"),
+        ("apixaban", "dalteparin", "duplication.anticoagulant"),
+        ("edoxaban", "fondaparinux", "duplication.anticoagulant"),
+        ("ibuprofen", "meloxicam", "duplication.nsaid"),
+        ("oxycodone", "St John's wort", None),
+        ("methadone", "St. John's wort", None),
+    ],
+)
 def test_named_pairs(a, b, code):
     report = _report({"drug": a, "dose": 1, "unit": "mg"}, {"drug": b, "dose": 1, "unit": "tab"})
-    found = [f for f in report["findings"] if set(f["medications"]) >= {0, 1}
-             and f["category"] in ("interaction", "duplication")]  # fmt: skip
+    found = [
+        f
+        for f in report["findings"]
+        if set(f["medications"]) >= {0, 1} and f["category"] in ("interaction", "duplication")
+    ]
     assert found, (a, b)
     if code:
         assert code in [f["code"] for f in found]
@@ -88,9 +98,16 @@ def test_every_rxnorm_code_of_the_tables_resolves_to_known_ingredients():
     assert not missing, missing[:20]
 
 
-@pytest.mark.parametrize("tag,cls", [("benzodiazepine", "benzodiazepine"), ("opioid_analgesics_with_ambulatory_misuse_potential", "opioid"),
-                                     ("extended_release_opioid_with_ambulatory_misuse_potential", "long_acting_opioid"),
-                                     ("omtk", "opioid"), ("fentanyl_type", "opioid")])  # fmt: skip
+@pytest.mark.parametrize(
+    "tag,cls",
+    [
+        ("benzodiazepine", "benzodiazepine"),
+        ("opioid_analgesics_with_ambulatory_misuse_potential", "opioid"),
+        ("extended_release_opioid_with_ambulatory_misuse_potential", "long_acting_opioid"),
+        ("omtk", "opioid"),
+        ("fentanyl_type", "opioid"),
+    ],
+)
 def test_value_set_members_carry_the_class(tag, cls):
     from checker.model import Medication, Patient
     from checker.orders import build_orders
@@ -122,25 +139,37 @@ def test_atc_codes_resolve():
             assert r is not None and r.drugs[0].id == d.id, (d.id, code)
 
 
-@pytest.mark.parametrize("name,drugs", [
-    ("Abuse-Deterrent 12 HR Oxycodone Hydrochloride 10 MG Extended Release Oral Tablet [Oxycontin]", ["oxycodone"]),
-    ("acetaminophen 325 MG / oxycodone hydrochloride 5 MG Oral Tablet [Percocet]", ["acetaminophen", "oxycodone"]),
-    ("Paracetamol 240mg suppository (product)", ["acetaminophen"]),
-    ("Fentanyl 25micrograms/hour patch", ["fentanyl"]),
-    ("morphine sulfate liposomal 10 MG/ML Injectable Suspension", ["morphine"]),
-    ("72 HR fentanyl 0.025 MG/HR Transdermal System", ["fentanyl"]),
-    ("{21 (temazepam 15 MG Oral Capsule) / 7 (diazepam 2 MG Oral Tablet) } Pack", ["temazepam", "diazepam"]),
-    ("oxycodone-acetaminophen 5-325 mg tablet", ["oxycodone", "acetaminophen"]),
-    ("hydrocodone bitartrate and acetaminophen 10 mg/325 mg", ["hydrocodone", "acetaminophen"]),
-    ("Tylenol #3", ["codeine", "acetaminophen"]),
-    ("Tylenol with Codeine No. 4", ["codeine", "acetaminophen"]),
-    ("Vicodin ES", ["hydrocodone", "acetaminophen"]),
-    ("Senokot-S", ["senna", "docusate"]),
-    ("PEG 3350", ["polyethylene_glycol"]),
-    ("Sennosides 8.6 mg tablet", ["senna"]),
-    ("pantoprazole 40 mg EC tablet", ["pantoprazole"]),
-    ("insulin glargine 100 units/mL", ["insulin_glargine"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name,drugs",
+    [
+        (
+            "Abuse-Deterrent 12 HR Oxycodone Hydrochloride 10 MG Extended Release Oral Tablet [Oxycontin]",
+            ["oxycodone"],
+        ),
+        (
+            "acetaminophen 325 MG / oxycodone hydrochloride 5 MG Oral Tablet [Percocet]",
+            ["acetaminophen", "oxycodone"],
+        ),
+        ("Paracetamol 240mg suppository (product)", ["acetaminophen"]),
+        ("Fentanyl 25micrograms/hour patch", ["fentanyl"]),
+        ("morphine sulfate liposomal 10 MG/ML Injectable Suspension", ["morphine"]),
+        ("72 HR fentanyl 0.025 MG/HR Transdermal System", ["fentanyl"]),
+        (
+            "{21 (temazepam 15 MG Oral Capsule) / 7 (diazepam 2 MG Oral Tablet) } Pack",
+            ["temazepam", "diazepam"],
+        ),
+        ("oxycodone-acetaminophen 5-325 mg tablet", ["oxycodone", "acetaminophen"]),
+        ("hydrocodone bitartrate and acetaminophen 10 mg/325 mg", ["hydrocodone", "acetaminophen"]),
+        ("Tylenol #3", ["codeine", "acetaminophen"]),
+        ("Tylenol with Codeine No. 4", ["codeine", "acetaminophen"]),
+        ("Vicodin ES", ["hydrocodone", "acetaminophen"]),
+        ("Senokot-S", ["senna", "docusate"]),
+        ("PEG 3350", ["polyethylene_glycol"]),
+        ("Sennosides 8.6 mg tablet", ["senna"]),
+        ("pantoprazole 40 mg EC tablet", ["pantoprazole"]),
+        ("insulin glargine 100 units/mL", ["insulin_glargine"]),
+    ],
+)
 def test_product_name_shapes(name, drugs):
     r = F.resolve(name)
     assert r is not None, name
@@ -148,25 +177,54 @@ def test_product_name_shapes(name, drugs):
 
 
 def test_release_read_from_names():
-    assert F.resolve("Abuse-Deterrent 12 HR Oxycodone Hydrochloride 10 MG Extended Release Oral Tablet").release == "extended"
+    assert (
+        F.resolve("Abuse-Deterrent 12 HR Oxycodone Hydrochloride 10 MG Extended Release Oral Tablet").release
+        == "extended"
+    )
     assert F.resolve("Fentanyl 25micrograms/hour patch").release == "extended"
     assert F.resolve("MS Contin 15 mg").product.release == "extended"
     assert F.resolve("Percocet 5/325").product.release == "immediate"
 
 
-@pytest.mark.parametrize("name", ["senna", "docusate", "pantoprazole", "famotidine", "polyethylene glycol 3350",
-                                  "bisacodyl", "lactulose", "atorvastatin", "metoprolol", "levetiracetam",
-                                  "insulin lispro", "ceftriaxone", "famotidine", "metformin"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        "senna",
+        "docusate",
+        "pantoprazole",
+        "famotidine",
+        "polyethylene glycol 3350",
+        "bisacodyl",
+        "lactulose",
+        "atorvastatin",
+        "metoprolol",
+        "levetiracetam",
+        "insulin lispro",
+        "ceftriaxone",
+        "famotidine",
+        "metformin",
+    ],
+)
 def test_recognised_drug_with_nothing_to_check_raises_no_warning(name):
-    for med in ({"drug": name}, {"drug": name, "sig": "2 tabs po daily"}, {"drug": name, "dose": 10, "unit": "mg"}):
+    for med in (
+        {"drug": name},
+        {"drug": name, "sig": "2 tabs po daily"},
+        {"drug": name, "dose": 10, "unit": "mg"},
+    ):
         report = _report(med)
         assert report["counts"]["moderate"] == report["counts"]["major"] == report["counts"]["minor"] == 0, (
-            name, med, [(f["code"], f["severity"]) for f in report["findings"]])
+            name,
+            med,
+            [(f["code"], f["severity"]) for f in report["findings"]],
+        )
 
 
 def test_unknown_name_is_minor_with_suggestions():
-    report = _report({"drug": "percoset", "dose": 1, "unit": "tab"}, {"drug": "clonazapam", "dose": 1, "unit": "mg"},
-                     {"drug": "zzqxw", "dose": 1, "unit": "mg"})  # fmt: skip
+    report = _report(
+        {"drug": "percoset", "dose": 1, "unit": "tab"},
+        {"drug": "clonazapam", "dose": 1, "unit": "mg"},
+        {"drug": "zzqxw", "dose": 1, "unit": "mg"},
+    )
     found = {f["medications"][0]: f for f in report["findings"] if f["code"] == "unrecognized.drug"}
     assert set(found) == {0, 1, 2} and {f["severity"] for f in found.values()} == {"minor"}
     assert "Percocet" in found[0]["message"] and found[0]["evidence"]["suggestions"][0] == "Percocet"
@@ -175,8 +233,14 @@ def test_unknown_name_is_minor_with_suggestions():
 
 
 def test_resolution_is_fast_enough_for_a_check():
-    names = ["Norco 10/325", "oxycodone-acetaminophen 5-325 mg tablet", "clonazepam", "Tylenol #3",
-             "Fentanyl 25micrograms/hour patch", "percoset"]  # fmt: skip
+    names = [
+        "Norco 10/325",
+        "oxycodone-acetaminophen 5-325 mg tablet",
+        "clonazepam",
+        "Tylenol #3",
+        "Fentanyl 25micrograms/hour patch",
+        "percoset",
+    ]
     t = time.perf_counter()
     for _ in range(200):
         for n in names:
