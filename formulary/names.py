@@ -33,6 +33,7 @@ _UNITS = {
     "unit": "IU",
     "units": "IU",
     "iu": "IU",
+    "u": "IU",
     "meq": "mEq",
     "mmol": "mmol",
 }
@@ -51,7 +52,7 @@ _PER = {
     "capsule": "unit",
     "patch": "unit",
 }
-_NUM = r"\d+(?:[.,]\d+)?"
+_NUM = r"\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:[.,]\d+)?"
 _UNIT_RE = "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
 _PER_RE = "|".join(sorted(map(re.escape, _PER), key=len, reverse=True))
 # "10 MG", "0.025 MG/HR", "5 mg/5 mL", "25micrograms/hour", "100 UNT/ML"
@@ -117,6 +118,7 @@ _SUFFIX = re.compile(
     r"\s*\((?:product|medicinal product|clinical drug|substance|real clinical drug)\)\s*$", re.IGNORECASE
 )
 _BRAND = re.compile(r"\s*\[([^\]]+)\]\s*$")
+_PAREN_BRAND = re.compile(r"\s+\(([A-Za-z][^()]*)\)\s*$")
 _PACK = re.compile(r"^\s*\{(?P<body>.*)\}\s*Pack\b", re.IGNORECASE | re.DOTALL)
 _VOLUME = re.compile(rf"^\s*(?P<num>{_NUM})\s*ML\s+(?=\D)", re.IGNORECASE)  # RxNorm "1 ML morphine ..."
 _SPLIT = re.compile(r"\s+/\s+|\s*\+\s*|\s+and\s+|\s+with\s+|\s*,\s*|\s*/\s*|-(?=[a-z])", re.IGNORECASE)
@@ -151,6 +153,8 @@ class NameParts:
 
 
 def _num(text: str) -> float:
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", text):  # "100,000 units": thousands, not a decimal comma
+        return float(text.replace(",", ""))
     return float(text.replace(",", "."))
 
 
@@ -202,6 +206,8 @@ def parse(text: str) -> NameParts | None:
     brand = None
     if m := _BRAND.search(t):
         brand, t = m.group(1).strip(), t[: m.start()]
+    elif (m := _PAREN_BRAND.search(t)) and not _STRENGTH.search(m.group(1)):
+        brand, t = m.group(1).strip(), t[: m.start()]  # "Capecitabine 500mg oral tablet (Xeloda)"
     if m := _PACK.match(t):
         return _pack(m.group("body"), brand)
     volume = None
@@ -222,7 +228,15 @@ def parse(text: str) -> NameParts | None:
 def _free(
     t: str, form: str | None, route: str | None, release: str | None, brand: str | None, volume: float | None
 ) -> NameParts | None:
-    """Shapes people type: "oxycodone-acetaminophen 5-325 mg tab", "Norco 10/325", "APAP 500mg"."""
+    """Shapes people type: "oxycodone-acetaminophen 5-325 mg tab", "Norco 10/325", "APAP 500mg",
+    and "acetaminophen 325 mg and oxycodone 5 mg oral tablet" (a name before each strength)."""
+    full = list(_STRENGTH.finditer(t))
+    if len(full) >= 2:
+        chunks = [t[: full[0].start()]] + [t[a.end() : b.start()] for a, b in zip(full, full[1:], strict=False)]
+        names = [_clean_name(re.sub(r"^\s*(?:and|&|\+|,|with|/)\s*", "", c, flags=re.IGNORECASE)) for c in chunks]
+        if all(names):
+            strengths = tuple(_strength(m) for m in full)
+            return NameParts(tuple(names), strengths, form, route, release, brand, False, volume)
     first = _BARE.search(t)
     while first and not _looks_like_strength(t, first):
         first = _BARE.search(t, first.end())
