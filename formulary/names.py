@@ -52,7 +52,7 @@ _PER = {
     "capsule": "unit",
     "patch": "unit",
 }
-_NUM = r"\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:[.,]\d+)?"
+_NUM = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:[.,]\d+)?)"
 _UNIT_RE = "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
 _PER_RE = "|".join(sorted(map(re.escape, _PER), key=len, reverse=True))
 # "10 MG", "0.025 MG/HR", "5 mg/5 mL", "25micrograms/hour", "100 UNT/ML"
