@@ -232,8 +232,12 @@ def _free(
     and "acetaminophen 325 mg and oxycodone 5 mg oral tablet" (a name before each strength)."""
     full = list(_STRENGTH.finditer(t))
     if len(full) >= 2:
-        chunks = [t[: full[0].start()]] + [t[a.end() : b.start()] for a, b in zip(full, full[1:], strict=False)]
-        names = [_clean_name(re.sub(r"^\s*(?:and|&|\+|,|with|/)\s*", "", c, flags=re.IGNORECASE)) for c in chunks]
+        chunks = [t[: full[0].start()]] + [
+            t[a.end() : b.start()] for a, b in zip(full, full[1:], strict=False)
+        ]
+        names = [
+            _clean_name(re.sub(r"^\s*(?:and|&|\+|,|with|/)\s*", "", c, flags=re.IGNORECASE)) for c in chunks
+        ]
         if all(names):
             strengths = tuple(_strength(m) for m in full)
             return NameParts(tuple(names), strengths, form, route, release, brand, False, volume)
