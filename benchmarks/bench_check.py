@@ -112,8 +112,10 @@ def main() -> None:
         t = time.perf_counter()
         check(PRODUCTS)
         s.append(time.perf_counter() - t)
-    print(f"check(), 10 medications with combination products ({len(check(PRODUCTS).findings)} findings): "
-          f"median {statistics.median(s) * 1e3:.3f} ms")
+    print(
+        f"check(), 10 medications with combination products ({len(check(PRODUCTS).findings)} findings): "
+        f"median {statistics.median(s) * 1e3:.3f} ms"
+    )
     from checker.engine import run
     from checker.schemas import load_regimen
     from rules.dose import check_doses
