@@ -151,6 +151,7 @@ def build_orders(med: Medication, patient: Patient, f: Formulary) -> tuple[Order
         hints = tuple(f.suggest(med.drug)) if med.drug else ()
         return (Order(med.index, name, None, classes, f.route(route_text), prn=prn, frequency=frequency,
                       problems=tuple(lead), suggestions=hints),)  # fmt: skip
+    lead.ids = tuple(d.id for d in res.drugs)
     if route_text is None and res.route:
         route_text = res.route
     dose = med.dose if med.dose is not None else (top.dose if top else None)
@@ -163,16 +164,22 @@ def build_orders(med: Medication, patient: Patient, f: Formulary) -> tuple[Order
         lead.add(
             "input.frequency_unknown",
             "moderate",
-            f"Frequency {med.frequency!r} for {name} is not understood; the daily total counts one dose.",
+            f"Frequency {med.frequency!r} for {_label(res, name)} is not understood; the daily total counts "
+            "one dose.",
             "Use a standard frequency such as q6h, bid or weekly.",
         )
     lines = []
     for i, drug in enumerate(res.drugs):
         problems = lead if i == 0 else _Problems(drug, med.index)
-        problems.ids = (drug.id,) if len(res.drugs) == 1 else tuple(d.id for d in res.drugs)
+        problems.ids = lead.ids
         lines.append(_line(med, patient, f, drug, i, plan.lines[i], route_text, frequency, prn, sig, res,
                            problems, name))  # fmt: skip
     return tuple(lines)
+
+
+def _label(res: Resolved, name: str) -> str:
+    """How messages name the medication: the drug's name for one ingredient, else as written."""
+    return res.drugs[0].name if len(res.drugs) == 1 else name
 
 
 def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
@@ -197,7 +204,7 @@ def _line(med: Medication, patient: Patient, f: Formulary, drug: Drug, part: int
         problems.add(
             "input.frequency_missing",
             "info",
-            f"No frequency given for {name}; the daily total counts one dose.",
+            f"No frequency given for {_label(res, name)}; the daily total counts one dose.",
         )
     daily, capped = _daily(amount.value, frequency, is_rate)
     cap = _cap(med, sig, drug, target) if len(res.drugs) == 1 else None
