@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from checker.findings import finding
 from checker.frequency import Frequency, parse_frequency
 from checker.model import Finding, Medication, Patient
-from checker.product_doses import LineDose, plan_doses
+from checker.product_doses import LineDose, plan_doses, release_classes
 from checker.sig import Phase, Sig, parse_sig
 from formulary import Drug, Formulary
 from formulary.resolve import Resolved
@@ -70,21 +70,6 @@ class Order:
     @property
     def scheduled(self) -> bool:
         return not self.prn
-
-
-def _classes(drug: Drug, release: str | None, f: Formulary) -> frozenset[str]:
-    """The drug's classes, with the product's release deciding long- or short-acting for opioids:
-    MS Contin is a long-acting morphine and Percocet a short-acting oxycodone."""
-    own = set(drug.classes)
-    if release and ("opioid" in own or "opioid" in f.expand_classes(own)):
-        if release == "extended":
-            own.discard("short_acting_opioid")
-            own.add("long_acting_opioid")
-        elif drug.id in f.extended_ingredients or "long_acting_opioid" not in own:
-            # an IR product of an ingredient that also comes as ER; methadone stays long-acting
-            own.discard("long_acting_opioid")
-            own.add("short_acting_opioid")
-    return f.expand_classes(own)
 
 
 def _factor(unit: str, drug: Drug, target: str) -> float:
@@ -216,7 +201,7 @@ def _line(med: Medication, patient: Patient, f: Formulary, drug: Drug, part: int
         index=med.index,
         input=name,
         drug=drug,
-        classes=_classes(drug, release, f),
+        classes=release_classes(drug, release, f),
         route=route,
         unit=target,
         dose=amount.value,

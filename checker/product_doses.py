@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from checker.sig import Phase
+from formulary import Drug, Formulary
 from formulary.resolve import Resolved
 
 COUNT_UNITS = frozenset(
@@ -138,3 +139,18 @@ def _amount_on_combination(
         "dose was not checked.",
         "Order the number of tablets (e.g. '1-2 tabs') of a stated strength, or each ingredient separately.",
     )
+
+
+def release_classes(drug: Drug, release: str | None, f: Formulary) -> frozenset[str]:
+    """The drug's classes, with the product's release deciding long- or short-acting for opioids:
+    MS Contin is a long-acting morphine and Percocet a short-acting oxycodone."""
+    own = set(drug.classes)
+    if release and ("opioid" in own or "opioid" in f.expand_classes(own)):
+        if release == "extended":
+            own.discard("short_acting_opioid")
+            own.add("long_acting_opioid")
+        elif drug.id in f.extended_ingredients or "long_acting_opioid" not in own:
+            # an IR product of an ingredient that also comes as ER; methadone stays long-acting
+            own.discard("long_acting_opioid")
+            own.add("short_acting_opioid")
+    return f.expand_classes(own)
