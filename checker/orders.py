@@ -8,12 +8,12 @@ without saying so.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from checker.findings import finding
 from checker.frequency import Frequency, parse_frequency
 from checker.model import Finding, Medication, Patient
-from checker.product_doses import LineDose, plan_doses, release_classes
+from checker.product_doses import LineDose, label_of, plan_doses, release_classes
 from checker.sig import Phase, Sig, parse_sig
 from formulary import Drug, Formulary
 from formulary.resolve import Resolved
@@ -149,7 +149,7 @@ def build_orders(med: Medication, patient: Patient, f: Formulary) -> tuple[Order
         lead.add(
             "input.frequency_unknown",
             "moderate",
-            f"Frequency {med.frequency!r} for {_label(res, name)} is not understood; the daily total counts "
+            f"Frequency {med.frequency!r} for {label_of(res, name)} is not understood; the daily total counts "
             "one dose.",
             "Use a standard frequency such as q6h, bid or weekly.",
         )
@@ -162,14 +162,24 @@ def build_orders(med: Medication, patient: Patient, f: Formulary) -> tuple[Order
     return tuple(lines)
 
 
-def _label(res: Resolved, name: str) -> str:
-    """How messages name the medication: the drug's name for one ingredient, else as written."""
-    return res.drugs[0].name if len(res.drugs) == 1 else name
-
-
 def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
-    """The first ingredient line only. Kept for callers that handle one line per medication."""
-    return build_orders(med, patient, f)[0]
+    """The first ingredient line only, for callers with one line per medication (the batch audit);
+    a combination product says so on that line rather than pass its other ingredients silently."""
+    lines = build_orders(med, patient, f)
+    first = lines[0]
+    if len(lines) == 1:
+        return first
+    rest = ", ".join(o.drug.name for o in lines[1:] if o.drug)
+    note = _Problems(first.drug, med.index)
+    note.ids = tuple(o.drug_id for o in lines if o.drug_id)
+    note.add(
+        "input.combination_partial",
+        "moderate",
+        f"{first.input} also contains {rest}; only its {first.drug.name if first.drug else 'first'} part "
+        "was checked here.",
+        "Check the regimen with `check()` / POST /v1/check, which sums every ingredient.",
+    )
+    return replace(first, problems=(*first.problems, *note))
 
 
 def _line(med: Medication, patient: Patient, f: Formulary, drug: Drug, part: int, dose: LineDose,
@@ -189,7 +199,7 @@ def _line(med: Medication, patient: Patient, f: Formulary, drug: Drug, part: int
         problems.add(
             "input.frequency_missing",
             "info",
-            f"No frequency given for {_label(res, name)}; the daily total counts one dose.",
+            f"No frequency given for {label_of(res, name)}; the daily total counts one dose.",
         )
     daily, capped = _daily(amount.value, frequency, is_rate)
     cap = _cap(med, sig, drug, target) if len(res.drugs) == 1 else None

@@ -154,3 +154,8 @@ def release_classes(drug: Drug, release: str | None, f: Formulary) -> frozenset[
             own.discard("long_acting_opioid")
             own.add("short_acting_opioid")
     return f.expand_classes(own)
+
+
+def label_of(res: Resolved, name: str) -> str:
+    """How messages name the medication: the drug's name for one ingredient, else as written."""
+    return res.drugs[0].name if len(res.drugs) == 1 else name
