@@ -149,8 +149,8 @@ def build_orders(med: Medication, patient: Patient, f: Formulary) -> tuple[Order
         lead.add(
             "input.frequency_unknown",
             "moderate",
-            f"Frequency {med.frequency!r} for {label_of(res, name)} is not understood; the daily total counts "
-            "one dose.",
+            f"Frequency {med.frequency!r} for {label_of(res, name)} is not understood; the daily total "
+            "counts one dose.",
             "Use a standard frequency such as q6h, bid or weekly.",
         )
     lines = []
