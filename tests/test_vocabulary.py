@@ -246,3 +246,46 @@ def test_resolution_is_fast_enough_for_a_check():
         for n in names:
             F.resolve(n)
     assert (time.perf_counter() - t) / 1200 < 1e-3  # cached after the first call
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from(
+    [
+        "oxycodone",
+        "APAP",
+        "Norco",
+        "/",
+        "-",
+        " ",
+        "5",
+        "325",
+        "mg",
+        "MG/ML",
+        "tab",
+        "[",
+        "]",
+        "(product)",
+        "{",
+        "}",
+        "Pack",
+        "12 HR",
+        "Extended Release",
+        "100,000",
+        "u/ml",
+        "#3",
+        "and",
+        "0.025 MG/HR",
+        "patch",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map(" ".join) | st.text(max_size=60))
+def test_any_name_resolves_or_is_unknown_without_raising(text):
+    r = F.resolve(text)
+    assert r is None or (r.drugs and all(d.id in F.drugs for d in r.drugs))
+    report = check({"medications": [{"drug": text or "x", "dose": 2, "unit": "tab", "frequency": "q6h"}]})
+    assert report.to_dict()["medications"][0]["index"] == 0
