@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from checker.findings import finding
 from checker.frequency import Frequency, parse_frequency
 from checker.model import Finding, Medication, Patient
-from checker.product_doses import LineDose, label_of, plan_doses, release_classes
+from checker.product_doses import LineDose, label_of, plan_doses, release_classes, unknown_part
 from checker.sig import Phase, Sig, parse_sig
 from formulary import Drug, Formulary
 from formulary.resolve import Resolved
@@ -116,12 +116,9 @@ class _Amount:
 
 
 def build_orders(med: Medication, patient: Patient, f: Formulary) -> tuple[Order, ...]:
-    """One order line per active ingredient of what was ordered, all with the medication's index.
-
-    A combination product ("Norco 10/325 1-2 tabs q4h") becomes a hydrocodone line and an
-    acetaminophen line, each with its amount per dose, so daily limits, MME, interactions and
-    duplication see every ingredient; a plain order is one line, as before.
-    """
+    """One order line per active ingredient, all with the medication's index: "Norco 10/325 1-2 tabs
+    q4h" is a hydrocodone and an acetaminophen line, each with its amount per dose, so daily limits,
+    MME, interactions and duplication see every ingredient; a plain order is one line."""
     res = f.resolve(med.drug, med.rxcui, med.atc)
     name = med.drug or (f"rxcui {med.rxcui}" if med.rxcui else f"atc {med.atc}")
     sig = parse_sig(med.sig) if med.sig else None
@@ -137,6 +134,8 @@ def build_orders(med: Medication, patient: Patient, f: Formulary) -> tuple[Order
         return (Order(med.index, name, None, classes, f.route(route_text), prn=prn, frequency=frequency,
                       problems=tuple(lead), suggestions=hints),)  # fmt: skip
     lead.ids = tuple(d.id for d in res.drugs)
+    if note := unknown_part(res, name):
+        lead.add(*note)
     if route_text is None and res.route:
         route_text = res.route
     dose = med.dose if med.dose is not None else (top.dose if top else None)

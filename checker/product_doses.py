@@ -159,3 +159,16 @@ def release_classes(drug: Drug, release: str | None, f: Formulary) -> frozenset[
 def label_of(res: Resolved, name: str) -> str:
     """How messages name the medication: the drug's name for one ingredient, else as written."""
     return res.drugs[0].name if len(res.drugs) == 1 else name
+
+
+def unknown_part(res: Resolved, name: str) -> tuple[str, str, str, str] | None:
+    """A combination with an ingredient the formulary does not know: the rest is still checked."""
+    if not res.unknown:
+        return None
+    return (
+        "unrecognized.ingredient",
+        "minor",
+        f"In {name!r}, {', '.join(map(repr, res.unknown))} is not a drug name the checker knows; only "
+        f"{label_of(res, name)} was checked.",
+        "Check the spelling of each ingredient.",
+    )

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 class Resolved:
     """The active ingredients ordered and, when known, the product (strengths, form, release).
 
-    `choices` are the products a brand or family name covers when no strength was given.
+    `choices` are the products a brand or family name covers when no strength was given;
+    `unknown` the ingredient names of a combination the formulary does not know (the known ones
+    are still checked, and the order says what was not).
     """
 
     drugs: tuple[Drug, ...]
@@ -34,6 +36,7 @@ class Resolved:
     choices: tuple[Product, ...] = ()
     release: str | None = None
     route: str | None = None
+    unknown: tuple[str, ...] = ()
 
 
 def resolve(
@@ -160,10 +163,27 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
         strengths = tuple(_own_unit(s, drug) for s in parts.strengths[:1])
     else:
         found = [_ingredient(f, n) for n in parts.names]
-        if any(d is None for d in found):
+        if all(d is None for d in found):
             return None
+        unknown = tuple(n for n, d in zip(parts.names, found, strict=True) if d is None)
         drugs = tuple(d for d in found if d is not None)
-        strengths = parts.strengths
+        strengths = tuple(s for s, d in zip(parts.strengths, found, strict=True) if d is not None)
+        if unknown:
+            product = product_from_parts(
+                "",
+                text,
+                drugs,
+                strengths,
+                parts.form,
+                parts.release,
+                parts.route,
+                parts.brand,
+                (),
+                "",
+                parts.pack,
+                parts.volume_ml,
+            )
+            return Resolved(drugs, product, release=parts.release, route=product.route, unknown=unknown)
     release = parts.release or ("immediate" if code else None)  # RxNorm names say "Extended Release"
     has_strength = any(s is not None for s in strengths)
     if not has_strength and not parts.pack and code is None:

@@ -185,3 +185,25 @@ def test_mass_dose_on_a_combination_is_not_checked_and_says_so():
     report = _report({"drug": "Percocet 5/325", "dose": 10, "unit": "mg", "frequency": "q6h"})
     [f] = [f for f in report["findings"] if f["code"] == "input.product_dose"]
     assert f["severity"] == "moderate"
+
+
+def test_a_combination_with_one_unknown_ingredient_still_checks_the_known_one():
+    report = _report(
+        {"drug": "oxycodone/zorblaxin 5/10 mg tablet", "dose": 2, "unit": "tab", "frequency": "q6h"},
+        {"drug": "lorazepam", "dose": 1, "unit": "mg", "frequency": "bid"},
+    )
+    codes = _codes(report)
+    assert "interaction.opioid_benzodiazepine" in codes
+    [f] = [f for f in report["findings"] if f["code"] == "unrecognized.ingredient"]
+    assert f["severity"] == "minor" and "zorblaxin" in f["message"]
+
+
+def test_one_line_per_medication_path_flags_the_other_ingredients():
+    from checker.model import Medication, Patient
+    from checker.orders import build_order
+
+    o = build_order(
+        Medication(index=0, drug="Percocet 5/325", dose=2, unit="tab", frequency="q6h"), Patient(), F
+    )
+    assert o.drug_id == "oxycodone" and o.dose == 10
+    assert [p.code for p in o.problems] == ["input.combination_partial"]
