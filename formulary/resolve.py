@@ -239,3 +239,31 @@ def _own_unit(s: Strength | None, drug: Drug) -> Strength | None:
     if s is None or s.explicit:
         return s
     return Strength(s.value, drug.dose_unit.split("/")[0], "h" if "/h" in drug.dose_unit else "unit")
+
+
+def product_codes(f: Formulary) -> dict[str, tuple[Code, ...]]:
+    """RxNorm codes of the curated products, found by reading every name of rxnorm.tsv (each code
+    with the value set or table it comes from). Built on first use - pages and catalogues ask for
+    it, a check never does - and kept on the formulary."""
+    if "codes" in f._resolved:
+        return f._resolved["codes"]
+    from formulary import key
+
+    out: dict[str, list[Code]] = {}
+    for code, (name, sets) in f.rxnorm.items():
+        parts = parse(name)
+        if parts is None or parts.pack:
+            continue
+        found = [_ingredient(f, n) for n in parts.names]
+        if any(d is None for d in found) or any(s is None for s in parts.strengths):
+            continue
+        drugs = tuple(d for d in found if d is not None)
+        release = parts.release or "immediate"
+        hit = _curated(f, drugs, parts.strengths, release, parts.form)
+        if hit is None and parts.brand and (fam := f.families.get(key(parts.brand))):
+            hit = next((f.products[m] for m in fam if _same_strengths(f.products[m], parts.strengths)), None)
+        if hit is not None:
+            source = "RX_OMTK" if sets == "omtk" else "RX_CDC"
+            out.setdefault(hit.id, []).append(Code(code, tty_of(name), source))
+    f._resolved["codes"] = result = {k: tuple(v) for k, v in out.items()}
+    return result

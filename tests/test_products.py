@@ -207,3 +207,17 @@ def test_one_line_per_medication_path_flags_the_other_ingredients():
     )
     assert o.drug_id == "oxycodone" and o.dose == 10
     assert [p.code for p in o.problems] == ["input.combination_partial"]
+
+
+def test_curated_products_carry_the_rxnorm_codes_of_the_tables():
+    from formulary.resolve import product_codes
+
+    codes = product_codes(F)
+    assert ("857001", "SBD") in {(c.code, c.tty) for c in codes["hydrocodone_acetaminophen_tablet_10_325"]}
+    assert ("1049640", "SBD") in {(c.code, c.tty) for c in codes["oxycodone_acetaminophen_tablet_5_325"]}
+    assert "261184" in {c.code for c in codes["fentanyl_patch_25"]}  # Duragesic 25
+    for pid, found in codes.items():
+        for c in found:
+            assert c.source in F.sources and c.code in F.rxnorm
+            by_code = F.resolve(None, rxcui=c.code)
+            assert {d.id for d in by_code.drugs} == set(F.products[pid].drugs), (pid, c.code)
