@@ -84,7 +84,7 @@ class Formulary:
             self._names.extend(sorted(names))
         found = process.extract(text, self._names, scorer=fuzz.WRatio, processor=utils.default_process,
                                 limit=limit, score_cutoff=80)  # fmt: skip
-        return [name for name, _, _ in found]
+        return list(dict.fromkeys(name for name, _, _ in found))  # a second filler thread: no repeats
 
     @property
     def display_families(self) -> list[str]:
