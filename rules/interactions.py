@@ -60,7 +60,8 @@ def check_interactions(ctx: Context) -> Iterator[Finding]:
         for rule in rules.values():
             involved: tuple[Order, ...] = (x, y)
             if rule.also:
-                others = [o for o in orders if o.index not in (x.index, y.index)]
+                # the third may be another ingredient of x's or y's product (lisinopril/HCTZ + NSAID)
+                others = [o for o in orders if o.line not in (x.line, y.line)]
                 third = [o for o in others if rule.also.key in ctx.tags[o.line]]
                 if not third:
                     continue

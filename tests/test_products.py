@@ -221,3 +221,11 @@ def test_curated_products_carry_the_rxnorm_codes_of_the_tables():
             assert c.source in F.sources and c.code in F.rxnorm
             by_code = F.resolve(None, rxcui=c.code)
             assert {d.id for d in by_code.drugs} == set(F.products[pid].drugs), (pid, c.code)
+
+
+def test_a_combination_product_can_be_the_third_drug_of_a_triple_rule():
+    report = _report(
+        {"drug": "lisinopril 20 mg / hydrochlorothiazide 25 mg oral tablet", "sig": "1 tab daily"},
+        {"drug": "ibuprofen", "sig": "400 mg tid"},
+    )
+    assert "interaction.nsaid_ace_inhibitor_diuretic" in _codes(report)
