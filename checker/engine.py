@@ -63,10 +63,12 @@ def order_summary(o: Order | Sequence[Order]) -> dict:
         out["release"] = first.release
     if first.drug and first.route:
         out["route"] = first.route
-    if len(lines) == 1:
-        if first.dose is not None:
-            out["dose"] = qty(first.dose, first.unit)
-        if (daily := _daily_text(first)) is not None:
+    amounts = [(x, qty(x.dose, x.unit) if x.dose is not None else None, _daily_text(x)) for x in known]
+    if len(lines) == 1 and amounts:
+        _, amount, daily = amounts[0]
+        if amount is not None:
+            out["dose"] = amount
+        if daily is not None:
             out["daily_dose"] = daily
     if first.interval_h is not None:
         text = num(first.interval_h)
@@ -74,11 +76,7 @@ def order_summary(o: Order | Sequence[Order]) -> dict:
     if first.prn:
         out["prn"] = True
     if known:
-        out["ingredients"] = [
-            {"drug": x.drug_id, "amount": qty(x.dose, x.unit) if x.dose is not None else None,
-             "daily": _daily_text(x)}
-            for x in known
-        ]  # fmt: skip
+        out["ingredients"] = [{"drug": x.drug_id, "amount": a, "daily": d} for x, a, d in amounts]
     return out
 
 
