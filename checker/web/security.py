@@ -34,9 +34,11 @@ def configure(app: Flask) -> None:
     """Session and CSRF settings; an explicit SECRET_KEY (or MEDCHECK_SECRET_KEY) wins."""
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # only the pages' forms: see module doc
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)  # a working day with the page open
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Strict")
-    app.config.setdefault("SESSION_COOKIE_NAME", "medcheck_session")
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if app.config.get("SESSION_COOKIE_SAMESITE") in (None, "None", "Lax"):  # Flask's default is None
+        app.config["SESSION_COOKIE_SAMESITE"] = "Strict"
+    if app.config.get("SESSION_COOKIE_NAME") == "session":
+        app.config["SESSION_COOKIE_NAME"] = "medcheck_session"
     if os.environ.get("MEDCHECK_SECURE_COOKIES", "").lower() in ("1", "true", "yes"):
         app.config["SESSION_COOKIE_SECURE"] = True
     if not app.config.get("SECRET_KEY"):
