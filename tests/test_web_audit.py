@@ -84,7 +84,8 @@ def test_unreadable_upload_is_explained(client):
 
 
 def test_missing_file_is_a_form_error(client):
-    r = client.post("/audit", data={"csrf_token": csrf_token(client, "/audit")}, content_type="multipart/form-data")
+    data = {"csrf_token": csrf_token(client, "/audit")}
+    r = client.post("/audit", data=data, content_type="multipart/form-data")
     assert r.status_code == 422 and "Choose a medications CSV file." in r.get_data(as_text=True)
 
 

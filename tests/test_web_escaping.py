@@ -49,7 +49,11 @@ HOSTILE_REPORT = {
             "message": '<script>alert("m")</script>',
             "recommendation": '"><img src=x onerror=alert(1)>',
             "evidence": {"actual": "<u>8 g</u>", "limit": "<u>4 g</u>", "<k>": ["<v>"]},
-            "source": {"label": "<em>label</em>", "url": "javascript:alert(1)", "quote": "</blockquote><script>q</script>"},
+            "source": {
+                "label": "<em>label</em>",
+                "url": "javascript:alert(1)",
+                "quote": "</blockquote><script>q</script>",
+            },
             "rule": "<rule>",
         }
     ],
@@ -69,7 +73,8 @@ def test_templates_escape_every_report_field(app):
         page = render_template(
             "regimen.html", f=regimen_form, values=posted.values, chosen_conditions=set(), errors={},
             report=HOSTILE_REPORT, groups=group_findings(HOSTILE_REPORT, posted.lines),
-            readings=readings(HOSTILE_REPORT, posted.lines), regimen_json="{}", report_json="</pre><script>j</script>",
+            readings=readings(HOSTILE_REPORT, posted.lines), regimen_json="{}",
+            report_json="</pre><script>j</script>",
         )  # fmt: skip
     for raw in ("<b>v</b>", "<i>code</i>", "<script>alert", "<img src=x", "<u>8 g</u>", "<em>label</em>",
                 "<script>q</script>", "<rule>", "<d>", "<ing>", "<k>", "<v>", "<script>j"):  # fmt: skip

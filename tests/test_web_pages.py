@@ -14,7 +14,8 @@ REGIMEN = {
     "crcl_ml_min": "25",
     "conditions": ["bone_metastases"],
     "dental_exam_done": "no",
-    "medications": "zoledronic acid 4 mg IV q4 weeks\nTylenol 1 g PO q6h\ngabapentin 300 mg PO TID\nfoo bar 1 tab daily",
+    "medications": "zoledronic acid 4 mg IV q4 weeks\nTylenol 1 g PO q6h\n"
+    "gabapentin 300 mg PO TID\nfoo bar 1 tab daily",
 }
 
 
@@ -173,5 +174,6 @@ def test_pages_require_sign_in_when_keys_are_configured(locked):
 
 def test_sign_in_never_redirects_off_site(locked):
     token = csrf_token(locked, "/signin")
-    r = locked.post("/signin", data={"api_key": "page-key-1", "csrf_token": token, "next": "//evil.example/x"})
+    data = {"api_key": "page-key-1", "csrf_token": token, "next": "//evil.example/x"}
+    r = locked.post("/signin", data=data)
     assert r.headers["Location"] == "/"
