@@ -28,7 +28,7 @@ def test_hostile_orders_and_fields_come_back_escaped(app, text):
     data = {"csrf_token": csrf_token(client), "medications": f"{text} 1 g PO q6h\nTylenol 1 g PO q6h",
             "age_years": text, "serum_calcium": text, "conditions": [text], "sex": text}  # fmt: skip
     page = client.post("/", data=data).get_data(as_text=True)
-    if any(c in text for c in "<>\""):
+    if any(c in text for c in '<>"'):
         assert text not in page
     assert scripts(page) == ['<script src="/assets/app.js" defer>']
     if text == "{{ 7*7 }}":
@@ -57,8 +57,17 @@ HOSTILE_REPORT = {
             "rule": "<rule>",
         }
     ],
-    "medications": [{"index": 0, "input": "x", "drug": "<d>", "route": "<r>", "dose": "<1>", "interval_h": 6,
-                     "ingredients": [{"drug": "<ing>", "amount": "<a>", "daily": "<day>"}]}],  # fmt: skip
+    "medications": [
+        {
+            "index": 0,
+            "input": "x",
+            "drug": "<d>",
+            "route": "<r>",
+            "dose": "<1>",
+            "interval_h": 6,
+            "ingredients": [{"drug": "<ing>", "amount": "<a>", "daily": "<day>"}],
+        }
+    ],  # fmt: skip
 }
 
 

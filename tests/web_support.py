@@ -9,7 +9,7 @@ HOSTILE = [
     '"><img src=x onerror=alert(1)>',
     "</script><script>alert(2)</script>",
     "javascript:alert(3)",
-    "=HYPERLINK(\"http://evil\")",
+    '=HYPERLINK("http://evil")',
     "{{ 7*7 }}",
     "<!-- <svg onload=alert(4)>",
 ]

@@ -77,7 +77,7 @@ def readings(report: dict[str, Any], lines: list[Line]) -> list[dict[str, Any]]:
     meds = {m.get("index"): m for m in report.get("medications") or ()}
     notes: dict[int, list[str]] = {}
     for f in report.get("findings") or ():
-        if f.get("category") in ("unrecognized", "input", "unit"):
+        if f.get("category") in ("input", "unit"):  # an unknown drug: the line says "not read"
             for i in f.get("medications") or ():
                 notes.setdefault(i, []).append(f.get("message", ""))
     out = []

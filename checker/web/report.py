@@ -38,7 +38,7 @@ def _env() -> Environment:
     return env
 
 
-SEVERITY_ICON = {"contraindicated": "⛔", "major": "▲", "moderate": "◆", "minor": "●", "info": "ℹ"}
+SEVERITY_ICON = {"contraindicated": "⊘", "major": "▲", "moderate": "◆", "minor": "●", "info": "ℹ"}
 
 
 @cache
@@ -111,13 +111,13 @@ def bar_chart(
     top = max((n for _, n in items), default=0)
     bars = []
     for i, (label, n) in enumerate(items):
-        shown = label if len(label) <= 34 else label[:33] + "…"
+        shown = label if len(label) <= 38 else label[:37] + "…"
         if icons and label in icons:
             shown = f"{icons[label]} {shown}"
         bars.append(
             {
                 "label": label, "shown": shown, "n": n, "y": 8 + i * 28,
-                "width": 0 if not top else max(2 if n else 0, round(300 * n / top)),
+                "width": 0 if not top else max(2 if n else 0, round(230 * n / top)),
                 "key": label if icons else "",
             }
         )  # fmt: skip

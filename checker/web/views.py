@@ -20,7 +20,7 @@ from checker.web import form as regimen_form
 from checker.web import security
 from checker.web.audit_run import AuditFailed, run_audit
 from checker.web.findings import group_findings, readings
-from checker.web.report import SEVERITIES, render_audit_report, report_csp
+from checker.web.report import SEVERITIES, SEVERITY_ICON, render_audit_report, report_csp
 from formulary import key
 from formulary import load as load_formulary
 
@@ -50,9 +50,6 @@ web.after_request(security.headers)
 def _globals() -> dict[str, Any]:
     return {**security.template_globals(), "knowledge_version": current_app.extensions["medcheck"].version,
             "severity_icon": SEVERITY_ICON}  # fmt: skip
-
-
-SEVERITY_ICON = {"contraindicated": "⛔", "major": "▲", "moderate": "◆", "minor": "●", "info": "ℹ"}
 
 
 @web.route("/", methods=["GET", "POST"])

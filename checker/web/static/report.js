@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var SEV = ["contraindicated", "major", "moderate", "minor", "info"];
-  var ICON = { contraindicated: "\u26D4", major: "\u25B2", moderate: "\u25C6", minor: "\u25CF", info: "\u2139" };
+  var ICON = { contraindicated: "\u2298", major: "\u25B2", moderate: "\u25C6", minor: "\u25CF", info: "\u2139" };
   var holder = document.getElementById("findings-data");
   if (!holder) { return; }
   var data = JSON.parse(holder.textContent);
@@ -135,8 +135,8 @@
   bind("f-severity", "severity"); bind("f-category", "category"); bind("f-drug", "drug");
   bind("f-rule", "rule"); bind("f-sort", "sort"); bind("f-patient", "patient", 250); bind("f-search", "q", 250);
   $("filters").addEventListener("submit", function (e) { e.preventDefault(); apply(); });
-  $("reset").addEventListener("click", function () {
-    $("filters").reset();
+  $("clear-filters").addEventListener("click", function () {
+    HTMLFormElement.prototype.reset.call($("filters"));
     ["severity", "category", "drug", "rule", "patient", "q"].forEach(function (k) { state[k] = ""; });
     state.sort = "severity";
     apply();
