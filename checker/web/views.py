@@ -6,10 +6,10 @@ link. Patient data travels only in POST bodies, never in a URL, and nothing here
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
@@ -82,9 +82,13 @@ def _regimen_page(posted: regimen_form.Posted | None, report: dict[str, Any] | N
     if posted and report:
         context["groups"] = group_findings(report, posted.lines)
         context["readings"] = readings(report, posted.lines)
-        context["regimen_json"] = json.dumps(posted.regimen, indent=2, ensure_ascii=False)
-        context["report_json"] = json.dumps(report, indent=2, ensure_ascii=False)
+        context["regimen_json"] = _pretty(posted.regimen)
+        context["report_json"] = _pretty(report)
     return render_template("regimen.html", **context), status
+
+
+def _pretty(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
 
 
 @web.route("/formulary")
