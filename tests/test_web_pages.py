@@ -60,7 +60,7 @@ def test_posted_regimen_shows_findings_by_severity_with_numbers_and_source(clien
 def test_each_line_read_and_unknown_line_marked(client):
     page = post_regimen(client, REGIMEN).get_data(as_text=True)
     assert "every 4 weeks" in page  # zoledronic acid q4 weeks
-    assert "<td>acetaminophen</td>" in page and "4 g/day" in page
+    assert '<td data-label="Drug">acetaminophen</td>' in page and "4 g/day" in page
     assert 'class="not-read"' in page and "“foo bar” is not a drug or product the formulary knows." in page
     # the unknown line was still sent, so the engine's own finding is there too
     assert "&#39;foo bar&#39; is not in the formulary" in page

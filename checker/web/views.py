@@ -21,6 +21,7 @@ from checker.web import security
 from checker.web.audit_run import AuditFailed, run_audit
 from checker.web.findings import group_findings, readings
 from checker.web.report import SEVERITIES, SEVERITY_ICON, render_audit_report, report_csp
+from checker.web.wording import readable_summary
 from formulary import key
 from formulary import load as load_formulary
 
@@ -44,6 +45,7 @@ def _guard() -> Response | None:
 
 
 web.after_request(security.headers)
+web.add_app_template_filter(readable_summary, "readable_summary")
 
 
 @web.context_processor
