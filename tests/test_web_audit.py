@@ -100,3 +100,13 @@ def test_hostile_filename_is_escaped(client):
     page = upload(client, "patient_id,drug\np1,ibuprofen\n", name=name).get_data(as_text=True)
     assert all(text not in page for text in HOSTILE if "<" in text)
     assert len(re.findall(r"<script>", page)) == 1
+
+
+def test_row_accounting_read_from_the_summary_line():
+    from checker.web.audit_run import summary_of
+
+    line = "medcheck audit: 50000 rows read, 49251 rows checked, 749 rows rejected, 9955 patients; findings"
+    assert summary_of("warning: x\n" + line + "\n") == {
+        "rows_read": 50000, "rows_checked": 49251, "rows_rejected": 749, "patients": 9955,
+    }  # fmt: skip
+    assert summary_of("") == dict.fromkeys(("rows_read", "rows_checked", "rows_rejected", "patients"))

@@ -1,15 +1,17 @@
 """Running an uploaded audit through the command line's stable entry, and reading its result.
 
-The audit's internals are free to change; `medcheck audit MEDS --patients P -o OUT.json` is not.
-It runs in a child process: an audit may fork workers of its own, which a threaded web worker
-must not do, and a failure there cannot take the web worker down. The uploads and the output
-live in a temporary folder removed when the run ends; nothing of them is logged.
+The audit's internals are free to change; `medcheck audit MEDS --patients P -o OUT.csv` is not,
+and its CSV columns are the contract's. It runs in a child process: an audit may fork workers of
+its own, which a threaded web worker must not do, and a failure there cannot take the web worker
+down. The uploads and the output live in a temporary folder removed when the run ends; nothing
+of them is logged.
 """
 
 from __future__ import annotations
 
-import json
+import csv
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,9 @@ class AuditResult:
 def run_audit(
     meds: FileStorage, patients: FileStorage | None, timeout: float = DEFAULT_TIMEOUT_S
 ) -> AuditResult:
+    """Run the audit on the uploads. The findings come back as the command's CSV (the contract's
+    columns; five times faster for the command to write than its JSON of per-patient reports),
+    and the row accounting from its summary line."""
     with tempfile.TemporaryDirectory(prefix="medcheck-audit-") as tmp:
         folder = Path(tmp)
         meds_path = folder / "meds.csv"
@@ -46,29 +51,38 @@ def run_audit(
             patients_path = folder / "patients.csv"
             patients.save(patients_path)
             args += ["--patients", str(patients_path)]
-        out = folder / "findings.json"
+        out = folder / "findings.csv"
         args += ["-o", str(out)]
         started = datetime.now(UTC)
-        _run(args, timeout)
+        stderr = _run(args, timeout)
         try:
-            data = json.loads(out.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            with out.open(encoding="utf-8", newline="") as fh:
+                findings = list(csv.DictReader(fh))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise AuditFailed(f"The audit wrote no readable result ({exc.__class__.__name__}).") from None
-    findings = findings_of(data)
-    summary = data.get("summary") or {}
-    meta = {
+    from checker.engine import knowledge_version
+
+    meta: dict[str, Any] = {
         "run_date": started.strftime("%Y-%m-%d %H:%M UTC"),
         "inputs": [n for n in (meds.filename or "meds.csv", patients and patients.filename) if n],
-        "knowledge_version": data.get("knowledge_version", ""),
-        "rows_read": summary.get("rows_read"),
-        "rows_checked": summary.get("rows_checked"),
-        "rows_rejected": summary.get("rows_rejected"),
-        "patients": summary.get("patients"),
+        "knowledge_version": knowledge_version(),
+        **summary_of(stderr),
     }
     return AuditResult(findings, meta)
 
 
-def _run(args: list[str], timeout: float) -> None:
+_SUMMARY = re.compile(r"(\d+) rows read, (\d+) rows checked, (\d+) rows rejected, (\d+) patients")
+
+
+def summary_of(stderr: str) -> dict[str, int | None]:
+    """The row accounting from the command's closing line (CONTRACT §5); None where it is missing."""
+    matches = list(_SUMMARY.finditer(stderr))
+    found = matches[-1] if matches else None
+    keys = ("rows_read", "rows_checked", "rows_rejected", "patients")
+    return dict(zip(keys, (int(g) for g in found.groups()), strict=True)) if found else dict.fromkeys(keys)
+
+
+def _run(args: list[str], timeout: float) -> str:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
     try:
@@ -79,42 +93,9 @@ def _run(args: list[str], timeout: float) -> None:
     except subprocess.TimeoutExpired:
         raise AuditFailed(f"The audit took longer than {timeout:g} s and was stopped.") from None
     if proc.returncode not in (0, 1):  # 1: done, with findings at or above --fail-on (not used)
-        lines = [
-            ln.removeprefix("medcheck: ") for ln in proc.stderr.splitlines() if ln.startswith("medcheck:")
-        ]
+        said = proc.stderr.splitlines()
+        lines = [ln.removeprefix("medcheck: ") for ln in said if ln.startswith("medcheck:")]
         reason = lines[-1] if lines else "the audit stopped with an error"
         # The command names the temporary copies; the uploader knows them by their own names.
         raise AuditFailed(reason.replace(str(Path(args[1]).parent) + os.sep, ""))
-
-
-def findings_of(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The audit's JSON (per-patient reports, or a flat `findings` list) as rows with the CSV
-    columns of the contract: patient_id, rows, severity, category, code, drugs, message,
-    recommendation, rule."""
-    if isinstance(data.get("findings"), list):
-        return [_row(f.get("patient_id", ""), f) for f in data["findings"]]
-    out = []
-    for rep in data.get("patients") or ():
-        pid = rep.get("patient_id", "")
-        out.extend(_row(pid, f) for f in rep.get("findings") or ())
-    return out
-
-
-def _joined(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        return ";".join(str(v) for v in value)
-    return "" if value is None else str(value)
-
-
-def _row(pid: Any, f: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "patient_id": _joined(pid),
-        "rows": _joined(f.get("rows")),
-        "severity": _joined(f.get("severity")),
-        "category": _joined(f.get("category")),
-        "code": _joined(f.get("code")),
-        "drugs": _joined(f.get("drugs")),
-        "message": _joined(f.get("message")),
-        "recommendation": _joined(f.get("recommendation")),
-        "rule": _joined(f.get("rule")),
-    }
+    return proc.stderr
