@@ -69,6 +69,11 @@ def test_type_a_regimen_submit_and_read_the_findings(page, base):
     rows = page.locator(".readings tbody tr")
     assert rows.count() == 5
     assert "acetaminophen" in rows.nth(2).inner_text() and "4 g/day" in rows.nth(2).inner_text()
+    # printed: the findings and the lines read, not the form or the site's navigation
+    page.emulate_media(media="print")
+    assert not page.locator("#regimen-form").is_visible() and not page.locator("header.site").is_visible()
+    assert page.locator(".sev-major .finding").first.is_visible() and page.locator(".readings").is_visible()
+    page.emulate_media(media="screen")
     # JavaScript adds the copy buttons (inside the closed <details> until opened)
     page.click("details >> text=Report")
     assert page.locator("button[data-copy=report-json]").is_visible()

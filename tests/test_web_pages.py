@@ -128,6 +128,16 @@ def test_patient_data_not_in_urls(client):
     assert r.status_code == 200 and "Location" not in r.headers
 
 
+def test_patient_data_not_logged(client, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    marker = "Zyxwvut-4417"
+    post_regimen(client, {**REGIMEN, "medications": f"{marker} 1 g PO q6h", "serum_calcium": marker})
+    client.post("/", data={**REGIMEN, "age_years": marker})  # refused: no CSRF token
+    assert marker not in caplog.text
+
+
 def test_assets_served_from_package(client):
     for name in ("style.css", "print.css", "app.js"):
         r = client.get(f"/assets/{name}")
