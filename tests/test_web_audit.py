@@ -72,7 +72,7 @@ def test_upload_over_the_limit_is_413_with_the_form(client):
     r = upload(client, "patient_id,drug\n" + "p1,ibuprofen\n" * 1000)
     assert r.status_code == 413
     page = r.get_data(as_text=True)
-    assert "over the limit of 4,096 bytes" in page and 'id="audit-form"' in page
+    assert "over the limit of 4 KiB (4,096 bytes)" in page and 'id="audit-form"' in page
 
 
 def test_unreadable_upload_is_explained(client):
@@ -92,7 +92,7 @@ def test_missing_file_is_a_form_error(client):
 def test_upload_limit_from_environment(monkeypatch):
     monkeypatch.setenv("MEDCHECK_AUDIT_UPLOAD_MAX", "1234")
     page = create_app({"TESTING": True}).test_client().get("/audit").get_data(as_text=True)
-    assert "Up to 1,234 bytes" in page
+    assert "Up to 1.21 KiB (1,234 bytes)" in page
 
 
 def test_hostile_filename_is_escaped(client):

@@ -48,6 +48,16 @@ web.after_request(security.headers)
 web.add_app_template_filter(readable_summary, "readable_summary")
 
 
+@web.app_template_filter("size")
+def _size(n: int) -> str:
+    """Bytes as people read them: "64 MiB (67,108,864 bytes)"."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit} ({n:,} bytes)"
+    return f"{n:,} bytes"
+
+
+
 @web.context_processor
 def _globals() -> dict[str, Any]:
     return {**security.template_globals(), "knowledge_version": current_app.extensions["medcheck"].version,
@@ -185,7 +195,7 @@ def _page_error(error: HTTPException) -> tuple[str, int]:
     if isinstance(error, CSRFError):
         message = "The form had expired or did not come from this site. Reload the page and send it again."
     elif isinstance(error, RequestEntityTooLarge):
-        message = f"The upload is over the limit of {upload_limit():,} bytes."
+        message = f"The upload is over the limit of {_size(upload_limit())}."
         if request.endpoint == "web.audit":
             return render_template("audit.html", limit=upload_limit(), error=message), 413
     else:

@@ -23,6 +23,15 @@
       });
     });
   });
+  var audit = document.getElementById("audit-form");
+  if (audit) {
+    audit.addEventListener("submit", function () {
+      var run = document.getElementById("run-audit");
+      run.textContent = "Running the audit\u2026";
+      run.setAttribute("aria-disabled", "true");
+      audit.setAttribute("aria-busy", "true");
+    });
+  }
   var errors = document.getElementById("form-errors");
   var results = document.querySelector(".results h2[tabindex]");
   if (errors) { errors.focus(); } else if (results) { results.focus(); }
