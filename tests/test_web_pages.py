@@ -187,3 +187,16 @@ def test_sign_in_never_redirects_off_site(locked):
     data = {"api_key": "page-key-1", "csrf_token": token, "next": "//evil.example/x"}
     r = locked.post("/signin", data=data)
     assert r.headers["Location"] == "/"
+
+
+def test_structured_rows_join_the_typed_lines(client):
+    data = {
+        "medications": "Tylenol 1 g PO q6h", "rows-0-drug": "acetaminophen", "rows-0-dose": "1",
+        "rows-0-unit": "g", "rows-0-route": "po", "rows-0-frequency": "q6h", "rows-0-prn": "yes",
+    }  # fmt: skip
+    page = post_regimen(client, data).get_data(as_text=True)
+    assert "totals 8 g/day across 2 orders" in page  # the typed line and the row, summed
+    assert '<td data-label="Order">Row 1</td>' in page and "<dd>Line 1, Row 1</dd>" in page
+    bad = post_regimen(client, {**data, "rows-1-drug": "ibuprofen", "rows-1-dose": "lots"})
+    assert bad.status_code == 422 and "Row 2 (dose):" in bad.get_data(as_text=True)
+    assert 'value="lots"' in bad.get_data(as_text=True)

@@ -38,7 +38,7 @@ def _finding(f: dict[str, Any], lines: list[Line]) -> dict[str, Any]:
     source = f.get("source") or {}
     return {
         **f,
-        "line_numbers": [lines[i].number for i in f.get("medications") or () if 0 <= i < len(lines)],
+        "line_labels": [lines[i].label for i in f.get("medications") or () if 0 <= i < len(lines)],
         "actual": evidence.get("actual"),
         "limit": evidence.get("limit"),
         "other_evidence": [

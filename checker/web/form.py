@@ -13,7 +13,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from checker.web.lines import MAX_LINES, Line, split_lines
+from checker.web.lines import MAX_LINES, Line, split_lines, structured
 from formulary import load
 
 NUMBER_FIELDS = (
@@ -44,6 +44,14 @@ HEPATIC_CHOICES = (
     ("severe", "Severe (Child-Pugh C)"),
 )
 YES_NO_CHOICES = (("", "Not known"), ("yes", "Yes"), ("no", "No"))
+STRUCTURED_ROWS = 3
+STRUCTURED_FIELDS = (
+    ("drug", "Drug"),
+    ("dose", "Dose"),
+    ("unit", "Unit"),
+    ("route", "Route"),
+    ("frequency", "Frequency"),
+)
 EXAMPLE = "Percocet 5/325 1-2 tabs PO q4-6h PRN pain\nzoledronic acid 4 mg IV q4 weeks"
 
 
@@ -90,11 +98,32 @@ def patient_from(form: MultiDict) -> dict[str, Any]:
     return patient
 
 
+def structured_rows(form: MultiDict) -> list[Line]:
+    """The optional field-by-field orders: `rows-N-drug`, `rows-N-dose`, … `rows-N-prn`."""
+    out = []
+    for i in range(STRUCTURED_ROWS):
+        drug = form.get(f"rows-{i}-drug", "").strip()
+        if not drug:
+            continue
+        fields: dict[str, Any] = {}
+        for name, _label in STRUCTURED_FIELDS[1:]:
+            if text := form.get(f"rows-{i}-{name}", "").strip():
+                fields[name] = _number(text) if name == "dose" else text
+        if form.get(f"rows-{i}-prn") == "yes":
+            fields["prn"] = True
+        out.append(structured(i + 1, drug, fields))
+    return out
+
+
+def structured_given(form: MultiDict) -> bool:
+    return any(form.get(f"rows-{i}-drug", "").strip() for i in range(STRUCTURED_ROWS))
+
+
 def read_form(form: MultiDict) -> Posted:
-    lines = split_lines(form.get("medications", ""))
+    lines = split_lines(form.get("medications", "")) + structured_rows(form)
     errors: dict[str, list[str]] = {}
     if not lines:
-        errors["medications"] = ["Type at least one order, one per line."]
+        errors["medications"] = ["Type at least one order, one per line (or fill in a row)."]
     elif len(lines) > MAX_LINES:
         errors["medications"] = [f"At most {MAX_LINES} orders at a time; this list has {len(lines)}."]
     regimen = {"patient": patient_from(form), "medications": [ln.medication() for ln in lines]}
@@ -118,6 +147,6 @@ def place_errors(errors: dict[str, list[str]], lines: list[Line]) -> dict[str, l
         if where == "medications" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(lines):
             line = lines[int(parts[1])]
             what = f" ({parts[2]})" if len(parts) > 2 else ""
-            messages = [f"Line {line.number}{what}: {m}" for m in messages]
+            messages = [f"{line.label}{what}: {m}" for m in messages]
         out.setdefault(where, []).extend(messages)
     return out

@@ -9,7 +9,8 @@ add to the vocabulary (products, RxNorm) are found here without change.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from formulary import load
 
@@ -27,11 +28,16 @@ class Line:
     drug: str
     sig: str
     read: bool
+    fields: dict[str, Any] = field(default_factory=dict)  # a structured row's dose, unit, route …
 
-    def medication(self) -> dict[str, str]:
+    @property
+    def label(self) -> str:
+        return f"Row {self.number}" if self.fields else f"Line {self.number}"
+
+    def medication(self) -> dict[str, Any]:
         """The medication of the regimen: the split line, sent even when not read, so the
         engine reports the unknown drug instead of the page dropping it."""
-        med = {"drug": self.drug}
+        med: dict[str, Any] = {"drug": self.drug, **self.fields}
         if self.sig:
             med["sig"] = self.sig
         return med
@@ -49,6 +55,13 @@ def split_line(text: str, number: int = 1) -> Line:
     cut = next((i for i, w in enumerate(words) if _DOSE_START.match(w)), len(words))
     cut = max(cut, 1)
     return Line(number, text.strip(), " ".join(words[:cut]), " ".join(words[cut:]), False)
+
+
+def structured(number: int, drug: str, fields: dict[str, Any]) -> Line:
+    """An order given field by field (drug, dose, unit, route, frequency, PRN)."""
+    shown = " ".join(str(v) for k, v in fields.items() if k != "prn" and v != "")
+    text = f"{drug} {shown}".strip() + (" PRN" if fields.get("prn") else "")
+    return Line(number, text, drug.strip(), "", load().lookup(drug) is not None, fields)
 
 
 def split_lines(text: str) -> list[Line]:

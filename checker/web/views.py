@@ -88,6 +88,7 @@ def _regimen_page(posted: regimen_form.Posted | None, report: dict[str, Any] | N
         "f": regimen_form,
         "values": values,
         "chosen_conditions": set(values.getlist("conditions")) if posted else set(),
+        "structured_open": bool(posted) and regimen_form.structured_given(values),
         "errors": posted.errors if posted else {},
         "report": report,
     }
