@@ -53,6 +53,7 @@ HOSTILE_REPORT = {
                 "label": "<em>label</em>",
                 "url": "javascript:alert(1)",
                 "quote": "</blockquote><script>q</script>",
+                "location": "<p onclick=x>where</p>",
             },
             "rule": "<rule>",
         }
@@ -86,7 +87,8 @@ def test_templates_escape_every_report_field(app):
             report_json="</pre><script>j</script>",
         )  # fmt: skip
     for raw in ("<b>v</b>", "<i>code</i>", "<script>alert", "<img src=x", "<u>8 g</u>", "<em>label</em>",
-                "<script>q</script>", "<rule>", "<d>", "<ing>", "<k>", "<v>", "<script>j"):  # fmt: skip
+                "<script>q</script>", "<p onclick", "<rule>", "<d>", "<ing>", "<k>", "<v>",
+                "<script>j"):  # fmt: skip
         assert raw not in page, raw
     assert "javascript:" not in page  # a source link only to http(s)
     assert "&lt;em&gt;label&lt;/em&gt;" in page  # the label is still shown, as text

@@ -55,6 +55,9 @@ def test_posted_regimen_shows_findings_by_severity_with_numbers_and_source(clien
     assert 'href="https://dailymed.nlm.nih.gov/' in page
     assert "What to do:" in page
     assert "Knowledge version" in page
+    # the label's own words, where the knowledge quotes them
+    assert "<blockquote>&gt;15-29 | 200-700 | 200-700 mg QD</blockquote>" in page
+    assert "Where: Table 1 renal dosing" in page
 
 
 def test_each_line_read_and_unknown_line_marked(client):

@@ -47,6 +47,7 @@ def _finding(f: dict[str, Any], lines: list[Line]) -> dict[str, Any]:
         "source_label": source.get("label") or "",
         "source_url": safe_url(source.get("url")),
         "source_quote": source.get("quote") or "",
+        "source_location": source.get("location") or "",
         "source_unverified": source.get("verified") is False,
         "source_note": source.get("note") or "",
     }
