@@ -7,12 +7,11 @@ dictionary look-ups on frozen records.
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 
+from formulary.keys import key
 from formulary.loader import LOUD, KnowledgeError, build_drugs, load_classes, load_sources, read_toml
 from formulary.model import DoseLimit, Drug, DrugClass, Part, Product, Source, When
 from formulary.vocabulary import load_ingredients, load_products, load_rxnorm, with_codes
@@ -33,13 +32,6 @@ DATA_FILES = (
 )
 TABLES = ("ingredients.tsv", "rxnorm.tsv")
 KNOWLEDGE_RELEASE = "2026.11.1"
-
-
-@lru_cache(maxsize=16384)
-def key(text: str) -> str:
-    """Look-up key: case-, accent- and punctuation-insensitive ("Zoledronic-Acid" → "zoledronicacid")."""
-    t = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return re.sub(r"[^a-z0-9]", "", t)
 
 
 @dataclass(frozen=True)

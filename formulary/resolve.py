@@ -74,7 +74,7 @@ def _by_name(f: Formulary, text: str, code: Code | None = None) -> Resolved | No
 
 
 def _resolve_text(f: Formulary, text: str, code: Code | None) -> Resolved | None:
-    from formulary import key
+    from formulary.keys import key
 
     if code is None:
         k = key(text)
@@ -145,7 +145,7 @@ def _ingredient(f: Formulary, name: str) -> Drug | None:
 
 
 def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) -> Resolved | None:
-    from formulary import key
+    from formulary.keys import key
 
     if len(parts.names) == 1:
         k = key(parts.names[0])
@@ -247,7 +247,7 @@ def product_codes(f: Formulary) -> dict[str, tuple[Code, ...]]:
     it, a check never does - and kept on the formulary."""
     if "codes" in f._resolved:
         return f._resolved["codes"]
-    from formulary import key
+    from formulary.keys import key
 
     out: dict[str, list[Code]] = {}
     for code, (name, sets) in f.rxnorm.items():

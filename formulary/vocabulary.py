@@ -209,7 +209,7 @@ def load_products(
 
     Each family row expands to one product per strength: id `<family>_<strength>`.
     """
-    from formulary import key  # the one look-up key of the package
+    from formulary.keys import key
 
     schema, known_sources = ProductSchema(), set(sources)
     products: dict[str, Product] = {}

@@ -66,7 +66,7 @@ def test_each_line_read_and_unknown_line_marked(client):
     assert '<td data-label="Drug">acetaminophen</td>' in page and "4 g/day" in page
     assert 'class="not-read"' in page and "“foo bar” is not a drug or product the formulary knows." in page
     # the unknown line was still sent, so the engine's own finding is there too
-    assert "&#39;foo bar&#39; is not in the formulary" in page
+    assert "&#39;foo bar&#39; is not a drug name the checker knows" in page
 
 
 def test_regimen_json_offered_for_copying(client):
