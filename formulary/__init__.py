@@ -24,6 +24,7 @@ DATA_FILES = (
     "drugs.toml",
     "supplements.toml",
     "comedications.toml",
+    "provisional.toml",
 )
 KNOWLEDGE_RELEASE = "2026.11.1"
 
@@ -158,10 +159,13 @@ def load() -> Formulary:
             if d.id in drugs:
                 raise KnowledgeError(f"{name}: duplicate drug id {d.id!r}")
             drugs[d.id] = d
+    from formulary.provisional import add_provisional
+
+    drugs, classes = add_provisional(parsed["provisional.toml"], drugs, load_classes(parsed["classes.toml"]), key)
     index, atc = _index(drugs)
     f = Formulary(
         drugs=drugs,
-        classes=load_classes(parsed["classes.toml"]),
+        classes=classes,
         sources=_all_sources(parsed),
         routes=routes,
         conditions=conditions,

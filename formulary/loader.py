@@ -100,6 +100,9 @@ class LimitSchema(_Strict):
     recommendation = fields.String(load_default="")
     note = fields.String(load_default="")
     verified = fields.Boolean(load_default=True)
+    single_above = fields.String()  # the row covers orders whose single dose is above this
+    single_upto = fields.String()  # ... and at most this
+    tolerance = fields.Float(validate=validate.Range(min=0, max=0.05))
 
     @validates_schema
     def _says_something(self, data: dict[str, Any], **_: Any) -> None:
@@ -207,7 +210,7 @@ def _limit(row: dict[str, Any], drug: Drug | dict[str, Any], where: str) -> Dose
         raise KnowledgeError(f"{where}: routes {routes} have different dose units {units}")
     unit = units.pop()
     qty = {}
-    for key in ("max_single", "max_daily"):
+    for key in ("max_single", "max_daily", "single_above", "single_upto"):
         if key in row:
             qty[key] = _amount(row[key], unit, f"{where}.{key}")
     for key in ("max_single_per_kg", "max_daily_per_kg"):
@@ -225,6 +228,7 @@ def _limit(row: dict[str, Any], drug: Drug | dict[str, Any], where: str) -> Dose
             "recommendation",
             "note",
             "verified",
+            "tolerance",
         )
         if k in row
     }

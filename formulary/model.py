@@ -90,6 +90,12 @@ class DoseLimit:
     recommendation: str = ""
     note: str = ""
     verified: bool = True
+    # The regimen a row is written for, by the order's single dose: Reclast's 5 mg once yearly and
+    # Zometa's 4 mg every 3-4 weeks are both zoledronic acid. None: every dose.
+    single_above: float | None = None
+    single_upto: float | None = None
+    # Relative margin for the label's own rounding (Xofigo: 55 kBq/kg written as 1.49 uCi/kg).
+    tolerance: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

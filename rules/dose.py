@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from checker.findings import finding, source_block
-from checker.model import Finding
+from checker.model import SEVERITY_RANK, Finding
 from checker.orders import Order
 from checker.quantities import num, qty
 from formulary import DoseLimit, Drug
@@ -81,13 +81,18 @@ def _actual(kind: Kind, orders: list[Order], ctx: Context) -> float | None:
     return None
 
 
-def _exceeds(kind: Kind, actual: float, limit: float) -> bool:
-    return actual > limit * (1 + EPS) if kind.higher_is_worse else actual < limit * (1 - EPS)
+def _exceeds(kind: Kind, actual: float, limit: float, tolerance: float = 0.0) -> bool:
+    margin = max(EPS, tolerance)
+    return actual > limit * (1 + margin) if kind.higher_is_worse else actual < limit * (1 - margin)
 
 
 def _strictest(kind: Kind, limits: list[DoseLimit]) -> DoseLimit:
-    pick = min if kind.higher_is_worse else max
-    return pick(limits, key=lambda lim: getattr(lim, kind.attr))
+    """The limit to report: the most severe one exceeded, and of those the strictest.
+
+    Tiered limits (selenium: EU 255 ug at minor, US 400 ug at moderate) must report the tier
+    that says what to do, not merely the lowest number."""
+    sign = 1 if kind.higher_is_worse else -1
+    return min(limits, key=lambda lim: (SEVERITY_RANK[lim.severity], sign * getattr(lim, kind.attr)))
 
 
 def render(kind: Kind, value: float, unit: str) -> str:
@@ -147,8 +152,21 @@ def _who(lim: DoseLimit) -> str:
     return f" for {', '.join(parts)}" if parts else ""
 
 
+def _in_band(o: Order, lim: DoseLimit) -> bool:
+    """Is the order of the regimen the row is written for (by its single dose)?
+
+    An order without a readable dose is judged against the lowest band's rows."""
+    if lim.single_above is None and lim.single_upto is None:
+        return True
+    if o.dose is None:
+        return lim.single_above is None
+    return (lim.single_above is None or o.dose > lim.single_above * (1 + EPS)) and (
+        lim.single_upto is None or o.dose <= lim.single_upto * (1 + EPS)
+    )
+
+
 def _groups(kind: Kind, orders: list[Order], lim: DoseLimit) -> list[list[Order]]:
-    mine = [o for o in orders if o.route in lim.routes]
+    mine = [o for o in orders if o.route in lim.routes and _in_band(o, lim)]
     if not mine:
         return []
     return [[o] for o in mine] if kind.per_order else [mine]
@@ -183,7 +201,7 @@ def _evaluate(kind: Kind, drug: Drug, orders: list[Order], limits, ctx: Context)
         if actual is None:
             yield from _missing_weight(kind, drug, group, mine, ctx)
             continue
-        exceeded = [lim for lim in mine if _exceeds(kind, actual, getattr(lim, kind.attr))]
+        exceeded = [lim for lim in mine if _exceeds(kind, actual, getattr(lim, kind.attr), lim.tolerance)]
         if not exceeded:
             continue
         broken = [lim for lim in exceeded if ctx.matches(lim.when)]
