@@ -21,6 +21,7 @@ def evaluators() -> tuple[Evaluator, ...]:
     from rules.interactions import INTERACTIONS
     from rules.opioids import OPIOID_LOAD
     from rules.patient import CAUTIONS, CONDITIONS_KNOWN, REQUIRED_CHECKS
+    from rules.safety import NALOXONE, OPIOID_NAIVE, PLAUSIBILITY
 
     return (
         DOSE,
@@ -31,6 +32,9 @@ def evaluators() -> tuple[Evaluator, ...]:
         REQUIRED_CHECKS,
         OPIOID_LOAD,
         CONDITIONS_KNOWN,
+        OPIOID_NAIVE,
+        PLAUSIBILITY,
+        NALOXONE,
     )
 
 
