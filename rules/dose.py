@@ -10,7 +10,7 @@ needs is missing, that is reported as a `monitoring` finding instead of passing 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from checker.findings import finding, source_block
 from checker.model import SEVERITY_RANK, Finding
@@ -370,13 +370,56 @@ def dose_units(ctx: Context) -> Iterator[Unit]:
             yield Unit(drug_id, tuple(o.index for o in orders), _drug_facts(drug))
 
 
+class _AsElement:
+    """An order of a salt written by salt weight, seen as its element (calcium carbonate 1,250 mg
+    as 500 mg calcium): the limits are elemental."""
+
+    __slots__ = ("_order", "_f", "dose", "other_doses", "daily")
+
+    def __init__(self, order, fraction: float):
+        self._order, self._f = order, fraction
+        self.dose = order.dose * fraction if order.dose is not None else None
+        self.other_doses = tuple(d * fraction for d in order.other_doses)
+        self.daily = order.daily * fraction if order.daily is not None else None
+
+    def __getattr__(self, name: str):
+        return getattr(self._order, name)
+
+
+def _as_element(drug: Drug, orders: list) -> tuple[list, list[dict]]:
+    """Orders of a salt whose single dose is above any elemental dose, converted; and what was done."""
+    from rules.safety_data import safety
+
+    salt = safety().salts.get(drug.id)
+    if salt is None:
+        return orders, []
+    out, notes = [], []
+    for o in orders:
+        if o.dose is not None and o.dose > salt.read_as_salt_above:
+            e = _AsElement(o, salt.fraction)
+            notes.append({"medication": o.index, "ordered": qty(o.dose, o.unit, f" {salt.salt}"),
+                          "elemental": qty(e.dose, o.unit, f" {salt.element}"), "fraction": salt.fraction})  # fmt: skip
+            out.append(e)
+        else:
+            out.append(o)
+    return out, notes
+
+
 def evaluate_doses(inp: Input) -> Iterator[Finding]:
     drug = inp.formulary.drugs[inp.item]
-    orders = list(inp.orders)
+    orders, converted = _as_element(drug, list(inp.orders))
+    found = []
     for kind, limits in _by_kind(drug.limits):
-        yield from _evaluate(kind, drug, orders, limits, inp.ctx)
+        found.extend(_evaluate(kind, drug, orders, limits, inp.ctx))
     if len(orders) > 1:
-        yield from _combined_course(drug, orders, inp.ctx)
+        found.extend(_combined_course(drug, orders, inp.ctx))
+    if not converted:
+        yield from found
+        return
+    said = "; ".join(f"{n['ordered']} read as {n['elemental']}" for n in converted)
+    for x in found:
+        yield replace(x, message=f"{x.message} (Salt weight converted to elemental: {said}.)",
+                      evidence={**x.evidence, "salt_converted": converted})  # fmt: skip
 
 
 DOSE = Evaluator(

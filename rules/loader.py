@@ -115,11 +115,13 @@ class CheckSchema(_Strict):
     routes = fields.List(fields.String(), load_default=list)
     needs = fields.List(fields.String(validate=validate.OneOf(NEEDS)), load_default=list)
     with_drugs = fields.List(fields.String(validate=_SEL), load_default=list)
+    unless = fields.Nested(WhenSchema)  # patients the check is not for (hypercalcaemia: no calcium advice)
     severity = fields.String(required=True, validate=Severity)
     message = fields.String(required=True)
     recommendation = fields.String(required=True)
     source = fields.String(required=True)
     verified = fields.Boolean(load_default=True)
+    note = fields.String(load_default="")
 
 
 class FactorSchema(_Strict):
@@ -273,6 +275,7 @@ def load_knowledge(f: Formulary) -> Knowledge:
                 routes=_routes(r["routes"], f, w),
                 with_drugs=tuple(_selector(s, f, w) for s in r["with_drugs"]),
                 verified=r["verified"],
+                unless=_when(r["unless"], f, w) if r.get("unless") else None,
             )
         )
     op = validated(OpioidsSchema(), parsed["opioids.toml"], "opioids.toml")

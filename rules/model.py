@@ -97,6 +97,7 @@ class RequiredCheck:
     routes: tuple[str, ...] = ()
     with_drugs: tuple[Selector, ...] = ()
     verified: bool = True
+    unless: When | None = None  # the check is not for patients who match (calcium advice in hypercalcaemia)
     keys: frozenset[str] = frozenset()  # the selector tags, derived: see __post_init__
 
     def __post_init__(self) -> None:
