@@ -132,10 +132,13 @@ def test_opioid_load_in_mme(run):
     assert find(cancer, "opioid_load.total")[0]["severity"] == "info"
 
 
-def test_iv_opioid_has_no_invented_factor(run):
+def test_iv_opioid_is_counted_with_the_parenteral_table_it_names(run):
+    # 4 mg IV q4h = 24 mg/day IV morphine x 3 (parenteral table) = 72 MME/day; the CDC table has no IV factor
     report = run({"drug": "morphine", "dose": 4, "unit": "mg", "route": "iv", "frequency": "q4h"})
-    [f] = find(report, "opioid_load.total")
-    assert f["evidence"]["not_counted"][0]["reason"].startswith("no CDC conversion factor")
+    [f] = find(report, "opioid_load.threshold")
+    assert f["evidence"]["actual"] == "72 MME/day"
+    assert "parenteral" in f["evidence"]["contributions"][0]["table"]
+    assert "not_counted" not in f["evidence"]
 
 
 def test_unknown_condition_is_info(run):
