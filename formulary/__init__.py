@@ -161,7 +161,8 @@ def load() -> Formulary:
             drugs[d.id] = d
     from formulary.provisional import add_provisional
 
-    drugs, classes = add_provisional(parsed["provisional.toml"], drugs, load_classes(parsed["classes.toml"]), key)
+    classes = load_classes(parsed["classes.toml"])
+    drugs, classes = add_provisional(parsed["provisional.toml"], drugs, classes, key)
     index, atc = _index(drugs)
     f = Formulary(
         drugs=drugs,

@@ -50,11 +50,11 @@ def safety_rules() -> list[dict[str, Any]]:
 
     la, nx = s.long_acting, s.naloxone
     starts = sorted({r.drug for r in s.naive_start.values()})
+    long_acting = [f"class:{c}" for c in sorted(la.classes)]
     out = [
-        row("opioid_naive.long_acting", "condition", la.severity, [f"class:{c}" for c in sorted(la.classes)],
-            la.recommendation, la),
-        row("monitoring.opioid_tolerance_unknown", "monitoring", la.unknown_severity,
-            [f"class:{c}" for c in sorted(la.classes)], "Record opioid tolerance before a long-acting opioid.", la),
+        row("opioid_naive.long_acting", "condition", la.severity, long_acting, la.recommendation, la),
+        row("monitoring.opioid_tolerance_unknown", "monitoring", la.unknown_severity, long_acting,
+            "Record opioid tolerance before a long-acting opioid.", la),
         row("opioid_naive.start", "dose_single", "major", starts,
             "Single dose above the labelled opioid-naive starting dose (moderate; major at twice it; "
             "monitoring when tolerance is unknown).", next(iter(s.naive_start.values()))),
@@ -63,8 +63,8 @@ def safety_rules() -> list[dict[str, Any]]:
     ]  # fmt: skip
     for drug in sorted({c.drug for c in s.ceilings.values()}):
         c = next(c for c in s.ceilings.values() if c.drug == drug)
-        out.append(row(f"unit.implausible_dose.{drug}", "unit", "major", [drug],
-                       "A single dose more than ten times the highest labelled dose: a unit or decimal error.", c))
+        summary = "A single dose more than ten times the highest labelled dose: a unit or decimal error."
+        out.append(row(f"unit.implausible_dose.{drug}", "unit", "major", [drug], summary, c))
     return out
 
 

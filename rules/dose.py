@@ -398,7 +398,8 @@ def _as_element(drug: Drug, orders: list) -> tuple[list, list[dict]]:
         if o.dose is not None and o.dose > salt.read_as_salt_above:
             e = _AsElement(o, salt.fraction)
             notes.append({"medication": o.index, "ordered": qty(o.dose, o.unit, f" {salt.salt}"),
-                          "elemental": qty(e.dose, o.unit, f" {salt.element}"), "fraction": salt.fraction})  # fmt: skip
+                          "elemental": qty(e.dose, o.unit, f" {salt.element}"),
+                          "fraction": salt.fraction})  # fmt: skip
             out.append(e)
         else:
             out.append(o)

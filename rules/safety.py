@@ -122,7 +122,10 @@ def evaluate_ceiling(inp: Input) -> Iterator[Finding]:
 
 
 PLAUSIBILITY = Evaluator(
-    "plausibility", ceiling_units, evaluate_ceiling, reads=("drug", "route", "dose", "other_doses", "unit"),
+    "plausibility",
+    ceiling_units,
+    evaluate_ceiling,
+    reads=("drug", "route", "dose", "other_doses", "unit"),
 )
 
 
@@ -170,10 +173,14 @@ def evaluate_naloxone(inp: Input) -> Iterator[Finding]:
         [o.index for o in inp.orders],
         f"No naloxone is ordered for a patient on {why}.",
         "Offer naloxone (e.g. nasal spray) and teach the patient and carers when to use it.",
-        {"mme_per_day": num(total), "with_benzodiazepine": with_other}, _source(nx), rule="monitoring.naloxone",
+        {"mme_per_day": num(total), "with_benzodiazepine": with_other}, _source(nx),
+        rule="monitoring.naloxone",
     )  # fmt: skip
 
 
 NALOXONE = Evaluator(
-    "naloxone", naloxone_units, evaluate_naloxone, reads=("drug", "route", "dose", "daily"),
+    "naloxone",
+    naloxone_units,
+    evaluate_naloxone,
+    reads=("drug", "route", "dose", "daily"),
 )
