@@ -4,7 +4,8 @@
 Z-drugs, St John's wort, edoxaban) that the safety rules need to exist. They are added only
 where no other data file defines the same class or drug id (or name): when the vocabulary
 tables define them, theirs win and these rows are ignored, so the two never disagree at load.
-Call `add_provisional` after every other source of drugs and classes has been read.
+Classes go in before any drug takes classes from its ATC code (`add_provisional_classes`),
+drugs after every other source of drugs (`add_provisional_drugs`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ def add_provisional(
     data: dict[str, Any], drugs: dict[str, Drug], classes: dict[str, DrugClass], key
 ) -> tuple[dict[str, Drug], dict[str, DrugClass]]:
     """`drugs` and `classes` with this file's entries added where their ids are free."""
+    classes = add_provisional_classes(data, classes)
+    return add_provisional_drugs(data, drugs, key), classes
+
+
+def add_provisional_classes(data: dict[str, Any], classes: dict[str, DrugClass]) -> dict[str, DrugClass]:
+    """Classes first: where drugs take classes from their ATC codes, they must exist before them."""
     classes = dict(classes)
     schema = ClassSchema()
     for cid, value in data.get("class", {}).items():
@@ -28,6 +35,11 @@ def add_provisional(
             continue
         v = validated(schema, value, f"{FILE} [{cid}]")
         classes[cid] = DrugClass(cid, v["name"], tuple(v["atc_prefixes"]), tuple(v["parents"]))
+    return classes
+
+
+def add_provisional_drugs(data: dict[str, Any], drugs: dict[str, Drug], key) -> dict[str, Drug]:
+    """Drugs last: after every other source, so an id or name defined elsewhere wins."""
     drugs = dict(drugs)
     taken = {key(n) for d in drugs.values() for n in (d.id, d.name, *d.synonyms, *d.brands)}
     taken_atc = {a for d in drugs.values() for a in d.atc}
@@ -37,4 +49,4 @@ def add_provisional(
             continue
         drugs[d.id] = d
         taken |= names
-    return drugs, classes
+    return drugs

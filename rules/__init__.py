@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 @cache
 def evaluators() -> tuple[Evaluator, ...]:
+    from rules.anticoagulants import DOSE_REDUCTIONS
     from rules.dose import DOSE
     from rules.duplication import CLASS_DUPLICATION, SAME_INGREDIENT
     from rules.interactions import INTERACTIONS
@@ -35,6 +36,7 @@ def evaluators() -> tuple[Evaluator, ...]:
         OPIOID_NAIVE,
         PLAUSIBILITY,
         NALOXONE,
+        DOSE_REDUCTIONS,
     )
 
 

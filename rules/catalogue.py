@@ -34,7 +34,9 @@ def rules() -> list[dict[str, Any]]:
                 t.source) for t in k.mme_thresholds]  # fmt: skip
     total = "Total opioid load in MME/day, shown for every regimen with an opioid."
     out.append(row("opioid_load.total", "opioid_load", "info", ["class:opioid"], total, k.mme_source))
-    return out + dose_rules() + safety_rules()
+    from rules.anticoagulants import catalogue_rows
+
+    return out + dose_rules() + safety_rules() + catalogue_rows()
 
 
 def safety_rules() -> list[dict[str, Any]]:

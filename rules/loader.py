@@ -81,6 +81,7 @@ class DuplicationSchema(_Strict):
     selector = fields.String(required=True, validate=_SEL)
     severity = fields.String(required=True, validate=Severity)
     scheduled_only = fields.Boolean(load_default=False)
+    prn_only = fields.Boolean(load_default=False)  # two as-needed orders: a prompt to pick one
     message = fields.String(required=True)
     recommendation = fields.String(required=True)
     source = fields.String(required=True)
@@ -229,6 +230,7 @@ def load_knowledge(f: Formulary) -> Knowledge:
                 selector=_selector(r["selector"], f, w),
                 severity=r["severity"],
                 scheduled_only=r["scheduled_only"],
+                prn_only=r["prn_only"],
                 message=r["message"],
                 recommendation=r["recommendation"],
                 source=cite(r["source"], w),

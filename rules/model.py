@@ -58,6 +58,7 @@ class Duplication:
     recommendation: str
     source: str
     verified: bool = True
+    prn_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

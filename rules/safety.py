@@ -37,7 +37,9 @@ def naive_units(ctx: Context) -> Iterator[Unit]:
 
 
 def _long_acting(o, la) -> bool:
-    return bool(la.classes & o.classes) or o.route in la.routes
+    """Long-acting by class or route; an as-needed order is not an ER/LA regimen (their labels
+    exclude as-needed use), so PRN oxycodone is judged as the immediate-release product."""
+    return (bool(la.classes & o.classes) or o.route in la.routes) and not o.prn
 
 
 def evaluate_naive(inp: Input) -> Iterator[Finding]:
@@ -88,7 +90,7 @@ def evaluate_naive(inp: Input) -> Iterator[Finding]:
 
 
 OPIOID_NAIVE = Evaluator(
-    "opioid_naive", naive_units, evaluate_naive, reads=("drug", "route", "dose", "unit", "classes"),
+    "opioid_naive", naive_units, evaluate_naive, reads=("drug", "route", "dose", "unit", "classes", "prn"),
     facts=("patient.opioid_tolerant",),
 )  # fmt: skip
 

@@ -39,6 +39,7 @@ CORPUS: list[dict] = [
         {"drug": "sertraline", "dose": 50, "unit": "mg", "frequency": "daily"},
         {"drug": "tramadol", "dose": 100, "unit": "mg", "frequency": "q4h"},
         {"drug": "clarithromycin", "dose": 500, "unit": "mg", "frequency": "bid"},
+        {"drug": "apixaban", "dose": 5, "unit": "mg", "frequency": "bid"},
      ]},
     {"patient": {"age_years": 60, "weight_kg": 70, "qtc_ms": 510, "serum_calcium": "7.5 mg/dL",
                  "platelets": "40 10^9/L", "anc": "0.8 10^9/L", "hemoglobin": "7.9 g/dL",
