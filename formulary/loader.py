@@ -103,6 +103,7 @@ class LimitSchema(_Strict):
     single_above = fields.String()  # the row covers orders whose single dose is above this
     single_upto = fields.String()  # ... and at most this
     tolerance = fields.Float(validate=validate.Range(min=0, max=0.05))
+    dose_number_min = fields.Integer(validate=validate.Range(min=2))  # unnumbered doses count as first
 
     @validates_schema
     def _says_something(self, data: dict[str, Any], **_: Any) -> None:
@@ -229,6 +230,7 @@ def _limit(row: dict[str, Any], drug: Drug | dict[str, Any], where: str) -> Dose
             "note",
             "verified",
             "tolerance",
+            "dose_number_min",
         )
         if k in row
     }

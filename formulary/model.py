@@ -94,6 +94,8 @@ class DoseLimit:
     # Zometa's 4 mg every 3-4 weeks are both zoledronic acid. None: every dose.
     single_above: float | None = None
     single_upto: float | None = None
+    # From which dose of a course the row applies (ketorolac: 20 mg first oral dose, 10 mg after).
+    dose_number_min: int | None = None
     # Relative margin for the label's own rounding (Xofigo: 55 kBq/kg written as 1.49 uCi/kg).
     tolerance: float = 0.0
 

@@ -155,7 +155,10 @@ def _who(lim: DoseLimit) -> str:
 def _in_band(o: Order, lim: DoseLimit) -> bool:
     """Is the order of the regimen the row is written for (by its single dose)?
 
-    An order without a readable dose is judged against the lowest band's rows."""
+    An order without a readable dose is judged against the lowest band's rows; an unnumbered
+    dose as a first dose."""
+    if lim.dose_number_min is not None and (o.dose_number or 1) < lim.dose_number_min:
+        return False
     if lim.single_above is None and lim.single_upto is None:
         return True
     if o.dose is None:
@@ -291,10 +294,14 @@ def _missing_weight(
     )
     if needs and any(ctx.matches(lim.when) is not False for lim in limits):
         lim = limits[0]
+        # A row for patients the regimen may not be about (children, when age is unknown too) only
+        # informs; one that applies, or whose only unknown is the weight itself, asks for it.
+        applies = any(ctx.matches(x.when) is True or set(ctx.missing_for(x.when)) <= {"weight"}
+                      for x in limits)  # fmt: skip
         yield finding(
             f"monitoring.weight_unknown.{kind.attr}",
             "monitoring",
-            "moderate",
+            "moderate" if applies else "info",
             (drug.id,),
             [x.index for x in group],
             f"{drug.name} has a limit of {render(kind, getattr(lim, kind.attr), o.unit)} "

@@ -33,6 +33,8 @@ def patient_for(when: When) -> dict[str, Any]:
         p["age_years"] = when.age_min
     if when.age_over is not None:
         p["age_years"] = when.age_over + 1
+    if when.age_below is not None:
+        p["age_years"] = when.age_below - 4
     if when.weight_below is not None:
         p["weight_kg"] = when.weight_below - 5
     if when.weight_max_kg is not None:
@@ -116,6 +118,8 @@ def medication_for(d: Drug, lim: DoseLimit, attr: str, factor: float) -> dict[st
     value = getattr(lim, attr)
     base = lim.single_above * 1.01 if lim.single_above is not None else 1e-3
     med: dict[str, Any] = {"drug": d.id, "route": route, "unit": unit, "dose": base, "frequency": "once"}
+    if lim.dose_number_min is not None:
+        med["dose_number"] = lim.dose_number_min
     match attr:
         case "max_single":
             med["dose"] = value * factor
