@@ -37,9 +37,12 @@ def naive_units(ctx: Context) -> Iterator[Unit]:
 
 
 def _long_acting(o, la) -> bool:
-    """Long-acting by class or route; an as-needed order is not an ER/LA regimen (their labels
-    exclude as-needed use), so PRN oxycodone is judged as the immediate-release product."""
-    return (bool(la.classes & o.classes) or o.route in la.routes) and not o.prn
+    """Long-acting by class, route or the product named in the order ("MS Contin", "morphine ER":
+    until the order states its release); an as-needed order is not an ER/LA regimen (their
+    labels exclude as-needed use), so PRN oxycodone is judged as the immediate-release product."""
+    if o.prn:
+        return False
+    return bool(la.classes & o.classes) or o.route in la.routes or bool(la.names.search(o.input))
 
 
 def evaluate_naive(inp: Input) -> Iterator[Finding]:
@@ -90,7 +93,10 @@ def evaluate_naive(inp: Input) -> Iterator[Finding]:
 
 
 OPIOID_NAIVE = Evaluator(
-    "opioid_naive", naive_units, evaluate_naive, reads=("drug", "route", "dose", "unit", "classes", "prn"),
+    "opioid_naive",
+    naive_units,
+    evaluate_naive,
+    reads=("drug", "route", "dose", "unit", "classes", "prn", "input"),
     facts=("patient.opioid_tolerant",),
 )  # fmt: skip
 

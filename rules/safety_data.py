@@ -6,6 +6,7 @@ that does not convert to the drug's unit, stops the program."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -37,6 +38,7 @@ class LongActingSchema(_Quoted):
     classes = fields.List(fields.String(validate=ID), required=True)
     routes = fields.List(fields.String(), load_default=list)  # the long-acting routes (patches)
     except_routes = fields.List(fields.String(), load_default=list)  # covered by another rule
+    names = fields.List(fields.String(), load_default=list)  # ER products named in the order text
     severity = fields.String(required=True, validate=Severity)
     unknown_severity = fields.String(required=True, validate=Severity)
     message = fields.String(required=True)
@@ -91,6 +93,7 @@ class LongActing:
     classes: frozenset[str]
     routes: tuple[str, ...]
     except_routes: tuple[str, ...]
+    names: re.Pattern
     severity: str
     unknown_severity: str
     message: str
@@ -197,9 +200,10 @@ def load_safety(f: Formulary, sources: dict[str, Any]) -> Safety:
                                 _amount(r["read_as_salt_above"], unit, w), **cite(r, w))  # fmt: skip
     la = data["long_acting"]
     w = "safety.toml long_acting"
-    long_acting = LongActing(classes(la["classes"], w), tuple(la["routes"]), tuple(la["except_routes"]),
-                             la["severity"], la["unknown_severity"], la["message"], la["recommendation"],
-                             **cite(la, w))  # fmt: skip
+    names = re.compile(r"\b(?:" + "|".join(la["names"]) + r")\b", re.IGNORECASE)
+    long_acting = LongActing(classes(la["classes"], w), tuple(la["routes"]),
+                             tuple(la["except_routes"]), names, la["severity"], la["unknown_severity"],
+                             la["message"], la["recommendation"], **cite(la, w))  # fmt: skip
     nx = data["naloxone"]
     w = "safety.toml naloxone"
     naloxone = Naloxone(nx["mme"], classes(nx["with_classes"], w), classes(nx["antidote_classes"], w),

@@ -185,3 +185,15 @@ def test_new_rules_are_listed_in_the_catalogue():
     ids = {r["id"] for r in rules()}
     assert {"opioid_naive.start", "opioid_naive.long_acting", "monitoring.naloxone",
             "unit.implausible_dose.fentanyl", "monitoring.bowel_regimen_with_opioid"} <= ids  # fmt: skip
+
+
+def test_ms_contin_is_judged_as_extended_release_morphine(run):
+    report = run({"drug": "MS Contin", "dose": 15, "unit": "mg", "route": "oral", "frequency": "q12h"},
+                 opioid_tolerant=False, **ADULT)  # fmt: skip
+    assert find(report, "opioid_naive.long_acting")
+
+
+def test_prn_oxycodone_is_not_judged_as_a_long_acting_regimen(run):
+    prn = {"drug": "oxycodone", "dose": 5, "unit": "mg", "route": "oral", "frequency": "q6h", "prn": True}
+    report = run(prn, opioid_tolerant=False, **ADULT)
+    assert not find(report, "opioid_naive.long_acting")
