@@ -72,6 +72,8 @@ def evaluate_naive(inp: Input) -> Iterator[Finding]:
         return
     a, b = qty(dose, o.unit), qty(start.max_single, o.unit)
     evidence = {"actual": a, "limit": b, "route": route}
+    if tolerant is None and route in la.except_routes and la.classes & o.classes:
+        return  # the patch's own required check (checks.toml) already asks for tolerance
     if tolerant is None:
         yield finding(
             "monitoring.opioid_naive_start.unknown", "monitoring", "moderate", (o.drug_id,), (o.index,),

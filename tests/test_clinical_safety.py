@@ -197,3 +197,10 @@ def test_prn_oxycodone_is_not_judged_as_a_long_acting_regimen(run):
     prn = {"drug": "oxycodone", "dose": 5, "unit": "mg", "route": "oral", "frequency": "q6h", "prn": True}
     report = run(prn, opioid_tolerant=False, **ADULT)
     assert not find(report, "opioid_naive.long_acting")
+
+
+def test_fentanyl_patch_above_25_in_a_naive_patient_is_also_a_dose_finding(run):
+    patch = {"drug": "fentanyl", "dose": 50, "unit": "ug/h", "route": "transdermal", "frequency": "q72h"}
+    report = run(patch, opioid_tolerant=False, **ADULT)
+    [f] = find(report, "opioid_naive.start")
+    assert f["severity"] == "major" and f["evidence"]["limit"] == "25 µg/h"
