@@ -25,8 +25,8 @@ from checker.engine import run
 from checker.errors import InvalidRegimen
 from checker.http import fhir
 from checker.http import schemas as s
-from checker.http.app import knowledge
 from checker.http.logs import logfmt
+from checker.http.service import knowledge
 from checker.http.views import Blueprint, alt_errors
 from checker.model import Finding
 from checker.schemas import load_regimen
