@@ -293,3 +293,8 @@ def test_methadone_with_a_qt_prolonging_antipsychotic(run):
     report = run({"drug": "methadone", "dose": 5, "unit": "mg", "frequency": "q8h"},
                  {"drug": "haloperidol", "dose": 1, "unit": "mg", "frequency": "bid"}, **ADULT)  # fmt: skip
     assert [f for f in report["findings"] if f["rule"] == "interaction.methadone_qt_prolonging"]
+
+
+def test_metformin_is_judged_on_egfr_when_that_is_what_is_known(run):
+    report = run({"drug": "metformin", "dose": 500, "unit": "mg", "frequency": "bid"}, egfr=25)
+    assert find(report, "renal.metformin_renal_below_30")[0]["severity"] == "contraindicated"
