@@ -218,7 +218,7 @@ def test_every_schema_field_is_a_generated_column():
 def test_one_bad_patient_field_keeps_the_others(tmp_path):
     pop = [
         (
-            {"sex": "X", "age_years": 90, "weight_kg": 50, "crcl_ml_min": 20},
+            {"weight_kg": "heavy", "age_years": 90, "crcl_ml_min": 20},
             [{"drug": "ketorolac", "dose": 30, "unit": "mg", "route": "iv", "frequency": "q6h"}],
         )
     ]
@@ -251,7 +251,7 @@ def test_a_new_evaluator_needs_no_audit_change(tmp_path, monkeypatch, kind):
     extra = (
         Evaluator("test_old", lambda ctx: [Unit("patient")], old, facts=("patient.age_years",))
         if kind == "patient_only"
-        else Evaluator("test_per_kg", lambda ctx: [Unit("orders", tuple(range(len(ctx.orders))))], per_kg,
+        else Evaluator("test_per_kg", lambda ctx: [Unit("orders", tuple(ctx.orders))], per_kg,
                        reads=("dose_per_kg",))
     )  # fmt: skip
     base = rules.evaluators()

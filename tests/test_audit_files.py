@@ -267,7 +267,9 @@ def test_broken_quotes_nul_bytes_and_huge_cells_in_the_file_itself(capsys, tmp_p
 def test_thousands_of_columns_take_linear_time(capsys, tmp_path, repeated):
     extra = ["x"] * 20_000 if repeated else [f"c{i}" for i in range(20_000)]
     path = tmp_path / "m.csv"
-    path.write_text(",".join(["patient_id", "drug", *extra]) + "\n" + "p1,aspirin" + ",v" * len(extra) + "\n")
+    path.write_text(
+        ",".join(["patient_id", "drug", *extra]) + "\n" + "p1,blorfinax" + ",v" * len(extra) + "\n"
+    )
     start = time.process_time()  # CPU time: a busy machine does not slow it
     code, out, err = audit(capsys, str(path), "--keep-columns")
     assert time.process_time() - start < 10

@@ -19,8 +19,9 @@ from typing import Any
 
 from checker.engine import run
 from checker.model import SEVERITIES, Finding, Regimen, Report
+from checker.schemas import load_patient_fields
 
-from .loading import at_index, json_value, medication, patient_fields
+from .loading import at_index, json_value, medication
 from .source import STOP
 
 COLUMNS = ("patient_id", "rows", "severity", "category", "code", "rule", "drugs", "message", "recommendation")
@@ -125,7 +126,7 @@ def audit_patient(
         extra.append(_row_finding(number, why or "unreadable", cells is not None))
     if not pid:  # rows without a patient: there is no regimen to check
         return [(f, f.medications) for f in sorted(extra, key=Finding.sort_key)], None, numbers
-    patient, errors = patient_fields({"id": pid, **{k: json_value(k, v) for k, v in facts or ()}})
+    patient, errors = load_patient_fields({"id": pid, **{k: json_value(k, v) for k, v in facts or ()}})
     for name, msgs in errors.items():
         extra.append(
             _input(

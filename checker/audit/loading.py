@@ -2,31 +2,27 @@
 
 A million rows hold a few thousand distinct orders, so each distinct row tuple is loaded once by
 `load_regimen` (the loader `check()` uses) and rows share the frozen `Medication`. A patient is
-loaded field by field (`patient_fields`), so one unreadable field is reported for that field and
-the patient's other facts are still used.
+loaded field by field (`checker.schemas.load_patient_fields`), so one unreadable field is
+reported for that field and the patient's other facts are still used.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import fields, replace
-from functools import lru_cache
+from dataclasses import replace
 from typing import Any
 
-from marshmallow import ValidationError
+from marshmallow import fields
 
-from checker.errors import InvalidRegimen, flatten_errors
-from checker.model import Medication, Patient
+from checker.errors import InvalidRegimen
+from checker.model import Medication
 from checker.schemas import MedicationSchema, PatientSchema, load_regimen
 
 MED_FIELDS: tuple[str, ...] = tuple(MedicationSchema().fields)
 PATIENT_FIELDS: tuple[str, ...] = tuple(PatientSchema().fields)
-LIST_FIELDS = frozenset(k for k, f in PatientSchema().fields.items() if f.__class__.__name__ == "List")
+LIST_FIELDS = frozenset(k for k, f in PatientSchema().fields.items() if isinstance(f, fields.List))
 _INT = re.compile(r"^[+-]?\d{1,18}(?:\.0*)?$")  # longer: left as text, for the schema to refuse
-_INT_FIELDS = frozenset(k for k, f in MedicationSchema().fields.items() if f.__class__.__name__ == "Integer")
-_PATIENT = PatientSchema()
-_DEFAULT = Patient()
-_SLOTS = tuple(f.name for f in fields(Patient))
+_INT_FIELDS = frozenset(k for k, f in MedicationSchema().fields.items() if isinstance(f, fields.Integer))
 MAX_MEMO = 100_000
 
 
@@ -68,29 +64,3 @@ def at_index(cells: tuple[str, ...], m: Medication, index: int) -> Medication:
 
 def _reason(errors: dict[str, list[str]], prefix: str) -> str:
     return "; ".join(f"{k.removeprefix(prefix)}: {' '.join(v)}" for k, v in errors.items())
-
-
-@lru_cache(maxsize=MAX_MEMO)
-def _field(name: str, value: Any) -> tuple[tuple[tuple[str, Any], ...], list[str] | None]:
-    """The Patient attributes one field sets, by the schema itself, or the field's messages."""
-    try:
-        one = _PATIENT.load({name: list(value) if isinstance(value, tuple) else value})
-    except ValidationError as exc:
-        return (), [m for msgs in flatten_errors(exc.messages).values() for m in msgs]
-    return tuple((k, getattr(one, k)) for k in _SLOTS if getattr(one, k) != getattr(_DEFAULT, k)), None
-
-
-def patient_fields(raw: dict[str, Any]) -> tuple[Patient, dict[str, list[str]]]:
-    """A `Patient` from the fields that load, and per field that does not, its messages.
-
-    Stands in for `checker.schemas.load_patient_fields` until that lands: same signature."""
-    attrs: dict[str, Any] = {}
-    errors: dict[str, list[str]] = {}
-    for name, value in raw.items():
-        if name not in _PATIENT.fields:
-            continue
-        set_, why = _field(name, tuple(value) if isinstance(value, list) else value)
-        if why:
-            errors[name] = why
-        attrs.update(set_)
-    return Patient(**attrs), errors
