@@ -345,7 +345,7 @@ def _amount(
         value = value_per_kg * weight if weight else None
     else:
         value = dose * factor
-        value_per_kg = value / weight if weight else None
+        value_per_kg = None  # per kg of an absolute dose: the dose rules divide by the weight they read
     if low is not None:
         low = low * factor * (weight if per_kg and weight else 1)
     converted = []
