@@ -110,7 +110,8 @@ def parse_clinical_drug(name: str) -> tuple[list[Ingredient], str]:
     "acetaminophen 325 MG / oxycodone hydrochloride 5 MG Oral Tablet" → two ingredients.
     Brand names in brackets ("[Tylenol]") are dropped.
     """
-    text = re.sub(r"\[[^\]]*\]", " ", name)
+    text = " ".join(name[:1000].split())  # one space between words: the patterns stay linear
+    text = re.sub(r"\[[^\[\]]*\]", " ", text)
     text = _LEADING_QUANTITY.sub("", text).strip()
     parts = [p.strip() for p in re.split(r"\s+/\s+", text)]
     found: list[Ingredient] = []
@@ -173,7 +174,7 @@ def route(dosage: dict[str, Any], form: str) -> str | None:
             return text
         for c in _codings(concept):
             if display := _text(c.get("display")):
-                return re.sub(r"\s+route$", "", display, flags=re.IGNORECASE)
+                return re.sub(r" route$", "", " ".join(display[:200].split()), flags=re.IGNORECASE)
     low = form.lower()
     return next((r for word, r in _FORM_ROUTES if word in low), None)
 

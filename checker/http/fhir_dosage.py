@@ -106,7 +106,7 @@ def ucum_unit(quantity: dict[str, Any]) -> tuple[str, bool]:
     UCUM quirks handled: `[iU]`/`[IU]` are IU, `{…}` annotations are counts (`{patch}`, `{tbl}`),
     `mcg` is not UCUM but is what people send for micrograms.
     """
-    code = text(quantity.get("code")) or text(quantity.get("unit")) or ""
+    code = (text(quantity.get("code")) or text(quantity.get("unit")) or "")[:100]
     low = code.lower()
     if low in _UNIT_WORDS:
         return _UNIT_WORDS[low], False
