@@ -138,10 +138,14 @@ def finding_card(f: Finding, owners: list[Owner], service_id: str, version: str)
             shown = value if isinstance(value, str | int | float) else json.dumps(value, ensure_ascii=False)
             lines.append(f"| {_md(key)} | {_md(shown)} |")
         lines.append("")
+    seen: dict[str, Owner] = {o.ref: o for o in involved}
+    active = [o for o in seen.values() if not o.draft]
     if involved:
-        seen: dict[str, Owner] = {o.ref: o for o in involved}
         orders = "; ".join(f"{_md(o.label)} ({o.ref}{'' if o.draft else ', active'})" for o in seen.values())
         lines += [f"Orders: {orders}", ""]
+    if active:
+        counted = "; ".join(f"{_md(o.label)} ({o.ref})" for o in active)
+        lines += [f"Counted with the patient's active medications: {counted}", ""]
     src = f.source or {}
     label = src.get("label") or "medcheck"
     lines.append(f"Severity: {f.severity} · category: {f.category} · code: `{f.code}`")
@@ -168,6 +172,7 @@ def finding_card(f: Finding, owners: list[Owner], service_id: str, version: str)
                 "severity": f.severity,
                 "category": f.category,
                 "orders": refs,
+                "activeOrders": sorted(o.ref for o in active),
                 "knowledgeVersion": version,
             }
         },  # fmt: skip

@@ -198,10 +198,10 @@ def medication_request(
     label = name or rxcui or atc or ref
     per_dosage = [_dosage_meds(d, f"dosageInstruction[{i}]", ingredients, form, names)
                   for i, d in enumerate(dosages)]  # fmt: skip
+    seqs = [_sequence(d, i) for i, d in enumerate(dosages)]
     if len(per_dosage) == 1:
         meds = per_dosage[0]
     else:
-        seqs = [_sequence(d, i) for i, d in enumerate(dosages)]
         meds = tuple(
             combine([(seq, m[j]) for seq, m in zip(seqs, per_dosage, strict=True)], "dosageInstruction")
             for j in range(len(per_dosage[0]))
