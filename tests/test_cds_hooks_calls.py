@@ -218,3 +218,21 @@ def test_any_json_in_draft_orders_or_prefetch_never_answers_5xx(app, resource, p
     body["prefetch"] = {"p": prefetch}
     r = app.test_client().post(SIGN, data=json.dumps(body), content_type="application/json")
     assert r.status_code < 500, r.get_data(as_text=True)
+
+
+def test_cors_preflight_needs_no_token_when_cds_auth_is_on(tmp_path):
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    jwk = {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key())), "kid": "e1", "alg": "ES384"}
+    path = tmp_path / "issuers.json"
+    path.write_text(json.dumps({"https://ehr.example.org": {"keys": [jwk]}}))
+    client = create_app({"TESTING": True, "CDS_JWKS_FILE": str(path), "CORS_ORIGINS": SANDBOX}).test_client()
+    preflight = {"Origin": SANDBOX, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization, content-type"}  # fmt: skip
+    r = client.options(SIGN, headers=preflight)
+    assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == SANDBOX
+    unsigned = client.post(SIGN, json=call(order("d1", "morphine", 10, "mg", 4)), headers={"Origin": SANDBOX})
+    assert unsigned.status_code == 401  # the call itself still needs its token
+    assert unsigned.headers["Access-Control-Allow-Origin"] == SANDBOX  # and the browser may read why
