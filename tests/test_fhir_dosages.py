@@ -118,32 +118,6 @@ def test_repeat_when_counts_the_times_of_day(when, hours):
     assert report(med)["medications"][0]["interval_h"] == hours
 
 
-def test_frequency_max_and_period_are_read_at_the_most_frequent():
-    rep = {"frequency": 1, "frequencyMax": 2, "period": 4, "periodMax": 6, "periodUnit": "h"}
-    assert one(request(dosage(5, "mg", rep)))["frequency"] == "q2h"
-
-
-def test_as_needed_codeable_concept_and_boolean():
-    coded = dosage(5, "mg", asNeededCodeableConcept={"text": "pain"})
-    assert one(request(coded))["prn"] is True
-    assert one(request(dosage(5, "mg", asNeededBoolean=False)))["prn"] is False
-
-
-def test_dose_range_and_rate_quantity():
-    ranged = {"doseAndRate": [{"doseRange": {"low": qty(5, "mg"), "high": qty(10, "mg")}}]}
-    assert one(request(ranged, name="oxycodone"))["dose"] == "5-10"
-    rate = {"doseAndRate": [{"rateQuantity": qty(25, "ug/h")}]}
-    med = one(request(rate, name="fentanyl"))
-    assert (med["dose"], med["unit"]) == (25, "ug/h")
-
-
-def test_max_dose_per_period_as_r5_list():
-    d = dosage(650, "mg", {"frequency": 1, "period": 4, "periodUnit": "h"},
-               maxDosePerPeriod=[{"numerator": qty(3, "g"), "denominator": qty(1, "d")}])  # fmt: skip
-    med = one(request(d))
-    assert (med["max_daily_dose"], med["max_daily_unit"]) == (3, "g")
-
-
 def test_count_dose_without_a_strength_stays_a_count():
     """A tablet count of a product the name gives no strength for reaches the engine as a count."""
     med = one(request(dosage(2, "{tbl}"), name="Norco"))
