@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+MAX_CHARS = 300
 HOURS_PER = {"min": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0, "mo": 730.0, "y": 8760.0}
 _UNIT_WORDS = {
     "m": "min", "min": "min", "mins": "min", "minute": "min", "minutes": "min",
@@ -101,7 +102,7 @@ def _rate(m: re.Match[str]) -> tuple[str, float | None]:
     if m["times"] is not None:
         n = float(_TIMES_WORDS.get(m["tn"] or m["tw"]) or m["tn"])
         return ("n", n / HOURS_PER[_UNIT_WORDS[m["tp"]]]) if n > 0 else ("bad", None)
-    kind, hours = next(_KINDS[i] for i in range(len(_KINDS)) if m[f"k{i}"] is not None)
+    kind, hours = _KINDS[int((m.lastgroup or "k0")[1:])]
     return kind, (1.0 / hours if hours else None)
 
 
@@ -133,6 +134,8 @@ def _part_rate(part: str) -> tuple[float | None, bool, bool] | None:
 def parse_frequency(text: str) -> Frequency | None:
     """Parse a frequency; None when any word of the text is not a frequency word we understand."""
     t = clean(text)
+    if len(t) > MAX_CHARS:
+        return None  # no frequency is written in this many words
     total, prn, single = 0.0, False, False
     for part in _SEP.split(t):
         got = _part_rate(part) if part else (None, False, False)

@@ -104,6 +104,9 @@ _DOSE_WORDS = frozenset(
 _DAYS_PER = {"day": 1.0, "d": 1.0, "week": 7.0, "wk": 7.0, "w": 7.0, "month": 365.0 / 12, "mo": 365.0 / 12}
 
 
+MAX_CHARS = 1000  # after whitespace is collapsed; the schema allows 500, the audit's cells more
+
+
 @dataclass(frozen=True, slots=True)
 class Phase:
     """One step of an order: "10 mg IV bolus" or "4 mg IV/PO every 6 h"."""
@@ -161,6 +164,16 @@ def _cut(text: str, span: tuple[int, int]) -> str:
     return text[: span[0]] + " " * (span[1] - span[0]) + text[span[1] :]
 
 
+def _cut_all(text: str, spans: list[tuple[int, int]]) -> str:
+    """Blank out many ordered, non-overlapping spans in one pass (one `_cut` each would be quadratic)."""
+    parts, at = [], 0
+    for start, end in spans:
+        parts += [text[at:start], " " * (end - start)]
+        at = end
+    parts.append(text[at:])
+    return "".join(parts)
+
+
 def _dose(rest: str) -> tuple[float | None, float | None, str | None, str]:
     """(dose, low, unit, rest): one amount, one count, or a strength times a count ("500 mg 2 tabs")."""
     conc = _CONC_RE.search(rest)
@@ -203,10 +216,9 @@ def _parse_phase(text: str) -> tuple[Phase | None, str]:
         if m := rx.search(rest):
             route = route or name
             rest = _cut(rest, m.span())
-    words = []
-    for m in PHRASE_RE.finditer(rest):
-        words.append(m.group(0))
-        rest = _cut(rest, m.span())
+    found = list(PHRASE_RE.finditer(rest))
+    words = [m.group(0) for m in found]
+    rest = _cut_all(rest, [m.span() for m in found])
     if words:
         freq = parse_frequency(" ".join(words))
     bolus = bool(re.search(r"\b(?:bolus|loading|stat|once)\b", text)) and freq is None
@@ -251,7 +263,10 @@ def parse_sig(text: str) -> Sig:
         return Sig(text=text, unparsed=(text,), dose_unparsed=(text,))
 
 
-def _parse(text: str) -> Sig:
+def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
+    if limit is not None and len(t := clean(text)) > limit:
+        note = f"(a sig of {len(t)} characters: longer than any dose instruction, not read)"
+        return Sig(text=text, unparsed=(note,), dose_unparsed=(note,))
     t = _prepare(text)
     prn = bool(_PRN_RE.search(t))
     t = _PRN_RE.sub(" ", t)
@@ -262,13 +277,14 @@ def _parse(text: str) -> Sig:
     if m := _CAP_DAYS_RE.search(t):
         days = float(m.group(1))
         t = _cut(t, m.span())
-    for m in list(_FOR_RE.finditer(t)):
+    durations = list(_FOR_RE.finditer(t))
+    for m in durations:
         n, what = float(m.group(1)), m.group(2).rstrip("s")
         if what in ("dose", "injection", "cycle"):
             course = int(n)
         else:
             days = n * _DAYS_PER[what]
-        t = _cut(t, m.span())
+    t = _cut_all(t, [m.span() for m in durations])
     if m := _COURSE_RE.search(t):
         course = int(float(m.group(1)))
         t = _cut(t, m.span())
