@@ -148,7 +148,7 @@ def parse_frequency(text: str) -> Frequency | None:
         elif doses:
             single = True
     if total > 0:
-        return Frequency(text, 1.0 / total, prn)
+        return Frequency(text, round(1.0 / total, 9), prn)  # 1/(1/49) is not 49 in floating point
     if single:
         return Frequency(text, None, prn)
     return None

@@ -228,3 +228,32 @@ def test_sig_dose_unparsed_is_a_subset_of_unparsed(text):
     assert set(sig.dose_unparsed) <= set(sig.unparsed)
     for p in sig.phases:
         assert p.dose is None or 0 < p.dose < float("inf")
+
+
+PER_DAY = {"bid": 2, "tid": 3, "qid": 4, "qam": 1, "qpm": 1, "qhs": 1, "daily": 1, "q6h": 4, "q8h": 3,
+           "q4h": 6, "ac": 3, "hs": 1, "twice daily": 2, "every 12 hours": 2, "3x/day": 3}  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=st.lists(st.sampled_from(sorted(PER_DAY)), min_size=1, max_size=3),
+       prn=st.sampled_from(["", " prn", " PRN", " as needed"]),
+       sep=st.sampled_from([" and ", " & ", ", "]))  # fmt: skip
+def test_frequencies_joined_by_and_add_up(parts, prn, sep):
+    freq = parse_frequency(sep.join(parts) + prn)
+    assert freq.doses_per_day == pytest.approx(sum(PER_DAY[p] for p in parts))
+    assert freq.prn is bool(prn)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(min_value=1, max_value=96), m=st.integers(min_value=0, max_value=24),
+       word=st.sampled_from(["q{n}h", "q {n} hours", "every {n} hrs", "Q{n}H", "every {n} to {m} hours",
+                             "q{n}-{m}h"]))  # fmt: skip
+def test_every_n_hours_is_read_at_its_shortest(n, m, word):
+    assert parse_frequency(word.format(n=n, m=n + m)).interval_h == n
+
+
+@settings(max_examples=200, deadline=None)
+@given(known=st.sampled_from(sorted(PER_DAY)), unknown=st.text(alphabet="bfgjvz", min_size=2, max_size=6))
+def test_an_unknown_word_makes_a_frequency_not_understood(known, unknown):
+    """A qualifier we cannot read could change the count: never silently dropped."""
+    assert parse_frequency(f"{known} {unknown}") is None
