@@ -236,3 +236,20 @@ def test_cors_preflight_needs_no_token_when_cds_auth_is_on(tmp_path):
     unsigned = client.post(SIGN, json=call(order("d1", "morphine", 10, "mg", 4)), headers={"Origin": SANDBOX})
     assert unsigned.status_code == 401  # the call itself still needs its token
     assert unsigned.headers["Access-Control-Allow-Origin"] == SANDBOX  # and the browser may read why
+
+
+@pytest.mark.parametrize("where", ["name", "unit", "frequency", "id"])
+def test_lone_surrogates_in_an_order_never_answer_500(client, where):
+    draft = order("d1", "acetaminophen", 1, "mg", 6)
+    d = draft["dosageInstruction"][0]
+    if where == "name":
+        draft["medicationCodeableConcept"]["text"] = "Zorb\ud800"
+    elif where == "unit":
+        d["doseAndRate"][0]["doseQuantity"]["code"] = "m\ud800g"
+    elif where == "frequency":
+        d["timing"] = {"code": "q\ud800"}
+    else:
+        draft["id"] = "d\udc00"
+    r = client.post(SIGN, data=json.dumps(call(draft)), content_type="application/json")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert all(len(c["summary"]) < 140 for c in r.get_json()["cards"])

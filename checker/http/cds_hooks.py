@@ -363,6 +363,17 @@ class Discovery(MethodView):
         return jsonify({"services": list(SERVICES.values())})
 
 
+def _scrub(value: Any) -> Any:
+    """Cards quote what the client sent; a lone UTF-16 surrogate in it cannot be UTF-8, so it goes."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    return value
+
+
 def _service(service_id: str) -> dict[str, Any]:
     service = SERVICES.get(service_id)
     if service is None:
@@ -390,7 +401,7 @@ class Service(MethodView):
             )  # noqa: E501
         if service["hook"] == "order-select" and not call["context"].get("selections"):
             abort(400, message="order-select requires context.selections (e.g. ['MedicationRequest/123']).")
-        return jsonify({"cards": evaluate(call, service_id, knowledge().version)})
+        return jsonify({"cards": _scrub(evaluate(call, service_id, knowledge().version))})
 
 
 @blp.route(f"/{_SERVICE_ID}/feedback")
