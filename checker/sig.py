@@ -250,7 +250,7 @@ def _concurrent(part: str) -> tuple[Phase, str, float] | None:
     daily = sum(a * ph.frequency.doses_per_day for a, (ph, _) in zip(amounts, dosed, strict=True))  # type: ignore[union-attr]
     top = replace(dosed[0][0], dose=max(amounts), unit=unit)
     route = next((ph.route for ph, _ in dosed if ph.route), None)
-    merged = replace(top, route=route, frequency=Frequency(part.strip(), 1.0 / rate), dose_low=None)
+    merged = replace(top, route=route, frequency=Frequency(part.strip(), round(1.0 / rate, 9)), dose_low=None)
     return merged, " ".join(rest for _, rest in parsed), daily
 
 
