@@ -90,10 +90,10 @@ def main() -> None:
         print(f"check(), {label}: median {med * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms, {1 / med:,.0f} calls/s")
     from checker.engine import run
     from checker.schemas import load_regimen
-    from rules.dose import check_doses
+    from rules.dose import DOSE
 
     regimen = load_regimen(REGIMEN)
-    for label, rules in (("dose rules only", (check_doses,)), ("all rules", None)):
+    for label, rules in (("dose rules only", (DOSE,)), ("all rules", None)):
         for _ in range(200):
             run(regimen, rules=rules)
         s = []

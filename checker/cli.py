@@ -160,8 +160,20 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return run_audit(args, src)
 
 
+class _Version(argparse.Action):
+    """`--version`: the package's and the knowledge's, which is what a finding's meaning depends on."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object, **__: object) -> None:
+        from checker import __version__
+        from checker.engine import knowledge_version
+
+        print(f"medcheck {__version__} (knowledge {knowledge_version()})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="medcheck", description="Medication and supplement checker.")
+    p.add_argument("--version", action=_Version, nargs=0, help="print the version and the knowledge version")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="check one regimen (JSON file, or - for stdin)")
     c.add_argument("regimen")
@@ -188,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default=os.environ.get("MEDCHECK_HOST", "127.0.0.1"))
     s.add_argument("--port", type=int, default=int(os.environ.get("MEDCHECK_PORT", "8000")))
     s.add_argument("--workers", type=int, default=int(os.environ.get("MEDCHECK_WORKERS", "2")))
-    s.add_argument("--threads", type=int, default=int(os.environ.get("MEDCHECK_THREADS", "1")))
+    s.add_argument("--threads", type=int, default=int(os.environ.get("MEDCHECK_THREADS", "8")))
     s.set_defaults(func=cmd_serve)
     f = sub.add_parser("formulary", help="list the formulary, or show one drug")
     f.add_argument("drug", nargs="?")

@@ -5,7 +5,6 @@ Pure: no Flask, no files, no network. Knowledge is loaded once per process and s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from functools import cache
 
 from checker.findings import finding
@@ -17,8 +16,17 @@ from formulary import load as load_formulary
 from rules import evaluators, knowledge_digest
 from rules.context import Context
 from rules.knowledge import knowledge as rules_knowledge
+from rules.mechanism import Evaluator, Memo, run_evaluator
 
-Evaluator = Callable[[Context], Iterable[Finding]]
+_MEMOS: dict[tuple[int, int], tuple[object, object, Memo]] = {}
+
+
+def _memo(f: Formulary, k: object) -> Memo:
+    """One memo per formulary and knowledge base; holding both keeps their ids (the key) unique."""
+    hit = _MEMOS.get((id(f), id(k)))
+    if hit is None:
+        hit = _MEMOS[(id(f), id(k))] = (f, k, Memo())
+    return hit[2]
 
 
 @cache
@@ -66,15 +74,22 @@ def order_summary(o: Order) -> dict:
 def run(regimen: Regimen, f: Formulary | None = None, rules: tuple[Evaluator, ...] | None = None) -> Report:
     """Check a validated regimen. `f` and `rules` exist so tests and hosts can swap knowledge."""
     f = f or load_formulary()
-    orders = [build_order(m, regimen.patient, f) for m in regimen.medications]
-    ctx = Context(patient=regimen.patient, orders=orders, formulary=f, knowledge=rules_knowledge())
-    found: list[Finding] = []
-    for o in orders:
-        found.extend(o.problems)
-        if o.drug is None:
-            found.append(unrecognized(o))
-    for evaluate in rules if rules is not None else evaluators():
-        found.extend(evaluate(ctx))
+    k = rules_knowledge()
+    memo = _memo(f, k)
+    built, weight = memo.table("orders"), regimen.patient.weight_kg
+    orders = []
+    for m in regimen.medications:
+        # build_order reads the medication (index included) and the patient's weight only.
+        entry = built.get((m, weight))
+        if entry is None:
+            o = build_order(m, regimen.patient, f)
+            problems = (*o.problems, *(() if o.drug else (unrecognized(o),)))
+            entry = built[(m, weight)] = (o, order_summary(o), problems)
+        orders.append(entry)
+    ctx = Context(patient=regimen.patient, orders=[e[0] for e in orders], formulary=f, knowledge=k)
+    found: list[Finding] = [x for e in orders for x in e[2]]
+    for ev in rules if rules is not None else evaluators():
+        found.extend(run_evaluator(ev, ctx, memo))
     unique = {(x.code, x.drugs, x.medications, x.message): x for x in found}
     ordered = tuple(sorted(unique.values(), key=Finding.sort_key))
-    return Report(knowledge_version(), ordered, tuple(order_summary(o) for o in orders))
+    return Report(knowledge_version(), ordered, tuple(e[1] for e in orders))

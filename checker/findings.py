@@ -32,7 +32,9 @@ def finding(
     recommendation: str = "",
     evidence: dict[str, Any] | None = None,
     source: dict[str, Any] | None = None,
+    rule: str | None = None,
 ) -> Finding:
+    """`rule` is the public id of the rule behind the finding (GET /v1/rules); the code by default."""
     return Finding(
         code=code,
         category=category,
@@ -43,4 +45,5 @@ def finding(
         recommendation=recommendation,
         evidence=evidence or {},
         source=source or {},
+        rule=rule or code,
     )

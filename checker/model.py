@@ -75,6 +75,7 @@ class Finding:
     recommendation: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
+    rule: str = ""
 
     def sort_key(self) -> tuple:
         return (
@@ -89,6 +90,7 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,
+            "rule": self.rule or self.code,
             "category": self.category,
             "severity": self.severity,
             "drugs": list(self.drugs),

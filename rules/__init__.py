@@ -1,30 +1,36 @@
 """The rules layer: evaluators that turn interpreted orders and patient context into findings.
 
-Every evaluator has one signature, `(Context) -> Iterable[Finding]`, and all are listed in
-`evaluators()`; their knowledge lives in `rules/data/` and is validated once at load.
+Every evaluator is a `rules.mechanism.Evaluator`: it declares its units and what it reads of
+each, and all are listed in `evaluators()`; their knowledge lives in `rules/data/` and is
+validated once at load. See docs/adding-a-rule.md.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rules.mechanism import Evaluator
 
 
 @cache
-def evaluators() -> tuple:
-    from rules.dose import check_doses
-    from rules.duplication import check_duplication
-    from rules.interactions import check_interactions
-    from rules.opioids import check_opioid_load
-    from rules.patient import check_cautions, check_conditions_known, check_required
+def evaluators() -> tuple[Evaluator, ...]:
+    from rules.dose import DOSE
+    from rules.duplication import CLASS_DUPLICATION, SAME_INGREDIENT
+    from rules.interactions import INTERACTIONS
+    from rules.opioids import OPIOID_LOAD
+    from rules.patient import CAUTIONS, CONDITIONS_KNOWN, REQUIRED_CHECKS
 
     return (
-        check_doses,
-        check_interactions,
-        check_duplication,
-        check_cautions,
-        check_required,
-        check_opioid_load,
-        check_conditions_known,
+        DOSE,
+        INTERACTIONS,
+        CLASS_DUPLICATION,
+        SAME_INGREDIENT,
+        CAUTIONS,
+        REQUIRED_CHECKS,
+        OPIOID_LOAD,
+        CONDITIONS_KNOWN,
     )
 
 

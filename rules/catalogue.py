@@ -31,4 +31,26 @@ def rules() -> list[dict[str, Any]]:
                 r.verified) for r in k.checks]  # fmt: skip
     out += [row(f"opioid_load.{int(t.mme)}", "opioid_load", t.severity, ["class:opioid"], t.recommendation,
                 t.source) for t in k.mme_thresholds]  # fmt: skip
+    total = "Total opioid load in MME/day, shown for every regimen with an opioid."
+    out.append(row("opioid_load.total", "opioid_load", "info", ["class:opioid"], total, k.mme_source))
+    return out + dose_rules()
+
+
+def dose_rules() -> list[dict[str, Any]]:
+    """One row per dose-limit row of the formulary: "dose.<drug>.<n>", as findings name them."""
+    from formulary import load
+    from rules.dose import KINDS, describe
+
+    f = load()
+    out = []
+    for drug in sorted(f.drugs.values(), key=lambda d: d.id):
+        for n, lim in enumerate(drug.limits):
+            kind = next(kd for kd in KINDS if getattr(lim, kd.attr) is not None)
+            src = f.sources[lim.source]
+            summary = "; ".join(describe(lim, drug.unit_for(lim.routes[0]))) + f" ({', '.join(lim.routes)})"
+            out.append({
+                "id": f"dose.{drug.id}.{n}", "category": lim.category or kind.category,
+                "severity": lim.severity, "drugs": [drug.id], "summary": summary,
+                "source": src.label, "verified": lim.verified and src.verified,
+            })  # fmt: skip
     return out

@@ -19,6 +19,7 @@ from checker.quantities import num, qty
 from formulary import DoseLimit, Drug
 from formulary.model import LIMIT_FIELDS
 from rules.context import Context
+from rules.mechanism import Evaluator, Input, Unit, when_facts
 
 EPS = 1e-9
 
@@ -211,7 +212,7 @@ def _finding(
             for o in group
             if o.daily is not None
         ]
-    crcl, estimated = ctx.crcl
+    crcl, estimated = ctx.crcl if lim.when.uses_crcl else (None, False)
     if lim.when.uses_crcl:
         evidence["crcl_ml_min"] = num(crcl) if crcl is not None else None
         if estimated:
@@ -230,6 +231,7 @@ def _finding(
         lim.recommendation,
         evidence,
         source_block(ctx.formulary, lim.source, lim.verified),
+        rule=rule_id(drug, lim),
     )
 
 
@@ -252,6 +254,7 @@ def _unknown(
         f"Record {needed} to confirm the dose is safe. {lim.recommendation}".strip(),
         {"actual": a, "limit": b, "missing": ctx.missing_for(lim.when)},
         source_block(ctx.formulary, lim.source, lim.verified),
+        rule=rule_id(drug, lim),
     )
 
 
@@ -281,6 +284,7 @@ def _missing_weight(
             "Record the patient's weight.",
             {"missing": ["weight"]},
             source_block(ctx.formulary, lim.source, lim.verified),
+            rule=rule_id(drug, lim),
         )
 
 
@@ -315,13 +319,59 @@ def _combined_course(drug: Drug, orders: list[Order], ctx: Context) -> Iterator[
         lim.recommendation,
         {"actual": f"{num(total)} days", "limit": f"{num(limit)} days"},
         source_block(ctx.formulary, lim.source, lim.verified),
+        rule=rule_id(drug, lim),
     )
 
 
-def check_doses(ctx: Context) -> Iterator[Finding]:
+def rule_id(drug: Drug, lim: DoseLimit) -> str:
+    """The public id of a dose-limit row: "dose.<drug>.<n>", n its place among the drug's limits."""
+    return f"dose.{drug.id}.{next(i for i, x in enumerate(drug.limits) if x is lim)}"
+
+
+_FACTS: dict[str, tuple[str, ...]] = {}
+
+
+def _drug_facts(drug: Drug) -> tuple[str, ...]:
+    """The patient facts a drug's limits read: weight (per-kg limits, or saying it is missing) and
+    whatever their bands name."""
+    hit = _FACTS.get(drug.id)
+    if hit is None:
+        names = ["patient.weight_kg"]
+        for lim in drug.limits:
+            names += [n for n in when_facts(lim.when) if n not in names]
+        hit = _FACTS[drug.id] = tuple(names)
+    return hit
+
+
+def dose_units(ctx: Context) -> Iterator[Unit]:
+    """One unit per drug: all of the patient's orders of it (daily totals are per ingredient)."""
+    drugs = ctx.formulary.drugs
     for drug_id, orders in sorted(ctx.by_drug.items()):
-        drug = ctx.formulary.drugs[drug_id]
-        for kind, limits in _by_kind(drug.limits):
-            yield from _evaluate(kind, drug, orders, limits, ctx)
-        if len(orders) > 1:
-            yield from _combined_course(drug, orders, ctx)
+        drug = drugs[drug_id]
+        if drug.limits:
+            yield Unit(drug_id, tuple(o.index for o in orders), _drug_facts(drug))
+
+
+def evaluate_doses(inp: Input) -> Iterator[Finding]:
+    drug = inp.formulary.drugs[inp.item]
+    orders = list(inp.orders)
+    for kind, limits in _by_kind(drug.limits):
+        yield from _evaluate(kind, drug, orders, limits, inp.ctx)
+    if len(orders) > 1:
+        yield from _combined_course(drug, orders, inp.ctx)
+
+
+DOSE = Evaluator(
+    "dose",
+    dose_units,
+    evaluate_doses,
+    reads=("route", "unit", "dose", "other_doses", "dose_per_kg", "interval_h", "duration_days",
+           "dose_number", "course_doses", "daily", "prn", "capped"),  # fmt: skip
+)
+
+
+def check_doses(ctx: Context) -> Iterator[Finding]:
+    """Deprecated: the old batch audit's entry; the engine runs DOSE through the mechanism."""
+    from rules.mechanism import evaluate_directly
+
+    return evaluate_directly(DOSE, ctx)

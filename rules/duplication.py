@@ -12,47 +12,85 @@ from collections.abc import Iterator
 from checker.findings import finding, source_block
 from checker.model import Finding
 from rules.context import Context
+from rules.mechanism import Evaluator, Input, Unit
 
 
 def _names(orders) -> str:
     return ", ".join(o.input for o in orders)
 
 
-def check_duplication(ctx: Context) -> Iterator[Finding]:
-    k = ctx.knowledge
-    for rule in k.duplications:
-        members = [o for o in ctx.orders if rule.selector.matches(o.drug_id, o.classes)]
-        if rule.scheduled_only:
-            members = [o for o in members if o.scheduled]
-        if len({o.drug_id or o.input for o in members}) < 2:
-            continue
-        yield finding(
-            f"duplication.{rule.id}",
-            "duplication",
-            rule.severity,
-            [o.drug_id for o in members if o.drug_id],
-            [o.index for o in members],
-            rule.message.format(names=_names(members)),
-            rule.recommendation,
-            {"orders": [o.index for o in members]},
-            source_block(k, rule.source, rule.verified),
-        )
-    same = k.same_ingredient
+def class_units(ctx: Context) -> Iterator[Unit]:
+    """One unit per duplication row: the orders its selector covers (two at least)."""
+    index, tags = ctx.knowledge.duplications_by_key, ctx.tags
+    members: dict[int, list[int]] = {}
+    for o in ctx.orders:
+        for t in tags[o.index]:
+            for rule in index.get(t, ()):
+                members.setdefault(id(rule), []).append(o.index)
+    for rule in ctx.knowledge.duplications:  # in the table's order, as the findings were
+        mine = members.get(id(rule), ())
+        if len(mine) > 1:
+            yield Unit(rule, tuple(mine))
+
+
+def evaluate_class(inp: Input) -> Iterator[Finding]:
+    rule, members = inp.item, list(inp.orders)
+    if rule.scheduled_only:
+        members = [o for o in members if o.scheduled]
+    if len({o.drug_id or o.input for o in members}) < 2:
+        return
+    yield finding(
+        f"duplication.{rule.id}",
+        "duplication",
+        rule.severity,
+        [o.drug_id for o in members if o.drug_id],
+        [o.index for o in members],
+        rule.message.format(names=_names(members)),
+        rule.recommendation,
+        {"orders": [o.index for o in members]},
+        source_block(inp.knowledge, rule.source, rule.verified),
+        rule=f"duplication.{rule.id}",
+    )
+
+
+def ingredient_units(ctx: Context) -> Iterator[Unit]:
+    """One unit per ingredient ordered more than once."""
     for drug_id, orders in sorted(ctx.by_drug.items()):
-        if len(orders) < 2:
-            continue
-        scheduled = [o for o in orders if o.scheduled]
-        if len(scheduled) < 2 and len({o.input.lower() for o in orders}) < 2:
-            continue  # one scheduled + PRN breakthrough under the same name
-        drug = ctx.formulary.drugs[drug_id]
-        yield finding(
-            "duplication.same_ingredient",
-            "duplication",
-            same.severity,
-            [drug_id],
-            [o.index for o in orders],
-            same.message.format(drug=drug.name, n=len(orders), names=_names(orders)),
-            same.recommendation,
-            {"orders": [o.index for o in orders]},
-            source_block(k, same.source, same.verified),
-        )
+        if len(orders) > 1:
+            yield Unit(drug_id, tuple(o.index for o in orders))
+
+
+def evaluate_ingredient(inp: Input) -> Iterator[Finding]:
+    orders, same = inp.orders, inp.knowledge.same_ingredient
+    scheduled = [o for o in orders if o.scheduled]
+    if len(scheduled) < 2 and len({o.input.lower() for o in orders}) < 2:
+        return  # one scheduled + PRN breakthrough under the same name
+    drug = inp.formulary.drugs[inp.item]
+    yield finding(
+        "duplication.same_ingredient",
+        "duplication",
+        same.severity,
+        [drug.id],
+        [o.index for o in orders],
+        same.message.format(drug=drug.name, n=len(orders), names=_names(orders)),
+        same.recommendation,
+        {"orders": [o.index for o in orders]},
+        source_block(inp.knowledge, same.source, same.verified),
+        rule=f"duplication.{same.id}",
+    )
+
+
+CLASS_DUPLICATION = Evaluator(
+    "duplication.class", class_units, evaluate_class, reads=("drug", "prn", "input")
+)
+SAME_INGREDIENT = Evaluator(
+    "duplication.same_ingredient", ingredient_units, evaluate_ingredient, reads=("prn", "input")
+)
+
+
+def check_duplication(ctx: Context) -> Iterator[Finding]:
+    """Deprecated: the old batch audit's entry; the engine runs both through the mechanism."""
+    from rules.mechanism import evaluate_directly
+
+    yield from evaluate_directly(CLASS_DUPLICATION, ctx)
+    yield from evaluate_directly(SAME_INGREDIENT, ctx)

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 from checker.findings import finding, source_block
 from checker.model import SEVERITY_RANK, Finding
-from checker.orders import Order
 from rules.context import Context
+from rules.mechanism import Evaluator, Input, Unit
 from rules.model import Interaction
 
 
@@ -19,14 +19,15 @@ def rule_rank(rule: Interaction) -> tuple[int, int]:
     return (-(rule.a.specificity + rule.b.specificity), SEVERITY_RANK[rule.severity])
 
 
-def _name(o: Order) -> str:
-    return o.drug.name if o.drug else o.input
+def _tags(o) -> frozenset[str]:
+    return frozenset((f"drug:{o.drug_id}", *(f"class:{c}" for c in o.classes)))
 
 
-def pair_rules(ctx: Context, orders: list[Order]) -> dict[tuple[int, int], dict[str, Interaction]]:
+def pair_rules(knowledge, orders) -> dict[tuple[int, int], dict[str, Interaction]]:
     """Every (order, order) pair with the rules it meets, found from each order's tags outward."""
-    index, tags = ctx.knowledge.interactions_by_a, ctx.tags
-    members: dict[str, list[Order]] = {}
+    index = getattr(knowledge, "knowledge", knowledge).interactions_by_a  # a Context (old audit) too
+    tags = {o.index: _tags(o) for o in orders}
+    members: dict[str, list] = {}
     for o in orders:
         for t in tags[o.index]:
             members.setdefault(t, []).append(o)
@@ -45,30 +46,40 @@ def pair_rules(ctx: Context, orders: list[Order]) -> dict[tuple[int, int], dict[
     return hits
 
 
-def check_interactions(ctx: Context) -> Iterator[Finding]:
-    orders = [o for o in ctx.orders if o.drug or o.classes]
+def interaction_units(ctx: Context) -> Iterator[Unit]:
+    """One unit per regimen: the orders that some interaction row names (by drug or class)."""
+    named = ctx.knowledge.interaction_tags
+    tags = ctx.tags
+    orders = tuple(o.index for o in ctx.orders if (o.drug_id or o.classes) and tags[o.index] & named)
+    if len(orders) > 1:
+        yield Unit("regimen", orders)
+
+
+def evaluate_interactions(inp: Input) -> Iterator[Finding]:
+    orders = inp.orders
     by_index = {o.index: o for o in orders}
-    best: dict[tuple, tuple[Interaction, tuple[Order, ...]]] = {}
-    for (i, j), rules in sorted(pair_rules(ctx, orders).items()):
+    tags = {o.index: _tags(o) for o in orders}
+    best: dict[tuple, tuple[Interaction, tuple]] = {}
+    for (i, j), rules in sorted(pair_rules(inp.knowledge, orders).items()):
         x, y = by_index[i], by_index[j]
         for rule in rules.values():
-            involved: tuple[Order, ...] = (x, y)
+            involved: tuple = (x, y)
             if rule.also:
-                third = [o for o in orders if o not in (x, y) and rule.also.key in ctx.tags[o.index]]
+                third = [o for o in orders if o not in (x, y) and rule.also.key in tags[o.index]]
                 if not third:
                     continue
                 involved = (x, y, third[0])
             # One finding per pair of ingredients and topic: the most specific, then most severe rule.
-            key = (frozenset((x.drug_id or x.input, y.drug_id or y.input)), rule.group)
+            key = (frozenset((x.drug_id or x.name, y.drug_id or y.name)), rule.group)
             if key not in best or rule_rank(rule) < rule_rank(best[key][0]):
                 best[key] = (rule, involved)
-    merged: dict[str, tuple[Interaction, dict[int, Order]]] = {}
+    merged: dict[str, tuple[Interaction, dict[int, object]]] = {}
     for rule, involved in best.values():
         entry = merged.setdefault(rule.id, (rule, {}))
         entry[1].update({o.index: o for o in involved})
-    for rule, by_index in merged.values():
-        involved = [by_index[i] for i in sorted(by_index)]
-        names = " + ".join(dict.fromkeys(_name(o) for o in involved))
+    for rule, members in merged.values():
+        involved = [members[i] for i in sorted(members)]
+        names = " + ".join(dict.fromkeys(o.name for o in involved))
         yield finding(
             f"interaction.{rule.id}",
             "interaction",
@@ -82,5 +93,18 @@ def check_interactions(ctx: Context) -> Iterator[Finding]:
                 "mechanism": rule.mechanism,
                 "between": [str(rule.a), str(rule.b)] + ([str(rule.also)] if rule.also else []),
             },
-            source_block(ctx.knowledge, rule.source, rule.verified),
+            source_block(inp.knowledge, rule.source, rule.verified),
+            rule=f"interaction.{rule.id}",
         )
+
+
+INTERACTIONS = Evaluator(
+    "interactions", interaction_units, evaluate_interactions, reads=("drug", "classes", "route", "name")
+)
+
+
+def check_interactions(ctx: Context) -> Iterator[Finding]:
+    """Deprecated: the old batch audit's entry; the engine runs INTERACTIONS through the mechanism."""
+    from rules.mechanism import evaluate_directly
+
+    return evaluate_directly(INTERACTIONS, ctx)

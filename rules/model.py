@@ -146,6 +146,19 @@ class Knowledge:
         return {k: tuple(v) for k, v in out.items()}
 
     @cached_property
+    def duplications_by_key(self) -> dict[str, tuple[Duplication, ...]]:
+        """Duplication rows keyed by their selector's tag."""
+        out: dict[str, list[Duplication]] = {}
+        for r in self.duplications:
+            out.setdefault(r.selector.key, []).append(r)
+        return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
+    def interaction_tags(self) -> frozenset[str]:
+        """Every drug/class tag some interaction row names: orders without one cannot interact."""
+        return frozenset(s.key for r in self.interactions for s in (r.a, r.b, r.also) if s is not None)
+
+    @cached_property
     def interactions_by_a(self) -> dict[str, tuple[Interaction, ...]]:
         """Interactions keyed by their `a` selector, so a pair of orders meets only rules that can match."""
         out: dict[str, list[Interaction]] = {}

@@ -13,13 +13,18 @@ from checker.findings import finding, source_block
 from checker.model import Finding
 from checker.quantities import num, qty
 from rules.context import Context
+from rules.mechanism import Evaluator, Input, Unit
 
 
-def check_opioid_load(ctx: Context) -> Iterator[Finding]:
-    k = ctx.knowledge
-    opioids = [o for o in ctx.orders if "opioid" in o.classes and o.drug]
-    if not opioids:
-        return
+def opioid_units(ctx: Context) -> Iterator[Unit]:
+    """One unit per regimen: its opioid orders."""
+    opioids = tuple(o.index for o in ctx.orders if "opioid" in o.classes and o.drug_id)
+    if opioids:
+        yield Unit("opioids", opioids)
+
+
+def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
+    k, ctx, opioids = inp.knowledge, inp.ctx, inp.orders
     parts, excluded = [], []
     for o in opioids:
         factor = next((f for f in k.mme_factors if f.drug == o.drug_id and o.route in f.routes), None)
@@ -69,6 +74,7 @@ def check_opioid_load(ctx: Context) -> Iterator[Finding]:
             over.recommendation,
             evidence,
             source_block(k, over.source),
+            rule=f"opioid_load.{int(over.mme)}",
         )
         return
     scope = " The CDC 2022 thresholds do not apply to cancer-related pain." if cancer and over else ""
@@ -83,3 +89,16 @@ def check_opioid_load(ctx: Context) -> Iterator[Finding]:
         evidence,
         source_block(k, k.mme_source),
     )
+
+
+OPIOID_LOAD = Evaluator(
+    "opioid_load", opioid_units, evaluate_opioid_load, reads=("drug", "route", "dose", "daily", "unit"),
+    facts=("conditions",),
+)
+
+
+def check_opioid_load(ctx: Context) -> Iterator[Finding]:
+    """Deprecated: the old batch audit's entry; the engine runs OPIOID_LOAD through the mechanism."""
+    from rules.mechanism import evaluate_directly
+
+    return evaluate_directly(OPIOID_LOAD, ctx)

@@ -14,7 +14,8 @@ from checker.model import Finding
 from checker.orders import Order
 from checker.quantities import num
 from rules.context import Context
-from rules.model import Caution, RequiredCheck
+from rules.mechanism import Evaluator, Input, Unit, when_facts
+from rules.model import Caution
 
 
 def _selected(keys: frozenset[str], routes: tuple[str, ...], ctx: Context) -> list[Order]:
@@ -28,10 +29,10 @@ def _dose_number_fits(c: Caution, o: Order) -> bool:
     )
 
 
-def _evidence(c: Caution, ctx: Context) -> dict:
+def _evidence(c: Caution, ctx) -> dict:
     p, w, ev = ctx.patient, c.when, {}
-    crcl, estimated = ctx.crcl
     if w.uses_crcl:
+        crcl, estimated = ctx.crcl
         ev["crcl_ml_min"] = num(crcl) if crcl is not None else None
         if estimated:
             ev["crcl_estimated"] = "Cockcroft-Gault"
@@ -42,50 +43,73 @@ def _evidence(c: Caution, ctx: Context) -> dict:
     if w.conditions:
         ev["conditions"] = sorted(set(w.conditions) & ctx.conditions)
     labs = (
-        ("qtc_ms", p.qtc_ms, (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below)),
-        ("serum_calcium_mg_dl", ctx.corrected_calcium, (w.calcium_below, w.calcium_over)),
-        ("platelets_10e9_l", p.platelets_10e9_l, (w.platelets_below,)),
-        ("anc_10e9_l", p.anc_10e9_l, (w.anc_below,)),
-        ("hemoglobin_g_dl", p.hemoglobin_g_dl, (w.hemoglobin_below,)),
+        ("qtc_ms", lambda: p.qtc_ms, (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below)),
+        ("serum_calcium_mg_dl", lambda: ctx.corrected_calcium, (w.calcium_below, w.calcium_over)),
+        ("platelets_10e9_l", lambda: p.platelets_10e9_l, (w.platelets_below,)),
+        ("anc_10e9_l", lambda: p.anc_10e9_l, (w.anc_below,)),
+        ("hemoglobin_g_dl", lambda: p.hemoglobin_g_dl, (w.hemoglobin_below,)),
     )
-    for name, value, bounds in labs:
+    for name, read, bounds in labs:
         if any(b is not None for b in bounds):
+            value = read()
             ev[name] = num(value) if value is not None else None
     return ev
 
 
-def check_cautions(ctx: Context) -> Iterator[Finding]:
+def caution_units(ctx: Context) -> Iterator[Unit]:
+    """One unit per caution the patient is known to fall under: the orders it selects."""
     index = ctx.knowledge.cautions_by_key
     candidates = {id(c): c for o in ctx.orders for t in ctx.tags[o.index] for c in index.get(t, ())}
     for c in candidates.values():  # the report sorts findings; no order needed here
         if ctx.matches(c.when) is not True:  # unknown facts are checks.toml's business
             continue
-        orders = [
-            o
+        orders = tuple(
+            o.index
             for o in _selected(c.keys, c.routes, ctx)
             if (c.prn is None or o.prn == c.prn) and _dose_number_fits(c, o)
-        ]
-        if not orders:
-            continue
-        names = ", ".join(sorted({o.drug.name if o.drug else o.input for o in orders}))
-        ev = _evidence(c, ctx)
-        message = c.message.format(drug=names, **{k: v for k, v in ev.items() if not isinstance(v, list)})
-        if ev.get("crcl_estimated"):
-            message += f" (CrCl {ev['crcl_ml_min']} mL/min, estimated by Cockcroft-Gault.)"
-        yield finding(
-            f"{c.category}.{c.id}",
-            c.category,
-            c.severity,
-            [o.drug_id for o in orders if o.drug_id],
-            [o.index for o in orders],
-            message,
-            c.recommendation,
-            ev,
-            source_block(ctx.knowledge, c.source, c.verified),
         )
+        if orders:
+            yield Unit(c, orders, when_facts(c.when))
 
 
-def _missing(need: str, ctx: Context) -> list[str]:
+def evaluate_caution(inp: Input) -> Iterator[Finding]:
+    c, ctx, orders = inp.item, inp.ctx, inp.orders
+    if ctx.matches(c.when) is not True:
+        return
+    names = ", ".join(sorted({o.name for o in orders}))
+    ev = _evidence(c, ctx)
+    message = c.message.format(drug=names, **{k: v for k, v in ev.items() if not isinstance(v, list)})
+    if ev.get("crcl_estimated"):
+        message += f" (CrCl {ev['crcl_ml_min']} mL/min, estimated by Cockcroft-Gault.)"
+    yield finding(
+        f"{c.category}.{c.id}",
+        c.category,
+        c.severity,
+        [o.drug_id for o in orders if o.drug_id],
+        [o.index for o in orders],
+        message,
+        c.recommendation,
+        ev,
+        source_block(inp.knowledge, c.source, c.verified),
+        rule=f"{c.category}.{c.id}",
+    )
+
+
+# The patient facts each kind of required check reads.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "renal_function": ("crcl", "patient.egfr"),
+    "serum_calcium": ("patient.serum_calcium_mg_dl",),
+    "blood_counts": ("patient.platelets_10e9_l", "patient.anc_10e9_l", "patient.hemoglobin_g_dl"),
+    "qtc": ("patient.qtc_ms",),
+    "opioid_tolerant": ("patient.opioid_tolerant",),
+    "dental_exam_done": ("patient.dental_exam_done",),
+    "weight": ("patient.weight_kg",),
+    "age": ("patient.age_years",),
+    "hepatic_function": ("patient.hepatic_impairment",),
+}
+
+
+def _missing(need: str, ctx) -> list[str]:
     p = ctx.patient
     match need:
         case "renal_function":
@@ -121,19 +145,31 @@ def _missing(need: str, ctx: Context) -> list[str]:
     return []
 
 
-def _check(rc: RequiredCheck, ctx: Context) -> Finding | None:
-    orders = _selected(rc.keys, rc.routes, ctx)
-    if not orders:
-        return None
+def check_units(ctx: Context) -> Iterator[Unit]:
+    """One unit per required check whose drugs are ordered; which of its companion drugs
+    (`with_drugs`) the regimen holds is part of the unit's item."""
+    present = frozenset().union(*ctx.tags.values())  # a check none of whose keys is here selects nothing
+    for rc in ctx.knowledge.checks:
+        if not rc.keys & present:
+            continue
+        orders = tuple(o.index for o in _selected(rc.keys, rc.routes, ctx))
+        if not orders:
+            continue
+        absent = tuple(sel for sel in rc.with_drugs if sel.key not in present)
+        facts = tuple(dict.fromkeys(f for need in rc.needs for f in NEEDS.get(need, ())))
+        yield Unit((rc, absent), orders, facts)
+
+
+def evaluate_check(inp: Input) -> Iterator[Finding]:
+    (rc, absent), ctx, orders = inp.item, inp.ctx, inp.orders
     missing = [m for need in rc.needs for m in _missing(need, ctx)]
-    for sel in rc.with_drugs:
-        if not any(sel.matches(o.drug_id, o.classes) for o in ctx.orders):
-            label = ctx.formulary.classes[sel.id].name if sel.kind == "class" else sel.id
-            missing.append(f"a {label.lower()} order")
+    for sel in absent:
+        label = inp.formulary.classes[sel.id].name if sel.kind == "class" else sel.id
+        missing.append(f"a {label.lower()} order")
     if not missing:
-        return None
+        return
     names = ", ".join(sorted({o.drug.name for o in orders if o.drug}))
-    return finding(
+    yield finding(
         f"monitoring.{rc.id}",
         "monitoring",
         rc.severity,
@@ -142,19 +178,18 @@ def _check(rc: RequiredCheck, ctx: Context) -> Finding | None:
         rc.message.format(drug=names, missing="; ".join(missing)),
         rc.recommendation,
         {"missing": missing},
-        source_block(ctx.knowledge, rc.source, rc.verified),
+        source_block(inp.knowledge, rc.source, rc.verified),
+        rule=f"monitoring.{rc.id}",
     )
 
 
-def check_required(ctx: Context) -> Iterator[Finding]:
-    present = frozenset().union(*ctx.tags.values())  # a check none of whose keys is here selects nothing
-    for rc in ctx.knowledge.checks:
-        if rc.keys & present and (f := _check(rc, ctx)) is not None:
-            yield f
+def condition_units(ctx: Context) -> Iterator[Unit]:
+    if ctx.unknown_conditions:
+        yield Unit("conditions")
 
 
-def check_conditions_known(ctx: Context) -> Iterator[Finding]:
-    for c in ctx.unknown_conditions:
+def evaluate_conditions_known(inp: Input) -> Iterator[Finding]:
+    for c in inp.ctx.unknown_conditions:
         yield finding(
             "input.condition_unknown",
             "input",
@@ -164,3 +199,32 @@ def check_conditions_known(ctx: Context) -> Iterator[Finding]:
             f"Condition {c!r} is not one the checker understands; no rule used it.",
             "Use a listed condition name (see the contract) if one fits.",
         )
+
+
+CAUTIONS = Evaluator(
+    "cautions", caution_units, evaluate_caution, reads=("drug", "name"),
+    selects=("drug_id", "classes", "route", "prn", "dose_number"),
+)  # fmt: skip
+REQUIRED_CHECKS = Evaluator("required_checks", check_units, evaluate_check, reads=("drug",))
+CONDITIONS_KNOWN = Evaluator(
+    "conditions_known", condition_units, evaluate_conditions_known, facts=("unknown_conditions",)
+)
+
+
+def _direct(ev, ctx: Context) -> Iterator[Finding]:
+    from rules.mechanism import evaluate_directly
+
+    return evaluate_directly(ev, ctx)
+
+
+def check_cautions(ctx: Context) -> Iterator[Finding]:
+    """Deprecated: the old batch audit's entries; the engine runs these through the mechanism."""
+    return _direct(CAUTIONS, ctx)
+
+
+def check_required(ctx: Context) -> Iterator[Finding]:
+    return _direct(REQUIRED_CHECKS, ctx)
+
+
+def check_conditions_known(ctx: Context) -> Iterator[Finding]:
+    return _direct(CONDITIONS_KNOWN, ctx)

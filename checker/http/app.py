@@ -6,16 +6,14 @@ costs what every other one does, and a broken data file stops the start instead 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
-from cachetools import LRUCache, cached
 from flask import Flask, Response, current_app, jsonify, request, send_from_directory
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
@@ -23,14 +21,16 @@ from werkzeug.exceptions import (
     HTTPException,
     MethodNotAllowed,
     RequestEntityTooLarge,
+    RequestTimeout,
     UnsupportedMediaType,
 )
 
-from checker.engine import run
 from checker.errors import flatten_errors
 from checker.http import auth
+from checker.http.body import BodyLimit
+from checker.http.logs import logfmt
 from checker.http.schemas import ErrorSchema
-from checker.model import Regimen
+from checker.http.service import load_knowledge, report_cache
 
 log = logging.getLogger("medcheck.http")
 
@@ -39,7 +39,11 @@ DEFAULTS: dict[str, Any] = {
     "REPORT_CACHE_MB": 32,  # per worker, for reports of repeated regimens (0 = off); see report_cache
     "API_KEYS": [],  # bearer keys for /v1; empty = open (local use)
     "CDS_JWKS_FILE": None,  # JSON {issuer: JWKS}; set = CDS Hooks calls need a signed JWT
-    "CDS_AUDIENCE_BASE": None,  # public base URL behind a proxy; default the request's own
+    # The service's public base URL (scheme, host, any path prefix): a CDS client's JWT `aud` must
+    # be it plus the service path. Never taken from the request (Host, X-Forwarded-*), which the
+    # client writes. Required when CDS_JWKS_FILE is set; `medcheck serve` supplies its bind address.
+    "PUBLIC_URL": None,
+    "JTI_STORE": None,  # an auth.JtiStore shared by workers; None = this process's memory
     "API_TITLE": "medcheck",
     "OPENAPI_VERSION": "3.0.3",
     "OPENAPI_URL_PREFIX": "/",
@@ -50,23 +54,14 @@ DEFAULTS: dict[str, Any] = {
 _JSON_TYPES = ("application/json",)
 
 
-@dataclass(frozen=True)
-class Knowledge:
-    """What the service answers from, loaded once per app: stored in app.extensions["medcheck"]."""
-
-    version: str
-    drugs: list[dict[str, Any]]
-    rules: list[dict[str, Any]]
-
-
 def _from_env() -> dict[str, Any]:
     out: dict[str, Any] = {}
     if keys := os.environ.get("MEDCHECK_API_KEYS"):
         out["API_KEYS"] = [k.strip() for k in keys.split(",") if k.strip()]
     if jwks := os.environ.get("MEDCHECK_CDS_JWKS"):
         out["CDS_JWKS_FILE"] = jwks
-    if base := os.environ.get("MEDCHECK_CDS_AUDIENCE_BASE"):
-        out["CDS_AUDIENCE_BASE"] = base
+    if base := os.environ.get("MEDCHECK_PUBLIC_URL") or os.environ.get("MEDCHECK_CDS_AUDIENCE_BASE"):
+        out["PUBLIC_URL"] = base  # the second name is the one this setting had before
     if size := os.environ.get("MEDCHECK_MAX_CONTENT_LENGTH"):
         out["MAX_CONTENT_LENGTH"] = int(size)
     if size := os.environ.get("MEDCHECK_REPORT_CACHE_MB"):
@@ -83,53 +78,26 @@ def _version() -> str:
         return "0"
 
 
-def load_knowledge() -> Knowledge:
-    from checker.catalogue import drug_list, rule_list
-    from checker.engine import knowledge_version
-    from rules import evaluators
-
-    evaluators()  # import the rule modules now, not on the first request
-    return Knowledge(knowledge_version(), drug_list(), rule_list())
-
-
 class OrjsonProvider(DefaultJSONProvider):
     """Flask's JSON through orjson: a report is ~15 KB, and the stdlib encoder was a tenth of a
-    check request. Keys keep their order (the contract's), non-ASCII stays as UTF-8."""
+    check request. Keys keep their order (the contract's), non-ASCII stays as UTF-8.
+
+    What orjson refuses (a string that is not valid Unicode, nesting past 254 levels) goes through
+    the standard library with ASCII escapes instead: an error body must never fail to encode, or
+    the answer to a bad request becomes a 500."""
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        return orjson.dumps(obj, default=self.default, option=orjson.OPT_NON_STR_KEYS).decode()
+        return self._encode(obj).decode()
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
         obj = self._prepare_response_obj(args, kwargs)
-        body = orjson.dumps(obj, default=self.default, option=orjson.OPT_NON_STR_KEYS)
-        return self._app.response_class(body, mimetype=self.mimetype)
+        return self._app.response_class(self._encode(obj), mimetype=self.mimetype)
 
-
-def knowledge() -> Knowledge:
-    return current_app.extensions["medcheck"]
-
-
-def report_cache(megabytes: float) -> Callable[[Regimen], bytes]:
-    """The report of a regimen as JSON bytes, the most recently used kept up to `megabytes`.
-
-    Order entry re-sends the same list on every change and every `order-select`, and a report is a
-    pure function of the validated regimen and the knowledge, which is fixed for the life of the
-    process: a repeat is answered without running the rules again. Keyed on the validated
-    `Regimen` (patient included), so equal content in another spelling of JSON still hits; bytes,
-    not report objects, so nothing a request does can change what the next one gets. Bounded by
-    size, not count, so large regimens cannot grow a worker; the lock serves gthread workers."""
-
-    def render(regimen: Regimen) -> bytes:
-        return orjson.dumps(run(regimen).to_dict(), option=orjson.OPT_NON_STR_KEYS)
-
-    if megabytes <= 0:
-        return render
-    store = LRUCache(maxsize=int(megabytes * 1024 * 1024), getsizeof=len)
-    return cached(store, lock=threading.Lock())(render)
-
-
-def report_json(regimen: Regimen) -> bytes:
-    return current_app.extensions["medcheck.reports"](regimen)
+    def _encode(self, obj: Any) -> bytes:
+        try:
+            return orjson.dumps(obj, default=self.default, option=orjson.OPT_NON_STR_KEYS)
+        except orjson.JSONEncodeError:
+            return json.dumps(obj, default=self.default, ensure_ascii=True).encode()
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -153,6 +121,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(views.health)
     api.register_blueprint(views.v1)
     api.register_blueprint(cds_hooks.blp)
+    app.wsgi_app = BodyLimit(app.wsgi_app, lambda: app.config["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]
+    app.before_request(_body_error)
     app.before_request(auth.authenticate)
     app.before_request(_require_json)
     app.register_error_handler(HTTPException, http_error)
@@ -196,6 +166,12 @@ def _register_docs_assets(app: Flask) -> None:
         return response
 
     app.add_url_rule("/docs/assets/<path:filename>", "docs_asset", docs_asset)
+
+
+def _body_error() -> None:
+    """A body BodyLimit could not finish reading: the client stopped sending."""
+    if request.environ.get("medcheck.body_error") == "timeout":
+        raise RequestTimeout("The request body did not arrive in time; send it whole.")
 
 
 def _require_json(*_: Any) -> None:
@@ -244,7 +220,7 @@ def unexpected_error(error: Exception) -> Response:
     """A bug, not a client error: log it with its traceback, answer a JSON 500 without one."""
     if isinstance(error, HTTPException):  # pragma: no cover - Flask routes these to http_error
         return http_error(error)
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.exception("unhandled error %s", logfmt(method=request.method, path=request.path))
     response = jsonify(
         {
             "code": 500,

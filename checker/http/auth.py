@@ -14,12 +14,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import jwt
 from cachetools import TLRUCache
 from flask import current_app, request
 from flask_smorest import abort
+
+from checker.http.logs import logfmt
 
 log = logging.getLogger("medcheck.auth")
 
@@ -33,13 +36,21 @@ class AuthError(Exception):
     """A credential that is missing or not good enough; the message is safe to show."""
 
 
-class JtiLedger:
-    """The CDS clients' token ids (`jti`) seen, each kept until its token expires, so that a token
-    is accepted once: CDS Hooks makes `jti` a nonce "used to protect against replay attacks", and
-    an EHR signs a new token for every call.
+class JtiStore(Protocol):
+    """Where the CDS clients' token ids (`jti`) are remembered. CDS Hooks makes `jti` a nonce
+    "used to protect against replay attacks" and an EHR signs a new token for every call, so a
+    token is accepted once. A store shared by every worker and machine (a database) catches a
+    replay wherever it lands; set one as the app's JTI_STORE."""
 
-    Held in this process's memory: with several gunicorn workers, a replay that reaches another
-    worker is not caught (run one worker, or put a shared store behind this class, for that).
+    def first_use(self, issuer: str, jti: str, exp: float) -> bool:
+        """Record (issuer, jti) until `exp` + LEEWAY_S; False if it is already recorded."""
+        ...
+
+
+class JtiLedger:
+    """The default JtiStore: this process's memory. With several gunicorn workers a replay that
+    reaches another worker, or comes after a restart, is not caught.
+
     Bounded: past MAX ids, the expired go first, then the oldest."""
 
     MAX = 100_000
@@ -69,7 +80,7 @@ class AuthConfig:
     api_keys: tuple[str, ...] = ()
     jwks: Mapping[str, tuple[jwt.PyJWK, ...]] = field(default_factory=dict)
     audience_base: str | None = None
-    seen: JtiLedger = field(default_factory=JtiLedger, compare=False, repr=False)
+    seen: JtiStore = field(default_factory=JtiLedger, compare=False, repr=False)
 
     @classmethod
     def from_app(cls, config: Mapping[str, Any]) -> AuthConfig:
@@ -77,12 +88,29 @@ class AuthConfig:
         if isinstance(keys, str):
             keys = [k.strip() for k in keys.split(",")]
         path = config.get("CDS_JWKS_FILE")
-        base = config.get("CDS_AUDIENCE_BASE")
+        base = public_url(config.get("PUBLIC_URL") or config.get("CDS_AUDIENCE_BASE"))
+        if path and not base:
+            raise RuntimeError(
+                "CDS Hooks authentication (MEDCHECK_CDS_JWKS) needs the service's public URL, which "
+                "every token's aud must name: set MEDCHECK_PUBLIC_URL (e.g. https://cds.example.org)"
+            )
         return cls(
             api_keys=tuple(k for k in keys if k),
             jwks=load_jwks(Path(path)) if path else {},
-            audience_base=base.rstrip("/") if base else None,
+            audience_base=base,
+            seen=config.get("JTI_STORE") or JtiLedger(),
         )
+
+
+def public_url(value: str | None) -> str | None:
+    """The configured base URL without a trailing slash; a value that is not an absolute http(s)
+    URL stops the start (a typo here would refuse every token, or accept the wrong audience)."""
+    if not value:
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise RuntimeError(f"the public URL must be an absolute http(s) URL without query: {value!r}")
+    return value.strip().rstrip("/")
 
 
 def load_jwks(path: Path) -> dict[str, tuple[jwt.PyJWK, ...]]:
@@ -125,8 +153,25 @@ def check_api_key(token: str | None, keys: tuple[str, ...]) -> None:
         raise AuthError("The API key is not valid.")
 
 
+# A key type, and for EC keys the curve, fixes which algorithms it can verify (RFC 7518 §3.1).
+_FAMILY = {"RS": "RSA", "PS": "RSA", "ES": "EC"}
+_CURVE = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
+
+
+def key_fits(key: jwt.PyJWK, alg: str) -> bool:
+    """Whether `key` can verify a signature made with `alg` (PyJWT raises TypeError otherwise)."""
+    if key.key_type != _FAMILY.get(alg[:2]):
+        return False
+    if alg in _CURVE:
+        return getattr(getattr(key.key, "curve", None), "name", None) == _CURVE[alg]
+    # An RSA JWK without "alg" gets PyJWT's default RS256; it verifies any RS/PS algorithm.
+    return getattr(key, "algorithm_name", None) in (None, alg, "RS256")
+
+
 def verify_client_jwt(token: str | None, jwks: Mapping[str, tuple[jwt.PyJWK, ...]], audience: str) -> dict:
-    """Verify a CDS client's JWT: trusted issuer, its key, an allowed algorithm, aud, exp, iat, jti."""
+    """Verify a CDS client's JWT: trusted issuer, its key by kid, an allowed algorithm, aud, exp,
+    iat, jti. CDS Hooks 2.0 requires `kid` in the header ("the identifier of the key-pair used to
+    sign this JWT"), so a token without one is refused rather than tried against every key."""
     if not token:
         raise AuthError("A signed JWT is required: send 'Authorization: Bearer <jwt>'.")
     try:
@@ -142,18 +187,23 @@ def verify_client_jwt(token: str | None, jwks: Mapping[str, tuple[jwt.PyJWK, ...
     if not keys:
         raise AuthError("The token's issuer is not trusted.")
     kid = header.get("kid")
-    candidates = [k for k in keys if kid is None or k.key_id == kid]
+    if not isinstance(kid, str) or not kid:
+        raise AuthError("The token's header has no kid; CDS Hooks requires the signing key's kid.")
+    candidates = [k for k in keys if k.key_id == kid]
     if not candidates:
         raise AuthError("No key of the issuer matches the token's kid.")
-    for key in candidates:
+    fitting = [k for k in candidates if key_fits(k, alg)]
+    if not fitting:
+        raise AuthError(f"The key named by the token's kid cannot verify {alg} signatures.")
+    for key in fitting:
         try:
             return jwt.decode(
                 token, key=key.key, algorithms=[alg], audience=audience, issuer=issuer,
                 options={"require": list(REQUIRED_CLAIMS)}, leeway=LEEWAY_S,
             )  # fmt: skip
-        except jwt.InvalidSignatureError:
+        except (jwt.InvalidSignatureError, jwt.InvalidKeyError, jwt.InvalidAlgorithmError):
             continue
-        except (jwt.InvalidKeyError, jwt.InvalidAlgorithmError):
+        except (TypeError, ValueError):  # a key PyJWT cannot use for alg after all: not this one
             continue
         except jwt.ExpiredSignatureError:
             raise AuthError("The token has expired.") from None
@@ -169,10 +219,9 @@ def verify_client_jwt(token: str | None, jwks: Mapping[str, tuple[jwt.PyJWK, ...
 
 
 def _audience() -> str:
+    """The configured public URL plus the path called; never the request's Host or X-Forwarded-*."""
     cfg: AuthConfig = current_app.extensions["medcheck.auth"]
-    if cfg.audience_base:
-        return cfg.audience_base + request.path
-    return request.base_url
+    return f"{cfg.audience_base}{request.path}"
 
 
 def authenticate() -> None:
@@ -189,5 +238,5 @@ def authenticate() -> None:
             if not cfg.seen.first_use(str(claims["iss"]), str(claims["jti"]), claims["exp"]):
                 raise AuthError("The token has been used before (same jti); sign a new token for each call.")
     except AuthError as exc:
-        log.info("refused %s %s: %s", request.method, path, exc)
+        log.info("refused %s", logfmt(method=request.method, path=path, reason=str(exc)))
         abort(401, message=str(exc), headers={"WWW-Authenticate": 'Bearer realm="medcheck"'})

@@ -25,7 +25,8 @@ from checker.engine import run
 from checker.errors import InvalidRegimen
 from checker.http import cors, fhir
 from checker.http import schemas as s
-from checker.http.app import knowledge
+from checker.http.logs import logfmt
+from checker.http.service import knowledge
 from checker.http.views import Blueprint, alt_errors
 from checker.model import Finding
 from checker.schemas import MAX_MEDICATIONS, load_regimen
@@ -415,9 +416,10 @@ class Feedback(MethodView):
         for item in body["feedback"]:
             override = item.get("overrideReason") or {}
             reason = override.get("reason") or {}
-            log.info(
-                "cds feedback service=%s card=%s outcome=%s reason=%s comment=%r at=%s",
-                service_id, item["card"], item["outcome"], reason.get("code") or reason.get("display") or "-",
-                override.get("userComment") or "", item["outcomeTimestamp"],
-            )  # fmt: skip
+            # Structured and one line (logfmt escapes CR/LF); userComment is free text that may
+            # name the patient, so it is never logged.
+            log.info("cds feedback %s", logfmt(
+                service=service_id, card=item["card"], outcome=item["outcome"],
+                reason=reason.get("code") or reason.get("display"), at=item["outcomeTimestamp"],
+            ))  # fmt: skip
         return jsonify({"recorded": len(body["feedback"])})

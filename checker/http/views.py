@@ -6,18 +6,19 @@ same input with the same field paths), and the report is sent as `Report.to_dict
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Response, jsonify
 from flask.views import MethodView
 from flask_smorest import Api, abort
 from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import ValidationError
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from checker.catalogue import drug_detail
 from checker.http import schemas as s
-from checker.http.app import knowledge, report_json
+from checker.http.body import BodyError, NumbersOutOfRange, parse_json
+from checker.http.service import knowledge, report_json
 from checker.model import Regimen
 from checker.schemas import DoseField, LabField, RegimenSchema
 
@@ -27,6 +28,7 @@ class JsonBodyParser(FlaskParser):
 
     webargs treats an empty body as "no data" (a 422 naming every required field) and lets a
     RecursionError from deeply nested JSON escape as a 500; both are the client's malformed JSON.
+    `body.parse_json` also refuses what later steps could not encode (lone surrogates).
     """
 
     def load_json(self, req: Any, schema: Any) -> Any:
@@ -36,10 +38,11 @@ class JsonBodyParser(FlaskParser):
         if not raw.strip():
             abort(400, message="The request body is empty; send a JSON object.")
         try:
-            return json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-            abort(400, message=f"The request body is not valid JSON: {reason}.")
+            return parse_json(raw)
+        except NumbersOutOfRange as exc:  # a field error, answered like the schema's own
+            raise ValidationError(exc.errors) from None
+        except BodyError as exc:
+            abort(400, message=f"The request body is not valid JSON: {exc}.")
 
 
 class Blueprint(SmorestBlueprint):

@@ -1,0 +1,336 @@
+"""The one rule mechanism: each evaluator declares its units and exactly what it reads of each.
+
+An evaluator splits a regimen into *units* (the patient, one drug's orders, one interaction
+row's candidates, one caution …) and, for a unit, reads only the order attributes and patient
+facts it declares. Its findings are a pure function of that declared input, so the engine keys
+a memo on it: the same unit seen again — in the next request, or in the next patient of a
+million-row audit — costs one dictionary look-up. The batch audit calls the engine and gets the
+same memo with no code of its own (the idea of Bazel actions and salsa queries: a computation
+is keyed on exactly the inputs it declares, and reading anything else is an error).
+
+The evaluator receives views built *from the key itself*: an attribute or fact it did not
+declare is not there, and reading it raises `UndeclaredRead`, in production as in tests. The
+partition step (`units`) reads the real orders for speed; with `MEDCHECK_STRICT_READS=1` (the
+test suite sets it) it gets views limited to its declared `selects` too.
+
+Medication indexes inside a unit's findings are local to the unit (0 … n-1 over its orders);
+the engine maps them back to the regimen's positions, in `Finding.medications` and in evidence
+entries named `medication` (an int) or `orders` (a list of ints).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from checker.model import Finding
+from formulary import Formulary, When
+
+STRICT = os.environ.get("MEDCHECK_STRICT_READS") == "1"
+MEMO_LIMIT = 200_000  # entries per evaluator before its memo starts over (bounded memory)
+
+
+class UndeclaredRead(AttributeError):
+    """An evaluator read an order attribute or patient fact its declaration does not name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One thing an evaluator judges: a knowledge item, the orders it covers, the facts it needs.
+
+    `item` must be long-lived knowledge (a rule row, a drug id) or a tuple of such: it is part
+    of the memo key. `facts` adds to the evaluator's static `facts` for this unit only (a drug's
+    limits read the facts their bands name, no others)."""
+
+    item: Hashable
+    orders: tuple[int, ...] = ()
+    facts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    """A rule evaluator and its declaration.
+
+    reads:   order attributes `evaluate` reads, for every order of a unit ("drug" is given as the
+             formulary's Drug, keyed by its id; "name" is the drug's name or the text as ordered).
+    facts:   patient facts `evaluate` reads for every unit (see FACTS).
+    selects: order attributes `units` reads to partition the regimen.
+    """
+
+    name: str
+    units: Callable[[Any], Iterable[Unit]]
+    evaluate: Callable[[Input], Iterable[Finding]]
+    reads: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+    selects: tuple[str, ...] = ("drug_id", "classes", "route")
+
+    def __call__(self, ctx: Any) -> Iterable[Finding]:
+        """Over a whole Context with no memo (see `evaluate_directly`)."""
+        return evaluate_directly(self, ctx)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.facts) - set(FACTS)
+        if unknown:
+            raise ValueError(f"{self.name}: unknown patient facts {sorted(unknown)}")
+
+
+# Patient facts by name, read from the engine's Context. Raw fields are "patient.<field>";
+# the rest are derived once per patient in rules/context.py.
+FACTS: dict[str, Callable[[Any], Any]] = {
+    **{
+        f"patient.{name}": (lambda n: lambda ctx: getattr(ctx.patient, n))(name)
+        for name in (
+            "age_years", "weight_kg", "sex", "crcl_ml_min", "serum_creatinine_mg_dl", "egfr",
+            "hepatic_impairment", "qtc_ms", "serum_calcium_mg_dl", "albumin_g_dl", "platelets_10e9_l",
+            "anc_10e9_l", "hemoglobin_g_dl", "opioid_tolerant", "dental_exam_done", "pregnant",
+        )
+    },  # fmt: skip
+    "crcl": lambda ctx: ctx.crcl,
+    "corrected_calcium": lambda ctx: ctx.corrected_calcium,
+    "conditions": lambda ctx: ctx.conditions,
+    "unknown_conditions": lambda ctx: ctx.unknown_conditions,
+}
+
+# Order attributes with a derivation of their own; any other name is the Order's attribute.
+_DERIVED: dict[str, Callable[[Any], Any]] = {
+    "drug": lambda o: o.drug.id if o.drug else None,
+    "name": lambda o: o.drug.name if o.drug else o.input,
+}
+
+
+def when_facts(when: When) -> tuple[str, ...]:
+    """The patient facts a `When` band reads (and its finding's evidence shows)."""
+    w, out = when, []
+    if (w.age_min, w.age_max, w.age_over, w.age_below) != (None,) * 4:
+        out.append("patient.age_years")
+    if (w.weight_min_kg, w.weight_max_kg, w.weight_below) != (None,) * 3:
+        out.append("patient.weight_kg")
+    if w.uses_crcl:
+        out.append("crcl")
+    if w.hepatic:
+        out.append("patient.hepatic_impairment")
+    if w.conditions:
+        out.append("conditions")
+    if w.opioid_tolerant is not None:
+        out.append("patient.opioid_tolerant")
+    if w.pregnant is not None:
+        out.append("patient.pregnant")
+    if (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below) != (None,) * 4:
+        out.append("patient.qtc_ms")
+    if (w.calcium_below, w.calcium_over) != (None, None):
+        out.append("corrected_calcium")
+    for bound, fact in ((w.platelets_below, "platelets_10e9_l"), (w.anc_below, "anc_10e9_l"),
+                        (w.hemoglobin_below, "hemoglobin_g_dl")):  # fmt: skip
+        if bound is not None:
+            out.append(f"patient.{fact}")
+    return tuple(out)
+
+
+class OrderView:
+    """One order of a unit, as declared: its local `index` and the declared attributes only."""
+
+    __slots__ = ("index", "_values", "_formulary", "_owner")
+
+    def __init__(self, index: int, values: dict[str, Any], formulary: Formulary, owner: str):
+        self.index, self._values, self._formulary, self._owner = index, values, formulary, owner
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            value = self._values[name]
+        except KeyError:
+            raise UndeclaredRead(f"{self._owner} read order.{name} without declaring it") from None
+        if name == "drug" and value is not None:
+            return self._formulary.drugs[value]
+        return value
+
+    @property
+    def drug_id(self) -> str | None:
+        if "drug" in self._values:
+            return self._values["drug"]
+        return self.__getattr__("drug_id")
+
+    @property
+    def scheduled(self) -> bool:
+        return not self.__getattr__("prn")
+
+
+class PatientView:
+    """The patient's declared raw fields."""
+
+    __slots__ = ("_values", "_owner")
+
+    def __init__(self, values: dict[str, Any], owner: str):
+        self._values, self._owner = values, owner
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise UndeclaredRead(f"{self._owner} read patient.{name} without declaring it") from None
+
+
+class ContextView:
+    """What `evaluate` sees of the Context: the declared facts, the formulary and the knowledge."""
+
+    def __init__(self, facts: dict[str, Any], formulary: Formulary, knowledge: Any, owner: str):
+        self._facts, self._owner = facts, owner
+        self.formulary, self.knowledge = formulary, knowledge
+        raw = {k.removeprefix("patient."): v for k, v in facts.items() if k.startswith("patient.")}
+        self.patient = PatientView(raw, owner)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._facts[name]
+        except KeyError:
+            raise UndeclaredRead(f"{self._owner} read the patient's {name} without declaring it") from None
+
+    def has_condition(self, name: str) -> bool:
+        return name in self.conditions
+
+    def matches(self, when: When) -> bool | None:
+        from rules.context import match
+
+        return match(when, self)
+
+    def missing_for(self, when: When) -> list[str]:
+        from rules.context import missing
+
+        return missing(when, self)
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """A unit's declared input: the item, its orders (local indexes) and the patient's facts."""
+
+    item: Any
+    orders: tuple[OrderView, ...]
+    ctx: ContextView
+
+    @property
+    def knowledge(self) -> Any:
+        return self.ctx.knowledge
+
+    @property
+    def formulary(self) -> Formulary:
+        return self.ctx.formulary
+
+
+def _item_key(item: Any) -> Hashable:
+    """Knowledge rows by identity (they live as long as the knowledge, and so does the memo):
+    hashing a frozen row's every field on each look-up would cost more than the evaluation."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, tuple):
+        return tuple(_item_key(x) for x in item)
+    return id(item)
+
+
+def _order_key(o: Any, reads: Sequence[str]) -> tuple:
+    return tuple(_DERIVED[a](o) if a in _DERIVED else getattr(o, a) for a in reads)
+
+
+def _remap_evidence(value: Any, pos: Sequence[int], key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _remap_evidence(v, pos, k) for k, v in value.items()}
+    if isinstance(value, list):
+        if key == "orders" and all(type(v) is int for v in value):
+            return [pos[v] for v in value]
+        return [_remap_evidence(v, pos) for v in value]
+    if key == "medication" and type(value) is int:
+        return pos[value]
+    return value
+
+
+def _remap(found: Finding, pos: Sequence[int]) -> Finding:
+    return replace(
+        found,
+        medications=tuple(pos[i] for i in found.medications),
+        evidence=_remap_evidence(found.evidence, pos),
+    )
+
+
+class Memo:
+    """Findings per evaluator and declared input, for one formulary and knowledge base."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[Any, Any]] = {}
+
+    def table(self, name: str) -> dict[Any, Any]:
+        t = self.tables.setdefault(name, {})
+        if len(t) > MEMO_LIMIT:
+            t.clear()
+        return t
+
+
+def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
+    """Every unit of `ev` in this regimen: from the memo, or evaluated on its declared input."""
+    table, known = memo.table(ev.name), memo.table(f"{ev.name}/orders")
+    orders, reads = ctx.orders, ev.reads
+    for unit in ev.units(_selecting(ev, ctx) if STRICT else ctx):
+        facts = ev.facts + unit.facts if unit.facts else ev.facts
+        okeys = []
+        for i in unit.orders:
+            o = orders[i]
+            entry = known.get(id(o))  # the entry holds the order, so its id is not reused meanwhile
+            if entry is None or entry[0] is not o:
+                entry = known[id(o)] = (o, _order_key(o, reads))
+            okeys.append(entry[1])
+        fvalues = tuple(FACTS[name](ctx) for name in facts)
+        key = (_item_key(unit.item), facts, tuple(okeys), fvalues)
+        hit = table.get(key)
+        if hit is None:
+            inp = _input(ev, unit, okeys, facts, fvalues, ctx)
+            hit = table[key] = tuple(ev.evaluate(inp))
+        if not hit:
+            continue
+        pos = unit.orders
+        if pos == tuple(range(len(pos))):
+            yield from hit
+        else:
+            yield from (_remap(f, pos) for f in hit)
+
+
+def _input(ev: Evaluator, unit: Unit, okeys: list[tuple], facts: tuple[str, ...], fvalues: tuple,
+           ctx: Any) -> Input:  # fmt: skip
+    views = tuple(
+        OrderView(n, dict(zip(ev.reads, k, strict=True)), ctx.formulary, ev.name) for n, k in enumerate(okeys)
+    )
+    cview = ContextView(dict(zip(facts, fvalues, strict=True)), ctx.formulary, ctx.knowledge, ev.name)
+    return Input(unit.item, views, cview)
+
+
+class _Selecting:
+    """The Context as `units` may see it under MEDCHECK_STRICT_READS: orders limited to `selects`."""
+
+    def __init__(self, ev: Evaluator, ctx: Any):
+        self._ctx = ctx
+        self.orders = [
+            OrderView(o.index, {a: (_DERIVED[a](o) if a in _DERIVED else getattr(o, a)) for a in ev.selects},
+                      ctx.formulary, f"{ev.name}.units")  # fmt: skip
+            for o in ctx.orders
+        ]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+
+def _selecting(ev: Evaluator, ctx: Any) -> Any:
+    return _Selecting(ev, ctx)
+
+
+def evaluate_directly(ev: Evaluator, ctx: Any) -> Iterable[Finding]:
+    """`ev` over a whole Context with no memo, findings indexed as the Context's orders are.
+
+    For callers that hold a Context of their own (the batch audit's plans, until it calls the
+    engine); the engine itself uses `run_evaluator`."""
+    by_index = {o.index: o for o in ctx.orders}
+    for unit in ev.units(ctx):
+        facts = ev.facts + unit.facts
+        okeys = [_order_key(by_index[i], ev.reads) for i in unit.orders]
+        fvalues = tuple(FACTS[name](ctx) for name in facts)
+        inp = _input(ev, unit, okeys, facts, fvalues, ctx)
+        yield from (_remap(f, unit.orders) for f in ev.evaluate(inp))

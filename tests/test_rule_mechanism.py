@@ -1,0 +1,141 @@
+"""The one rule mechanism (rules/mechanism.py): every evaluator's declaration is complete — reading
+anything undeclared fails at once — and minimal — removing any declared read makes the corpus
+fail — and memoised findings are the findings a fresh evaluation gives, wherever the unit sits."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+
+from checker.engine import run
+from checker.schemas import load_regimen
+from formulary import When
+from formulary import load as load_formulary
+from rules import evaluators
+from rules.context import Context
+from rules.knowledge import knowledge
+from rules.mechanism import FACTS, ContextView, UndeclaredRead, when_facts
+
+OLD = {"age_years": 82, "weight_kg": 48, "sex": "female", "serum_creatinine": "1.9 mg/dL"}
+CORPUS: list[dict] = [
+    {"patient": {**OLD, "conditions": ["gi_bleed_history", "bone_metastases", "made_up_condition"]},
+     "medications": [
+        {"drug": "acetaminophen", "dose": 1, "unit": "g", "route": "oral", "frequency": "q4h"},
+        {"drug": "Tylenol", "sig": "1 g PO q6h PRN pain", "max_daily_dose": 3, "max_daily_unit": "g"},
+        {"drug": "ketorolac", "dose": 30, "unit": "mg", "route": "iv", "frequency": "q4h",
+         "duration_days": 7},
+        {"drug": "ketorolac", "dose": 10, "unit": "mg", "route": "oral", "frequency": "q6h",
+         "duration_days": 4},
+        {"drug": "warfarin", "dose": 5, "unit": "mg", "frequency": "daily"},
+        {"drug": "ibuprofen", "dose": 800, "unit": "mg", "frequency": "q6h"},
+        {"drug": "zoledronic acid", "dose": 4, "unit": "mg", "route": "iv", "frequency": "every 4 weeks"},
+        {"drug": "oxycodone", "dose": 40, "unit": "mg", "frequency": "q4h"},
+        {"drug": "morphine", "sig": "10 mg IV bolus then 4 mg IV every 6 h"},
+        {"drug": "gabapentin", "dose": 300, "unit": "mg", "frequency": "tid"},
+        {"drug": "pregabalin", "dose": 75, "unit": "mg", "frequency": "bid"},
+        {"drug": "lorazepam", "dose": 1, "unit": "mg", "frequency": "q8h"},
+        {"drug": "sertraline", "dose": 50, "unit": "mg", "frequency": "daily"},
+        {"drug": "tramadol", "dose": 100, "unit": "mg", "frequency": "q4h"},
+        {"drug": "clarithromycin", "dose": 500, "unit": "mg", "frequency": "bid"},
+     ]},
+    {"patient": {"age_years": 60, "weight_kg": 70, "qtc_ms": 510, "serum_calcium": "7.5 mg/dL",
+                 "platelets": "40 10^9/L", "anc": "0.8 10^9/L", "hemoglobin": "7.9 g/dL",
+                 "opioid_tolerant": False, "dental_exam_done": False, "hepatic_impairment": "severe"},
+     "medications": [
+        {"drug": "radium-223", "dose": 60, "unit": "kBq/kg", "route": "iv", "frequency": "every 4 weeks",
+         "dose_number": 7},
+        {"drug": "samarium-153", "dose": 1.5, "unit": "mCi/kg", "route": "iv", "frequency": "once"},
+        {"drug": "methadone", "dose": 20, "unit": "mg", "frequency": "q8h"},
+        {"drug": "ondansetron", "dose": 8, "unit": "mg", "frequency": "q8h"},
+        {"drug": "fentanyl", "dose": 50, "unit": "ug/h", "route": "transdermal", "frequency": "q72h"},
+        {"drug": "denosumab", "dose": 120, "unit": "mg", "route": "sc", "frequency": "every 4 weeks"},
+        {"drug": "acetaminophen", "dose": 15, "unit": "mg/kg", "route": "iv", "frequency": "q6h"},
+        {"drug": "dexamethasone", "sig": "10 mg IV bolus then 4 mg IV/PO every 6 h"},
+        {"drug": "amitriptyline", "dose": 25, "unit": "mg", "frequency": "qhs"},
+        {"drug": "diclofenac", "dose": 50, "unit": "mg", "frequency": "tid"},
+     ]},
+    {"patient": {"age_years": 50, "crcl_ml_min": 20, "pregnant": True},
+     "medications": [
+        {"drug": "ibandronate", "dose": 6, "unit": "mg", "route": "iv", "frequency": "every 4 weeks"},
+        {"drug": "alendronate", "dose": 70, "unit": "mg", "frequency": "weekly"},
+        {"drug": "teriparatide", "dose": 20, "unit": "ug", "route": "sc", "frequency": "daily"},
+        {"drug": "vitamin d3", "dose": 50000, "unit": "IU", "frequency": "daily"},
+        {"drug": "selenium", "dose": 900, "unit": "ug", "frequency": "daily"},
+        {"drug": "curcumin", "dose": 2, "unit": "g", "frequency": "daily"},
+        {"drug": "omega-3", "dose": 4, "unit": "g", "frequency": "daily"},
+        {"drug": "hydromorphone", "dose": 2, "unit": "mg", "route": "iv", "frequency": "q2h", "prn": True},
+        {"drug": "hydromorphone", "dose": 4, "unit": "mg", "route": "oral", "frequency": "q4h"},
+        {"drug": "enoxaparin", "dose": 40, "unit": "mg", "route": "sc", "frequency": "daily"},
+     ]},
+    {"patient": {}, "medications": [
+        {"drug": "zoledronic acid", "dose": 4, "unit": "mg", "route": "iv", "frequency": "every 4 weeks"},
+        {"drug": "radium-223", "dose": 55, "unit": "kBq/kg", "route": "iv", "frequency": "every 4 weeks"},
+        {"drug": "ketorolac", "dose": 30, "unit": "mg", "route": "iv", "frequency": "q6h"},
+        {"drug": "fentanyl", "dose": 25, "unit": "ug/h", "route": "transdermal", "frequency": "q72h"},
+        {"drug": "methadone", "dose": 10, "unit": "mg", "frequency": "q8h"},
+        {"drug": "metformin", "dose": 500, "unit": "mg", "frequency": "bid"},
+     ]},
+]  # fmt: skip
+
+
+def _findings(regimen: dict, rules=None) -> list[dict]:
+    return [f.to_dict() for f in run(load_regimen(regimen), rules=rules).findings]
+
+
+def _without(ev, field: str, name: str):
+    kept = tuple(x for x in getattr(ev, field) if x != name)
+    return dataclasses.replace(ev, name=f"{ev.name}-without-{name}", **{field: kept})
+
+
+@pytest.mark.parametrize("regimen", CORPUS, ids=range(len(CORPUS)))
+def test_every_evaluator_reads_only_what_it_declares(regimen):
+    """The engine builds each unit's input from its declaration: an undeclared read would raise."""
+    assert _findings(regimen)
+
+
+DECLARED = [(ev, fld, name) for ev in evaluators() for fld in ("reads", "facts") for name in getattr(ev, fld)]
+
+
+@pytest.mark.parametrize("ev, field, name", DECLARED, ids=[f"{e.name}.{f}.{n}" for e, f, n in DECLARED])
+def test_every_declared_read_is_needed(ev, field, name):
+    """Mutation: drop one declared read and the corpus must fail, so no declaration is padding and a
+    read dropped by mistake cannot pass unnoticed."""
+    mutated = tuple(_without(e, field, name) if e is ev else e for e in evaluators())
+    with pytest.raises(UndeclaredRead):
+        for regimen in CORPUS:
+            _findings(regimen, mutated)
+
+
+WHEN_FIELDS = [f.name for f in dataclasses.fields(When)]
+
+
+@pytest.mark.parametrize("name", WHEN_FIELDS)
+def test_when_facts_cover_every_band(name):
+    """Every field a limit or caution band can set is matched on the facts `when_facts` names (a new
+    field of `When` fails here until the mechanism knows which fact it reads)."""
+    value = {"hepatic": ("severe",), "conditions": ("diabetes",), "opioid_tolerant": False,
+             "pregnant": True}.get(name, 50.0)  # fmt: skip
+    when = When(**{name: value})
+    f = load_formulary()
+    ctx = Context(patient=load_regimen({"patient": {}, "medications": []}).patient, orders=[], formulary=f,
+                  knowledge=knowledge())  # fmt: skip
+    names = when_facts(when)
+    assert names, f"{name} reads no fact"
+    view = ContextView({n: FACTS[n](ctx) for n in names}, f, knowledge(), "test")
+    assert view.matches(when) is not True  # nothing known: not met, never an undeclared read
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_memoised_findings_are_fresh_findings(seed):
+    """Units met before at other positions (the memo warm from the regimen in its first order) give
+    exactly the report a fresh evaluation gives: what a memo hit returns is remapped, not replayed."""
+    regimen = CORPUS[seed % len(CORPUS)]
+    meds = list(regimen["medications"])
+    random.Random(seed).shuffle(meds)
+    shuffled = {**regimen, "medications": meds}
+    _findings(regimen)
+    warm = _findings(shuffled)
+    fresh = tuple(dataclasses.replace(e, name=f"{e.name}-fresh-{seed}") for e in evaluators())
+    assert warm == _findings(shuffled, fresh)
