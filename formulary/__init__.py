@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
-from formulary.loader import KnowledgeError, build_drugs, load_classes, load_sources, read_toml
+from formulary.loader import LOUD, KnowledgeError, build_drugs, load_classes, load_sources, read_toml
 from formulary.model import DoseLimit, Drug, DrugClass, Source, When
 
 __all__ = ["Formulary", "KnowledgeError", "load", "key", "Drug", "DoseLimit", "DrugClass", "Source", "When"]
@@ -103,6 +103,8 @@ def _check_references(f: Formulary) -> None:
         for lim in d.limits:
             if lim.source not in f.sources:
                 raise KnowledgeError(f"{where}: limit cites unknown source {lim.source!r}")
+            if lim.severity in LOUD and not f.sources[lim.source].verified:
+                raise KnowledgeError(f"{where}: a {lim.severity} limit cites unverified {lim.source!r}")
             if bad := set(lim.routes) - set(d.routes):
                 raise KnowledgeError(f"{where}: limit for routes {sorted(bad)} it lacks")
             if bad := set(lim.when.conditions) - set(f.conditions.values()):

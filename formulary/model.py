@@ -44,6 +44,7 @@ class When:
     qtc_below: float | None = None
     calcium_below: float | None = None
     calcium_over: float | None = None
+    albumin_known: bool | None = None  # whether the calcium above could be albumin-corrected
     platelets_below: float | None = None
     anc_below: float | None = None
     hemoglobin_below: float | None = None
@@ -90,6 +91,8 @@ class DoseLimit:
     recommendation: str = ""
     note: str = ""
     verified: bool = True
+    evidence_quote: str = ""  # the one sentence of the source the limit rests on
+    evidence_location: str = ""  # where it stands: "Section 2.1", "Table 2", "Boxed Warning"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from checker.findings import finding, source_block
-from checker.model import Finding
+from checker.model import SEVERITY_RANK, Finding
 from checker.orders import Order
 from checker.quantities import num, qty
 from formulary import DoseLimit, Drug
@@ -188,7 +188,7 @@ def _evaluate(kind: Kind, drug: Drug, orders: list[Order], limits, ctx: Context)
             continue
         broken = [lim for lim in exceeded if ctx.matches(lim.when)]
         if broken:
-            yield _finding(kind, drug, group, actual, _strictest(kind, broken), ctx)
+            yield _finding(kind, drug, group, actual, _strictest(kind, broken), ctx, broken)
             continue
         unknown = [lim for lim in exceeded if ctx.matches(lim.when) is None]
         if unknown:
@@ -196,11 +196,25 @@ def _evaluate(kind: Kind, drug: Drug, orders: list[Order], limits, ctx: Context)
 
 
 def _finding(
-    kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit, ctx: Context
+    kind: Kind,
+    drug: Drug,
+    group: list[Order],
+    actual: float,
+    lim: DoseLimit,
+    ctx: Context,
+    broken: list[DoseLimit] = (),
 ) -> Finding:
     unit = group[0].unit
     a, b = render(kind, actual, unit), render(kind, getattr(lim, kind.attr), unit)
     evidence = {"actual": a, "limit": b}
+    # The strictest limit names the advice; a graver limit also broken (a general maximum above a
+    # risk-adjusted ceiling graded lower, a higher tier above a reference intake) sets the severity.
+    severity = lim.severity
+    worst = min(broken, key=lambda x: SEVERITY_RANK[x.severity], default=lim)
+    if SEVERITY_RANK[worst.severity] < SEVERITY_RANK[severity]:
+        severity = worst.severity
+        also = render(kind, getattr(worst, kind.attr), unit)
+        evidence["also_exceeds"] = {"limit": also, "severity": severity}
     if kind.attr in ("max_daily", "max_daily_per_kg"):
         evidence["orders"] = [
             {
@@ -212,25 +226,24 @@ def _finding(
             for o in group
             if o.daily is not None
         ]
-    crcl, estimated = ctx.crcl if lim.when.uses_crcl else (None, False)
     if lim.when.uses_crcl:
-        evidence["crcl_ml_min"] = num(crcl) if crcl is not None else None
-        if estimated:
-            evidence["crcl_estimated"] = "Cockcroft-Gault"
+        evidence.update(ctx.renal.evidence())
     code = kind.code + (f".{lim.category}" if lim.category and lim.category != kind.category else "")  # noqa: E501
     message = _message(kind, drug, group, a, b, lim)
-    if estimated and "crcl_ml_min" in evidence:
-        message += f" CrCl estimated at {num(crcl)} mL/min by Cockcroft-Gault."
+    if "also_exceeds" in evidence:
+        message += f" It is also above {evidence['also_exceeds']['limit']}{_who(worst)}."
+    if lim.when.uses_crcl:
+        message += ctx.renal.note()  # says when the band was judged on an estimate or on eGFR
     return finding(
         code,
         lim.category or kind.category,
-        lim.severity,
+        severity,
         (drug.id,),
         [o.index for o in group],
         message,
         lim.recommendation,
         evidence,
-        source_block(ctx.formulary, lim.source, lim.verified),
+        source_block(ctx.formulary, lim.source, lim.verified, lim),
         rule=rule_id(drug, lim),
     )
 
@@ -253,7 +266,7 @@ def _unknown(
         f"{drug.name} at {a} exceeds the limit{_who(lim)} ({b}), and the patient's {needed} is not known.",
         f"Record {needed} to confirm the dose is safe. {lim.recommendation}".strip(),
         {"actual": a, "limit": b, "missing": ctx.missing_for(lim.when)},
-        source_block(ctx.formulary, lim.source, lim.verified),
+        source_block(ctx.formulary, lim.source, lim.verified, lim),
         rule=rule_id(drug, lim),
     )
 
@@ -283,7 +296,7 @@ def _missing_weight(
             "but the patient's weight is not known, so the dose could not be checked against it.",
             "Record the patient's weight.",
             {"missing": ["weight"]},
-            source_block(ctx.formulary, lim.source, lim.verified),
+            source_block(ctx.formulary, lim.source, lim.verified, lim),
             rule=rule_id(drug, lim),
         )
 
@@ -318,7 +331,7 @@ def _combined_course(drug: Drug, orders: list[Order], ctx: Context) -> Iterator[
         f"the limit is {num(limit)} days in all.",
         lim.recommendation,
         {"actual": f"{num(total)} days", "limit": f"{num(limit)} days"},
-        source_block(ctx.formulary, lim.source, lim.verified),
+        source_block(ctx.formulary, lim.source, lim.verified, lim),
         rule=rule_id(drug, lim),
     )
 

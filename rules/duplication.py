@@ -48,7 +48,7 @@ def evaluate_class(inp: Input) -> Iterator[Finding]:
         rule.message.format(names=_names(members)),
         rule.recommendation,
         {"orders": [o.index for o in members]},
-        source_block(inp.knowledge, rule.source, rule.verified),
+        source_block(inp.knowledge, rule.source, rule.verified, rule),
         rule=f"duplication.{rule.id}",
     )
 
@@ -75,7 +75,7 @@ def evaluate_ingredient(inp: Input) -> Iterator[Finding]:
         same.message.format(drug=drug.name, n=len(orders), names=_names(orders)),
         same.recommendation,
         {"orders": [o.index for o in orders]},
-        source_block(inp.knowledge, same.source, same.verified),
+        source_block(inp.knowledge, same.source, same.verified, same),
         rule=f"duplication.{same.id}",
     )
 

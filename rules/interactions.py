@@ -93,7 +93,7 @@ def evaluate_interactions(inp: Input) -> Iterator[Finding]:
                 "mechanism": rule.mechanism,
                 "between": [str(rule.a), str(rule.b)] + ([str(rule.also)] if rule.also else []),
             },
-            source_block(inp.knowledge, rule.source, rule.verified),
+            source_block(inp.knowledge, rule.source, rule.verified, rule),
             rule=f"interaction.{rule.id}",
         )
 

@@ -73,7 +73,7 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
             over.message.format(total=num(total), threshold=num(over.mme)) + not_counted,
             over.recommendation,
             evidence,
-            source_block(k, over.source),
+            source_block(k, over.source, rule=over),
             rule=f"opioid_load.{int(over.mme)}",
         )
         return

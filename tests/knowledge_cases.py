@@ -57,6 +57,8 @@ def patient_for(when: When) -> dict[str, Any]:
         p["qtc_ms"] = when.qtc_over + 10
     if when.qtc_min is not None:
         p["qtc_ms"] = when.qtc_min
+    if when.albumin_known:
+        p["albumin"] = "4 g/dL"
     if when.calcium_below is not None:
         p["serum_calcium"] = f"{when.calcium_below - 1} mg/dL"
     if when.calcium_over is not None:
