@@ -112,6 +112,7 @@ class Drug:
     limits: tuple[DoseLimit, ...] = ()
     source: str = ""
     note: str = ""
+    reference_only: bool = False  # known for its names, codes and classes; no dose rules of its own
 
     def unit_for(self, route: str | None) -> str:
         """Canonical dose unit for a route: fentanyl patches are dosed in µg/h, injections in µg."""
@@ -127,3 +128,48 @@ class DrugClass:
     name: str
     atc_prefixes: tuple[str, ...] = ()
     parents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One active ingredient of a product: `amount` of `unit` per dose unit, per mL or per hour."""
+
+    drug: str
+    amount: float | None
+    unit: str = ""
+    per: str = "unit"  # unit (tablet, capsule, patch, suppository, actuation) | mL | h
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    code: str
+    tty: str  # SCD, SBD, GPCK, BPCK
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """A product as ordered: its ingredients with strengths, dose form and release type.
+
+    Products come from products.toml (curated, with their sources) or are read from an RxNorm
+    clinical-drug name the checker was sent (id "rxcui_<code>" or "name").
+    """
+
+    id: str
+    name: str
+    parts: tuple[Part, ...]
+    form: str | None = None
+    release: str | None = None  # immediate | extended | None (not stated)
+    route: str | None = None  # route the form implies (patch → transdermal), if any
+    brands: tuple[str, ...] = ()
+    codes: tuple[Code, ...] = ()
+    source: str = ""
+    pack: bool = False
+
+    @property
+    def drugs(self) -> tuple[str, ...]:
+        return tuple(p.drug for p in self.parts)
+
+    @property
+    def strengths_known(self) -> bool:
+        return not self.pack and all(p.amount is not None for p in self.parts)

@@ -123,10 +123,11 @@ class Context:
         return p.serum_calcium_mg_dl + 0.8 * (4.0 - p.albumin_g_dl)
 
     @cached_property
-    def tags(self) -> dict[int, frozenset[str]]:
-        """Per order, the selector keys it answers to ("drug:x", "class:y"), for indexed rule look-up."""
+    def tags(self) -> dict[tuple[int, int], frozenset[str]]:
+        """Per order line, the selector keys it answers to ("drug:x", "class:y"), for indexed rule
+        look-up. Keyed by `Order.line`: a combination product's lines share one medication index."""
         return {
-            o.index: frozenset((f"drug:{o.drug_id}", *(f"class:{c}" for c in o.classes))) for o in self.orders
+            o.line: frozenset((f"drug:{o.drug_id}", *(f"class:{c}" for c in o.classes))) for o in self.orders
         }
 
     @cached_property

@@ -362,7 +362,7 @@ def dose_units(ctx: Context) -> Iterator[Unit]:
     for drug_id, orders in sorted(ctx.by_drug.items()):
         drug = drugs[drug_id]
         if drug.limits:
-            yield Unit(drug_id, tuple(o.index for o in orders), _drug_facts(drug))
+            yield Unit(drug_id, tuple(orders), _drug_facts(drug))
 
 
 def evaluate_doses(inp: Input) -> Iterator[Finding]:

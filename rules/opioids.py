@@ -18,7 +18,7 @@ from rules.mechanism import Evaluator, Input, Unit
 
 def opioid_units(ctx: Context) -> Iterator[Unit]:
     """One unit per regimen: its opioid orders."""
-    opioids = tuple(o.index for o in ctx.orders if "opioid" in o.classes and o.drug_id)
+    opioids = tuple(o for o in ctx.orders if "opioid" in o.classes and o.drug_id)
     if opioids:
         yield Unit("opioids", opioids)
 

@@ -19,7 +19,7 @@ from rules.model import Caution
 
 
 def _selected(keys: frozenset[str], routes: tuple[str, ...], ctx: Context) -> list[Order]:
-    return [o for o in ctx.orders if keys & ctx.tags[o.index] and (not routes or o.route in routes)]
+    return [o for o in ctx.orders if keys & ctx.tags[o.line] and (not routes or o.route in routes)]
 
 
 def _dose_number_fits(c: Caution, o: Order) -> bool:
@@ -72,12 +72,12 @@ def _renal_text(c: Caution, ctx) -> str:
 def caution_units(ctx: Context) -> Iterator[Unit]:
     """One unit per caution the patient is known to fall under: the orders it selects."""
     index = ctx.knowledge.cautions_by_key
-    candidates = {id(c): c for o in ctx.orders for t in ctx.tags[o.index] for c in index.get(t, ())}
+    candidates = {id(c): c for o in ctx.orders for t in ctx.tags[o.line] for c in index.get(t, ())}
     for c in candidates.values():  # the report sorts findings; no order needed here
         if ctx.matches(c.when) is not True:  # unknown facts are checks.toml's business
             continue
         orders = tuple(
-            o.index
+            o
             for o in _selected(c.keys, c.routes, ctx)
             if (c.prn is None or o.prn == c.prn) and _dose_number_fits(c, o)
         )
@@ -164,7 +164,7 @@ def check_units(ctx: Context) -> Iterator[Unit]:
     for rc in ctx.knowledge.checks:
         if not rc.keys & present:
             continue
-        orders = tuple(o.index for o in _selected(rc.keys, rc.routes, ctx))
+        orders = tuple(_selected(rc.keys, rc.routes, ctx))
         if not orders:
             continue
         absent = tuple(sel for sel in rc.with_drugs if sel.key not in present)
