@@ -29,6 +29,7 @@ DATA_FILES = (
     "supplements.toml",
     "comedications.toml",
     "products.toml",
+    "provisional.toml",
 )
 TABLES = ("ingredients.tsv", "rxnorm.tsv")
 KNOWLEDGE_RELEASE = "2026.11.1"
@@ -189,7 +190,11 @@ def load() -> Formulary:
             if d.id in drugs:
                 raise KnowledgeError(f"{name}: duplicate drug id {d.id!r}")
             drugs[d.id] = d
-    classes = load_classes(parsed["classes.toml"])
+    from formulary.provisional import add_provisional_classes, add_provisional_drugs
+
+    # Provisional classes before the ingredient table (whose rows may name them), provisional drugs
+    # after it (they are added only where no other file defines the id or name).
+    classes = add_provisional_classes(parsed["provisional.toml"], load_classes(parsed["classes.toml"]))
     tables = {}
     for name in TABLES:
         raw = (resources.files("formulary") / "data" / name).read_bytes()
@@ -202,6 +207,7 @@ def load() -> Formulary:
         drugs[d.id] = d
     for drug_id, codes in extra.items():
         drugs[drug_id] = with_codes(drugs[drug_id], codes)
+    drugs = add_provisional_drugs(parsed["provisional.toml"], drugs, key)
     index, atc = _index(drugs)
     sources = _all_sources(parsed)
     products, product_names, families = load_products(

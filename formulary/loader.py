@@ -125,6 +125,10 @@ class LimitSchema(Evidence):
     recommendation = fields.String(load_default="")
     note = fields.String(load_default="")
     verified = fields.Boolean(load_default=True)
+    single_above = fields.String()  # the row covers orders whose single dose is above this
+    single_upto = fields.String()  # ... and at most this
+    tolerance = fields.Float(validate=validate.Range(min=0, max=0.05))
+    dose_number_min = fields.Integer(validate=validate.Range(min=2))  # unnumbered doses count as first
 
     @validates_schema
     def _says_something(self, data: dict[str, Any], **_: Any) -> None:
@@ -232,7 +236,7 @@ def _limit(row: dict[str, Any], drug: Drug | dict[str, Any], where: str) -> Dose
         raise KnowledgeError(f"{where}: routes {routes} have different dose units {units}")
     unit = units.pop()
     qty = {}
-    for key in ("max_single", "max_daily"):
+    for key in ("max_single", "max_daily", "single_above", "single_upto"):
         if key in row:
             qty[key] = _amount(row[key], unit, f"{where}.{key}")
     for key in ("max_single_per_kg", "max_daily_per_kg"):
@@ -252,6 +256,8 @@ def _limit(row: dict[str, Any], drug: Drug | dict[str, Any], where: str) -> Dose
             "verified",
             "evidence_quote",
             "evidence_location",
+            "tolerance",
+            "dose_number_min",
         )
         if k in row
     }

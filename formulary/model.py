@@ -93,6 +93,14 @@ class DoseLimit:
     verified: bool = True
     evidence_quote: str = ""  # the one sentence of the source the limit rests on
     evidence_location: str = ""  # where it stands: "Section 2.1", "Table 2", "Boxed Warning"
+    # The regimen a row is written for, by the order's single dose: Reclast's 5 mg once yearly and
+    # Zometa's 4 mg every 3-4 weeks are both zoledronic acid. None: every dose.
+    single_above: float | None = None
+    single_upto: float | None = None
+    # From which dose of a course the row applies (ketorolac: 20 mg first oral dose, 10 mg after).
+    dose_number_min: int | None = None
+    # Relative margin for the label's own rounding (Xofigo: 55 kBq/kg written as 1.49 uCi/kg).
+    tolerance: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

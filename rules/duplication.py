@@ -37,6 +37,8 @@ def evaluate_class(inp: Input) -> Iterator[Finding]:
     rule, members = inp.item, list(inp.orders)
     if rule.scheduled_only:
         members = [o for o in members if o.scheduled]
+    if rule.prn_only:
+        members = [o for o in members if not o.scheduled]
     if len({o.drug_id or o.input for o in members}) < 2 or len({o.index for o in members}) < 2:
         return  # one medication (a combination product's lines) is not a duplicate of itself
     yield finding(

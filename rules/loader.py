@@ -84,6 +84,7 @@ class DuplicationSchema(Evidence):
     selector = fields.String(required=True, validate=_SEL)
     severity = fields.String(required=True, validate=Severity)
     scheduled_only = fields.Boolean(load_default=False)
+    prn_only = fields.Boolean(load_default=False)  # two as-needed orders: a prompt to pick one
     message = fields.String(required=True)
     recommendation = fields.String(required=True)
     source = fields.String(required=True)
@@ -118,6 +119,7 @@ class CheckSchema(Evidence):
     routes = fields.List(fields.String(), load_default=list)
     needs = fields.List(fields.String(validate=validate.OneOf(NEEDS)), load_default=list)
     with_drugs = fields.List(fields.String(validate=_SEL), load_default=list)
+    unless = fields.Nested(WhenSchema)  # patients the check is not for (hypercalcaemia: no calcium advice)
     severity = fields.String(required=True, validate=Severity)
     message = fields.String(required=True)
     recommendation = fields.String(required=True)
@@ -236,6 +238,7 @@ def load_knowledge(f: Formulary) -> Knowledge:
                 selector=_selector(r["selector"], f, w),
                 severity=r["severity"],
                 scheduled_only=r["scheduled_only"],
+                prn_only=r["prn_only"],
                 message=r["message"],
                 recommendation=r["recommendation"],
                 source=cite(r["source"], w, r["severity"]),
@@ -288,6 +291,7 @@ def load_knowledge(f: Formulary) -> Knowledge:
                 verified=r["verified"],
                 evidence_quote=r["evidence_quote"],
                 evidence_location=r["evidence_location"],
+                unless=_when(r["unless"], f, w) if r.get("unless") else None,
             )
         )
     op = validated(OpioidsSchema(), parsed["opioids.toml"], "opioids.toml")

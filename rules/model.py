@@ -62,6 +62,7 @@ class Duplication:
     verified: bool = True
     evidence_quote: str = ""  # the one sentence of the source the rule rests on
     evidence_location: str = ""  # where it stands in the source: "Section 7", "Table 2", "Boxed Warning"
+    prn_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class RequiredCheck:
     verified: bool = True
     evidence_quote: str = ""  # the one sentence of the source the rule rests on
     evidence_location: str = ""  # where it stands in the source: "Section 7", "Table 2", "Boxed Warning"
+    unless: When | None = None  # the check is not for patients who match (calcium advice in hypercalcaemia)
     keys: frozenset[str] = frozenset()  # the selector tags, derived: see __post_init__
 
     def __post_init__(self) -> None:

@@ -169,11 +169,15 @@ def check_units(ctx: Context) -> Iterator[Unit]:
             continue
         absent = tuple(sel for sel in rc.with_drugs if sel.key not in present)
         facts = tuple(dict.fromkeys(f for need in rc.needs for f in NEEDS.get(need, ())))
+        if rc.unless is not None:
+            facts = tuple(dict.fromkeys((*facts, *when_facts(rc.unless))))
         yield Unit((rc, absent), orders, facts)
 
 
 def evaluate_check(inp: Input) -> Iterator[Finding]:
     (rc, absent), ctx, orders = inp.item, inp.ctx, inp.orders
+    if rc.unless is not None and ctx.matches(rc.unless) is True:
+        return
     missing = [m for need in rc.needs for m in _missing(need, ctx)]
     for sel in absent:
         label = inp.formulary.classes[sel.id].name if sel.kind == "class" else sel.id

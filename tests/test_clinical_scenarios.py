@@ -136,10 +136,13 @@ def test_opioid_load_in_mme(run):
     assert find(cancer, "opioid_load.total")[0]["severity"] == "info"
 
 
-def test_iv_opioid_has_no_invented_factor(run):
+def test_iv_opioid_is_counted_with_the_parenteral_table_it_names(run):
+    # 4 mg IV q4h = 24 mg/day IV morphine x 3 (parenteral table) = 72 MME/day; the CDC table has no IV factor
     report = run({"drug": "morphine", "dose": 4, "unit": "mg", "route": "iv", "frequency": "q4h"})
-    [f] = find(report, "opioid_load.total")
-    assert f["evidence"]["not_counted"][0]["reason"].startswith("no CDC conversion factor")
+    [f] = find(report, "opioid_load.threshold")
+    assert f["evidence"]["actual"] == "72 MME/day"
+    assert "parenteral" in f["evidence"]["contributions"][0]["table"]
+    assert "not_counted" not in f["evidence"]
 
 
 def test_unknown_condition_is_info(run):
@@ -266,8 +269,8 @@ def test_weekly_vitamin_d_repletion_is_not_an_overdose_but_daily_50000_is(run):
     assert {f["severity"] for f in weekly["findings"] if f["code"].startswith("dose.")} <= {"minor"}
     daily = run({"drug": "vitamin D3", "dose": 50000, "unit": "IU", "route": "oral", "frequency": "daily"})
     [f] = find(daily, "dose.daily_max")
-    assert f["severity"] == "moderate" and f["evidence"]["limit"] == "4000 IU/day"
-    assert f["evidence"]["also_exceeds"] == {"limit": "10000 IU/day", "severity": "moderate"}
+    assert f["severity"] == "moderate" and f["evidence"]["limit"] == "10000 IU/day"
+    assert f["evidence"]["also_exceeds"] == {"limit": "4000 IU/day", "severity": "minor"}
 
 
 def test_denosumab_low_total_calcium_without_albumin_says_uncorrected(run):
@@ -303,10 +306,10 @@ def test_dexamethasone_with_opioid_and_prn_breakthrough_are_not_loud(run):
 
 def test_tiers_report_the_most_severe_limit_broken(run):
     # alcohol use: 3 g/day ceiling (moderate) and the 4 g/day maximum (major) both broken: the
-    # strictest limit names the advice, the graver one sets the severity
+    # graver limit is reported (severity and advice), the stricter one named beside it
     report = run({"drug": "acetaminophen", "dose": 1, "unit": "g", "route": "oral", "frequency": "q4h"},
                  conditions=["alcohol_use"], age_years=50, weight_kg=70)  # fmt: skip
     [f] = [f for f in report["findings"] if f["code"].startswith("dose.daily_max")]
-    assert f["severity"] == "major" and f["evidence"]["limit"] == "3 g/day"
-    assert f["evidence"]["also_exceeds"] == {"limit": "4 g/day", "severity": "major"}
-    assert "also above 4 g/day" in f["message"]
+    assert f["severity"] == "major" and f["evidence"]["limit"] == "4 g/day"
+    assert f["evidence"]["also_exceeds"] == {"limit": "3 g/day", "severity": "moderate"}
+    assert "also above 3 g/day" in f["message"]
