@@ -26,6 +26,15 @@ DATA_FILES = (
     "comedications.toml",
 )
 KNOWLEDGE_RELEASE = "2026.11.1"
+# A site's local entries ([[drug]] and [source.ID] tables in the packaged files' formats), added
+# by `add_local` before the first load and validated and indexed with the packaged ones.
+_LOCAL: list[tuple[str, dict]] = []
+
+
+def add_local(name: str, data: dict) -> None:
+    """Layer a site file's drug and source tables over the packaged formulary (checker.site)."""
+    _LOCAL.append((name, data))
+    load.cache_clear()
 
 
 @lru_cache(maxsize=16384)
@@ -157,6 +166,12 @@ def load() -> Formulary:
         for d in build_drugs(parsed[name].get("drug", []), name):
             if d.id in drugs:
                 raise KnowledgeError(f"{name}: duplicate drug id {d.id!r}")
+            drugs[d.id] = d
+    for name, data in _LOCAL:
+        parsed[name] = data
+        for d in build_drugs(data.get("drug", []), name):
+            if d.id in drugs:
+                raise KnowledgeError(f"{name}: drug id {d.id!r} is already in the formulary")
             drugs[d.id] = d
     index, atc = _index(drugs)
     f = Formulary(
