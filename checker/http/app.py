@@ -28,8 +28,8 @@ from werkzeug.exceptions import (
     UnsupportedMediaType,
 )
 
-from checker.engine import run
 from checker.errors import flatten_errors
+from checker.governance.wiring import note_shown, shown_of, site_report
 from checker.http import auth
 from checker.http.body import BodyLimit
 from checker.http.logs import logfmt
@@ -136,17 +136,21 @@ def report_cache(megabytes: float) -> Callable[[Regimen], bytes]:
     not report objects, so nothing a request does can change what the next one gets. Bounded by
     size, not count, so large regimens cannot grow a worker; the lock serves gthread workers."""
 
-    def render(regimen: Regimen) -> bytes:
-        return orjson.dumps(run(regimen).to_dict(), option=orjson.OPT_NON_STR_KEYS)
+    def render(regimen: Regimen, include_suppressed: bool = False) -> tuple[bytes, tuple]:
+        # The site layer applied (checker.governance); kept with the (rule, severity) pairs shown.
+        report = site_report(regimen, include_suppressed)
+        return orjson.dumps(report.to_dict(), option=orjson.OPT_NON_STR_KEYS), shown_of(report)
 
     if megabytes <= 0:
         return render
-    store = LRUCache(maxsize=int(megabytes * 1024 * 1024), getsizeof=len)
+    store = LRUCache(maxsize=int(megabytes * 1024 * 1024), getsizeof=lambda hit: len(hit[0]))
     return cached(store, lock=threading.Lock())(render)
 
 
-def report_json(regimen: Regimen) -> bytes:
-    return current_app.extensions["medcheck.reports"](regimen)
+def report_json(regimen: Regimen, include_suppressed: bool = False) -> bytes:
+    body, shown = current_app.extensions["medcheck.reports"](regimen, include_suppressed)
+    note_shown(shown)  # metrics and the batched "shown" counts
+    return body
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -170,6 +174,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(views.health)
     api.register_blueprint(views.v1)
     api.register_blueprint(cds_hooks.blp)
+    from checker.governance.wiring import install as install_governance
+
+    install_governance(app, api)  # site layer, database, jti ledger, request ids, metrics, /governance
     app.wsgi_app = BodyLimit(app.wsgi_app, lambda: app.config["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]
     app.before_request(_body_error)
     app.before_request(auth.authenticate)

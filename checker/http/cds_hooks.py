@@ -21,8 +21,8 @@ from flask import Response, jsonify
 from flask.views import MethodView
 from flask_smorest import abort
 
-from checker.engine import run
 from checker.errors import InvalidRegimen
+from checker.governance.wiring import note_cards, site_report, store_feedback
 from checker.http import fhir
 from checker.http import schemas as s
 from checker.http.app import knowledge
@@ -164,6 +164,7 @@ def finding_card(f: Finding, owners: list[Owner], service_id: str, version: str)
         "extension": {
             "medcheck": {
                 "code": f.code,
+                "rule": f.rule or f.code,
                 "severity": f.severity,
                 "category": f.category,
                 "orders": refs,
@@ -272,7 +273,7 @@ def evaluate(call: dict[str, Any], service_id: str, version: str, today: date | 
     cards.extend(_ignored_card(k, v, service_id, version) for k, v in ignored.items())
     if not meds:
         return cards
-    report = run(load_regimen({"patient": patient, "medications": meds}))
+    report = site_report(load_regimen({"patient": patient, "medications": meds}))
     for f in report.findings:
         involved = {owners[i].ref for i in f.medications if owners[i].draft}
         if selected is not None and not involved & selected:
@@ -321,7 +322,9 @@ class Service(MethodView):
             )  # noqa: E501
         if service["hook"] == "order-select" and not call["context"].get("selections"):
             abort(400, message="order-select requires context.selections (e.g. ['MedicationRequest/123']).")
-        return jsonify({"cards": evaluate(call, service_id, knowledge().version)})
+        cards = evaluate(call, service_id, knowledge().version)
+        note_cards(cards)  # shown counts, and which rule each card showed (for its feedback)
+        return jsonify({"cards": cards})
 
 
 @blp.route(f"/{_SERVICE_ID}/feedback")
@@ -330,7 +333,7 @@ class Feedback(MethodView):
     @blp.response(200, s.FeedbackAckSchema)
     @alt_errors(blp, {404: "No such service", 415: "Body is not application/json"})
     def post(self, body: dict[str, Any], service_id: str) -> Response:
-        """Record card outcomes (accepted, or overridden with a reason) in the service log."""
+        """Record card outcomes (accepted, or overridden with a coded reason) in the database and log."""
         _service(service_id)
         for item in body["feedback"]:
             override = item.get("overrideReason") or {}
@@ -341,4 +344,5 @@ class Feedback(MethodView):
                 service=service_id, card=item["card"], outcome=item["outcome"],
                 reason=reason.get("code") or reason.get("display"), at=item["outcomeTimestamp"],
             ))  # fmt: skip
+        store_feedback(service_id, body["feedback"])  # codes only: the comment is never stored
         return jsonify({"recorded": len(body["feedback"])})

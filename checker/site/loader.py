@@ -187,7 +187,10 @@ def _local_drugs(path: Path, text: str, data: dict[str, Any]) -> tuple[str, ...]
     import formulary
     from formulary import KnowledgeError
 
-    formulary.add_local(path.name, {"drug": drugs, "source": data.get("source", {})})
+    local = (path.name, {"drug": drugs, "source": data.get("source", {})})
+    if local in formulary._LOCAL:  # the same file loaded again (a second app in one process)
+        return tuple(str(d.get("id")) for d in drugs)
+    formulary.add_local(*local)
     try:
         formulary.load()
     except KnowledgeError as exc:

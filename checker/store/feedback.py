@@ -46,7 +46,7 @@ class FeedbackItem:
 
 def record_feedback(store: Store, service: str, items: Iterable[FeedbackItem]) -> int:
     rows = [
-        {"at": utc_naive(i.at), "service": service[:64], "card": i.card[:64], "rule": i.rule,
+        {"at": utc_naive(i.at), "service": service[:64], "card": i.card[:200], "rule": i.rule,
          "outcome": i.outcome, "reason": reason_code(i.reason) if i.outcome == "overridden" else None}
         for i in items if i.outcome in FEEDBACK_OUTCOMES
     ]  # fmt: skip

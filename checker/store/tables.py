@@ -31,7 +31,7 @@ class Card(Base):
     """Which rule a CDS card showed: feedback names only the card's uuid."""
 
     __tablename__ = "card"
-    uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(200), primary_key=True)
     rule: Mapped[str] = mapped_column(String(200))
 
 
@@ -42,7 +42,7 @@ class Feedback(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=False), index=True)  # UTC
     service: Mapped[str] = mapped_column(String(64))
-    card: Mapped[str] = mapped_column(String(64), index=True)
+    card: Mapped[str] = mapped_column(String(200), index=True)
     rule: Mapped[str | None] = mapped_column(String(200), nullable=True)  # when known on arrival
     outcome: Mapped[str] = mapped_column(String(16))  # accepted | overridden
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a code, never text

@@ -25,7 +25,7 @@ def upgrade() -> None:
     op.create_index("ix_jti_seen_exp", "jti_seen", ["exp"])
     op.create_table(
         "card",
-        sa.Column("uuid", sa.String(64), nullable=False),
+        sa.Column("uuid", sa.String(200), nullable=False),
         sa.Column("rule", sa.String(200), nullable=False),
         sa.PrimaryKeyConstraint("uuid", name="pk_card"),
     )
@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("at", sa.DateTime(), nullable=False),
         sa.Column("service", sa.String(64), nullable=False),
-        sa.Column("card", sa.String(64), nullable=False),
+        sa.Column("card", sa.String(200), nullable=False),
         sa.Column("rule", sa.String(200), nullable=True),
         sa.Column("outcome", sa.String(16), nullable=False),
         sa.Column("reason", sa.String(64), nullable=True),

@@ -1,0 +1,76 @@
+"""Prometheus metrics. Under `medcheck serve` every worker writes its values to files in
+PROMETHEUS_MULTIPROC_DIR (set before prometheus_client is imported; see `multiproc_dir`) and
+/metrics sums them, so any worker's answer covers all of them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+REQUESTS = Counter("medcheck_http_requests_total", "HTTP requests answered", ["endpoint", "method", "status"])
+LATENCY = Histogram("medcheck_http_request_duration_seconds", "Time to answer a request", ["endpoint"],
+                    buckets=BUCKETS)  # fmt: skip
+FINDINGS = Counter("medcheck_findings_total", "Findings served (reports and cards)", ["severity", "rule"])
+AUDIT_ROWS = Counter("medcheck_audit_rows_total", "Medication rows read by audits")
+AUDIT_SECONDS = Histogram("medcheck_audit_duration_seconds", "Time an audit took",
+                          buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600))  # fmt: skip
+
+
+def count_findings(shown: Iterable[tuple[str, str]]) -> None:
+    """One count per (rule, severity) served."""
+    for rule, severity in shown:
+        FINDINGS.labels(severity, rule).inc()
+
+
+def record_audit(rows: int, seconds: float) -> None:
+    """For an audit run by the service (the audit page): rows read and time taken."""
+    AUDIT_ROWS.inc(rows)
+    AUDIT_SECONDS.observe(seconds)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics in Prometheus text format: all workers' when multiprocess mode is on."""
+    if os.environ.get(ENV):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def multiproc_dir() -> tuple[str, bool]:
+    """Set PROMETHEUS_MULTIPROC_DIR for this server's workers: the operator's (emptied, as
+    prometheus_client requires between runs) or a new temporary one. True if we made it, and
+    so remove it at exit. Call before anything imports prometheus_client."""
+    given = os.environ.get(ENV)
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for name in os.listdir(given):
+            if name.endswith(".db"):
+                os.remove(os.path.join(given, name))
+        return given, False
+    made = tempfile.mkdtemp(prefix="medcheck-metrics-")
+    os.environ[ENV] = made
+    return made, True
+
+
+def remove_dir(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def worker_exit(_server: object, worker: object) -> None:
+    """gunicorn's child_exit hook: a dead worker's live gauges are dropped (counters stay)."""
+    from prometheus_client import multiprocess
+
+    if os.environ.get(ENV):
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
