@@ -51,8 +51,8 @@ class SummarySchema(Schema):
 class OutcomeSchema(Schema):
     rule = fields.String(required=True, validate=validate.Length(min=1, max=200))
     outcome = fields.String(required=True, validate=validate.OneOf(PAGE_OUTCOMES))
-    reason = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$",
-                                                    error="a reason code (letters, digits, . _ : -)"))  # fmt: skip
+    reason = fields.String(validate=validate.Regexp(
+        r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", error="a reason code (letters, digits, . _ : -)"))
 
 
 class RecordedSchema(Schema):
@@ -81,7 +81,8 @@ class Outcomes(MethodView):
         known = {r["id"] for r in current_app.extensions["medcheck"].rules}
         if body["rule"] not in known:
             abort(422, errors={"json": {"rule": [f"no rule {body['rule']!r}; see GET /v1/rules"]}})
-        record_outcome(current_app.extensions["medcheck.store"], body["rule"], body["outcome"], body.get("reason"))
+        store = current_app.extensions["medcheck.store"]
+        record_outcome(store, body["rule"], body["outcome"], body.get("reason"))
         response = jsonify({"recorded": 1})
         response.status_code = 201
         return response

@@ -19,12 +19,14 @@ BAR_W = 360
 
 def _bars(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Widths for the chart: the longest bar is the most shown rule; the hatched part overridden."""
-    top = sorted(rows, key=lambda r: (-max(r["shown"], r["accepted"] + r["overridden"]), r["rule"]))[:CHART_ROWS]
-    most = max((max(r["shown"], r["accepted"] + r["overridden"]) for r in top), default=0) or 1
+    def total(r: dict[str, Any]) -> int:
+        return max(r["shown"], r["accepted"] + r["overridden"])
+
+    top = sorted(rows, key=lambda r: (-total(r), r["rule"]))[:CHART_ROWS]
+    most = max((total(r) for r in top), default=0) or 1
     out = []
     for i, r in enumerate(top):
-        total = max(r["shown"], r["accepted"] + r["overridden"])
-        out.append({**r, "y": i * 34, "w": round(BAR_W * total / most, 1),
+        out.append({**r, "y": i * 34, "w": round(BAR_W * total(r) / most, 1),
                     "ow": round(BAR_W * r["overridden"] / most, 1),
                     "aw": round(BAR_W * r["accepted"] / most, 1)})  # fmt: skip
     return out

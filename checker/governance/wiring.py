@@ -23,7 +23,8 @@ _RECORDERS: dict[str, ShownRecorder] = {}
 def _recorder(store: Store) -> ShownRecorder:
     rec = _RECORDERS.get(store.url)
     if rec is None:
-        rec = _RECORDERS[store.url] = ShownRecorder(store, float(os.environ.get("MEDCHECK_SHOWN_FLUSH_S", "2")))
+        interval = float(os.environ.get("MEDCHECK_SHOWN_FLUSH_S", "2"))
+        rec = _RECORDERS[store.url] = ShownRecorder(store, interval)
     return rec
 
 

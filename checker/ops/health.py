@@ -20,8 +20,8 @@ def readyz() -> Response:
         problems["database"] = "not configured"
     elif (why := store.ping()) is not None:
         problems["database"] = why
-    body = {"status": "not ready" if problems else "ready", "checks": {
-        "knowledge": problems.get("knowledge", "ok"), "database": problems.get("database", "ok")}}  # fmt: skip
+    checks = {name: problems.get(name, "ok") for name in ("knowledge", "database")}
+    body = {"status": "not ready" if problems else "ready", "checks": checks}
     response = jsonify(body)
     response.status_code = 503 if problems else 200
     return response

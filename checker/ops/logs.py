@@ -22,7 +22,9 @@ _configured = False
 # structlog loggers hand their events to the stdlib "medcheck" loggers: where those go (JSON on
 # stderr under `medcheck serve`, pytest's capture in tests) is the handlers' choice.
 structlog.configure(
-    processors=[structlog.stdlib.filter_by_level, *_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+    processors=[
+        structlog.stdlib.filter_by_level, *_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter
+    ],
     logger_factory=structlog.stdlib.LoggerFactory(),
     wrapper_class=structlog.stdlib.BoundLogger,
     cache_logger_on_first_use=True,

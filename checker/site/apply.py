@@ -54,9 +54,8 @@ def _suppression(site: Site, rule: str, f: Finding, report: Report, patient: Pat
     candidates = [s for s in site.suppressions if s.rule == rule]
     if not candidates:
         return None
-    routes = frozenset(
-        r for i in f.medications if 0 <= i < len(report.medications) and (r := report.medications[i].get("route"))
-    )
+    meds = report.medications
+    routes = frozenset(r for i in f.medications if 0 <= i < len(meds) and (r := meds[i].get("route")))
     for s in candidates:
         if s.holds(patient, conditions, routes):
             return s.note()

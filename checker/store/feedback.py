@@ -61,7 +61,8 @@ def record_outcome(store: Store, rule: str, outcome: str, reason: str | None = N
         raise ValueError(f"outcome must be one of {PAGE_OUTCOMES}")
     code = reason_code(reason) if outcome == "overridden" else None
     with store.engine.begin() as conn:
-        conn.execute(insert(Outcome).values(at=utc_naive(None), rule=rule[:200], outcome=outcome, reason=code))
+        row = {"at": utc_naive(None), "rule": rule[:200], "outcome": outcome, "reason": code}
+        conn.execute(insert(Outcome).values(**row))
 
 
 def summary(store: Store, since: date) -> list[dict]:

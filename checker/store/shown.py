@@ -81,9 +81,8 @@ class ShownRecorder:
             with self.store.engine.begin() as conn:
                 if counts:
                     stmt = insert(Shown)
-                    stmt = stmt.on_conflict_do_update(
-                        index_elements=[Shown.day, Shown.rule], set_={"count": Shown.count + stmt.excluded.count}
-                    )
+                    added = {"count": Shown.count + stmt.excluded.count}
+                    stmt = stmt.on_conflict_do_update(index_elements=[Shown.day, Shown.rule], set_=added)
                     rows = [{"day": datetime.fromisoformat(d).date(), "rule": r, "count": n}
                             for (d, r), n in sorted(counts.items())]  # fmt: skip
                     conn.execute(stmt, rows)
