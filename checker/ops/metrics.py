@@ -5,13 +5,12 @@ PROMETHEUS_MULTIPROC_DIR (set before prometheus_client is imported; see `multipr
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-ENV = "PROMETHEUS_MULTIPROC_DIR"
+from checker.ops.multiproc import ENV
+
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 REQUESTS = Counter("medcheck_http_requests_total", "HTTP requests answered", ["endpoint", "method", "status"])
@@ -46,31 +45,3 @@ def exposition() -> tuple[bytes, str]:
     from prometheus_client import REGISTRY
 
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-
-
-def multiproc_dir() -> tuple[str, bool]:
-    """Set PROMETHEUS_MULTIPROC_DIR for this server's workers: the operator's (emptied, as
-    prometheus_client requires between runs) or a new temporary one. True if we made it, and
-    so remove it at exit. Call before anything imports prometheus_client."""
-    given = os.environ.get(ENV)
-    if given:
-        os.makedirs(given, exist_ok=True)
-        for name in os.listdir(given):
-            if name.endswith(".db"):
-                os.remove(os.path.join(given, name))
-        return given, False
-    made = tempfile.mkdtemp(prefix="medcheck-metrics-")
-    os.environ[ENV] = made
-    return made, True
-
-
-def remove_dir(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def worker_exit(_server: object, worker: object) -> None:
-    """gunicorn's child_exit hook: a dead worker's live gauges are dropped (counters stay)."""
-    from prometheus_client import multiprocess
-
-    if os.environ.get(ENV):
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
