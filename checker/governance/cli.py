@@ -11,21 +11,26 @@ from pathlib import Path
 from checker.governance.analytics import candidates, feedback_summary, parse_since
 
 
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def _usage(message: str) -> int:
+    print(f"medcheck: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def feedback(args: argparse.Namespace) -> int:
-    from checker.cli import EXIT_OK, UsageError
-    from checker.store import open_store
+    from checker.store import database_url, open_store
     from checker.store.db import redacted
 
     try:
         since = parse_since(args.since)
     except ValueError:
-        raise UsageError(f"--since {args.since!r} is not an ISO date (2026-12-01)") from None
+        return _usage(f"--since {args.since!r} is not an ISO date (2026-12-01)")
     try:
         store = open_store()
     except Exception as exc:  # unreachable or unmigratable database: say which, not a traceback
-        from checker.store import database_url
-
-        raise UsageError(f"cannot open the database {redacted(database_url())}: {exc}") from None
+        return _usage(f"cannot open the database {redacted(database_url())}: {type(exc).__name__}")
     summary = feedback_summary(store, since)
     if args.output:
         out = Path(args.output)
