@@ -73,7 +73,8 @@ def test_checks_are_counted_as_shown_and_outcomes_recorded_from_the_pages(client
     assert row["override_rate"] == pytest.approx(1 / 3, abs=1e-4)
     bad = client.post("/v1/outcomes", json={"rule": "no.such", "outcome": "acted_on"})
     assert bad.status_code == 422 and "rule" in bad.get_json()["errors"]
-    text = client.post("/v1/outcomes", json={"rule": RULE, "outcome": "overridden", "reason": "Jane Roe said"})
+    free_text = {"rule": RULE, "outcome": "overridden", "reason": "Jane Roe said"}
+    text = client.post("/v1/outcomes", json=free_text)
     assert text.status_code == 422  # a reason is a code, never free text
     assert client.get("/v1/feedback/summary?since=yesterday-ish").status_code == 422
 
@@ -92,10 +93,9 @@ def test_the_governance_page_lists_candidates_and_draws_readable_charts(client, 
     rec = ShownRecorder(store, interval_s=3600)
     rec.add([RULE] * 60 + ["dose.acetaminophen.0"] * 60)
     rec.flush()
-    record_feedback(store, "medcheck-order-sign", [FeedbackItem(f"c{i}", "overridden", "will-monitor", rule=RULE)
-                                                    for i in range(58)])  # fmt: skip
-    record_feedback(store, "medcheck-order-sign", [FeedbackItem(f"d{i}", "overridden", rule="dose.acetaminophen.0")
-                                                    for i in range(30)])  # fmt: skip
+    often = [FeedbackItem(f"c{i}", "overridden", "will-monitor", rule=RULE) for i in range(58)]
+    half = [FeedbackItem(f"d{i}", "overridden", rule="dose.acetaminophen.0") for i in range(30)]
+    record_feedback(store, "medcheck-order-sign", often + half)
     page = client.get("/governance?since=2020-01-01")
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
@@ -146,6 +146,7 @@ def test_every_response_carries_a_request_id(client):
 def test_metrics_count_requests_and_findings(client):
     client.post("/v1/check", json={"medications": PAIR})
     text = client.get("/metrics").get_data(as_text=True)
-    assert re.search(r'medcheck_http_requests_total\{endpoint="/v1/check",method="POST",status="200"\} \d', text)
+    counted = r'medcheck_http_requests_total\{endpoint="/v1/check",method="POST",status="200"\} \d'
+    assert re.search(counted, text)
     assert f'medcheck_findings_total{{rule="{RULE}",severity="major"}}' in text
     assert "medcheck_http_request_duration_seconds_bucket" in text and "medcheck_audit_rows_total" in text

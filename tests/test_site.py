@@ -117,13 +117,14 @@ def test_cds_cards_follow_the_site(tmp_path):
      f'severity = "minor"\n{SIGNED}', "line 8: [[rule]] #2 (interaction.nope): no rule 'interaction.nope'"),
     (f'[[rule]]\nid = "{RULE}"\nseverity = "severe"\n{SIGNED}', "line 1: [[rule]] #1"),
     (f'[[rule]]\nid = "{RULE}"\nseverity = "minor"\n', "reason: Missing data"),
-    (f'[[suppress]]\nrule = "{RULE}"\nwhen = {{ routes = ["teleport"] }}\n{SIGNED}', "unknown route 'teleport'"),
+    (f'[[suppress]]\nrule = "{RULE}"\nwhen = {{ routes = ["teleport"] }}\n{SIGNED}',
+     "unknown route 'teleport'"),
     (f'[[suppress]]\nrule = "{RULE}"\nwhen = {{ ward = "A" }}\n{SIGNED}', "ward: Unknown field"),
     (f'[[suppress]]\nrule = "{RULE}"\nwhen = {{ age_min = 70, age_max = 60 }}\n{SIGNED}', "age_max"),
     ('[[rule]]\nid = "x"\nseverity = \n', "line 3"),  # TOML syntax: tomllib's own line and column
     ('[[rules]]\nid = "x"\n', "unknown table(s) ['rules']"),
-    (f'[[rule]]\nid = "{RULE}"\nseverity = "minor"\n{SIGNED}[[rule]]\nid = "{RULE}"\nseverity = "info"\n{SIGNED}',
-     "already changed at line 1"),
+    (f'[[rule]]\nid = "{RULE}"\nseverity = "minor"\n{SIGNED}'
+     f'[[rule]]\nid = "{RULE}"\nseverity = "info"\n{SIGNED}', "already changed at line 1"),
 ])  # fmt: skip
 def test_a_bad_site_file_is_refused_naming_the_line(tmp_path, text, message):
     path = site_file(tmp_path, text)

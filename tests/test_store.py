@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, insert, select
+from sqlalchemy import insert, inspect, select
 
 from checker.store.db import Store, database_url
 from checker.store.feedback import FeedbackItem, record_feedback, record_outcome, summary
@@ -43,8 +43,9 @@ def test_a_database_at_the_previous_revision_keeps_its_rows_when_upgraded(store)
     assert "outcome" not in inspect(store.engine).get_table_names()
     with store.engine.begin() as conn:
         conn.execute(insert(Shown).values(day=TODAY, rule="interaction.x", count=7))
-        conn.execute(insert(Feedback).values(at=datetime(2026, 12, 1), service="s", card="c1",
-                                             rule="interaction.x", outcome="overridden", reason="will-monitor"))
+        row = {"at": datetime(2026, 12, 1), "service": "s", "card": "c1", "rule": "interaction.x",
+               "outcome": "overridden", "reason": "will-monitor"}
+        conn.execute(insert(Feedback).values(**row))
     store.migrate()
     assert store.revision() == "0002"
     record_outcome(store, "interaction.x", "acted_on")
@@ -99,7 +100,8 @@ def test_concurrent_first_uses_of_one_jti_let_exactly_one_through(store):
 
 def test_shown_counts_are_batched_and_summed_across_recorders(store):
     store.migrate()
-    worker_a, worker_b = ShownRecorder(store, interval_s=3600), ShownRecorder(Store(store.url), interval_s=3600)
+    worker_a = ShownRecorder(store, interval_s=3600)
+    worker_b = ShownRecorder(Store(store.url), interval_s=3600)
     for _ in range(3):
         worker_a.add(["dose.acetaminophen.0", "interaction.x"])
     worker_b.add(["interaction.x"], cards={"card-1": "interaction.x"})

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from checker.governance.analytics import candidates, feedback_summary, parse_since
 
-
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
