@@ -91,7 +91,8 @@ def test_the_governance_page_lists_candidates_and_draws_readable_charts(client, 
     from checker.store.shown import ShownRecorder
 
     rec = ShownRecorder(store, interval_s=3600)
-    rec.add([RULE] * 60 + ["dose.acetaminophen.0"] * 60)
+    for _ in range(60):
+        rec.add([(RULE, "major"), ("dose.acetaminophen.0", "major")])
     rec.flush()
     often = [FeedbackItem(f"c{i}", "overridden", "will-monitor", rule=RULE) for i in range(58)]
     half = [FeedbackItem(f"d{i}", "overridden", rule="dose.acetaminophen.0") for i in range(30)]

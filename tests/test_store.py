@@ -103,12 +103,12 @@ def test_shown_counts_are_batched_and_summed_across_recorders(store):
     worker_a = ShownRecorder(store, interval_s=3600)
     worker_b = ShownRecorder(Store(store.url), interval_s=3600)
     for _ in range(3):
-        worker_a.add(["dose.acetaminophen.0", "interaction.x"])
-    worker_b.add(["interaction.x"], cards={"card-1": "interaction.x"})
+        worker_a.add([("dose.acetaminophen.0", "major"), ("interaction.x", "minor")])
+    worker_b.add([("interaction.x", "minor")], cards={"card-1": "interaction.x"})
     assert summary(store, TODAY) == []  # nothing written until a flush: no database call per check
     worker_a.flush()
     worker_b.flush()
-    worker_a.add(["interaction.x"])
+    worker_a.add([("interaction.x", "minor")])
     worker_a.flush()
     rows = {r["rule"]: r for r in summary(store, TODAY)}
     assert rows["interaction.x"]["shown"] == 5 and rows["dose.acetaminophen.0"]["shown"] == 3
@@ -119,7 +119,7 @@ def test_shown_counts_are_batched_and_summed_across_recorders(store):
 def test_the_background_thread_writes_without_being_asked(store):
     store.migrate()
     rec = ShownRecorder(store, interval_s=0.05)
-    rec.add(["interaction.y"])
+    rec.add([("interaction.y", "info")])
     deadline = datetime.now() + timedelta(seconds=10)
     while datetime.now() < deadline and not summary(store, TODAY):
         threading.Event().wait(0.05)
@@ -129,7 +129,8 @@ def test_the_background_thread_writes_without_being_asked(store):
 def test_summary_rates_reasons_and_the_since_day(store):
     store.migrate()
     rec = ShownRecorder(store, interval_s=3600)
-    rec.add(["r.a"] * 10)
+    for _ in range(10):
+        rec.add([("r.a", "major")])
     rec.flush()
     old = datetime.now(UTC) - timedelta(days=40)
     record_feedback(store, "svc", [

@@ -17,14 +17,18 @@ from checker.store import Store, open_store
 from checker.store.feedback import FeedbackItem, record_feedback
 from checker.store.shown import ShownRecorder
 
-_RECORDERS: dict[str, ShownRecorder] = {}
+_RECORDERS: dict[str | None, ShownRecorder] = {}
 
 
-def _recorder(store: Store) -> ShownRecorder:
-    rec = _RECORDERS.get(store.url)
+def _recorder(store: Store | None) -> ShownRecorder:
+    """One tally per database per process (None: metrics only, "shown" recording off)."""
+    from checker.ops.metrics import count_findings
+
+    url = store.url if store is not None else None
+    rec = _RECORDERS.get(url)
     if rec is None:
         interval = float(os.environ.get("MEDCHECK_SHOWN_FLUSH_S", "2"))
-        rec = _RECORDERS[store.url] = ShownRecorder(store, interval)
+        rec = _RECORDERS[url] = ShownRecorder(store, interval, on_flush=count_findings)
     return rec
 
 
@@ -58,7 +62,7 @@ def install(app: Flask, api: Any) -> None:
     store.dispose()  # no connection crosses gunicorn's fork
     app.extensions["medcheck.store"] = store
     record = app.config.get("RECORD_SHOWN", _flag("MEDCHECK_RECORD_SHOWN", True))
-    app.extensions["medcheck.shown"] = _recorder(store) if record else None
+    app.extensions["medcheck.shown"] = _recorder(store if record else None)
     if app.config.get("JTI_STORE") is None:
         cfg = app.extensions["medcheck.auth"]
         app.extensions["medcheck.auth"] = dataclasses.replace(cfg, seen=DbJtiLedger(store, auth.LEEWAY_S))
@@ -75,19 +79,14 @@ def site_report(regimen: Regimen, include_suppressed: bool = False) -> Report:
 
 
 def shown_of(report: Report) -> tuple[tuple[str, str], ...]:
+    # Kept with the cached report: a repeat of the regimen counts with one dictionary update.
     """(rule, severity) of each finding served, suppressed ones left out."""
     return tuple((f.rule or f.code, f.severity) for f in report.findings if not f.suppressed)
 
 
 def note_shown(shown: Iterable[tuple[str, str]], cards: dict[str, str] | None = None) -> None:
-    """Count findings served: Prometheus always, the database's shown counts when recording."""
-    from checker.ops.metrics import count_findings
-
-    shown = tuple(shown)
-    count_findings(shown)
-    rec: ShownRecorder | None = current_app.extensions.get("medcheck.shown")
-    if rec is not None:
-        rec.add((rule for rule, _ in shown), cards)
+    """Count findings served (batched): Prometheus always, the database when recording."""
+    current_app.extensions["medcheck.shown"].add(shown, cards)
 
 
 def note_cards(cards: list[dict[str, Any]]) -> None:

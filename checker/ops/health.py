@@ -29,5 +29,7 @@ def readyz() -> Response:
 
 @blp.get("/metrics")
 def prometheus() -> Response:
+    if (rec := current_app.extensions.get("medcheck.shown")) is not None:
+        rec.flush()  # this worker's tally now; the others' within their flush interval
     body, content_type = metrics.exposition()
     return Response(body, content_type=content_type)

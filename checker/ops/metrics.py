@@ -5,7 +5,7 @@ PROMETHEUS_MULTIPROC_DIR (set before prometheus_client is imported; see `multipr
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -22,10 +22,18 @@ AUDIT_SECONDS = Histogram("medcheck_audit_duration_seconds", "Time an audit took
                           buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600))  # fmt: skip
 
 
-def count_findings(shown: Iterable[tuple[str, str]]) -> None:
-    """One count per (rule, severity) served."""
-    for rule, severity in shown:
-        FINDINGS.labels(severity, rule).inc()
+_FINDING_CHILDREN: dict[tuple[str, str], object] = {}
+
+
+def count_findings(counts: Mapping[tuple[str, str], int]) -> None:
+    """Add {(rule, severity): n} to the findings counter (a batch: see checker.store.shown).
+    Each label pair's child is looked up once per process."""
+    children = _FINDING_CHILDREN
+    for pair, n in counts.items():
+        child = children.get(pair)
+        if child is None:
+            child = children[pair] = FINDINGS.labels(pair[1], pair[0])
+        child.inc(n)  # type: ignore[attr-defined]
 
 
 def record_audit(rows: int, seconds: float) -> None:
