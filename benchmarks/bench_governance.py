@@ -51,6 +51,30 @@ def start(port: int, workers: int, threads: int, record: bool, folder: Path) -> 
     raise SystemExit("a server did not come up within 60 s")
 
 
+def in_process(rounds: int, n: int = 200) -> None:
+    """The same A/B through Flask's test client: what recording costs the app itself."""
+    from benchmarks.bench_http import REGIMEN
+    from checker.http import create_app
+
+    folder = Path(tempfile.mkdtemp(prefix="medcheck-bench-gov-"))
+    clients = {rec: create_app({"RECORD_SHOWN": rec, "DATABASE_URL": f"sqlite:///{folder}/{rec}.db"}).test_client()
+               for rec in (True, False)}  # fmt: skip
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for c in clients.values():
+        for _ in range(n // 2):
+            c.post("/v1/check", json=REGIMEN)
+    for i in range(rounds):
+        for record in (True, False) if i % 2 == 0 else (False, True):
+            started = time.perf_counter()
+            for _ in range(n):
+                clients[record].post("/v1/check", json=REGIMEN)
+            rates[record].append(n / (time.perf_counter() - started))
+    on, off = statistics.median(rates[True]), statistics.median(rates[False])
+    print(f"in process (test client, same regimen): on {on:.0f} req/s, off {off:.0f} req/s, "
+          f"ratio {on / off:.3f}")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=int, default=5, help="seconds per round")
@@ -58,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--in-process", action="store_true",
+                   help="also time the Flask app in this process (no network, no client competing for CPU)")
     args = p.parse_args(argv)
+    if args.in_process:
+        in_process(args.rounds * 5)
     drive = run_wrk if shutil.which("wrk") else run_python
     folder = Path(tempfile.mkdtemp(prefix="medcheck-bench-gov-"))
     servers = {}
@@ -68,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             servers[record] = (port, start(port, args.workers, args.threads, record, folder))
         results: dict[tuple[bool, bool], list[dict]] = {}
         for fresh in (False, True):
-            for _ in range(args.rounds):
-                for record in (True, False):
+            for i in range(args.rounds):
+                for record in (True, False) if i % 2 == 0 else (False, True):  # neither always first
                     url = f"http://127.0.0.1:{servers[record][0]}/v1/check"
                     drive(url, args.concurrency, 1, post=True, fresh=fresh)  # warm-up
                     results.setdefault((fresh, record), []).append(
@@ -82,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             rps = {}
             for record in (True, False):
                 runs = results[(fresh, record)]
-                rps[record] = statistics.mean(r["rps"] for r in runs)
-                p50 = statistics.mean(r["p50"] for r in runs)
+                rps[record] = statistics.median(r["rps"] for r in runs)
+                p50 = statistics.median(r["p50"] for r in runs)
                 p99 = max(r["p99"] for r in runs)
                 errors = sum(r["errors"] for r in runs)
                 mode = "on" if record else "off"
