@@ -12,12 +12,18 @@ before it (see checker/audit/read_ahead.py).
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from checker.errors import CheckerError, InvalidRegimen
 from checker.model import Finding, Report
 
-__all__ = ["check", "CheckerError", "InvalidRegimen", "Finding", "Report", "knowledge_version"]
+try:
+    __version__ = version("medcheck")
+except PackageNotFoundError:  # run from a source tree that was not installed
+    __version__ = "0+unknown"
+
+__all__ = ["__version__", "check", "CheckerError", "InvalidRegimen", "Finding", "Report", "knowledge_version"]
 
 
 def __getattr__(name: str) -> Any:

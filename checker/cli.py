@@ -65,8 +65,10 @@ def _read_json(path: str) -> Any:
             return json.load(fh)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError; an integer of 4300+ digits
         raise UsageError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{path} is not valid JSON: nested too deeply") from None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -172,8 +174,20 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return run_audit(args, src)
 
 
+class _Version(argparse.Action):
+    """`--version`: the package's and the knowledge's, which is what a finding's meaning depends on."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object, **__: object) -> None:
+        from checker import __version__
+        from checker.engine import knowledge_version
+
+        print(f"medcheck {__version__} (knowledge {knowledge_version()})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="medcheck", description="Medication and supplement checker.")
+    p.add_argument("--version", action=_Version, nargs=0, help="print the version and the knowledge version")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="check one regimen (JSON file, or - for stdin)")
     c.add_argument("regimen")

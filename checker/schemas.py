@@ -2,39 +2,43 @@
 
 It checks types and ranges and names each bad field; meaning (is this a drug, a unit, a
 frequency we know?) is the engine's job, reported as findings, never as a rejected request.
+
+Everything a client sends is bounded here (see `checker.fields`): text by the MAX_* lengths below
+(a unit by `MAX_UNIT_LENGTH`, a lab string by `MAX_LAB_LENGTH`), the medications and conditions
+lists by count, numbers to finite floats (a dose, maximum daily dose and duration above zero).
 """
 
 from __future__ import annotations
 
-import math
-import re
 from functools import lru_cache
 from typing import Any
 
 import orjson
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
-from checker.errors import InvalidRegimen, flatten_errors
-from checker.labs import parse_lab
+from checker.errors import InvalidRegimen, flatten_errors, safe_key
+from checker.fields import (
+    BoundedDate,
+    BoundedList,
+    Count,
+    DoseField,
+    FiniteFloat,
+    FlagField,
+    HepaticField,
+    LabField,
+    SexField,
+    Text,
+)
 from checker.model import Medication, Patient, Regimen
+from formulary.unit_text import MAX_UNIT_LENGTH
+
+__all__ = ["DoseField", "LabField", "MedicationSchema", "PatientSchema", "RegimenSchema",
+           "load_patient_fields", "load_regimen"]  # fmt: skip
 
 MAX_MEDICATIONS = 200
-HEPATIC = {
-    "none": "none",
-    "mild": "mild",
-    "moderate": "moderate",
-    "severe": "severe",
-    "child-pugh a": "mild",
-    "child-pugh b": "moderate",
-    "child-pugh c": "severe",
-    "child pugh a": "mild",
-    "child pugh b": "moderate",
-    "child pugh c": "severe",
-    "a": "mild",
-    "b": "moderate",
-    "c": "severe",
-}
-_RANGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:-|–|—|to)\s*(\d+(?:\.\d+)?)\s*$")
+MAX_CONDITIONS = 100
+# Text limits (characters), generous for what each field holds; the OpenAPI document shows them.
+MAX_ID, MAX_DRUG, MAX_SIG, MAX_ROUTE, MAX_FREQUENCY, MAX_CONDITION = 200, 200, 500, 50, 100, 200
 
 
 class Strict(Schema):
@@ -42,125 +46,96 @@ class Strict(Schema):
         unknown = RAISE
 
 
-class FiniteFloat(fields.Float):
-    """A float that refuses NaN/inf and booleans (JSON true is not a dose)."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
-        if isinstance(value, bool):
-            raise ValidationError("Not a valid number.")
-        out = super()._deserialize(value, attr, data, **kwargs)
-        if out is None or not math.isfinite(out):
-            raise ValidationError("Not a finite number.")
-        return out
-
-
-class DoseField(fields.Field):
-    """A dose: a number, or a range string "5-15" whose top is checked."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> tuple[float | None, float]:  # noqa: E501
-        if isinstance(value, bool):
-            raise ValidationError("Dose must be a number or a range like '5-15'.")
-        if isinstance(value, int | float):
-            low, high = None, float(value)
-        elif isinstance(value, str) and (m := _RANGE.match(value)):
-            low, high = float(m.group(1)), float(m.group(2))
-            if low > high:
-                raise ValidationError("Range must be low-high, e.g. '5-15'.")
-        elif isinstance(value, str):
-            try:
-                low, high = None, float(value.strip())
-            except ValueError:
-                raise ValidationError("Dose must be a number or a range like '5-15'.") from None
-        else:
-            raise ValidationError("Dose must be a number or a range like '5-15'.")
-        if not math.isfinite(high) or high <= 0 or (low is not None and low < 0):
-            raise ValidationError("Dose must be a positive finite number.")
-        return low, high
-
-
-class LabField(fields.Field):
-    """A lab with its unit ("141 umol/L"), normalised to the lab's canonical unit."""
-
-    def __init__(self, lab: str, **kwargs: Any):
-        self.lab = lab
-        super().__init__(**kwargs)
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
-        try:
-            return parse_lab(self.lab, value)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
-
-
-def _text(maximum: int = 200, **kw: Any) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=maximum), **kw)
-
-
 class PatientSchema(Strict):
-    id = fields.String(validate=validate.Length(max=200), allow_none=True)
+    id = Text(MAX_ID, minimum=0, allow_none=True)
     age_years = FiniteFloat(validate=validate.Range(0, 130), allow_none=True)
     weight_kg = FiniteFloat(validate=validate.Range(0.2, 500, min_inclusive=True), allow_none=True)
-    sex = fields.String(
-        validate=validate.OneOf(["male", "female", "m", "f", "other", "unknown"]), allow_none=True
-    )
+    sex = SexField(allow_none=True)
     crcl_ml_min = FiniteFloat(validate=validate.Range(0, 400), allow_none=True)
     serum_creatinine = LabField("serum_creatinine", allow_none=True)
     egfr = FiniteFloat(validate=validate.Range(0, 400), allow_none=True)
-    hepatic_impairment = fields.String(allow_none=True)
+    hepatic_impairment = HepaticField(allow_none=True)
     qtc_ms = FiniteFloat(validate=validate.Range(200, 900), allow_none=True)
     serum_calcium = LabField("serum_calcium", allow_none=True)
     albumin = LabField("albumin", allow_none=True)
     platelets = LabField("platelets", allow_none=True)
     anc = LabField("anc", allow_none=True)
     hemoglobin = LabField("hemoglobin", allow_none=True)
-    opioid_tolerant = fields.Boolean(allow_none=True)
-    dental_exam_done = fields.Boolean(allow_none=True)
-    pregnant = fields.Boolean(allow_none=True)
-    conditions = fields.List(_text(), validate=validate.Length(max=100), load_default=list)
+    opioid_tolerant = FlagField(allow_none=True)
+    dental_exam_done = FlagField(allow_none=True)
+    pregnant = FlagField(allow_none=True)
+    conditions = BoundedList(Text(MAX_CONDITION), MAX_CONDITIONS, load_default=list)
 
-    @pre_load
     def _hepatic(self, data: Any, **_: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("hepatic_impairment"), str):
-            level = HEPATIC.get(data["hepatic_impairment"].strip().lower())
-            if level is None:
-                raise ValidationError(
-                    "Must be none, mild, moderate, severe or Child-Pugh A/B/C.", "hepatic_impairment"
-                )
+        """`hepatic_impairment` read to none/mild/moderate/severe (the field does this itself; kept
+        for callers that read one cell at a time)."""
+        if isinstance(data, dict) and data.get("hepatic_impairment") is not None:
+            try:
+                level = self.fields["hepatic_impairment"].deserialize(data["hepatic_impairment"])
+            except ValidationError as exc:
+                raise ValidationError(exc.messages, "hepatic_impairment") from None
             data = {**data, "hepatic_impairment": level}
         return data
 
     @post_load
     def _build(self, d: dict[str, Any], **_: Any) -> Patient:
-        sex = {"m": "male", "f": "female"}.get(d.get("sex") or "", d.get("sex"))
-        renamed = {
-            "serum_creatinine": "serum_creatinine_mg_dl",
-            "serum_calcium": "serum_calcium_mg_dl",
-            "albumin": "albumin_g_dl",
-            "platelets": "platelets_10e9_l",
-            "anc": "anc_10e9_l",
-            "hemoglobin": "hemoglobin_g_dl",
-        }
-        kw = {renamed.get(k, k): v for k, v in d.items()}
-        kw["sex"] = sex
-        kw["conditions"] = tuple(d.get("conditions") or ())
-        return Patient(**kw)
+        return _patient_from(d)
+
+
+_RENAMED = {
+    "serum_creatinine": "serum_creatinine_mg_dl",
+    "serum_calcium": "serum_calcium_mg_dl",
+    "albumin": "albumin_g_dl",
+    "platelets": "platelets_10e9_l",
+    "anc": "anc_10e9_l",
+    "hemoglobin": "hemoglobin_g_dl",
+}
+
+
+def _patient_from(d: dict[str, Any]) -> Patient:
+    """A Patient from validated field values (any subset of them)."""
+    kw = {_RENAMED.get(k, k): v for k, v in d.items()}
+    kw["conditions"] = tuple(d.get("conditions") or ())
+    return Patient(**kw)
+
+
+def load_patient_fields(raw: dict[str, Any]) -> tuple[Patient, dict[str, list[str]]]:
+    """The Patient of the fields that can be read, and the errors of those that cannot, by field
+    name (the input's own names: "sex", "serum_creatinine"; an unknown name is an error too).
+
+    For the batch audit and FHIR: one unreadable field (a sex of "?") costs that fact alone, not
+    every fact of the patient, and is reported for that field."""
+    if not isinstance(raw, dict):
+        return Patient(), {"patient": ["Expected an object of patient fields."]}
+    good: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name, value in raw.items():
+        field = _PATIENT.fields.get(name) if isinstance(name, str) else None
+        if field is None:
+            errors[safe_key(name)] = ["Unknown field."]
+            continue
+        try:
+            good[name] = field.deserialize(value)
+        except ValidationError as exc:
+            errors[name] = flatten_errors(exc.messages, name).get(name) or [str(exc.messages)]
+    return _patient_from({k: v for k, v in good.items() if not (k == "conditions" and v is None)}), errors
 
 
 class MedicationSchema(Strict):
-    drug = _text(allow_none=True)
-    rxcui = fields.String(validate=validate.Regexp(r"^\d{1,10}$"), allow_none=True)
-    atc = fields.String(validate=validate.Regexp(r"^[A-Za-z]\d\d[A-Za-z]{0,2}\d{0,2}$"), allow_none=True)
+    drug = Text(MAX_DRUG, allow_none=True)
+    rxcui = Text(10, validate=validate.Regexp(r"^[0-9]{1,10}$"), allow_none=True)
+    atc = Text(7, validate=validate.Regexp(r"^[A-Za-z][0-9]{2}[A-Za-z]{0,2}[0-9]{0,2}$"), allow_none=True)
     dose = DoseField(allow_none=True)
-    unit = _text(50, allow_none=True)
-    route = _text(50, allow_none=True)
-    frequency = _text(100, allow_none=True)
-    prn = fields.Boolean(allow_none=True)
+    unit = Text(MAX_UNIT_LENGTH, allow_none=True)
+    route = Text(MAX_ROUTE, allow_none=True)
+    frequency = Text(MAX_FREQUENCY, allow_none=True)
+    prn = FlagField(allow_none=True)
     max_daily_dose = FiniteFloat(validate=validate.Range(0, min_inclusive=False), allow_none=True)
-    max_daily_unit = _text(50, allow_none=True)
-    duration_days = FiniteFloat(validate=validate.Range(0, 36500), allow_none=True)
-    dose_number = fields.Integer(validate=validate.Range(1, 10000), allow_none=True, strict=True)
-    start_date = fields.Date(allow_none=True)
-    sig = fields.String(validate=validate.Length(max=500), allow_none=True)
+    max_daily_unit = Text(MAX_UNIT_LENGTH, allow_none=True)
+    duration_days = FiniteFloat(validate=validate.Range(0, 36500, min_inclusive=False), allow_none=True)
+    dose_number = Count(validate=validate.Range(1, 10000), allow_none=True)
+    start_date = BoundedDate(allow_none=True)
+    sig = Text(MAX_SIG, minimum=0, allow_none=True)
 
     @post_load
     def _check(self, d: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -173,9 +148,7 @@ class RegimenSchema(Strict):
     """The regimen. `load` first tries the per-distinct-medication cache (see `_fast`)."""
 
     patient = fields.Nested(PatientSchema, load_default=lambda: Patient())
-    medications = fields.List(
-        fields.Nested(MedicationSchema), required=True, validate=validate.Length(max=MAX_MEDICATIONS)
-    )
+    medications = BoundedList(fields.Nested(MedicationSchema), MAX_MEDICATIONS, required=True)
 
     def load(self, data: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(data, dict) and not args and not kwargs:

@@ -1,15 +1,16 @@
 """The one pint registry for the whole program, and the input spellings it must not guess.
 
 pint reads "mg" fine, but "Mg" is a megagram and "MG" nothing at all; "cc" and "mcg" are
-clinical spellings it does not know. Input strings pass through `normalize_unit_text` before
-pint sees them, and results are cached per distinct string, so a batch of a million rows
-parses each spelling once.
+clinical spellings it does not know; and its parser evaluates arithmetic ("g*0" is zero grams).
+Unit text is read by `formulary.unit_text` (known words, prefixes, "/" forms; nothing else) and
+the quantity is built from pint units, so pint's parser never sees client text. Results are
+cached per distinct string, so a batch of a million rows reads each spelling once.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
+import math
 import shutil
 import sys
 import tempfile
@@ -20,6 +21,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import platformdirs
+
+from formulary.unit_text import MAX_UNIT_LENGTH, UnitError, read_unit_text
+
+__all__ = [
+    "MAX_UNIT_LENGTH",
+    "Q_",
+    "UnitError",
+    "check_length",
+    "conversion_factor",
+    "dimensionality",
+    "parse_unit",
+    "ureg",
+]
 
 
 def _import_pint():
@@ -105,106 +119,20 @@ def _registry() -> pint.UnitRegistry:
 ureg = _registry()
 Q_ = ureg.Quantity
 
-# Whole-token aliases, matched case-insensitively: clinical spellings → pint spellings.
-_TOKEN_ALIASES = {
-    "mg": "mg",
-    "g": "g",
-    "gm": "g",
-    "gram": "g",
-    "grams": "g",
-    "kg": "kg",
-    "mcg": "ug",
-    "ug": "ug",
-    "µg": "ug",
-    "μg": "ug",
-    "microgram": "ug",
-    "micrograms": "ug",
-    "milligram": "mg",
-    "milligrams": "mg",
-    "ng": "ng",
-    "ml": "mL",
-    "ul": "uL",
-    "mcl": "uL",
-    "mm": "mm",
-    "cm": "cm",
-    "m": "m",
-    "l": "L",
-    "dl": "dL",
-    "cc": "mL",
-    "iu": "IU",
-    "unit": "IU",
-    "units": "IU",
-    "u": "IU",
-    "meq": "mEq",
-    "mmol": "mmol",
-    "umol": "umol",
-    "µmol": "umol",
-    "μmol": "umol",
-    "bq": "Bq",
-    "kbq": "kBq",
-    "mbq": "MBq",
-    "gbq": "GBq",
-    "ci": "Ci",
-    "mci": "mCi",
-    "uci": "uCi",
-    "µci": "uCi",
-    "μci": "uCi",
-    "h": "hour",
-    "hr": "hour",
-    "hrs": "hour",
-    "hour": "hour",
-    "hours": "hour",
-    "d": "day",
-    "day": "day",
-    "days": "day",
-    "min": "minute",
-    "wk": "week",
-    "week": "week",
-    "cell": "cell",
-    "cells": "cell",
-    "tab": "tablet",
-    "tabs": "tablet",
-    "tablet": "tablet",
-    "tablets": "tablet",
-    "cap": "capsule",
-    "caps": "capsule",
-    "capsule": "capsule",
-    "capsules": "capsule",
-    "patch": "patch",
-    "patches": "patch",
-    "spray": "spray",
-    "sprays": "spray",
-    "puff": "puff",
-    "puffs": "puff",
-    "drop": "drop",
-    "drops": "drop",
-}
-_TOKEN = re.compile(r"[A-Za-zµμ]+")
+
+def _quantity(text: str) -> pint.Quantity:
+    """The unit quantity of a text `read_unit_text` accepted, built from pint units, not parsed:
+    pint's expression parser never sees client text."""
+    scale, terms = read_unit_text(text)
+    unit = ureg.dimensionless
+    for name, power, sign in terms:
+        unit = unit * ureg.Unit(name) ** (power * sign)
+    return Q_(10**scale, unit)
 
 
-class UnitError(ValueError):
-    """A unit string that is not a unit we can trust."""
-
-
-def normalize_unit_text(text: str) -> str:
-    """Rewrite clinical spellings token by token; unknown tokens are left for pint to reject."""
-    s = text.strip().replace("·", "*").replace("×", "*")
-    s = re.sub(r"10\^(\d+)", lambda m: str(10 ** int(m.group(1))), s)
-    s = re.sub(r"\bper\b", "/", s, flags=re.IGNORECASE)
-    if s.startswith("/"):
-        s = "1" + s  # "/uL" means "per microlitre"
-
-    def swap(m: re.Match[str]) -> str:
-        tok = m.group(0)
-        low = tok.lower()
-        if low in _TOKEN_ALIASES:
-            return _TOKEN_ALIASES[low]
-        if low.startswith(("µ", "μ")) and low[1:] in _TOKEN_ALIASES:
-            return "u" + _TOKEN_ALIASES[low[1:]]
-        raise UnitError(f"unknown unit {tok!r}")
-
-    s = _TOKEN.sub(swap, s)
-    return re.sub(r"(?<=[A-Za-z])([23])\b", r"**\1", s)  # "mm3" → "mm**3"
+def check_length(text: object) -> None:
+    if not isinstance(text, str) or len(text) > MAX_UNIT_LENGTH:
+        raise UnitError(f"a unit is text of at most {MAX_UNIT_LENGTH} characters")
 
 
 T = TypeVar("T")
@@ -223,6 +151,8 @@ def _memo(fn: Callable[..., T]) -> Callable[..., T]:
 
     @wraps(fn)
     def call(*args: str) -> T:
+        for text in args:  # before the cache: a long string is refused and never kept
+            check_length(text)
         ok, value = attempt(*args)
         if ok:
             return value
@@ -237,26 +167,25 @@ def parse_unit(text: str) -> pint.Quantity:
 
     Cached per distinct spelling; raises UnitError on anything dubious.
     """
-    if not text or not text.strip():
-        raise UnitError("empty unit")
     try:
-        q = ureg.parse_expression(normalize_unit_text(text))
+        q = _quantity(text)
     except UnitError:
         raise
-    except Exception as exc:  # pint raises several unrelated types for bad text
+    except Exception as exc:  # noqa: BLE001 - a name units.txt or ALIASES gives that pint lacks
         raise UnitError(f"unknown unit {text!r}") from exc
-    if not isinstance(q, pint.Quantity) or q.unitless:
-        raise UnitError(f"{text!r} is a number, not a unit")
-    return q
+    return q  # at least one unit word: "mg/kg" is a ratio, not a bare number
 
 
 @_memo
 def conversion_factor(src: str, dst: str) -> float:
     """Factor that turns a value in `src` into `dst`; raises UnitError when dimensions differ."""
     try:
-        return float((parse_unit(src) / parse_unit(dst)).to("dimensionless").magnitude)
+        factor = float((parse_unit(src) / parse_unit(dst)).to("dimensionless").magnitude)
     except pint.DimensionalityError as exc:
         raise UnitError(f"{src!r} cannot be converted to {dst!r}") from exc
+    if not (math.isfinite(factor) and factor > 0):  # a dose is never turned into 0, less or inf
+        raise UnitError(f"{src!r} cannot be converted to {dst!r}")
+    return factor
 
 
 @_memo

@@ -12,7 +12,68 @@ from functools import cached_property
 
 from checker.model import Patient
 from checker.orders import Order
+from checker.quantities import num
 from formulary import Formulary, When, key
+
+
+@dataclass(frozen=True, slots=True)
+class Renal:
+    """The renal function the rules judge by, and which measure it is.
+
+    Labels give their renal bands in CrCl (mL/min); many order-entry systems send only eGFR
+    (mL/min/1.73m²). The measure, in order of preference: CrCl as given; CrCl estimated by
+    Cockcroft-Gault from creatinine, age, weight and sex; eGFR as given. The bands are applied to
+    whichever is known, and every finding that used one names it (an eGFR is not a CrCl, and the
+    two differ most in the small and the old, so the reader must see which was used)."""
+
+    value: float | None = None
+    measure: str | None = None  # "CrCl" or "eGFR"; None: renal function unknown
+    estimated: bool = False  # CrCl by Cockcroft-Gault
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None
+
+    @property
+    def phrase(self) -> str:
+        """ "CrCl 38 mL/min", "eGFR 5 mL/min/1.73m²"."""
+        if self.measure == "eGFR":
+            return f"eGFR {_num(self.value)} mL/min/1.73m²"
+        return f"CrCl {_num(self.value)} mL/min"
+
+    def evidence(self) -> dict[str, str | None]:
+        """What a renal finding's evidence holds: the measure and its value (None when unknown)."""
+        if self.measure == "eGFR":
+            return {"renal_measure": "eGFR", "egfr": _num(self.value)}
+        ev: dict[str, str | None] = {"crcl_ml_min": _num(self.value) if self.known else None}
+        if self.known:
+            ev["renal_measure"] = "CrCl"
+        if self.estimated:
+            ev["crcl_estimated"] = "Cockcroft-Gault"
+        return ev
+
+    def note(self) -> str:
+        """The sentence a renal finding ends with when its measure is not a CrCl as given."""
+        if self.estimated:
+            return f" CrCl estimated at {_num(self.value)} mL/min by Cockcroft-Gault."
+        if self.measure == "eGFR":
+            return f" Judged on {self.phrase}: CrCl was neither given nor estimable."
+        return ""
+
+
+def _num(value: float | None) -> str:
+    return num(value) if value is not None else "unknown"
+
+
+def renal_function(patient: Patient, crcl: tuple[float | None, bool]) -> Renal:
+    """The one decision of what renal function is known (see `Renal`): the bands, the evidence and
+    the "renal function unknown" check all read it, so they cannot disagree."""
+    value, estimated = crcl
+    if value is not None:
+        return Renal(value, "CrCl", estimated)
+    if patient.egfr is not None:
+        return Renal(patient.egfr, "eGFR")
+    return Renal()
 
 
 @dataclass
@@ -34,7 +95,8 @@ class Context:
 
     @cached_property
     def crcl(self) -> tuple[float | None, bool]:
-        """CrCl in mL/min and whether it was estimated (Cockcroft-Gault) rather than given."""
+        """CrCl in mL/min and whether it was estimated (Cockcroft-Gault) rather than given. Rules
+        judge renal function by `renal`, which falls back to eGFR."""
         p = self.patient
         if p.crcl_ml_min is not None:
             return p.crcl_ml_min, False
@@ -44,6 +106,11 @@ class Context:
         scr = max(p.serum_creatinine_mg_dl, 0.1)
         value = (140 - p.age_years) * p.weight_kg / (72 * scr)
         return (value * 0.85 if p.sex == "female" else value), True
+
+    @cached_property
+    def renal(self) -> Renal:
+        """The renal measure the rules use: CrCl given, else estimated, else eGFR (`renal_function`)."""
+        return renal_function(self.patient, self.crcl)
 
     @cached_property
     def corrected_calcium(self) -> float | None:
@@ -117,7 +184,11 @@ def _facets(when: When) -> tuple[Facet, ...]:
     ranges = (
         ("age", lambda c: c.patient.age_years, (w.age_min, w.age_max, w.age_over, w.age_below)),
         ("weight", lambda c: c.patient.weight_kg, (w.weight_min_kg, w.weight_max_kg, None, w.weight_below)),
-        ("renal function (CrCl)", lambda c: c.crcl[0], (w.crcl_min, w.crcl_max, w.crcl_over, w.crcl_below)),
+        (
+            "renal function (CrCl or eGFR)",
+            lambda c: c.renal.value,
+            (w.crcl_min, w.crcl_max, w.crcl_over, w.crcl_below),
+        ),  # noqa: E501
     )
     for name, get, bounds in ranges:
         if any(b is not None for b in bounds):

@@ -212,15 +212,12 @@ def _finding(
             for o in group
             if o.daily is not None
         ]
-    crcl, estimated = ctx.crcl if lim.when.uses_crcl else (None, False)
     if lim.when.uses_crcl:
-        evidence["crcl_ml_min"] = num(crcl) if crcl is not None else None
-        if estimated:
-            evidence["crcl_estimated"] = "Cockcroft-Gault"
+        evidence.update(ctx.renal.evidence())
     code = kind.code + (f".{lim.category}" if lim.category and lim.category != kind.category else "")  # noqa: E501
     message = _message(kind, drug, group, a, b, lim)
-    if estimated and "crcl_ml_min" in evidence:
-        message += f" CrCl estimated at {num(crcl)} mL/min by Cockcroft-Gault."
+    if lim.when.uses_crcl:
+        message += ctx.renal.note()  # says when the band was judged on an estimate or on eGFR
     return finding(
         code,
         lim.category or kind.category,

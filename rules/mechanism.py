@@ -88,6 +88,7 @@ FACTS: dict[str, Callable[[Any], Any]] = {
         )
     },  # fmt: skip
     "crcl": lambda ctx: ctx.crcl,
+    "renal": lambda ctx: ctx.renal,
     "corrected_calcium": lambda ctx: ctx.corrected_calcium,
     "conditions": lambda ctx: ctx.conditions,
     "unknown_conditions": lambda ctx: ctx.unknown_conditions,
@@ -108,7 +109,7 @@ def when_facts(when: When) -> tuple[str, ...]:
     if (w.weight_min_kg, w.weight_max_kg, w.weight_below) != (None,) * 3:
         out.append("patient.weight_kg")
     if w.uses_crcl:
-        out.append("crcl")
+        out.append("renal")  # CrCl given, else estimated, else eGFR: rules.context.Renal
     if w.hepatic:
         out.append("patient.hepatic_impairment")
     if w.conditions:

@@ -32,10 +32,7 @@ def _dose_number_fits(c: Caution, o: Order) -> bool:
 def _evidence(c: Caution, ctx) -> dict:
     p, w, ev = ctx.patient, c.when, {}
     if w.uses_crcl:
-        crcl, estimated = ctx.crcl
-        ev["crcl_ml_min"] = num(crcl) if crcl is not None else None
-        if estimated:
-            ev["crcl_estimated"] = "Cockcroft-Gault"
+        ev.update(ctx.renal.evidence())
     if w.age_min is not None or w.age_over is not None or w.age_below is not None:
         ev["age_years"] = num(p.age_years) if p.age_years is not None else None
     if w.hepatic:
@@ -54,6 +51,18 @@ def _evidence(c: Caution, ctx) -> dict:
             value = read()
             ev[name] = num(value) if value is not None else None
     return ev
+
+
+def _renal_text(c: Caution, ctx) -> str:
+    """The caution's message naming the renal measure it was judged on, and how it was had."""
+    if not c.when.uses_crcl:
+        return c.message
+    r, placeholder = ctx.renal, "CrCl {crcl_ml_min} mL/min"
+    said = r.phrase + (", estimated by Cockcroft-Gault" if r.estimated else "")
+    if placeholder in c.message:
+        egfr_note = " eGFR was used: CrCl was neither given nor estimable." if r.measure == "eGFR" else ""
+        return c.message.replace(placeholder, said) + egfr_note
+    return c.message + r.note()
 
 
 def caution_units(ctx: Context) -> Iterator[Unit]:
@@ -78,9 +87,8 @@ def evaluate_caution(inp: Input) -> Iterator[Finding]:
         return
     names = ", ".join(sorted({o.name for o in orders}))
     ev = _evidence(c, ctx)
-    message = c.message.format(drug=names, **{k: v for k, v in ev.items() if not isinstance(v, list)})
-    if ev.get("crcl_estimated"):
-        message += f" (CrCl {ev['crcl_ml_min']} mL/min, estimated by Cockcroft-Gault.)"
+    values = {k: v for k, v in ev.items() if not isinstance(v, list)}
+    message = _renal_text(c, ctx).format(drug=names, **values)
     yield finding(
         f"{c.category}.{c.id}",
         c.category,
@@ -97,7 +105,7 @@ def evaluate_caution(inp: Input) -> Iterator[Finding]:
 
 # The patient facts each kind of required check reads.
 NEEDS: dict[str, tuple[str, ...]] = {
-    "renal_function": ("crcl", "patient.egfr"),
+    "renal_function": ("renal",),
     "serum_calcium": ("patient.serum_calcium_mg_dl",),
     "blood_counts": ("patient.platelets_10e9_l", "patient.anc_10e9_l", "patient.hemoglobin_g_dl"),
     "qtc": ("patient.qtc_ms",),
@@ -113,7 +121,7 @@ def _missing(need: str, ctx) -> list[str]:
     p = ctx.patient
     match need:
         case "renal_function":
-            known = ctx.crcl[0] is not None or p.egfr is not None
+            known = ctx.renal.known  # the same decision the renal bands use
             return [] if known else ["renal function (CrCl, eGFR or serum creatinine with age, weight, sex)"]
         case "serum_calcium":
             return [] if p.serum_calcium_mg_dl is not None else ["serum calcium"]

@@ -123,3 +123,11 @@ def test_profiling_the_command_still_writes_the_profile(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert out.stat().st_size > 0
+
+
+def test_version_names_the_package_and_the_knowledge():
+    from checker.engine import knowledge_version
+
+    done = _medcheck("--version", text=True)
+    assert done.returncode == 0
+    assert done.stdout.startswith("medcheck ") and f"knowledge {knowledge_version()}" in done.stdout

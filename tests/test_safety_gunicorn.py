@@ -343,7 +343,8 @@ def app(environ, start_response):
 def test_a_request_past_the_sync_worker_timeout_is_a_json_503(tmp_path):
     """gunicorn's arbiter aborts a sync worker silent past `timeout`; the request it was running
     gets our JSON 503 instead of gunicorn's HTML 500. (The threaded worker's main loop keeps
-    reporting alive while requests run, so there the timeout only meets a stuck process; see README.)"""
+    reporting alive while requests run, so there the timeout only meets a stuck process; see
+    docs/serving.md.)"""
     (tmp_path / "slowapp.py").write_text(SLOW_APP)
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}

@@ -18,7 +18,7 @@ import pandas as pd
 from checker.model import Patient
 from checker.orders import Order
 from formulary import Formulary, When
-from rules.context import Context
+from rules.context import Context, Renal
 
 from .normalize import PATIENT_DEFAULTS, PATIENT_SLOTS, Patients
 
@@ -117,12 +117,18 @@ class PatientFacts:
         self.hepatic = pd.Series(attr("hepatic_impairment"), dtype=object)
         self.tolerant = num_("opioid_tolerant")  # 1.0 / 0.0 / NaN (unknown)
         self.pregnant = num_("pregnant")
-        self.egfr_known = ~np.isnan(num_("egfr"))
+        egfr = num_("egfr")
+        self.egfr_known = ~np.isnan(egfr)
         self.dental = num_("dental_exam_done")  # 1.0 / 0.0 / NaN (unknown)
-        self.crcl, self.crcl_estimated = _crcl(
+        crcl, estimated = _crcl(
             num_("crcl_ml_min"), num_("serum_creatinine_mg_dl"), self.age, self.weight,
             pd.Series(attr("sex"), dtype=object),
         )  # fmt: skip
+        # `Context.renal` on arrays: the renal measure the bands use (CrCl, else eGFR), and how it
+        # was had: 0 CrCl given, 1 estimated (Cockcroft-Gault), 2 eGFR (rules.context.renal_function).
+        on_egfr = np.isnan(crcl) & self.egfr_known
+        self.crcl = np.where(on_egfr, egfr, crcl)
+        self.crcl_estimated = np.where(on_egfr, 2, estimated.astype(np.int64))
         calcium, albumin = num_("serum_calcium_mg_dl"), num_("albumin_g_dl")
         self.calcium = np.where(np.isnan(albumin), calcium, calcium + 0.8 * (4.0 - albumin))  # rules.context
         # Conditions: per distinct tuple, the normalised set exactly as Context.conditions makes it.
@@ -178,9 +184,11 @@ class PatientFacts:
     def _derived(self, p: int) -> dict[str, Any]:
         """Context's derived facts for patient code `p`, from the arrays (the same values: see the
         class docstring), so a base context never computes them."""
-        crcl, ca = float(self.crcl[p]), float(self.calcium[p])
+        crcl, ca, how = float(self.crcl[p]), float(self.calcium[p]), int(self.crcl_estimated[p])
+        known = crcl == crcl
         return {
-            "crcl": (None, False) if crcl != crcl else (crcl, bool(self.crcl_estimated[p])),
+            "crcl": (crcl, how == 1) if known and how != 2 else (None, False),
+            "renal": Renal(crcl, "eGFR" if how == 2 else "CrCl", how == 1) if known else Renal(),
             "conditions": self.cond_sets[self.cond_code[p]],
             "corrected_calcium": None if ca != ca else ca,
         }

@@ -1,20 +1,16 @@
-"""What `create_app` adds for governance and operations, in one call (`install`), and the small
-functions the HTTP views call: the report with the site applied, and "shown" recorded."""
+"""What `create_app` adds for governance and operations, in one call (`install`). The functions
+the views call on each request are in checker.governance.serving."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 
-from checker.model import Regimen, Report
-from checker.site import Site, checked, load_site, rules_view
+from checker.site import load_site, rules_view
 from checker.store import Store, open_store
-from checker.store.feedback import FeedbackItem, record_feedback
 from checker.store.shown import ShownRecorder
 
 _RECORDERS: dict[str | None, ShownRecorder] = {}
@@ -51,7 +47,7 @@ def install(app: Flask, api: Any) -> None:
     site = load_site(path) if path else None
     app.extensions["medcheck.site"] = site
     if site is not None and site.local_drugs:
-        from checker.http.app import load_knowledge
+        from checker.http.service import load_knowledge
 
         app.extensions["medcheck"] = load_knowledge()  # built again with the local drugs in
     k = app.extensions["medcheck"]
@@ -71,47 +67,3 @@ def install(app: Flask, api: Any) -> None:
     api.register_blueprint(gov_api.blp)
     app.register_blueprint(views.blp)
 
-
-def site_report(regimen: Regimen, include_suppressed: bool = False) -> Report:
-    """The engine's report with this app's site layer applied."""
-    site: Site | None = current_app.extensions.get("medcheck.site")
-    return checked(regimen, include_suppressed, site)
-
-
-def shown_of(report: Report) -> tuple[tuple[str, str], ...]:
-    # Kept with the cached report: a repeat of the regimen counts with one dictionary update.
-    """(rule, severity) of each finding served, suppressed ones left out."""
-    return tuple((f.rule or f.code, f.severity) for f in report.findings if not f.suppressed)
-
-
-def note_shown(shown: Iterable[tuple[str, str]], cards: dict[str, str] | None = None) -> None:
-    """Count findings served (batched): Prometheus always, the database when recording."""
-    current_app.extensions["medcheck.shown"].add(shown, cards)
-
-
-def note_cards(cards: list[dict[str, Any]]) -> None:
-    shown, uuids = [], {}
-    for card in cards:
-        ext = (card.get("extension") or {}).get("medcheck") or {}
-        if rule := ext.get("rule"):
-            shown.append((rule, ext.get("severity", "info")))
-            uuids[card["uuid"]] = rule
-    note_shown(shown, uuids)
-
-
-def _when(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.strip())
-    except (ValueError, AttributeError):
-        return None
-
-
-def store_feedback(service: str, items: list[dict[str, Any]]) -> int:
-    """CDS Hooks feedback into the database: card, outcome, coded reason, time; no comment."""
-    store: Store = current_app.extensions["medcheck.store"]
-    return record_feedback(store, service, [
-        FeedbackItem(card=i["card"], outcome=i["outcome"],
-                     reason=(((i.get("overrideReason") or {}).get("reason") or {}).get("code")),
-                     at=_when(i.get("outcomeTimestamp", "")))
-        for i in items
-    ])  # fmt: skip

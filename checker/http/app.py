@@ -9,14 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
-from cachetools import LRUCache, cached
 from flask import Flask, Response, current_app, jsonify, request, send_from_directory
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
@@ -29,12 +26,11 @@ from werkzeug.exceptions import (
 )
 
 from checker.errors import flatten_errors
-from checker.governance.wiring import note_shown, shown_of, site_report
 from checker.http import auth
 from checker.http.body import BodyLimit
 from checker.http.logs import logfmt
 from checker.http.schemas import ErrorSchema
-from checker.model import Regimen
+from checker.http.service import load_knowledge, report_cache
 
 log = logging.getLogger("medcheck.http")
 
@@ -56,15 +52,6 @@ DEFAULTS: dict[str, Any] = {
     "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
 }
 _JSON_TYPES = ("application/json",)
-
-
-@dataclass(frozen=True)
-class Knowledge:
-    """What the service answers from, loaded once per app: stored in app.extensions["medcheck"]."""
-
-    version: str
-    drugs: list[dict[str, Any]]
-    rules: list[dict[str, Any]]
 
 
 def _from_env() -> dict[str, Any]:
@@ -91,15 +78,6 @@ def _version() -> str:
         return "0"
 
 
-def load_knowledge() -> Knowledge:
-    from checker.catalogue import drug_list, rule_list
-    from checker.engine import knowledge_version
-    from rules import evaluators
-
-    evaluators()  # import the rule modules now, not on the first request
-    return Knowledge(knowledge_version(), drug_list(), rule_list())
-
-
 class OrjsonProvider(DefaultJSONProvider):
     """Flask's JSON through orjson: a report is ~15 KB, and the stdlib encoder was a tenth of a
     check request. Keys keep their order (the contract's), non-ASCII stays as UTF-8.
@@ -120,37 +98,6 @@ class OrjsonProvider(DefaultJSONProvider):
             return orjson.dumps(obj, default=self.default, option=orjson.OPT_NON_STR_KEYS)
         except orjson.JSONEncodeError:
             return json.dumps(obj, default=self.default, ensure_ascii=True).encode()
-
-
-def knowledge() -> Knowledge:
-    return current_app.extensions["medcheck"]
-
-
-def report_cache(megabytes: float) -> Callable[[Regimen], bytes]:
-    """The report of a regimen as JSON bytes, the most recently used kept up to `megabytes`.
-
-    Order entry re-sends the same list on every change and every `order-select`, and a report is a
-    pure function of the validated regimen and the knowledge, which is fixed for the life of the
-    process: a repeat is answered without running the rules again. Keyed on the validated
-    `Regimen` (patient included), so equal content in another spelling of JSON still hits; bytes,
-    not report objects, so nothing a request does can change what the next one gets. Bounded by
-    size, not count, so large regimens cannot grow a worker; the lock serves gthread workers."""
-
-    def render(regimen: Regimen, include_suppressed: bool = False) -> tuple[bytes, tuple]:
-        # The site layer applied (checker.governance); kept with the (rule, severity) pairs shown.
-        report = site_report(regimen, include_suppressed)
-        return orjson.dumps(report.to_dict(), option=orjson.OPT_NON_STR_KEYS), shown_of(report)
-
-    if megabytes <= 0:
-        return render
-    store = LRUCache(maxsize=int(megabytes * 1024 * 1024), getsizeof=lambda hit: len(hit[0]))
-    return cached(store, lock=threading.Lock())(render)
-
-
-def report_json(regimen: Regimen, include_suppressed: bool = False) -> bytes:
-    body, shown = current_app.extensions["medcheck.reports"](regimen, include_suppressed)
-    note_shown(shown)  # metrics and the batched "shown" counts
-    return body
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

@@ -22,11 +22,11 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from checker.errors import InvalidRegimen
-from checker.governance.wiring import note_cards, site_report, store_feedback
+from checker.governance.serving import note_cards, site_report, store_feedback
 from checker.http import fhir
 from checker.http import schemas as s
-from checker.http.app import knowledge
 from checker.http.logs import logfmt
+from checker.http.service import knowledge
 from checker.http.views import Blueprint, alt_errors
 from checker.model import Finding
 from checker.schemas import load_regimen

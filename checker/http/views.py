@@ -17,8 +17,8 @@ from webargs.flaskparser import FlaskParser, is_json_request
 
 from checker.catalogue import drug_detail
 from checker.http import schemas as s
-from checker.http.app import knowledge, report_json
 from checker.http.body import BodyError, NumbersOutOfRange, parse_json
+from checker.http.service import knowledge, report_json
 from checker.model import Regimen
 from checker.schemas import DoseField, LabField, RegimenSchema
 
