@@ -198,3 +198,35 @@ def test_a_bad_local_drug_or_site_stops_every_command_with_status_2(tmp_path):
         assert out.returncode == 2, (command, out.stderr)
         assert "no_such_class" in out.stderr and str(path) in out.stderr
     assert "Traceback" not in out.stderr
+
+
+LOCAL_ROW = LOCAL + """
+[[interaction]]
+id = "local_cannabidiol_warfarin"
+a = "local_cannabidiol"
+b = "warfarin"
+severity = "major"
+effect = "INR rises (cannabidiol inhibits CYP2C9)."
+mechanism = "CYP2C9 inhibition raises warfarin exposure."
+management = "Check the INR within a week of starting or changing cannabidiol."
+source = "LOCAL1"
+"""
+
+
+def test_a_local_interaction_row_is_checked_and_listed(tmp_path):
+    path = site_file(tmp_path, LOCAL_ROW)
+    regimen = tmp_path / "r.json"
+    regimen.write_text(json.dumps({"medications": [
+        {"drug": "local_cannabidiol", "dose": 200, "unit": "mg", "route": "oral", "frequency": "bid"},
+        {"drug": "warfarin", "dose": 5, "unit": "mg", "route": "oral", "frequency": "daily"}]}))  # fmt: skip
+    out = cli("check", str(regimen), "--json", "--site", str(path))
+    assert out.returncode == 0, out.stderr
+    rule = "interaction.local_cannabidiol_warfarin"
+    [f] = [f for f in json.loads(out.stdout)["findings"] if f["rule"] == rule]
+    assert f["severity"] == "major" and sorted(f["drugs"]) == ["local_cannabidiol", "warfarin"]
+    rules = json.loads(cli("rules", "--json", "--site", str(path)).stdout)
+    [row] = [r for r in rules if r["id"] == "interaction.local_cannabidiol_warfarin"]
+    assert row["origin"] == "site"
+    bad = site_file(tmp_path, LOCAL_ROW.replace('b = "warfarin"', 'b = "no_such_drug"'), "bad.toml")
+    refused = cli("rules", "--site", str(bad))
+    assert refused.returncode == 2 and "no_such_drug" in refused.stderr and "line" in refused.stderr

@@ -46,7 +46,7 @@ def install(app: Flask, api: Any) -> None:
     path = app.config.get("SITE_FILE", os.environ.get("MEDCHECK_SITE") or None)
     site = load_site(path) if path else None
     app.extensions["medcheck.site"] = site
-    if site is not None and site.local_drugs:
+    if site is not None and (site.local_drugs or site.local_rules):
         from checker.http.service import load_knowledge
 
         app.extensions["medcheck"] = load_knowledge()  # built again with the local drugs in

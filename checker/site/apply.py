@@ -71,7 +71,7 @@ def rules_view(rows: list[dict[str, Any]], site: Site | None) -> list[dict[str, 
         row = {**row, "origin": "package"}
         if site is not None:
             rid = row["id"]
-            if any(rid.startswith(p) for p in local):
+            if rid in site.local_rules or any(rid.startswith(p) for p in local):
                 row["origin"] = "site"
             if (change := site.changes.get(rid)) is not None:
                 row.update(origin="site", package_severity=row["severity"], severity=change.severity,

@@ -19,7 +19,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from checker.model import SEVERITIES
 from checker.site.model import RuleChange, Site, Suppression
 
-TABLES = ("rule", "suppress", "drug", "source")
+TABLES = ("rule", "suppress", "drug", "source", "interaction")
 
 
 class SiteError(RuntimeError):
@@ -113,7 +113,7 @@ def load_site(path: str | Path) -> Site:
         raise SiteError(f"{path}: {exc}") from None
     if unknown := sorted(set(data) - set(TABLES)):
         raise SiteError(f"{path}: unknown table(s) {unknown}; a site file holds {', '.join(TABLES)}")
-    for table in ("rule", "suppress", "drug"):
+    for table in ("rule", "suppress", "drug", "interaction"):
         if not isinstance(data.get(table, []), list):
             raise SiteError(f"{path}: `{table}` must be an array of tables: write [[{table}]]")
     local_drugs = _local_drugs(path, text, data)
@@ -135,7 +135,9 @@ def load_site(path: str | Path) -> Site:
         v = _valid(SuppressSchema(), entry, where)
         _known(v["rule"], ids, where)
         suppressions.append(_suppression(v, lines[n] if n < len(lines) else None, where))
-    return Site(str(path), hashlib.sha256(raw).hexdigest(), changes, tuple(suppressions), local_drugs)
+    local_rows = tuple(f"interaction.{r.get('id')}" for r in data.get("interaction", []))
+    return Site(str(path), hashlib.sha256(raw).hexdigest(), changes, tuple(suppressions), local_drugs,
+                local_rows)
 
 
 def _valid(schema: Schema, entry: Any, where: str) -> dict[str, Any]:
@@ -181,36 +183,53 @@ def condition_id(text: str) -> str:
 
 
 def _local_drugs(path: Path, text: str, data: dict[str, Any]) -> tuple[str, ...]:
-    drugs = data.get("drug", [])
-    if not drugs and not data.get("source"):
+    drugs, rows = data.get("drug", []), data.get("interaction", [])
+    if not drugs and not rows and not data.get("source"):
         return ()
     import formulary
     from formulary import KnowledgeError
+    from rules import loader as rules_loader
 
     local = (path.name, {"drug": drugs, "source": data.get("source", {})})
     if local in formulary._LOCAL:  # the same file loaded again (a second app in one process)
         return tuple(str(d.get("id")) for d in drugs)
     formulary.add_local(*local)
-    try:
-        formulary.load()
-    except KnowledgeError as exc:
-        message = str(exc)
-        lines = _lines(text, "drug")
-        m = re.search(r"drug #(\d+)", message)
-        if m and int(m.group(1)) < len(lines):
-            message = f"line {lines[int(m.group(1))]}: {message}"
-        formulary._LOCAL.clear()
-        formulary.load.cache_clear()
-        raise SiteError(f"{path}: {message}") from None
+    if rows:
+        rules_loader.add_local(path.name, {"interaction": rows})
     _forget_loaded_knowledge()
+    try:
+        from rules.knowledge import knowledge
+
+        knowledge()  # the formulary with the local drugs, then the rules with the local rows
+    except KnowledgeError as exc:
+        message = _at_line(str(exc), text, data)
+        formulary._LOCAL.clear()
+        rules_loader._LOCAL.clear()
+        _forget_loaded_knowledge()
+        raise SiteError(f"{path}: {message}") from None
     return tuple(str(d.get("id")) for d in drugs)
+
+
+def _at_line(message: str, text: str, data: dict[str, Any]) -> str:
+    """The knowledge loaders name an entry by number ("drug #2") or id ("[my_drug]"): add its line."""
+    for table in ("drug", "interaction"):
+        lines = _lines(text, table)
+        for n, entry in enumerate(data.get(table, [])):
+            ident = entry.get("id") if isinstance(entry, dict) else None
+            by_id = bool(ident) and (f"[{ident}]" in message or f"({ident})" in message)
+            named = f"{table} #{n} " in message or by_id
+            if named and n < len(lines):
+                return f"line {lines[n]}: [[{table}]] #{n + 1}: {message}"
+    return message
 
 
 def _forget_loaded_knowledge() -> None:
     """Knowledge built from the formulary before the local drugs joined it is built again."""
+    import formulary
     from checker import engine
     from rules import knowledge
 
+    formulary.load.cache_clear()
     knowledge.knowledge.cache_clear()
     engine.knowledge_version.cache_clear()
     engine._MEMOS.clear()

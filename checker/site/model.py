@@ -82,6 +82,7 @@ class Site:
     changes: dict[str, RuleChange]
     suppressions: tuple[Suppression, ...]
     local_drugs: tuple[str, ...] = ()
+    local_rules: tuple[str, ...] = ()  # rule ids of the site's own interaction rows
 
     @property
     def tag(self) -> str:
