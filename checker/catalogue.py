@@ -49,7 +49,7 @@ def limit_dict(f: Formulary, d: Drug, lim: DoseLimit) -> dict[str, Any]:
         "recommendation": lim.recommendation,
         "note": lim.note,
         "verified": lim.verified and f.sources[lim.source].verified,
-        "source": source_block(f, lim.source, lim.verified),
+        "source": source_block(f, lim.source, lim.verified, lim),
     }
 
 

@@ -5,11 +5,12 @@ Pure: no Flask, no files, no network. Knowledge is loaded once per process and s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 from checker.findings import finding
 from checker.model import Finding, Regimen, Report
-from checker.orders import Order, build_order
+from checker.orders import Order, build_orders
 from checker.quantities import num, qty
 from formulary import KNOWLEDGE_RELEASE, Formulary
 from formulary import load as load_formulary
@@ -43,32 +44,57 @@ def _digest(f: Formulary) -> str:
 
 def unrecognized(o: Order) -> Finding:
     hint = f" (class: {', '.join(sorted(o.classes))})" if o.classes else ""
+    meant = f" Did you mean {' or '.join(repr(s) for s in o.suggestions)}?" if o.suggestions else ""
     return finding(
         "unrecognized.drug",
         "unrecognized",
-        "moderate",
+        "minor",
         (),
         (o.index,),
-        f"{o.input!r} is not in the formulary{hint}; its dose and interactions were not checked.",
+        f"{o.input!r} is not a drug name the checker knows{hint}; its dose and interactions were not "
+        f"checked.{meant}",
         "Check the spelling, or give an RxCUI or ATC code; review this medication by hand.",
+        {"suggestions": list(o.suggestions)} if o.suggestions else None,
     )
 
 
-def order_summary(o: Order) -> dict:
-    out: dict = {"index": o.index, "input": o.input, "drug": o.drug_id}
-    if o.drug and o.route:
-        out["route"] = o.route
-    if o.dose is not None:
-        out["dose"] = qty(o.dose, o.unit)
-    if o.is_rate and o.dose is not None:
-        out["daily_dose"] = qty(o.dose, o.unit)
-    elif o.daily is not None and (o.interval_h is None or o.interval_h <= 24):
-        out["daily_dose"] = qty(o.daily, o.unit, "/day")  # a weekly or monthly dose has no daily figure
-    if o.interval_h is not None:
-        out["interval_h"] = float(num(o.interval_h)) if "." in num(o.interval_h) else int(num(o.interval_h))  # noqa: E501
-    if o.prn:
+def order_summary(o: Order | Sequence[Order]) -> dict:
+    """A medication as read: its drug, dose and interval and, per active ingredient, the amount
+    per dose and per day (`ingredients`), so a combination product's parts are visible."""
+    lines = (o,) if isinstance(o, Order) else tuple(o)
+    first = lines[0]
+    known = [x for x in lines if x.drug]
+    out: dict = {"index": first.index, "input": first.input}
+    out["drug"] = "/".join(x.drug_id for x in known) if known else None
+    if first.product:
+        out["product"] = first.product
+    if first.release:
+        out["release"] = first.release
+    if first.drug and first.route:
+        out["route"] = first.route
+    amounts = [(x, qty(x.dose, x.unit) if x.dose is not None else None, _daily_text(x)) for x in known]
+    if len(lines) == 1 and amounts:
+        _, amount, daily = amounts[0]
+        if amount is not None:
+            out["dose"] = amount
+        if daily is not None:
+            out["daily_dose"] = daily
+    if first.interval_h is not None:
+        text = num(first.interval_h)
+        out["interval_h"] = float(text) if "." in text else int(text)
+    if first.prn:
         out["prn"] = True
+    if known:
+        out["ingredients"] = [{"drug": x.drug_id, "amount": a, "daily": d} for x, a, d in amounts]
     return out
+
+
+def _daily_text(o: Order) -> str | None:
+    if o.is_rate and o.dose is not None:
+        return qty(o.dose, o.unit)
+    if o.daily is not None and (o.interval_h is None or o.interval_h <= 24):
+        return qty(o.daily, o.unit, "/day")  # a weekly or monthly dose has no daily figure
+    return None
 
 
 def run(regimen: Regimen, f: Formulary | None = None, rules: tuple[Evaluator, ...] | None = None) -> Report:
@@ -77,19 +103,20 @@ def run(regimen: Regimen, f: Formulary | None = None, rules: tuple[Evaluator, ..
     k = rules_knowledge()
     memo = _memo(f, k)
     built, weight = memo.table("orders"), regimen.patient.weight_kg
-    orders = []
+    per_med = []
     for m in regimen.medications:
-        # build_order reads the medication (index included) and the patient's weight only.
+        # build_orders reads the medication (index included) and the patient's weight only.
         entry = built.get((m, weight))
         if entry is None:
-            o = build_order(m, regimen.patient, f)
-            problems = (*o.problems, *(() if o.drug else (unrecognized(o),)))
-            entry = built[(m, weight)] = (o, order_summary(o), problems)
-        orders.append(entry)
-    ctx = Context(patient=regimen.patient, orders=[e[0] for e in orders], formulary=f, knowledge=k)
-    found: list[Finding] = [x for e in orders for x in e[2]]
+            lines = build_orders(m, regimen.patient, f)
+            problems = tuple(x for o in lines for x in (*o.problems, *(() if o.drug else (unrecognized(o),))))
+            entry = built[(m, weight)] = (lines, order_summary(lines), problems)
+        per_med.append(entry)
+    orders = [line for e in per_med for line in e[0]]
+    ctx = Context(patient=regimen.patient, orders=orders, formulary=f, knowledge=k)
+    found: list[Finding] = [x for e in per_med for x in e[2]]
     for ev in rules if rules is not None else evaluators():
         found.extend(run_evaluator(ev, ctx, memo))
     unique = {(x.code, x.drugs, x.medications, x.message): x for x in found}
     ordered = tuple(sorted(unique.values(), key=Finding.sort_key))
-    return Report(knowledge_version(), ordered, tuple(e[1] for e in orders))
+    return Report(knowledge_version(), ordered, tuple(e[1] for e in per_med))

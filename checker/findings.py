@@ -8,14 +8,21 @@ from checker.model import Finding
 from formulary import Formulary
 
 
-def source_block(f: Formulary, source_id: str | None, verified: bool = True) -> dict[str, Any]:
-    """The finding's `source`: label and url, and `verified: false` when the number is unconfirmed."""
+def source_block(
+    f: Formulary, source_id: str | None, verified: bool = True, rule: Any = None
+) -> dict[str, Any]:
+    """The finding's `source`: label and url, the quoted sentence the rule rests on and where it
+    stands (`quote`, `location`, so a page or card can show it), and `verified: false` when the
+    statement is unconfirmed. `rule` is any record with `evidence_quote`/`evidence_location`."""
     if not source_id:
         return {}
     src = f.sources[source_id]
     out: dict[str, Any] = {"id": src.id, "label": src.label}
     if src.url:
         out["url"] = src.url
+    if quote := getattr(rule, "evidence_quote", ""):
+        out["quote"] = quote
+        out["location"] = getattr(rule, "evidence_location", "")
     if not (verified and src.verified):
         out["verified"] = False
         out["note"] = "Not confirmed against the primary label; treat as advisory."

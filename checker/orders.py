@@ -8,13 +8,15 @@ without saying so.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from checker.findings import finding
 from checker.frequency import Frequency, parse_frequency
 from checker.model import Finding, Medication, Patient
+from checker.product_doses import LineDose, label_of, plan_doses, release_classes, unknown_part
 from checker.sig import Phase, Sig, parse_sig
 from formulary import Drug, Formulary
+from formulary.resolve import Resolved
 from formulary.units import UnitError, conversion_factor, dimensionality
 
 _PER_KG = re.compile(r"\s*/\s*kg\s*$", re.IGNORECASE)
@@ -46,6 +48,16 @@ class Order:
     other_doses: tuple[float, ...] = ()
     is_rate: bool = False
     problems: tuple[Finding, ...] = field(default=())
+    product: str | None = None  # product id when the order named one ("Norco 10/325", an RxCUI)
+    release: str | None = None  # immediate | extended | None (not stated)
+    part: int = 0  # which active ingredient of the medication this line is (0 for most orders)
+    parts: int = 1  # how many active ingredients the medication has
+    suggestions: tuple[str, ...] = ()  # for an unknown name: known names it may have meant
+
+    @property
+    def line(self) -> tuple[int, int]:
+        """Unique per order line: a combination product is one medication, several lines."""
+        return (self.index, self.part)
 
     @property
     def drug_id(self) -> str | None:
@@ -58,13 +70,6 @@ class Order:
     @property
     def scheduled(self) -> bool:
         return not self.prn
-
-
-def _resolve(med: Medication, f: Formulary) -> tuple[Drug | None, frozenset[str]]:
-    drug = f.by_code(rxcui=med.rxcui, atc=med.atc) or (f.lookup(med.drug) if med.drug else None)
-    if drug:
-        return drug, f.expand_classes(drug.classes)
-    return None, f.classes_for_atc(med.atc) if med.atc else frozenset()
 
 
 def _factor(unit: str, drug: Drug, target: str) -> float:
@@ -110,61 +115,102 @@ class _Amount:
     others: tuple[float, ...] = ()
 
 
-def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
-    drug, classes = _resolve(med, f)
+def build_orders(med: Medication, patient: Patient, f: Formulary) -> tuple[Order, ...]:
+    """One order line per active ingredient, all with the medication's index: "Norco 10/325 1-2 tabs
+    q4h" is a hydrocodone and an acetaminophen line, each with its amount per dose, so daily limits,
+    MME, interactions and duplication see every ingredient; a plain order is one line."""
+    res = f.resolve(med.drug, med.rxcui, med.atc)
     name = med.drug or (f"rxcui {med.rxcui}" if med.rxcui else f"atc {med.atc}")
-    problems = _Problems(drug, med.index)
     sig = parse_sig(med.sig) if med.sig else None
     top, others = _top_phase(sig.phases) if sig else (None, ())
-    _sig_problems(med, sig, name, problems)
+    lead = _Problems(res.drugs[0] if res and len(res.drugs) == 1 else None, med.index)
+    _sig_problems(med, sig, name, lead)
+    frequency = parse_frequency(med.frequency) if med.frequency else (top.frequency if top else None)
+    prn = bool(med.prn) if med.prn is not None else bool(sig and sig.prn)
+    route_text = med.route or (top.route if top else None)
+    if res is None:
+        classes = f.classes_for_atc(med.atc) if med.atc else frozenset()
+        hints = tuple(f.suggest(med.drug)) if med.drug else ()
+        return (Order(med.index, name, None, classes, f.route(route_text), prn=prn, frequency=frequency,
+                      problems=tuple(lead), suggestions=hints),)  # fmt: skip
+    lead.ids = tuple(d.id for d in res.drugs)
+    if note := unknown_part(res, name):
+        lead.add(*note)
+    if route_text is None and res.route:
+        route_text = res.route
     dose = med.dose if med.dose is not None else (top.dose if top else None)
     dose_low = med.dose_low if med.dose is not None else (top.dose_low if top else None)
     unit = med.unit or (top.unit if top else None)
-    route_text = med.route or (top.route if top else None)
-    frequency = parse_frequency(med.frequency) if med.frequency else (top.frequency if top else None)
-    prn = bool(med.prn) if med.prn is not None else bool(sig and sig.prn)
-    if drug is None:
-        return Order(
-            med.index,
-            name,
-            None,
-            classes,
-            f.route(route_text),
-            prn=prn,
-            frequency=frequency,
-            problems=tuple(problems),
-        )
-
-    route = _route(drug, route_text, f, problems)
-    target = drug.unit_for(route)
+    plan = plan_doses(res, dose, dose_low, unit, others, name)
+    if plan.problem:
+        lead.add(*plan.problem)
     if med.frequency and frequency is None:
-        problems.add(
+        lead.add(
             "input.frequency_unknown",
             "moderate",
-            f"Frequency {med.frequency!r} for {drug.name} is not understood; the daily total "
+            f"Frequency {med.frequency!r} for {label_of(res, name)} is not understood; the daily total "
             "counts one dose.",
             "Use a standard frequency such as q6h, bid or weekly.",
         )
+    lines = []
+    for i, drug in enumerate(res.drugs):
+        problems = lead if i == 0 else _Problems(drug, med.index)
+        problems.ids = lead.ids
+        lines.append(_line(med, patient, f, drug, i, plan.lines[i], route_text, frequency, prn, sig, res,
+                           problems, name))  # fmt: skip
+    return tuple(lines)
+
+
+def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
+    """The first ingredient line only, for callers with one line per medication (the batch audit);
+    a combination product says so on that line rather than pass its other ingredients silently."""
+    lines = build_orders(med, patient, f)
+    first = lines[0]
+    if len(lines) == 1:
+        return first
+    rest = ", ".join(o.drug.name for o in lines[1:] if o.drug)
+    note = _Problems(first.drug, med.index)
+    note.ids = tuple(o.drug_id for o in lines if o.drug_id)
+    note.add(
+        "input.combination_partial",
+        "moderate",
+        f"{first.input} also contains {rest}; only its {first.drug.name if first.drug else 'first'} part "
+        "was checked here.",
+        "Check the regimen with `check()` / POST /v1/check, which sums every ingredient.",
+    )
+    return replace(first, problems=(*first.problems, *note))
+
+
+def _line(med: Medication, patient: Patient, f: Formulary, drug: Drug, part: int, dose: LineDose,
+          route_text: str | None, frequency: Frequency | None, prn: bool, sig: Sig | None, res: Resolved,
+          problems: _Problems, name: str) -> Order:  # fmt: skip
+    checkable = bool(drug.limits) or "opioid" in drug.classes
+    route = _route(drug, route_text, f, problems, checkable)
+    target = drug.unit_for(route)
+    if dose.unit and _RATE.search(dose.unit) and not _RATE.search(target):
+        target = dose.unit  # a patch strength of a drug dosed in mg elsewhere (buprenorphine µg/h)
     is_rate = bool(_RATE.search(target))
-    amount = _amount(dose, dose_low, unit, drug, target, is_rate, patient, others, problems)
+    amount = _amount(dose.value, dose.low, dose.unit, drug, target, is_rate, patient, dose.others, problems,
+                     checkable)  # fmt: skip
     if amount.per_day and frequency is None:
         frequency = parse_frequency("daily")
-    if amount.value is not None and frequency is None and not med.frequency and not is_rate:
+    if part == 0 and amount.value is not None and frequency is None and not med.frequency and not is_rate:
         problems.add(
             "input.frequency_missing",
             "info",
-            f"No frequency given for {drug.name}; the daily total counts one dose.",
+            f"No frequency given for {label_of(res, name)}; the daily total counts one dose.",
         )
     daily, capped = _daily(amount.value, frequency, is_rate)
-    cap = _cap(med, sig, drug, target)
+    cap = _cap(med, sig, drug, target) if len(res.drugs) == 1 else None
     if cap is not None and daily is not None and cap < daily:
         daily, capped = cap, True
     duration = med.duration_days if med.duration_days is not None else (sig.duration_days if sig else None)
+    release = res.product.release if res.product else res.release
     return Order(
         index=med.index,
         input=name,
         drug=drug,
-        classes=classes,
+        classes=release_classes(drug, release, f),
         route=route,
         unit=target,
         dose=amount.value,
@@ -180,6 +226,10 @@ def build_order(med: Medication, patient: Patient, f: Formulary) -> Order:
         other_doses=amount.others,
         is_rate=is_rate,
         problems=tuple(problems),
+        product=(res.product.id or None) if res.product else None,
+        release=release,
+        part=part,
+        parts=len(res.drugs),
     )
 
 
@@ -200,9 +250,16 @@ def _sig_problems(med: Medication, sig: Sig | None, name: str, problems: _Proble
         )
 
 
-def _route(drug: Drug, route_text: str | None, f: Formulary, problems: _Problems) -> str | None:
-    """The canonical route; a missing or unknown one falls back to the drug's first, and says so."""
+def _route(
+    drug: Drug, route_text: str | None, f: Formulary, problems: _Problems, checkable: bool = True
+) -> str | None:
+    """The canonical route; a missing or unknown one falls back to the drug's first, and says so.
+
+    A drug with no listed routes (reference-only) has nothing a route could change: no finding.
+    """
     route = f.route(route_text) if route_text else None
+    if not drug.routes:  # a reference-only drug lists no routes: there is no route rule to apply
+        return route
     if route_text and route is None:
         problems.add(
             "input.route_unknown",
@@ -211,7 +268,7 @@ def _route(drug: Drug, route_text: str | None, f: Formulary, problems: _Problems
             f"{drug.routes[0] if drug.routes else 'any'} route were applied.",
         )
     if route is None and drug.routes:
-        if route_text is None and len(drug.routes) > 1:
+        if route_text is None and len(drug.routes) > 1 and checkable:
             problems.add(
                 "input.route_assumed", "info", f"No route given for {drug.name}; checked as {drug.routes[0]}."
             )
@@ -219,7 +276,7 @@ def _route(drug: Drug, route_text: str | None, f: Formulary, problems: _Problems
     if route not in drug.routes:
         problems.add(
             "input.route_unlabelled",
-            "moderate",
+            "moderate" if checkable else "info",
             f"{drug.name} has no labelled {route} route; its dose limits could not be applied.",
             "Confirm the route and product.",
         )
@@ -236,6 +293,7 @@ def _amount(
     patient: Patient,
     others: tuple[Phase, ...],
     problems: _Problems,
+    checkable: bool = True,
 ) -> _Amount:
     """Convert the dose once to the drug's unit; a unit that will not convert is a finding."""
     if dose is None:
@@ -250,7 +308,7 @@ def _amount(
     if not unit:
         problems.add(
             "unit.missing",
-            "moderate",
+            "moderate" if checkable else "info",
             f"{drug.name} dose {dose:g} has no unit, so it was not checked.",
             f"Give the unit, e.g. {target}.",
         )
@@ -266,7 +324,7 @@ def _amount(
         if _is_count(u):
             problems.add(
                 "unit.dose_form",
-                "moderate",
+                "moderate" if checkable else "info",
                 f"{drug.name} is ordered as {dose:g} {unit}; without the strength per {u} the dose "
                 "cannot be checked.",
                 f"Order {drug.name} in {target}, or give the product strength.",
@@ -274,7 +332,7 @@ def _amount(
         else:
             problems.add(
                 "unit.wrong_kind",
-                "major",
+                "major" if checkable else "info",
                 f"{drug.name} is dosed in {target}; {unit!r} is "
                 f"{'not a unit of that kind' if _is_unit(u) else 'not a unit the checker knows'}, "
                 "so the dose was not checked.",

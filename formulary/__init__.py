@@ -7,15 +7,19 @@ dictionary look-ups on frozen records.
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
+from importlib import resources
 
-from formulary.loader import KnowledgeError, build_drugs, load_classes, load_sources, read_toml
-from formulary.model import DoseLimit, Drug, DrugClass, Source, When
+from formulary.keys import key
+from formulary.loader import LOUD, KnowledgeError, build_drugs, load_classes, load_sources, read_toml
+from formulary.model import DoseLimit, Drug, DrugClass, Part, Product, Source, When
+from formulary.vocabulary import load_ingredients, load_products, load_rxnorm, with_codes
 
-__all__ = ["Formulary", "KnowledgeError", "load", "key", "Drug", "DoseLimit", "DrugClass", "Source", "When"]
+__all__ = [
+    "Formulary", "KnowledgeError", "load", "key", "Drug", "DoseLimit", "DrugClass", "Source", "When",
+    "Product", "Part",
+]  # fmt: skip
 
 DATA_FILES = (
     "vocabulary.toml",
@@ -24,7 +28,10 @@ DATA_FILES = (
     "drugs.toml",
     "supplements.toml",
     "comedications.toml",
+    "products.toml",
+    "provisional.toml",
 )
+TABLES = ("ingredients.tsv", "rxnorm.tsv")
 KNOWLEDGE_RELEASE = "2026.11.1"
 # A site's local entries ([[drug]] and [source.ID] tables in the packaged files' formats), added
 # by `add_local` before the first load and validated and indexed with the packaged ones.
@@ -35,13 +42,6 @@ def add_local(name: str, data: dict) -> None:
     """Layer a site file's drug and source tables over the packaged formulary (checker.site)."""
     _LOCAL.append((name, data))
     load.cache_clear()
-
-
-@lru_cache(maxsize=16384)
-def key(text: str) -> str:
-    """Look-up key: case-, accent- and punctuation-insensitive ("Zoledronic-Acid" → "zoledronicacid")."""
-    t = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return re.sub(r"[^a-z0-9]", "", t)
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,42 @@ class Formulary:
     _index: dict[str, str] = field(repr=False, default_factory=dict)
     _atc_index: dict[str, str] = field(repr=False, default_factory=dict)
     _expanded: dict[frozenset[str], frozenset[str]] = field(repr=False, default_factory=dict, compare=False)
+    products: dict[str, Product] = field(default_factory=dict)
+    product_names: dict[str, list[str]] = field(repr=False, default_factory=dict)  # key → product ids
+    families: dict[str, tuple[str, ...]] = field(repr=False, default_factory=dict)  # brand/family key → ids
+    by_ingredients: dict[frozenset[str], tuple[str, ...]] = field(repr=False, default_factory=dict)
+    rxnorm: dict[str, tuple[str, str]] = field(repr=False, default_factory=dict)  # rxcui → (name, sets)
+    extended_ingredients: frozenset[str] = frozenset()  # ingredients with an extended-release product
+    _resolved: dict = field(repr=False, default_factory=dict, compare=False)
+    _names: list[str] = field(repr=False, default_factory=list, compare=False)
 
     def lookup(self, name: str) -> Drug | None:
         """Find a drug by id, name, brand, synonym, ATC code or RxCUI."""
         k = key(name)
         drug_id = self._index.get(k) or self._atc_index.get(name.strip().upper())
         return self.drugs.get(drug_id) if drug_id else None
+
+    def resolve(self, name: str | None, rxcui: str | None = None, atc: str | None = None):
+        """Ingredients (and product, when the name or code says) of what was ordered; None if unknown."""
+        from formulary.resolve import resolve
+
+        return resolve(self, name, rxcui, atc)
+
+    def suggest(self, text: str, limit: int = 3) -> list[str]:
+        """Known names closest to a name the formulary does not know: offered, never used."""
+        from rapidfuzz import fuzz, process, utils
+
+        if not self._names:
+            names = {n: None for d in self.drugs.values() for n in (d.name.split(" (")[0], *d.brands)}
+            names.update({n: None for n in self.display_families})
+            self._names.extend(sorted(names))
+        found = process.extract(text, self._names, scorer=fuzz.WRatio, processor=utils.default_process,
+                                limit=limit, score_cutoff=80)  # fmt: skip
+        return list(dict.fromkeys(name for name, _, _ in found))  # a second filler thread: no repeats
+
+    @property
+    def display_families(self) -> list[str]:
+        return sorted({b for p in self.products.values() for b in p.brands})
 
     def by_code(self, rxcui: str | None = None, atc: str | None = None) -> Drug | None:
         if rxcui and (d := self._index.get("rxcui" + key(rxcui))):
@@ -112,6 +142,8 @@ def _check_references(f: Formulary) -> None:
         for lim in d.limits:
             if lim.source not in f.sources:
                 raise KnowledgeError(f"{where}: limit cites unknown source {lim.source!r}")
+            if lim.severity in LOUD and not f.sources[lim.source].verified:
+                raise KnowledgeError(f"{where}: a {lim.severity} limit cites unverified {lim.source!r}")
             if bad := set(lim.routes) - set(d.routes):
                 raise KnowledgeError(f"{where}: limit for routes {sorted(bad)} it lacks")
             if bad := set(lim.when.conditions) - set(f.conditions.values()):
@@ -167,6 +199,25 @@ def load() -> Formulary:
             if d.id in drugs:
                 raise KnowledgeError(f"{name}: duplicate drug id {d.id!r}")
             drugs[d.id] = d
+    from formulary.provisional import add_provisional_classes, add_provisional_drugs
+
+    # Provisional classes before the ingredient table (whose rows may name them), provisional drugs
+    # after it (they are added only where no other file defines the id or name).
+    classes = add_provisional_classes(parsed["provisional.toml"], load_classes(parsed["classes.toml"]))
+    tables = {}
+    for name in TABLES:
+        raw = (resources.files("formulary") / "data" / name).read_bytes()
+        digest.update(name.encode() + b"\0" + raw)
+        tables[name] = raw.decode("utf-8")
+    new, extra = load_ingredients(tables["ingredients.tsv"], drugs, classes)
+    for d in new:
+        if d.id in drugs:
+            raise KnowledgeError(f"ingredients.tsv: drug id {d.id!r} is already in the formulary")
+        drugs[d.id] = d
+    for drug_id, codes in extra.items():
+        drugs[drug_id] = with_codes(drugs[drug_id], codes)
+    drugs = add_provisional_drugs(parsed["provisional.toml"], drugs, key)
+    # A site's local drugs last, after every packaged file (checker.site).
     for name, data in _LOCAL:
         parsed[name] = data
         for d in build_drugs(data.get("drug", []), name):
@@ -174,15 +225,34 @@ def load() -> Formulary:
                 raise KnowledgeError(f"{name}: drug id {d.id!r} is already in the formulary")
             drugs[d.id] = d
     index, atc = _index(drugs)
+    sources = _all_sources(parsed)
+    products, product_names, families = load_products(
+        parsed["products.toml"].get("product", []), drugs, sources, set(routes.values())
+    )
+    by_ingredients: dict[frozenset[str], tuple[str, ...]] = {}
+    for p in products.values():
+        k = frozenset(p.drugs)
+        by_ingredients[k] = (*by_ingredients.get(k, ()), p.id)
     f = Formulary(
         drugs=drugs,
-        classes=load_classes(parsed["classes.toml"]),
-        sources=_all_sources(parsed),
+        classes=classes,
+        sources=sources,
         routes=routes,
         conditions=conditions,
         digest=digest.hexdigest(),
         _index=index,
         _atc_index=atc,
+        products=products,
+        product_names=product_names,
+        families=families,
+        by_ingredients=by_ingredients,
+        rxnorm=load_rxnorm(tables["rxnorm.tsv"]),
+        extended_ingredients=frozenset(
+            d for p in products.values() if p.release == "extended" for d in p.drugs
+        ),
     )
+    for sid in {s for _, codes in extra.items() for _, s in codes} | {"VOC", "RX_CDC", "RX_OMTK"}:
+        if sid not in sources:
+            raise KnowledgeError(f"ingredients.tsv / rxnorm.tsv cite unknown source {sid!r}")
     _check_references(f)
     return f

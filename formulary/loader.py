@@ -57,6 +57,30 @@ class SourceSchema(_Strict):
     note = fields.String(load_default="")
 
 
+LOUD = ("contraindicated", "major")
+
+
+class Evidence(_Strict):
+    """The sentence a rule rests on, quoted from its source, and where in the source it stands.
+
+    A rule that can stop an order (major, contraindicated) must show its quote, so a pharmacist can
+    check it without leaving the card; a quote without a location cannot be found again.
+    """
+
+    evidence_quote = fields.String(load_default="", validate=validate.Length(max=500))
+    evidence_location = fields.String(load_default="", validate=validate.Length(max=200))
+
+    @validates_schema
+    def _quoted(self, data: dict[str, Any], **_: Any) -> None:
+        quote, where = data.get("evidence_quote", ""), data.get("evidence_location", "")
+        if data.get("severity", "major") in LOUD and not (quote.strip() and where.strip()):
+            raise ValidationError("a major/contraindicated rule needs evidence_quote and evidence_location")
+        if quote.strip() and not where.strip():
+            raise ValidationError("evidence_quote needs an evidence_location")
+        if data.get("severity", "major") in LOUD and data.get("verified") is False:
+            raise ValidationError("an unverified rule cannot be major or contraindicated: downgrade it")
+
+
 class WhenSchema(_Strict):
     age_min = fields.Float()
     age_max = fields.Float()
@@ -78,13 +102,14 @@ class WhenSchema(_Strict):
     qtc_below = fields.Float()
     calcium_below = fields.Float(metadata={"unit": "mg/dL, albumin-corrected when albumin is known"})
     calcium_over = fields.Float()
+    albumin_known = fields.Boolean()
     platelets_below = fields.Float(metadata={"unit": "10^9/L"})
     anc_below = fields.Float(metadata={"unit": "10^9/L"})
     hemoglobin_below = fields.Float(metadata={"unit": "g/dL"})
     pregnant = fields.Boolean()
 
 
-class LimitSchema(_Strict):
+class LimitSchema(Evidence):
     routes = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
     source = fields.String(required=True)
     when = fields.Nested(WhenSchema, load_default=dict)
@@ -100,6 +125,10 @@ class LimitSchema(_Strict):
     recommendation = fields.String(load_default="")
     note = fields.String(load_default="")
     verified = fields.Boolean(load_default=True)
+    single_above = fields.String()  # the row covers orders whose single dose is above this
+    single_upto = fields.String()  # ... and at most this
+    tolerance = fields.Float(validate=validate.Range(min=0, max=0.05))
+    dose_number_min = fields.Integer(validate=validate.Range(min=2))  # unnumbered doses count as first
 
     @validates_schema
     def _says_something(self, data: dict[str, Any], **_: Any) -> None:
@@ -207,7 +236,7 @@ def _limit(row: dict[str, Any], drug: Drug | dict[str, Any], where: str) -> Dose
         raise KnowledgeError(f"{where}: routes {routes} have different dose units {units}")
     unit = units.pop()
     qty = {}
-    for key in ("max_single", "max_daily"):
+    for key in ("max_single", "max_daily", "single_above", "single_upto"):
         if key in row:
             qty[key] = _amount(row[key], unit, f"{where}.{key}")
     for key in ("max_single_per_kg", "max_daily_per_kg"):
@@ -225,6 +254,10 @@ def _limit(row: dict[str, Any], drug: Drug | dict[str, Any], where: str) -> Dose
             "recommendation",
             "note",
             "verified",
+            "evidence_quote",
+            "evidence_location",
+            "tolerance",
+            "dose_number_min",
         )
         if k in row
     }

@@ -44,6 +44,7 @@ class When:
     qtc_below: float | None = None
     calcium_below: float | None = None
     calcium_over: float | None = None
+    albumin_known: bool | None = None  # whether the calcium above could be albumin-corrected
     platelets_below: float | None = None
     anc_below: float | None = None
     hemoglobin_below: float | None = None
@@ -90,6 +91,16 @@ class DoseLimit:
     recommendation: str = ""
     note: str = ""
     verified: bool = True
+    evidence_quote: str = ""  # the one sentence of the source the limit rests on
+    evidence_location: str = ""  # where it stands: "Section 2.1", "Table 2", "Boxed Warning"
+    # The regimen a row is written for, by the order's single dose: Reclast's 5 mg once yearly and
+    # Zometa's 4 mg every 3-4 weeks are both zoledronic acid. None: every dose.
+    single_above: float | None = None
+    single_upto: float | None = None
+    # From which dose of a course the row applies (ketorolac: 20 mg first oral dose, 10 mg after).
+    dose_number_min: int | None = None
+    # Relative margin for the label's own rounding (Xofigo: 55 kBq/kg written as 1.49 uCi/kg).
+    tolerance: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +120,7 @@ class Drug:
     limits: tuple[DoseLimit, ...] = ()
     source: str = ""
     note: str = ""
+    reference_only: bool = False  # known for its names, codes and classes; no dose rules of its own
 
     def unit_for(self, route: str | None) -> str:
         """Canonical dose unit for a route: fentanyl patches are dosed in µg/h, injections in µg."""
@@ -124,3 +136,48 @@ class DrugClass:
     name: str
     atc_prefixes: tuple[str, ...] = ()
     parents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One active ingredient of a product: `amount` of `unit` per dose unit, per mL or per hour."""
+
+    drug: str
+    amount: float | None
+    unit: str = ""
+    per: str = "unit"  # unit (tablet, capsule, patch, suppository, actuation) | mL | h
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    code: str
+    tty: str  # SCD, SBD, GPCK, BPCK
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """A product as ordered: its ingredients with strengths, dose form and release type.
+
+    Products come from products.toml (curated, with their sources) or are read from an RxNorm
+    clinical-drug name the checker was sent (id "rxcui_<code>" or "name").
+    """
+
+    id: str
+    name: str
+    parts: tuple[Part, ...]
+    form: str | None = None
+    release: str | None = None  # immediate | extended | None (not stated)
+    route: str | None = None  # route the form implies (patch → transdermal), if any
+    brands: tuple[str, ...] = ()
+    codes: tuple[Code, ...] = ()
+    source: str = ""
+    pack: bool = False
+
+    @property
+    def drugs(self) -> tuple[str, ...]:
+        return tuple(p.drug for p in self.parts)
+
+    @property
+    def strengths_known(self) -> bool:
+        return not self.pack and all(p.amount is not None for p in self.parts)

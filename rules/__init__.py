@@ -16,11 +16,13 @@ if TYPE_CHECKING:
 
 @cache
 def evaluators() -> tuple[Evaluator, ...]:
+    from rules.anticoagulants import DOSE_REDUCTIONS
     from rules.dose import DOSE
     from rules.duplication import CLASS_DUPLICATION, SAME_INGREDIENT
     from rules.interactions import INTERACTIONS
     from rules.opioids import OPIOID_LOAD
     from rules.patient import CAUTIONS, CONDITIONS_KNOWN, REQUIRED_CHECKS
+    from rules.safety import NALOXONE, OPIOID_NAIVE, PLAUSIBILITY
 
     return (
         DOSE,
@@ -31,6 +33,10 @@ def evaluators() -> tuple[Evaluator, ...]:
         REQUIRED_CHECKS,
         OPIOID_LOAD,
         CONDITIONS_KNOWN,
+        OPIOID_NAIVE,
+        PLAUSIBILITY,
+        NALOXONE,
+        DOSE_REDUCTIONS,
     )
 
 

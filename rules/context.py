@@ -123,10 +123,11 @@ class Context:
         return p.serum_calcium_mg_dl + 0.8 * (4.0 - p.albumin_g_dl)
 
     @cached_property
-    def tags(self) -> dict[int, frozenset[str]]:
-        """Per order, the selector keys it answers to ("drug:x", "class:y"), for indexed rule look-up."""
+    def tags(self) -> dict[tuple[int, int], frozenset[str]]:
+        """Per order line, the selector keys it answers to ("drug:x", "class:y"), for indexed rule
+        look-up. Keyed by `Order.line`: a combination product's lines share one medication index."""
         return {
-            o.index: frozenset((f"drug:{o.drug_id}", *(f"class:{c}" for c in o.classes))) for o in self.orders
+            o.line: frozenset((f"drug:{o.drug_id}", *(f"class:{c}" for c in o.classes))) for o in self.orders
         }
 
     @cached_property
@@ -204,6 +205,8 @@ def _facets(when: When) -> tuple[Facet, ...]:
     if w.pregnant is not None:
         out.append(("pregnancy status", lambda c: None if c.patient.pregnant is None
                     else c.patient.pregnant == w.pregnant))  # fmt: skip
+    if w.albumin_known is not None:  # always answerable: albumin is given or it is not
+        out.append(("albumin", lambda c: (c.patient.albumin_g_dl is not None) == w.albumin_known))
     labs = (
         ("QTc", lambda c: c.patient.qtc_ms, (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below)),
         ("serum calcium", lambda c: c.corrected_calcium, (None, None, w.calcium_over, w.calcium_below)),

@@ -10,10 +10,10 @@ needs is missing, that is reported as a `monitoring` finding instead of passing 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from checker.findings import finding, source_block
-from checker.model import Finding
+from checker.model import SEVERITY_RANK, Finding
 from checker.orders import Order
 from checker.quantities import num, qty
 from formulary import DoseLimit, Drug
@@ -81,13 +81,18 @@ def _actual(kind: Kind, orders: list[Order], ctx: Context) -> float | None:
     return None
 
 
-def _exceeds(kind: Kind, actual: float, limit: float) -> bool:
-    return actual > limit * (1 + EPS) if kind.higher_is_worse else actual < limit * (1 - EPS)
+def _exceeds(kind: Kind, actual: float, limit: float, tolerance: float = 0.0) -> bool:
+    margin = max(EPS, tolerance)
+    return actual > limit * (1 + margin) if kind.higher_is_worse else actual < limit * (1 - margin)
 
 
 def _strictest(kind: Kind, limits: list[DoseLimit]) -> DoseLimit:
-    pick = min if kind.higher_is_worse else max
-    return pick(limits, key=lambda lim: getattr(lim, kind.attr))
+    """The limit to report: the most severe one exceeded, and of those the strictest.
+
+    Tiered limits (selenium: EU 255 ug at minor, US 400 ug at moderate) must report the tier
+    that says what to do, not merely the lowest number."""
+    sign = 1 if kind.higher_is_worse else -1
+    return min(limits, key=lambda lim: (SEVERITY_RANK[lim.severity], sign * getattr(lim, kind.attr)))
 
 
 def render(kind: Kind, value: float, unit: str) -> str:
@@ -147,8 +152,24 @@ def _who(lim: DoseLimit) -> str:
     return f" for {', '.join(parts)}" if parts else ""
 
 
+def _in_band(o: Order, lim: DoseLimit) -> bool:
+    """Is the order of the regimen the row is written for (by its single dose)?
+
+    An order without a readable dose is judged against the lowest band's rows; an unnumbered
+    dose as a first dose."""
+    if lim.dose_number_min is not None and (o.dose_number or 1) < lim.dose_number_min:
+        return False
+    if lim.single_above is None and lim.single_upto is None:
+        return True
+    if o.dose is None:
+        return lim.single_above is None
+    return (lim.single_above is None or o.dose > lim.single_above * (1 + EPS)) and (
+        lim.single_upto is None or o.dose <= lim.single_upto * (1 + EPS)
+    )
+
+
 def _groups(kind: Kind, orders: list[Order], lim: DoseLimit) -> list[list[Order]]:
-    mine = [o for o in orders if o.route in lim.routes]
+    mine = [o for o in orders if o.route in lim.routes and _in_band(o, lim)]
     if not mine:
         return []
     return [[o] for o in mine] if kind.per_order else [mine]
@@ -183,12 +204,12 @@ def _evaluate(kind: Kind, drug: Drug, orders: list[Order], limits, ctx: Context)
         if actual is None:
             yield from _missing_weight(kind, drug, group, mine, ctx)
             continue
-        exceeded = [lim for lim in mine if _exceeds(kind, actual, getattr(lim, kind.attr))]
+        exceeded = [lim for lim in mine if _exceeds(kind, actual, getattr(lim, kind.attr), lim.tolerance)]
         if not exceeded:
             continue
         broken = [lim for lim in exceeded if ctx.matches(lim.when)]
         if broken:
-            yield _finding(kind, drug, group, actual, _strictest(kind, broken), ctx)
+            yield _finding(kind, drug, group, actual, _strictest(kind, broken), ctx, broken)
             continue
         unknown = [lim for lim in exceeded if ctx.matches(lim.when) is None]
         if unknown:
@@ -196,11 +217,25 @@ def _evaluate(kind: Kind, drug: Drug, orders: list[Order], limits, ctx: Context)
 
 
 def _finding(
-    kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit, ctx: Context
+    kind: Kind,
+    drug: Drug,
+    group: list[Order],
+    actual: float,
+    lim: DoseLimit,
+    ctx: Context,
+    broken: list[DoseLimit] = (),
 ) -> Finding:
     unit = group[0].unit
     a, b = render(kind, actual, unit), render(kind, getattr(lim, kind.attr), unit)
     evidence = {"actual": a, "limit": b}
+    # `lim` is the most severe limit broken (it sets the severity and the advice); a stricter one
+    # also broken (a risk-adjusted ceiling graded lower, a lower tier) is named beside it.
+    severity = lim.severity
+    pick = min if kind.higher_is_worse else max
+    tighter = pick(broken, key=lambda x: getattr(x, kind.attr), default=lim)
+    if getattr(tighter, kind.attr) != getattr(lim, kind.attr):
+        also = render(kind, getattr(tighter, kind.attr), unit)
+        evidence["also_exceeds"] = {"limit": also, "severity": tighter.severity}
     if kind.attr in ("max_daily", "max_daily_per_kg"):
         evidence["orders"] = [
             {
@@ -216,18 +251,20 @@ def _finding(
         evidence.update(ctx.renal.evidence())
     code = kind.code + (f".{lim.category}" if lim.category and lim.category != kind.category else "")  # noqa: E501
     message = _message(kind, drug, group, a, b, lim)
+    if "also_exceeds" in evidence:
+        message += f" It is also above {evidence['also_exceeds']['limit']}{_who(tighter)}."
     if lim.when.uses_crcl:
         message += ctx.renal.note()  # says when the band was judged on an estimate or on eGFR
     return finding(
         code,
         lim.category or kind.category,
-        lim.severity,
+        severity,
         (drug.id,),
         [o.index for o in group],
         message,
         lim.recommendation,
         evidence,
-        source_block(ctx.formulary, lim.source, lim.verified),
+        source_block(ctx.formulary, lim.source, lim.verified, lim),
         rule=rule_id(drug, lim),
     )
 
@@ -250,7 +287,7 @@ def _unknown(
         f"{drug.name} at {a} exceeds the limit{_who(lim)} ({b}), and the patient's {needed} is not known.",
         f"Record {needed} to confirm the dose is safe. {lim.recommendation}".strip(),
         {"actual": a, "limit": b, "missing": ctx.missing_for(lim.when)},
-        source_block(ctx.formulary, lim.source, lim.verified),
+        source_block(ctx.formulary, lim.source, lim.verified, lim),
         rule=rule_id(drug, lim),
     )
 
@@ -270,17 +307,21 @@ def _missing_weight(
     )
     if needs and any(ctx.matches(lim.when) is not False for lim in limits):
         lim = limits[0]
+        # A row for patients the regimen may not be about (children, when age is unknown too) only
+        # informs; one that applies, or whose only unknown is the weight itself, asks for it.
+        applies = any(ctx.matches(x.when) is True or set(ctx.missing_for(x.when)) <= {"weight"}
+                      for x in limits)  # fmt: skip
         yield finding(
             f"monitoring.weight_unknown.{kind.attr}",
             "monitoring",
-            "moderate",
+            "moderate" if applies else "info",
             (drug.id,),
             [x.index for x in group],
             f"{drug.name} has a limit of {render(kind, getattr(lim, kind.attr), o.unit)} "
             "but the patient's weight is not known, so the dose could not be checked against it.",
             "Record the patient's weight.",
             {"missing": ["weight"]},
-            source_block(ctx.formulary, lim.source, lim.verified),
+            source_block(ctx.formulary, lim.source, lim.verified, lim),
             rule=rule_id(drug, lim),
         )
 
@@ -315,7 +356,7 @@ def _combined_course(drug: Drug, orders: list[Order], ctx: Context) -> Iterator[
         f"the limit is {num(limit)} days in all.",
         lim.recommendation,
         {"actual": f"{num(total)} days", "limit": f"{num(limit)} days"},
-        source_block(ctx.formulary, lim.source, lim.verified),
+        source_block(ctx.formulary, lim.source, lim.verified, lim),
         rule=rule_id(drug, lim),
     )
 
@@ -346,16 +387,60 @@ def dose_units(ctx: Context) -> Iterator[Unit]:
     for drug_id, orders in sorted(ctx.by_drug.items()):
         drug = drugs[drug_id]
         if drug.limits:
-            yield Unit(drug_id, tuple(o.index for o in orders), _drug_facts(drug))
+            yield Unit(drug_id, tuple(orders), _drug_facts(drug))
+
+
+class _AsElement:
+    """An order of a salt written by salt weight, seen as its element (calcium carbonate 1,250 mg
+    as 500 mg calcium): the limits are elemental."""
+
+    __slots__ = ("_order", "_f", "dose", "other_doses", "daily")
+
+    def __init__(self, order, fraction: float):
+        self._order, self._f = order, fraction
+        self.dose = order.dose * fraction if order.dose is not None else None
+        self.other_doses = tuple(d * fraction for d in order.other_doses)
+        self.daily = order.daily * fraction if order.daily is not None else None
+
+    def __getattr__(self, name: str):
+        return getattr(self._order, name)
+
+
+def _as_element(drug: Drug, orders: list) -> tuple[list, list[dict]]:
+    """Orders of a salt whose single dose is above any elemental dose, converted; and what was done."""
+    from rules.safety_data import safety
+
+    salt = safety().salts.get(drug.id)
+    if salt is None:
+        return orders, []
+    out, notes = [], []
+    for o in orders:
+        if o.dose is not None and o.dose > salt.read_as_salt_above:
+            e = _AsElement(o, salt.fraction)
+            notes.append({"medication": o.index, "ordered": qty(o.dose, o.unit, f" {salt.salt}"),
+                          "elemental": qty(e.dose, o.unit, f" {salt.element}"),
+                          "fraction": salt.fraction})  # fmt: skip
+            out.append(e)
+        else:
+            out.append(o)
+    return out, notes
 
 
 def evaluate_doses(inp: Input) -> Iterator[Finding]:
     drug = inp.formulary.drugs[inp.item]
-    orders = list(inp.orders)
+    orders, converted = _as_element(drug, list(inp.orders))
+    found = []
     for kind, limits in _by_kind(drug.limits):
-        yield from _evaluate(kind, drug, orders, limits, inp.ctx)
+        found.extend(_evaluate(kind, drug, orders, limits, inp.ctx))
     if len(orders) > 1:
-        yield from _combined_course(drug, orders, inp.ctx)
+        found.extend(_combined_course(drug, orders, inp.ctx))
+    if not converted:
+        yield from found
+        return
+    said = "; ".join(f"{n['ordered']} read as {n['elemental']}" for n in converted)
+    for x in found:
+        yield replace(x, message=f"{x.message} (Salt weight converted to elemental: {said}.)",
+                      evidence={**x.evidence, "salt_converted": converted})  # fmt: skip
 
 
 DOSE = Evaluator(

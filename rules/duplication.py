@@ -20,13 +20,13 @@ def _names(orders) -> str:
 
 
 def class_units(ctx: Context) -> Iterator[Unit]:
-    """One unit per duplication row: the orders its selector covers (two at least)."""
+    """One unit per duplication row: the order lines its selector covers (two at least)."""
     index, tags = ctx.knowledge.duplications_by_key, ctx.tags
-    members: dict[int, list[int]] = {}
+    members: dict[int, list] = {}
     for o in ctx.orders:
-        for t in tags[o.index]:
+        for t in tags[o.line]:
             for rule in index.get(t, ()):
-                members.setdefault(id(rule), []).append(o.index)
+                members.setdefault(id(rule), []).append(o)
     for rule in ctx.knowledge.duplications:  # in the table's order, as the findings were
         mine = members.get(id(rule), ())
         if len(mine) > 1:
@@ -37,8 +37,10 @@ def evaluate_class(inp: Input) -> Iterator[Finding]:
     rule, members = inp.item, list(inp.orders)
     if rule.scheduled_only:
         members = [o for o in members if o.scheduled]
-    if len({o.drug_id or o.input for o in members}) < 2:
-        return
+    if rule.prn_only:
+        members = [o for o in members if not o.scheduled]
+    if len({o.drug_id or o.input for o in members}) < 2 or len({o.index for o in members}) < 2:
+        return  # one medication (a combination product's lines) is not a duplicate of itself
     yield finding(
         f"duplication.{rule.id}",
         "duplication",
@@ -47,17 +49,17 @@ def evaluate_class(inp: Input) -> Iterator[Finding]:
         [o.index for o in members],
         rule.message.format(names=_names(members)),
         rule.recommendation,
-        {"orders": [o.index for o in members]},
-        source_block(inp.knowledge, rule.source, rule.verified),
+        {"orders": list(dict.fromkeys(o.index for o in members))},
+        source_block(inp.knowledge, rule.source, rule.verified, rule),
         rule=f"duplication.{rule.id}",
     )
 
 
 def ingredient_units(ctx: Context) -> Iterator[Unit]:
-    """One unit per ingredient ordered more than once."""
+    """One unit per ingredient ordered in more than one medication."""
     for drug_id, orders in sorted(ctx.by_drug.items()):
-        if len(orders) > 1:
-            yield Unit(drug_id, tuple(o.index for o in orders))
+        if len({o.index for o in orders}) > 1:
+            yield Unit(drug_id, tuple(orders))
 
 
 def evaluate_ingredient(inp: Input) -> Iterator[Finding]:
@@ -75,7 +77,7 @@ def evaluate_ingredient(inp: Input) -> Iterator[Finding]:
         same.message.format(drug=drug.name, n=len(orders), names=_names(orders)),
         same.recommendation,
         {"orders": [o.index for o in orders]},
-        source_block(inp.knowledge, same.source, same.verified),
+        source_block(inp.knowledge, same.source, same.verified, same),
         rule=f"duplication.{same.id}",
     )
 

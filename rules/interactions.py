@@ -23,49 +23,52 @@ def _tags(o) -> frozenset[str]:
     return frozenset((f"drug:{o.drug_id}", *(f"class:{c}" for c in o.classes)))
 
 
-def pair_rules(knowledge, orders) -> dict[tuple[int, int], dict[str, Interaction]]:
-    """Every (order, order) pair with the rules it meets, found from each order's tags outward."""
-    index = getattr(knowledge, "knowledge", knowledge).interactions_by_a  # a Context (old audit) too
-    tags = {o.index: _tags(o) for o in orders}
+def pair_rules(knowledge, orders) -> dict[tuple[tuple[int, int], tuple[int, int]], dict[str, Interaction]]:
+    """Every (order line, order line) pair with the rules it meets, found from each line's tags
+    outward. Lines of one medication (a combination product's ingredients) are never paired: the
+    product is one order, and its ingredients were combined on purpose."""
+    index = knowledge.interactions_by_a
+    tags = {o.line: _tags(o) for o in orders}
     members: dict[str, list] = {}
     for o in orders:
-        for t in tags[o.index]:
+        for t in tags[o.line]:
             members.setdefault(t, []).append(o)
-    hits: dict[tuple[int, int], dict[str, Interaction]] = {}
+    hits: dict[tuple[tuple[int, int], tuple[int, int]], dict[str, Interaction]] = {}
     for x in orders:
-        for t in tags[x.index]:
+        for t in tags[x.line]:
             for r in index.get(t, ()):
                 if r.a_routes and x.route not in r.a_routes:
                     continue
                 for y in members.get(r.b.key, ()):
-                    if y is x or (x.drug_id is not None and x.drug_id == y.drug_id):
+                    if y.index == x.index or (x.drug_id is not None and x.drug_id == y.drug_id):
                         continue  # the same ingredient twice is duplication, not an interaction
                     if r.b_routes and y.route not in r.b_routes:
                         continue
-                    hits.setdefault((min(x.index, y.index), max(x.index, y.index)), {})[r.id] = r
+                    hits.setdefault((min(x.line, y.line), max(x.line, y.line)), {})[r.id] = r
     return hits
 
 
 def interaction_units(ctx: Context) -> Iterator[Unit]:
-    """One unit per regimen: the orders that some interaction row names (by drug or class)."""
-    named = ctx.knowledge.interaction_tags
-    tags = ctx.tags
-    orders = tuple(o.index for o in ctx.orders if (o.drug_id or o.classes) and tags[o.index] & named)
-    if len(orders) > 1:
+    """One unit per regimen: the order lines that some interaction row names (by drug or class)."""
+    named, tags = ctx.knowledge.interaction_tags, ctx.tags
+    orders = tuple(o for o in ctx.orders if (o.drug_id or o.classes) and tags[o.line] & named)
+    if len({o.index for o in orders}) > 1:
         yield Unit("regimen", orders)
 
 
 def evaluate_interactions(inp: Input) -> Iterator[Finding]:
     orders = inp.orders
-    by_index = {o.index: o for o in orders}
-    tags = {o.index: _tags(o) for o in orders}
+    by_line = {o.line: o for o in orders}
+    tags = {o.line: _tags(o) for o in orders}
     best: dict[tuple, tuple[Interaction, tuple]] = {}
     for (i, j), rules in sorted(pair_rules(inp.knowledge, orders).items()):
-        x, y = by_index[i], by_index[j]
+        x, y = by_line[i], by_line[j]
         for rule in rules.values():
             involved: tuple = (x, y)
             if rule.also:
-                third = [o for o in orders if o not in (x, y) and rule.also.key in tags[o.index]]
+                # the third may be another ingredient of x's or y's product (lisinopril/HCTZ + NSAID)
+                others = [o for o in orders if o.line not in (x.line, y.line)]
+                third = [o for o in others if rule.also.key in tags[o.line]]
                 if not third:
                     continue
                 involved = (x, y, third[0])
@@ -93,14 +96,15 @@ def evaluate_interactions(inp: Input) -> Iterator[Finding]:
                 "mechanism": rule.mechanism,
                 "between": [str(rule.a), str(rule.b)] + ([str(rule.also)] if rule.also else []),
             },
-            source_block(inp.knowledge, rule.source, rule.verified),
+            source_block(inp.knowledge, rule.source, rule.verified, rule),
             rule=f"interaction.{rule.id}",
         )
 
 
 INTERACTIONS = Evaluator(
-    "interactions", interaction_units, evaluate_interactions, reads=("drug", "classes", "route", "name")
-)
+    "interactions", interaction_units, evaluate_interactions,
+    reads=("drug", "classes", "route", "name"),
+)  # fmt: skip
 
 
 def check_interactions(ctx: Context) -> Iterator[Finding]:

@@ -11,7 +11,9 @@ from formulary import Formulary, KnowledgeError, When
 from formulary.loader import (
     CATEGORIES,
     ID,
+    LOUD,
     SEVERITIES,
+    Evidence,
     WhenSchema,
     _Strict,
     load_sources,
@@ -58,7 +60,7 @@ class ExampleSchema(_Strict):
     expect = fields.Boolean(required=True)
 
 
-class InteractionSchema(_Strict):
+class InteractionSchema(Evidence):
     id = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9_]+$"))
     a = fields.String(required=True, validate=_SEL)
     b = fields.String(required=True, validate=_SEL)
@@ -76,18 +78,20 @@ class InteractionSchema(_Strict):
     examples = fields.List(fields.Nested(ExampleSchema), load_default=list)  # run by the tests
 
 
-class DuplicationSchema(_Strict):
+class DuplicationSchema(Evidence):
     id = fields.String(required=True)
+    note = fields.String(load_default="")
     selector = fields.String(required=True, validate=_SEL)
     severity = fields.String(required=True, validate=Severity)
     scheduled_only = fields.Boolean(load_default=False)
+    prn_only = fields.Boolean(load_default=False)  # two as-needed orders: a prompt to pick one
     message = fields.String(required=True)
     recommendation = fields.String(required=True)
     source = fields.String(required=True)
     verified = fields.Boolean(load_default=True)
 
 
-class CautionSchema(_Strict):
+class CautionSchema(Evidence):
     id = fields.String(required=True)
     drugs = fields.List(fields.String(validate=_SEL), required=True, validate=validate.Length(min=1))
     routes = fields.List(fields.String(), load_default=list)
@@ -109,17 +113,19 @@ class CautionSchema(_Strict):
             raise ValidationError("a caution needs a `when` (otherwise it fires for everyone)")
 
 
-class CheckSchema(_Strict):
+class CheckSchema(Evidence):
     id = fields.String(required=True)
     drugs = fields.List(fields.String(validate=_SEL), required=True, validate=validate.Length(min=1))
     routes = fields.List(fields.String(), load_default=list)
     needs = fields.List(fields.String(validate=validate.OneOf(NEEDS)), load_default=list)
     with_drugs = fields.List(fields.String(validate=_SEL), load_default=list)
+    unless = fields.Nested(WhenSchema)  # patients the check is not for (hypercalcaemia: no calcium advice)
     severity = fields.String(required=True, validate=Severity)
     message = fields.String(required=True)
     recommendation = fields.String(required=True)
     source = fields.String(required=True)
     verified = fields.Boolean(load_default=True)
+    note = fields.String(load_default="")
 
 
 class FactorSchema(_Strict):
@@ -130,8 +136,9 @@ class FactorSchema(_Strict):
     source = fields.String(required=True)
 
 
-class ThresholdSchema(_Strict):
+class ThresholdSchema(Evidence):
     mme = fields.Float(required=True)
+    note = fields.String(load_default="")
     severity = fields.String(required=True, validate=Severity)
     message = fields.String(required=True)
     recommendation = fields.String(required=True)
@@ -201,9 +208,11 @@ def load_knowledge(f: Formulary) -> Knowledge:
                 raise KnowledgeError(f"rules/{name}: source {sid!r} is already defined")
             sources[sid] = src
 
-    def cite(sid: str, where: str) -> str:
+    def cite(sid: str, where: str, severity: str = "") -> str:
         if sid not in sources:
             raise KnowledgeError(f"{where}: unknown source {sid!r}")
+        if severity in LOUD and not sources[sid].verified:
+            raise KnowledgeError(f"{where}: a {severity} rule cites unverified source {sid!r}")
         return sid
 
     interactions = []
@@ -226,8 +235,10 @@ def load_knowledge(f: Formulary) -> Knowledge:
                 effect=r["effect"],
                 mechanism=r["mechanism"],
                 management=r["management"],
-                source=cite(r["source"], w),
+                source=cite(r["source"], w, r["severity"]),
                 verified=r["verified"],
+                evidence_quote=r["evidence_quote"],
+                evidence_location=r["evidence_location"],
             )
         )
     dup_data = parsed["duplication.toml"]
@@ -240,10 +251,13 @@ def load_knowledge(f: Formulary) -> Knowledge:
                 selector=_selector(r["selector"], f, w),
                 severity=r["severity"],
                 scheduled_only=r["scheduled_only"],
+                prn_only=r["prn_only"],
                 message=r["message"],
                 recommendation=r["recommendation"],
-                source=cite(r["source"], w),
+                source=cite(r["source"], w, r["severity"]),
                 verified=r["verified"],
+                evidence_quote=r["evidence_quote"],
+                evidence_location=r["evidence_location"],
             )
         )
     same = [d for d in dups if d.id == "same_ingredient"]
@@ -261,12 +275,14 @@ def load_knowledge(f: Formulary) -> Knowledge:
                 when=_when(r["when"], f, w),
                 message=r["message"],
                 recommendation=r["recommendation"],
-                source=cite(r["source"], w),
+                source=cite(r["source"], w, r["severity"]),
                 routes=_routes(r["routes"], f, w),
                 prn=r.get("prn"),
                 dose_number_max=r.get("dose_number_max"),
                 dose_number_min=r.get("dose_number_min"),
                 verified=r["verified"],
+                evidence_quote=r["evidence_quote"],
+                evidence_location=r["evidence_location"],
             )
         )
     checks = []
@@ -282,10 +298,13 @@ def load_knowledge(f: Formulary) -> Knowledge:
                 severity=r["severity"],
                 message=r["message"],
                 recommendation=r["recommendation"],
-                source=cite(r["source"], w),
+                source=cite(r["source"], w, r["severity"]),
                 routes=_routes(r["routes"], f, w),
                 with_drugs=tuple(_selector(s, f, w) for s in r["with_drugs"]),
                 verified=r["verified"],
+                evidence_quote=r["evidence_quote"],
+                evidence_location=r["evidence_location"],
+                unless=_when(r["unless"], f, w) if r.get("unless") else None,
             )
         )
     op = validated(OpioidsSchema(), parsed["opioids.toml"], "opioids.toml")
@@ -305,7 +324,9 @@ def load_knowledge(f: Formulary) -> Knowledge:
                     t["severity"],
                     t["message"],
                     t["recommendation"],
-                    cite(t["source"], "opioids.toml threshold"),
+                    cite(t["source"], f"opioids.toml threshold {t['mme']:g}", t["severity"]),
+                    t["evidence_quote"],
+                    t["evidence_location"],
                 )
                 for t in op["threshold"]
             ),

@@ -13,9 +13,11 @@ declare is not there, and reading it raises `UndeclaredRead`, in production as i
 partition step (`units`) reads the real orders for speed; with `MEDCHECK_STRICT_READS=1` (the
 test suite sets it) it gets views limited to its declared `selects` too.
 
-Medication indexes inside a unit's findings are local to the unit (0 … n-1 over its orders);
-the engine maps them back to the regimen's positions, in `Finding.medications` and in evidence
-entries named `medication` (an int) or `orders` (a list of ints).
+A unit covers order *lines*: a combination product is one medication with a line per active
+ingredient. Medication indexes inside a unit's findings are local to the unit (0 … n-1 over its
+medications, shared by the lines of one medication); the engine maps them back to the request's
+indexes, in `Finding.medications` and in evidence entries named `medication` (an int) or `orders`
+(a list of ints).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class Unit:
     limits read the facts their bands name, no others)."""
 
     item: Hashable
-    orders: tuple[int, ...] = ()
+    orders: tuple[Any, ...] = ()  # the Context's orders (ingredient lines) the unit covers
     facts: tuple[str, ...] = ()
 
 
@@ -97,7 +99,9 @@ FACTS: dict[str, Callable[[Any], Any]] = {
 # Order attributes with a derivation of their own; any other name is the Order's attribute.
 _DERIVED: dict[str, Callable[[Any], Any]] = {
     "drug": lambda o: o.drug.id if o.drug else None,
-    "name": lambda o: o.drug.name if o.drug else o.input,
+    "name": lambda o: (
+        (f"{o.drug.name} (in {o.input})" if o.parts > 1 else o.drug.name) if o.drug else o.input
+    ),
 }
 
 
@@ -122,6 +126,8 @@ def when_facts(when: When) -> tuple[str, ...]:
         out.append("patient.qtc_ms")
     if (w.calcium_below, w.calcium_over) != (None, None):
         out.append("corrected_calcium")
+    if w.albumin_known is not None or (w.calcium_below, w.calcium_over) != (None, None):
+        out.append("patient.albumin_g_dl")
     for bound, fact in ((w.platelets_below, "platelets_10e9_l"), (w.anc_below, "anc_10e9_l"),
                         (w.hemoglobin_below, "hemoglobin_g_dl")):  # fmt: skip
         if bound is not None:
@@ -130,12 +136,20 @@ def when_facts(when: When) -> tuple[str, ...]:
 
 
 class OrderView:
-    """One order of a unit, as declared: its local `index` and the declared attributes only."""
+    """One order line of a unit, as declared: its medication's local `index`, its ingredient
+    `part`, and the declared attributes only."""
 
-    __slots__ = ("index", "_values", "_formulary", "_owner")
+    __slots__ = ("index", "part", "_values", "_formulary", "_owner", "_order")
 
-    def __init__(self, index: int, values: dict[str, Any], formulary: Formulary, owner: str):
-        self.index, self._values, self._formulary, self._owner = index, values, formulary, owner
+    def __init__(self, index: int, part: int, values: dict[str, Any], formulary: Formulary, owner: str,
+                 order: Any = None):  # fmt: skip
+        self.index, self.part, self._values = index, part, values
+        self._formulary, self._owner = formulary, owner
+        self._order = order  # the real order, for the engine only (partition views under strict reads)
+
+    @property
+    def line(self) -> tuple[int, int]:
+        return (self.index, self.part)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -234,23 +248,23 @@ def _order_key(o: Any, reads: Sequence[str]) -> tuple:
     return tuple(_DERIVED[a](o) if a in _DERIVED else getattr(o, a) for a in reads)
 
 
-def _remap_evidence(value: Any, pos: Sequence[int], key: str = "") -> Any:
+def _remap_evidence(value: Any, meds: Sequence[int], key: str = "") -> Any:
     if isinstance(value, dict):
-        return {k: _remap_evidence(v, pos, k) for k, v in value.items()}
+        return {k: _remap_evidence(v, meds, k) for k, v in value.items()}
     if isinstance(value, list):
         if key == "orders" and all(type(v) is int for v in value):
-            return [pos[v] for v in value]
-        return [_remap_evidence(v, pos) for v in value]
+            return list(dict.fromkeys(meds[v] for v in value))
+        return [_remap_evidence(v, meds) for v in value]
     if key == "medication" and type(value) is int:
-        return pos[value]
+        return meds[value]
     return value
 
 
-def _remap(found: Finding, pos: Sequence[int]) -> Finding:
+def _remap(found: Finding, meds: Sequence[int]) -> Finding:
     return replace(
         found,
-        medications=tuple(pos[i] for i in found.medications),
-        evidence=_remap_evidence(found.evidence, pos),
+        medications=tuple(sorted({meds[i] for i in found.medications})),
+        evidence=_remap_evidence(found.evidence, meds),
     )
 
 
@@ -267,19 +281,31 @@ class Memo:
         return t
 
 
+def _real(o: Any) -> Any:
+    return o._order if isinstance(o, OrderView) else o
+
+
+def _local(orders: Sequence[Any]) -> tuple[list[int], dict[int, int]]:
+    """The unit's medications in order, and each one's local number: the lines of one medication
+    (a combination product's ingredients) share it, as they share the medication's index."""
+    meds = sorted({o.index for o in orders})
+    return meds, {g: n for n, g in enumerate(meds)}
+
+
 def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
     """Every unit of `ev` in this regimen: from the memo, or evaluated on its declared input."""
     table, known = memo.table(ev.name), memo.table(f"{ev.name}/orders")
-    orders, reads = ctx.orders, ev.reads
-    for unit in ev.units(_selecting(ev, ctx) if STRICT else ctx):
+    reads = ev.reads
+    for unit in ev.units(_Selecting(ev, ctx) if STRICT else ctx):
+        orders = [_real(o) for o in unit.orders]
+        meds, local = _local(orders)
         facts = ev.facts + unit.facts if unit.facts else ev.facts
         okeys = []
-        for i in unit.orders:
-            o = orders[i]
+        for o in orders:
             entry = known.get(id(o))  # the entry holds the order, so its id is not reused meanwhile
             if entry is None or entry[0] is not o:
                 entry = known[id(o)] = (o, _order_key(o, reads))
-            okeys.append(entry[1])
+            okeys.append((local[o.index], o.part, entry[1]))
         fvalues = tuple(FACTS[name](ctx) for name in facts)
         key = (_item_key(unit.item), facts, tuple(okeys), fvalues)
         hit = table.get(key)
@@ -288,17 +314,17 @@ def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
             hit = table[key] = tuple(ev.evaluate(inp))
         if not hit:
             continue
-        pos = unit.orders
-        if pos == tuple(range(len(pos))):
+        if meds == list(range(len(meds))):
             yield from hit
         else:
-            yield from (_remap(f, pos) for f in hit)
+            yield from (_remap(f, meds) for f in hit)
 
 
 def _input(ev: Evaluator, unit: Unit, okeys: list[tuple], facts: tuple[str, ...], fvalues: tuple,
            ctx: Any) -> Input:  # fmt: skip
     views = tuple(
-        OrderView(n, dict(zip(ev.reads, k, strict=True)), ctx.formulary, ev.name) for n, k in enumerate(okeys)
+        OrderView(n, part, dict(zip(ev.reads, k, strict=True)), ctx.formulary, ev.name)
+        for n, part, k in okeys
     )
     cview = ContextView(dict(zip(facts, fvalues, strict=True)), ctx.formulary, ctx.knowledge, ev.name)
     return Input(unit.item, views, cview)
@@ -310,28 +336,15 @@ class _Selecting:
     def __init__(self, ev: Evaluator, ctx: Any):
         self._ctx = ctx
         self.orders = [
-            OrderView(o.index, {a: (_DERIVED[a](o) if a in _DERIVED else getattr(o, a)) for a in ev.selects},
-                      ctx.formulary, f"{ev.name}.units")  # fmt: skip
+            OrderView(o.index, o.part, {a: (_DERIVED[a](o) if a in _DERIVED else getattr(o, a))
+                                        for a in ev.selects}, ctx.formulary, f"{ev.name}.units", o)
             for o in ctx.orders
-        ]
+        ]  # fmt: skip
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ctx, name)
 
 
-def _selecting(ev: Evaluator, ctx: Any) -> Any:
-    return _Selecting(ev, ctx)
-
-
 def evaluate_directly(ev: Evaluator, ctx: Any) -> Iterable[Finding]:
-    """`ev` over a whole Context with no memo, findings indexed as the Context's orders are.
-
-    For callers that hold a Context of their own (the batch audit's plans, until it calls the
-    engine); the engine itself uses `run_evaluator`."""
-    by_index = {o.index: o for o in ctx.orders}
-    for unit in ev.units(ctx):
-        facts = ev.facts + unit.facts
-        okeys = [_order_key(by_index[i], ev.reads) for i in unit.orders]
-        fvalues = tuple(FACTS[name](ctx) for name in facts)
-        inp = _input(ev, unit, okeys, facts, fvalues, ctx)
-        yield from (_remap(f, unit.orders) for f in ev.evaluate(inp))
+    """`ev` over a whole Context with no memo (the engine uses `run_evaluator`)."""
+    return run_evaluator(ev, ctx, Memo())

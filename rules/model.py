@@ -46,6 +46,8 @@ class Interaction:
     a_routes: tuple[str, ...] = ()
     b_routes: tuple[str, ...] = ()
     verified: bool = True
+    evidence_quote: str = ""  # the one sentence of the source the rule rests on
+    evidence_location: str = ""  # where it stands in the source: "Section 7", "Table 2", "Boxed Warning"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,9 @@ class Duplication:
     recommendation: str
     source: str
     verified: bool = True
+    evidence_quote: str = ""  # the one sentence of the source the rule rests on
+    evidence_location: str = ""  # where it stands in the source: "Section 7", "Table 2", "Boxed Warning"
+    prn_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,8 @@ class Caution:
     dose_number_max: int | None = None
     dose_number_min: int | None = None
     verified: bool = True
+    evidence_quote: str = ""  # the one sentence of the source the rule rests on
+    evidence_location: str = ""  # where it stands in the source: "Section 7", "Table 2", "Boxed Warning"
     keys: frozenset[str] = frozenset()  # the selector tags, derived: see __post_init__
 
     def __post_init__(self) -> None:
@@ -97,6 +104,9 @@ class RequiredCheck:
     routes: tuple[str, ...] = ()
     with_drugs: tuple[Selector, ...] = ()
     verified: bool = True
+    evidence_quote: str = ""  # the one sentence of the source the rule rests on
+    evidence_location: str = ""  # where it stands in the source: "Section 7", "Table 2", "Boxed Warning"
+    unless: When | None = None  # the check is not for patients who match (calcium advice in hypercalcaemia)
     keys: frozenset[str] = frozenset()  # the selector tags, derived: see __post_init__
 
     def __post_init__(self) -> None:
@@ -119,6 +129,8 @@ class MmeThreshold:
     message: str
     recommendation: str
     source: str
+    evidence_quote: str = ""  # the one sentence of the source the rule rests on
+    evidence_location: str = ""  # where it stands in the source: "Section 7", "Table 2", "Boxed Warning"
 
 
 @dataclass(frozen=True)

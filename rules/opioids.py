@@ -1,7 +1,9 @@
-"""Opioid load in morphine milligram equivalents (CDC 2022 factors) across all opioid orders.
+"""Opioid load in morphine milligram equivalents across all opioid orders: CDC 2022 factors for
+oral and transdermal opioids, a sourced parenteral equianalgesic table for IV/SC/IM orders.
 
-PRN orders count at their most frequent allowed use (or their stated cap). Routes without a
-CDC factor (IV, SC) are listed as not counted rather than converted with an invented factor.
+PRN orders count at their most frequent allowed use (or their stated cap). Each contribution
+names the table its factor comes from; a route with no factor in any table is listed as not
+counted rather than converted with an invented factor.
 The CDC thresholds are for non-cancer pain, so with a cancer condition the total is info only.
 """
 
@@ -18,7 +20,7 @@ from rules.mechanism import Evaluator, Input, Unit
 
 def opioid_units(ctx: Context) -> Iterator[Unit]:
     """One unit per regimen: its opioid orders."""
-    opioids = tuple(o.index for o in ctx.orders if "opioid" in o.classes and o.drug_id)
+    opioids = tuple(o for o in ctx.orders if "opioid" in o.classes and o.drug_id)
     if opioids:
         yield Unit("opioids", opioids)
 
@@ -33,7 +35,7 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
                 {
                     "medication": o.index,
                     "drug": o.drug_id,
-                    "reason": f"no CDC conversion factor for the {o.route} route",
+                    "reason": f"no conversion factor for the {o.route} route",
                 }
             )
             continue
@@ -49,6 +51,7 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
                 "amount": shown,
                 "factor": factor.factor,
                 "mme_per_day": round(amount * factor.factor, 1),
+                "table": k.sources[factor.source].label,
             }
         )
     total = round(sum(p["mme_per_day"] for p in parts), 1)
@@ -73,7 +76,7 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
             over.message.format(total=num(total), threshold=num(over.mme)) + not_counted,
             over.recommendation,
             evidence,
-            source_block(k, over.source),
+            source_block(k, over.source, rule=over),
             rule=f"opioid_load.{int(over.mme)}",
         )
         return

@@ -19,7 +19,7 @@ from rules.model import Caution
 
 
 def _selected(keys: frozenset[str], routes: tuple[str, ...], ctx: Context) -> list[Order]:
-    return [o for o in ctx.orders if keys & ctx.tags[o.index] and (not routes or o.route in routes)]
+    return [o for o in ctx.orders if keys & ctx.tags[o.line] and (not routes or o.route in routes)]
 
 
 def _dose_number_fits(c: Caution, o: Order) -> bool:
@@ -50,6 +50,10 @@ def _evidence(c: Caution, ctx) -> dict:
         if any(b is not None for b in bounds):
             value = read()
             ev[name] = num(value) if value is not None else None
+    if w.calcium_below is not None or w.calcium_over is not None:
+        # Without albumin the figure is the measured total: say so, a card must not pass it as corrected
+        known = p.albumin_g_dl is not None
+        ev["calcium_basis"] = "albumin-corrected" if known else "uncorrected (albumin unknown)"
     return ev
 
 
@@ -68,12 +72,12 @@ def _renal_text(c: Caution, ctx) -> str:
 def caution_units(ctx: Context) -> Iterator[Unit]:
     """One unit per caution the patient is known to fall under: the orders it selects."""
     index = ctx.knowledge.cautions_by_key
-    candidates = {id(c): c for o in ctx.orders for t in ctx.tags[o.index] for c in index.get(t, ())}
+    candidates = {id(c): c for o in ctx.orders for t in ctx.tags[o.line] for c in index.get(t, ())}
     for c in candidates.values():  # the report sorts findings; no order needed here
         if ctx.matches(c.when) is not True:  # unknown facts are checks.toml's business
             continue
         orders = tuple(
-            o.index
+            o
             for o in _selected(c.keys, c.routes, ctx)
             if (c.prn is None or o.prn == c.prn) and _dose_number_fits(c, o)
         )
@@ -98,7 +102,7 @@ def evaluate_caution(inp: Input) -> Iterator[Finding]:
         message,
         c.recommendation,
         ev,
-        source_block(inp.knowledge, c.source, c.verified),
+        source_block(inp.knowledge, c.source, c.verified, c),
         rule=f"{c.category}.{c.id}",
     )
 
@@ -160,16 +164,20 @@ def check_units(ctx: Context) -> Iterator[Unit]:
     for rc in ctx.knowledge.checks:
         if not rc.keys & present:
             continue
-        orders = tuple(o.index for o in _selected(rc.keys, rc.routes, ctx))
+        orders = tuple(_selected(rc.keys, rc.routes, ctx))
         if not orders:
             continue
         absent = tuple(sel for sel in rc.with_drugs if sel.key not in present)
         facts = tuple(dict.fromkeys(f for need in rc.needs for f in NEEDS.get(need, ())))
+        if rc.unless is not None:
+            facts = tuple(dict.fromkeys((*facts, *when_facts(rc.unless))))
         yield Unit((rc, absent), orders, facts)
 
 
 def evaluate_check(inp: Input) -> Iterator[Finding]:
     (rc, absent), ctx, orders = inp.item, inp.ctx, inp.orders
+    if rc.unless is not None and ctx.matches(rc.unless) is True:
+        return
     missing = [m for need in rc.needs for m in _missing(need, ctx)]
     for sel in absent:
         label = inp.formulary.classes[sel.id].name if sel.kind == "class" else sel.id
@@ -186,7 +194,7 @@ def evaluate_check(inp: Input) -> Iterator[Finding]:
         rc.message.format(drug=names, missing="; ".join(missing)),
         rc.recommendation,
         {"missing": missing},
-        source_block(inp.knowledge, rc.source, rc.verified),
+        source_block(inp.knowledge, rc.source, rc.verified, rc),
         rule=f"monitoring.{rc.id}",
     )
 

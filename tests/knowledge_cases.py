@@ -33,6 +33,8 @@ def patient_for(when: When) -> dict[str, Any]:
         p["age_years"] = when.age_min
     if when.age_over is not None:
         p["age_years"] = when.age_over + 1
+    if when.age_below is not None:
+        p["age_years"] = when.age_below - 4
     if when.weight_below is not None:
         p["weight_kg"] = when.weight_below - 5
     if when.weight_max_kg is not None:
@@ -57,6 +59,8 @@ def patient_for(when: When) -> dict[str, Any]:
         p["qtc_ms"] = when.qtc_over + 10
     if when.qtc_min is not None:
         p["qtc_ms"] = when.qtc_min
+    if when.albumin_known:
+        p["albumin"] = "4 g/dL"
     if when.calcium_below is not None:
         p["serum_calcium"] = f"{when.calcium_below - 1} mg/dL"
     if when.calcium_over is not None:
@@ -88,9 +92,25 @@ def limit_cases() -> list[tuple[str, Drug, DoseLimit, str, str]]:
     for d in sorted(f.drugs.values(), key=lambda d: d.id):
         for i, lim in enumerate(d.limits):
             for attr, code in LIMIT_KINDS:
-                if getattr(lim, attr) is not None:
-                    out.append((f"{d.id}#{i}:{attr}", d, lim, attr, code))
+                if getattr(lim, attr) is None:
+                    continue
+                if attr == "max_single" and lim.single_upto is not None and lim.max_single >= lim.single_upto:
+                    continue  # the row's band ends at its maximum: nothing in the band exceeds it
+                out.append((f"{d.id}#{i}:{attr}", d, lim, attr, code))
     return out
+
+
+def _single_cap(d: Drug, lim: DoseLimit) -> float:
+    """The largest single dose that is still read as this row's regimen (band, salt weight)."""
+    from rules.safety_data import safety
+
+    caps = [lim.single_upto] if lim.single_upto is not None else []
+    if (salt := safety().salts.get(d.id)) is not None:
+        caps.append(salt.read_as_salt_above)
+    return min(caps) if caps else float("inf")
+
+
+_PER_DAY = ((1, "daily"), (2, "bid"), (3, "tid"), (4, "qid"), (6, "q4h"), (12, "q2h"), (24, "q1h"))
 
 
 def medication_for(d: Drug, lim: DoseLimit, attr: str, factor: float) -> dict[str, Any]:
@@ -98,12 +118,17 @@ def medication_for(d: Drug, lim: DoseLimit, attr: str, factor: float) -> dict[st
     route = lim.routes[0]
     unit = d.unit_for(route)
     value = getattr(lim, attr)
-    med: dict[str, Any] = {"drug": d.id, "route": route, "unit": unit, "dose": 1e-3, "frequency": "once"}
+    base = lim.single_above * 1.01 if lim.single_above is not None else 1e-3
+    med: dict[str, Any] = {"drug": d.id, "route": route, "unit": unit, "dose": base, "frequency": "once"}
+    if lim.dose_number_min is not None:
+        med["dose_number"] = lim.dose_number_min
     match attr:
         case "max_single":
             med["dose"] = value * factor
         case "max_daily":
-            med.update(dose=value * factor, frequency="daily")
+            cap = _single_cap(d, lim)
+            n, freq = next(x for x in _PER_DAY if value * factor / x[0] <= cap or x[0] == 24)
+            med.update(dose=value * factor / n, frequency=freq)
         case "min_interval_h":
             med["frequency"] = f"every {num(value / factor)} hours"
         case "max_duration_days":

@@ -39,6 +39,7 @@ CORPUS: list[dict] = [
         {"drug": "sertraline", "dose": 50, "unit": "mg", "frequency": "daily"},
         {"drug": "tramadol", "dose": 100, "unit": "mg", "frequency": "q4h"},
         {"drug": "clarithromycin", "dose": 500, "unit": "mg", "frequency": "bid"},
+        {"drug": "apixaban", "dose": 5, "unit": "mg", "frequency": "bid"},
      ]},
     {"patient": {"age_years": 60, "weight_kg": 70, "qtc_ms": 510, "serum_calcium": "7.5 mg/dL",
                  "platelets": "40 10^9/L", "anc": "0.8 10^9/L", "hemoglobin": "7.9 g/dL",
@@ -76,6 +77,16 @@ CORPUS: list[dict] = [
         {"drug": "fentanyl", "dose": 25, "unit": "ug/h", "route": "transdermal", "frequency": "q72h"},
         {"drug": "methadone", "dose": 10, "unit": "mg", "frequency": "q8h"},
         {"drug": "metformin", "dose": 500, "unit": "mg", "frequency": "bid"},
+     ]},
+    {"patient": {"age_years": 45, "weight_kg": 80, "opioid_tolerant": False, "conditions": ["cancer"],
+                 "serum_calcium": "12.8 mg/dL"},
+     "medications": [  # the safety layer: naive starts, long-acting, implausible doses, salts, naloxone
+        {"drug": "hydromorphone", "dose": 8, "unit": "mg", "route": "oral", "frequency": "q4h"},
+        {"drug": "OxyContin", "dose": 10, "unit": "mg", "frequency": "q12h"},
+        {"drug": "fentanyl", "dose": 25, "unit": "mg/h", "route": "transdermal", "frequency": "q72h"},
+        {"drug": "diazepam", "dose": 5, "unit": "mg", "frequency": "bid"},
+        {"drug": "calcium carbonate", "dose": 1500, "unit": "mg", "route": "oral", "frequency": "qid"},
+        {"drug": "zoledronic acid", "dose": 4, "unit": "mg", "route": "iv", "frequency": "every 4 weeks"},
      ]},
 ]  # fmt: skip
 

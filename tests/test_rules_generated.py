@@ -82,6 +82,8 @@ def test_duplication_needs_two_members(rule):
     members = representative(rule.selector)
     assert len(members) >= 2, f"{rule.id}: class has fewer than two members"
     meds = [_med(members[0]), _med(members[1])]
+    if rule.prn_only:
+        meds = [{**m, "prn": True} for m in meds]
     assert f"duplication.{rule.id}" in _codes({"patient": NEUTRAL, "medications": meds})
     assert f"duplication.{rule.id}" not in _codes({"patient": NEUTRAL, "medications": meds[:1]})
 

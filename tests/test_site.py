@@ -160,6 +160,8 @@ source = "LOCAL1"
 routes = ["oral"]
 max_daily = "1000 mg"
 source = "LOCAL1"
+evidence_quote = "Adults: no more than 1000 mg per day."
+evidence_location = "Monograph, Dosing"
 recommendation = "Keep cannabidiol at or below 1000 mg/day (local policy)."
 
 [[rule]]
@@ -210,6 +212,8 @@ effect = "INR rises (cannabidiol inhibits CYP2C9)."
 mechanism = "CYP2C9 inhibition raises warfarin exposure."
 management = "Check the INR within a week of starting or changing cannabidiol."
 source = "LOCAL1"
+evidence_quote = "Cannabidiol may increase warfarin exposure; monitor the INR."
+evidence_location = "Monograph, Interactions"
 """
 
 

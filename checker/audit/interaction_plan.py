@@ -198,11 +198,14 @@ def _pair_rules(env: Env, know: Knowledge, k: tuple[int, int], vx: int, vy: int)
     orders = env.v.orders
     got = done.get(k)
     if got is None:
-        two = [dataclasses.replace(orders[vx], index=0), dataclasses.replace(orders[vy], index=1)]
+        two = [
+            dataclasses.replace(orders[vx], index=0, part=0),
+            dataclasses.replace(orders[vy], index=1, part=0),
+        ]
         ctx = env.facts.context(0, two, env.f, know)
-        ctx.__dict__["tags"] = {0: env.vtags[vx], 1: env.vtags[vy]}
+        ctx.__dict__["tags"] = {(0, 0): env.vtags[vx], (1, 0): env.vtags[vy]}
         pos = {id(r): j for j, r in enumerate(know.interactions)}
-        got = done[k] = [pos[id(r)] for r in pair_rules(ctx, two).get((0, 1), {}).values()]
+        got = done[k] = [pos[id(r)] for r in pair_rules(ctx, two).get(((0, 0), (1, 0)), {}).values()]
     return got
 
 

@@ -238,7 +238,7 @@ def run_plan(
             ctx = env.facts.context(
                 unit_p[u], orders, env.f, know if plan.knowledge is None else plan.knowledge(u)
             )
-            ctx.__dict__["tags"] = {o.index: vtags[vi] for o, vi in zip(orders, vids, strict=True)}
+            ctx.__dict__["tags"] = {o.line: vtags[vi] for o, vi in zip(orders, vids, strict=True)}
             pos_of = {o.index: j for j, o in enumerate(orders)}
             mine: dict[tuple, Finding] = {}
             for x in evaluate(ctx):

@@ -128,6 +128,8 @@ def _when_facts(facts: PatientFacts, w: When) -> list[np.ndarray]:
         (facts.hb, (w.hemoglobin_below,)),
     )
     out += [col for col, bounds in labs if any(b is not None for b in bounds)]
+    if w.calcium_below is not None or w.calcium_over is not None or w.albumin_known is not None:
+        out.append(facts.albumin_known)  # the evidence says whether the calcium was corrected
     return out
 
 

@@ -131,6 +131,7 @@ class PatientFacts:
         self.crcl_estimated = np.where(on_egfr, 2, estimated.astype(np.int64))
         calcium, albumin = num_("serum_calcium_mg_dl"), num_("albumin_g_dl")
         self.calcium = np.where(np.isnan(albumin), calcium, calcium + 0.8 * (4.0 - albumin))  # rules.context
+        self.albumin_known = ~np.isnan(albumin)  # When.albumin_known: always answerable
         # Conditions: per distinct tuple, the normalised set exactly as Context.conditions makes it.
         conds = pd.Series(attr("conditions"), dtype=object).to_numpy()  # tuples (an Index would nest them)
         code, uniq = pd.factorize(conds, use_na_sentinel=False)
@@ -223,6 +224,8 @@ class PatientFacts:
             ok &= self.tolerant == float(w.opioid_tolerant)  # NaN (unknown) is never equal
         if w.pregnant is not None:
             ok &= self.pregnant == float(w.pregnant)
+        if w.albumin_known is not None:
+            ok &= self.albumin_known == w.albumin_known
         return ok
 
     def _possibly(self, w: When) -> np.ndarray:
@@ -237,6 +240,8 @@ class PatientFacts:
             no |= ~np.isnan(self.tolerant) & (self.tolerant != float(w.opioid_tolerant))
         if w.pregnant is not None:
             no |= ~np.isnan(self.pregnant) & (self.pregnant != float(w.pregnant))
+        if w.albumin_known is not None:
+            no |= self.albumin_known != w.albumin_known
         return ~no
 
     def _ranges(self, w: When) -> Iterator[tuple[np.ndarray, tuple]]:

@@ -124,6 +124,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from checker.governance.wiring import install as install_governance
 
     install_governance(app, api)  # site layer, database, jti ledger, request ids, metrics, /governance
+
+    from checker import web  # the pages for people (checker/web), with their own CSRF and errors
+
+    web.register(app)
     app.wsgi_app = BodyLimit(app.wsgi_app, lambda: app.config["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]
     app.before_request(_body_error)
     app.before_request(auth.authenticate)
@@ -180,6 +184,8 @@ def _body_error() -> None:
 def _require_json(*_: Any) -> None:
     """A body that is not JSON gets 415 before any parsing (webargs would read it as empty)."""
     if request.method not in ("POST", "PUT", "PATCH") or request.routing_exception is not None:
+        return
+    if request.blueprint == "web":  # the pages take form posts
         return
     mimetype = request.mimetype or ""
     if mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
