@@ -11,3 +11,14 @@ _options = gunicorn_options("127.0.0.1", 8000, workers=2, threads=_threads)
 for _name in ("bind", "workers", "accesslog"):
     _options.pop(_name)
 globals().update(_options)
+
+# /metrics across workers: prometheus-client's multiprocess directory, set before the app (and
+# prometheus_client) load, removed when gunicorn exits if it was made here (checker.ops.multiproc).
+from checker.ops.multiproc import multiproc_dir, remove_dir  # noqa: E402
+
+_metrics_dir, _made = multiproc_dir()
+
+
+def on_exit(_server: object) -> None:
+    if _made:
+        remove_dir(_metrics_dir)

@@ -37,9 +37,10 @@ def render_table(report: dict[str, Any], stream: TextIO) -> None:
     colour = _colour(stream)
     w = stream.write
     counts = ", ".join(f"{n} {s}" for s, n in report["counts"].items() if n)
-    w(f"knowledge {report['knowledge_version']}  ·  {counts or 'no findings'}\n")
+    hidden = f"  ·  {report['suppressed']} suppressed by the site" if report.get("suppressed") else ""
+    w(f"knowledge {report['knowledge_version']}  ·  {counts or 'no findings'}{hidden}\n")
     for f in report["findings"]:
-        sev = f["severity"].upper()
+        sev = f["severity"].upper() + (" (SUPPRESSED)" if f.get("suppressed") else "")
         label = f"{_COLOURS[f['severity']]}{sev:<15}{_RESET}" if colour else f"{sev:<15}"
         meds = ",".join(str(i) for i in f["medications"])
         w(f"\n{label} {f['category']:<12} {f['code']}  [meds {meds}]\n")
@@ -75,7 +76,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     data = _read_json(args.regimen)
     try:
-        report = check(data)
+        report = check(data, include_suppressed=args.include_suppressed)
     except InvalidRegimen as exc:
         for field, msgs in exc.errors.items():
             print(f"medcheck: {field}: {'; '.join(msgs)}", file=sys.stderr)
@@ -136,15 +137,26 @@ def _print_drug(d: dict[str, Any]) -> None:
 
 def cmd_rules(args: argparse.Namespace) -> int:
     from checker.catalogue import rule_list
+    from checker.site import active, rules_view
 
-    rows = rule_list()
+    rows = rules_view(rule_list(), active())  # effective severity, origin package or site
     if args.json:
         json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
         for r in rows:
-            print(f"{r['id']:<48} {r['category']:<12} {r['severity']:<15} {r['source']}")
+            was = f" (package: {r['package_severity']})" if "package_severity" in r else ""
+            off = " [suppressed" + ("" if any(s["when"] for s in r["suppressed"]) else " everywhere") + "]" \
+                if r.get("suppressed") else ""
+            print(f"{r['id']:<48} {r['category']:<12} {r['severity']:<15} {r['origin']:<7} "
+                  f"{r['source']}{was}{off}")
     return EXIT_OK
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from checker.governance.cli import feedback
+
+    return feedback(args)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -178,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("regimen")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     c.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 if a finding is at or above this")
+    c.add_argument("--include-suppressed", action="store_true", help="list findings the site suppressed")
     c.set_defaults(func=cmd_check)
     a = sub.add_parser("audit", help="audit a CSV of medication orders")
     a.add_argument("meds", help="medications CSV (or - for stdin)")
@@ -208,7 +221,30 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("rules", help="list every rule with its category, severity and source")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_rules)
+    fb = sub.add_parser("feedback", help="override analytics per rule: shown, accepted, overridden")
+    fb.add_argument("--since", help="ISO date (default: 30 days ago)")
+    fb.add_argument("-o", "--output", help="write the governance page as HTML (.html) or JSON (.json)")
+    fb.add_argument("--json", action="store_true", help="print the summary as JSON")
+    fb.set_defaults(func=cmd_feedback)
+    for command in sub.choices.values():  # every command reads the knowledge: all take the site layer
+        command.add_argument("--site", metavar="PATH", default=os.environ.get("MEDCHECK_SITE") or None,
+                             help="site configuration file layered over the packaged knowledge "
+                             "(default $MEDCHECK_SITE)")
     return p
+
+
+def _use_site(path: str | None) -> None:
+    """Load and validate the site file before anything else reads the knowledge; the server's
+    workers find it in MEDCHECK_SITE. A bad file is a usage error naming its line."""
+    if not path:
+        return
+    from checker.site import SiteError, use
+
+    try:
+        use(path)
+    except SiteError as exc:
+        raise UsageError(str(exc)) from None
+    os.environ["MEDCHECK_SITE"] = os.path.abspath(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
         return int(exc.code or 0)
     try:
+        _use_site(args.site)
         return args.func(args)
     except UsageError as exc:
         print(f"medcheck: {exc}", file=sys.stderr)

@@ -76,6 +76,8 @@ class Finding:
     evidence: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
     rule: str = ""
+    suppressed: bool = False  # by the site layer; shown only on request (include_suppressed)
+    site: dict[str, Any] = field(default_factory=dict)  # what the site layer changed, and why
 
     def sort_key(self) -> tuple:
         return (
@@ -88,7 +90,7 @@ class Finding:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "code": self.code,
             "rule": self.rule or self.code,
             "category": self.category,
@@ -100,6 +102,11 @@ class Finding:
             "evidence": self.evidence,
             "source": self.source,
         }
+        if self.site:
+            out["site"] = self.site
+        if self.suppressed:
+            out["suppressed"] = True
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,21 +114,23 @@ class Report:
     knowledge_version: str
     findings: tuple[Finding, ...]
     medications: tuple[dict[str, Any], ...]
+    suppressed: int = 0  # findings the site layer suppressed (listed, marked, only on request)
 
     @property
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(SEVERITIES, 0)
         for f in self.findings:
-            counts[f.severity] += 1
+            if not f.suppressed:
+                counts[f.severity] += 1
         return counts
 
     @property
     def highest_severity(self) -> str | None:
-        return self.findings[0].severity if self.findings else None
+        return next((f.severity for f in self.findings if not f.suppressed), None)
 
     def at_or_above(self, severity: str) -> list[Finding]:
         limit = SEVERITY_RANK[severity]
-        return [f for f in self.findings if SEVERITY_RANK[f.severity] <= limit]
+        return [f for f in self.findings if SEVERITY_RANK[f.severity] <= limit and not f.suppressed]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,4 +139,5 @@ class Report:
             "counts": self.counts,
             "findings": [f.to_dict() for f in self.findings],
             "medications": [dict(m) for m in self.medications],
+            "suppressed": self.suppressed,
         }

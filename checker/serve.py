@@ -13,6 +13,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from checker.ops.multiproc import multiproc_dir, remove_dir, worker_exit
+
 
 class MedcheckApplication(BaseApplication):
     """gunicorn with its settings from our flags; the app is built once and forked (preload)."""
@@ -29,13 +31,10 @@ class MedcheckApplication(BaseApplication):
 
     def load(self) -> Any:
         from checker.http import create_app
+        from checker.ops.logs import configure
 
-        # The app logs under "medcheck" (feedback, refusals, bugs); send it where gunicorn logs.
-        server_log = logging.getLogger("gunicorn.error")
-        app_log = logging.getLogger("medcheck")
-        app_log.handlers = list(server_log.handlers)
-        app_log.setLevel(server_log.level)
-        app_log.propagate = False
+        # The app logs under "medcheck" (feedback, refusals, requests, bugs): JSON lines on stderr.
+        configure(logging.getLogger("gunicorn.error").level)
         return create_app(self.app_config)
 
 
@@ -72,6 +71,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
         "limit_request_line": 4094,
         "limit_request_fields": 100,
         "limit_request_field_size": 8190,
+        "child_exit": worker_exit,  # metrics: a dead worker's files (checker.ops.multiproc)
     }
 
 
@@ -93,8 +93,12 @@ def serve(args: argparse.Namespace) -> int:
     if not os.environ.get("MEDCHECK_PUBLIC_URL") and not os.environ.get("MEDCHECK_CDS_AUDIENCE_BASE"):
         if url := bind_url(args.host, args.port):
             config["PUBLIC_URL"] = url
+    metrics_dir, made = multiproc_dir()  # /metrics sums every worker's values from here
     try:
         MedcheckApplication(options, config).run()
     except SystemExit as exc:  # gunicorn exits on start-up errors (port in use, bad config)
         return int(exc.code or 0) if isinstance(exc.code, int) else 1
+    finally:
+        if made:
+            remove_dir(metrics_dir)
     return 0

@@ -33,6 +33,15 @@ DATA_FILES = (
 )
 TABLES = ("ingredients.tsv", "rxnorm.tsv")
 KNOWLEDGE_RELEASE = "2026.11.1"
+# A site's local entries ([[drug]] and [source.ID] tables in the packaged files' formats), added
+# by `add_local` before the first load and validated and indexed with the packaged ones.
+_LOCAL: list[tuple[str, dict]] = []
+
+
+def add_local(name: str, data: dict) -> None:
+    """Layer a site file's drug and source tables over the packaged formulary (checker.site)."""
+    _LOCAL.append((name, data))
+    load.cache_clear()
 
 
 @dataclass(frozen=True)
@@ -216,6 +225,13 @@ def load() -> Formulary:
     for drug_id, codes in extra.items():
         drugs[drug_id] = with_codes(drugs[drug_id], codes)
     drugs = add_provisional_drugs(parsed["provisional.toml"], drugs, key)
+    # A site's local drugs last, after every packaged file (checker.site).
+    for name, data in _LOCAL:
+        parsed[name] = data
+        for d in build_drugs(data.get("drug", []), name):
+            if d.id in drugs:
+                raise KnowledgeError(f"{name}: drug id {d.id!r} is already in the formulary")
+            drugs[d.id] = d
     index, atc = _index(drugs)
     sources = _all_sources(parsed)
     products, product_names, families = load_products(

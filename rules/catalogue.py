@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from checker.quantities import num
 from rules.knowledge import knowledge
 
 
@@ -34,57 +33,5 @@ def rules() -> list[dict[str, Any]]:
                 t.source) for t in k.mme_thresholds]  # fmt: skip
     total = "Total opioid load in MME/day, shown for every regimen with an opioid."
     out.append(row("opioid_load.total", "opioid_load", "info", ["class:opioid"], total, k.mme_source))
-    from rules.anticoagulants import catalogue_rows
 
-    return out + dose_rules() + safety_rules() + catalogue_rows()
-
-
-def safety_rules() -> list[dict[str, Any]]:
-    """The safety layer's rules (rules/data/safety.toml), as its findings name them."""
-    from rules.safety_data import safety
-
-    s = safety()
-
-    def row(rid: str, category: str, severity: str, drugs: list[str], summary: str, r) -> dict[str, Any]:
-        src = s.sources[r.source]
-        return {"id": rid, "category": category, "severity": severity, "drugs": drugs, "summary": summary,
-                "source": src.label, "verified": r.verified and src.verified}  # fmt: skip
-
-    la, nx = s.long_acting, s.naloxone
-    starts = sorted({r.drug for r in s.naive_start.values()})
-    long_acting = [f"class:{c}" for c in sorted(la.classes)]
-    out = [
-        row("opioid_naive.long_acting", "condition", la.severity, long_acting, la.recommendation, la),
-        row("monitoring.opioid_tolerance_unknown", "monitoring", la.unknown_severity, long_acting,
-            "Record opioid tolerance before a long-acting opioid.", la),
-        row("opioid_naive.start", "dose_single", "major", starts,
-            "Single dose above the labelled opioid-naive starting dose (moderate; major at twice it; "
-            "monitoring when tolerance is unknown).", next(iter(s.naive_start.values()))),
-        row("monitoring.naloxone", "monitoring", nx.severity, ["class:opioid"],
-            f"Offer naloxone at {num(nx.mme)} MME/day or more, or with a benzodiazepine.", nx),
-    ]  # fmt: skip
-    for drug in sorted({c.drug for c in s.ceilings.values()}):
-        c = next(c for c in s.ceilings.values() if c.drug == drug)
-        summary = "A single dose more than ten times the highest labelled dose: a unit or decimal error."
-        out.append(row(f"unit.implausible_dose.{drug}", "unit", "major", [drug], summary, c))
-    return out
-
-
-def dose_rules() -> list[dict[str, Any]]:
-    """One row per dose-limit row of the formulary: "dose.<drug>.<n>", as findings name them."""
-    from formulary import load
-    from rules.dose import KINDS, describe
-
-    f = load()
-    out = []
-    for drug in sorted(f.drugs.values(), key=lambda d: d.id):
-        for n, lim in enumerate(drug.limits):
-            kind = next(kd for kd in KINDS if getattr(lim, kd.attr) is not None)
-            src = f.sources[lim.source]
-            summary = "; ".join(describe(lim, drug.unit_for(lim.routes[0]))) + f" ({', '.join(lim.routes)})"
-            out.append({
-                "id": f"dose.{drug.id}.{n}", "category": lim.category or kind.category,
-                "severity": lim.severity, "drugs": [drug.id], "summary": summary,
-                "source": src.label, "verified": lim.verified and src.verified,
-            })  # fmt: skip
     return out

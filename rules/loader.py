@@ -190,6 +190,15 @@ def _rows(data: dict[str, Any], key: str, schema: _Strict, name: str) -> list[di
     return rows
 
 
+# A site's own [[interaction]] rows, in interactions.toml's format (checker.site), added before the
+# knowledge is first loaded and validated with the packaged rows.
+_LOCAL: list[tuple[str, dict[str, Any]]] = []
+
+
+def add_local(name: str, data: dict[str, Any]) -> None:
+    _LOCAL.append((name, data))
+
+
 def load_knowledge(f: Formulary) -> Knowledge:
     parsed = {name: read_toml("rules", name)[0] for name in RULE_FILES}
     sources = dict(f.sources)
@@ -207,8 +216,12 @@ def load_knowledge(f: Formulary) -> Knowledge:
         return sid
 
     interactions = []
-    for r in _rows(parsed["interactions.toml"], "interaction", InteractionSchema(), "interactions.toml"):
-        w = f"interactions.toml [{r['id']}]"
+    tables = (("interactions.toml", parsed["interactions.toml"]), *_LOCAL)
+    for r, where in [(r, file) for file, data in tables
+                     for r in _rows(data, "interaction", InteractionSchema(), file)]:  # fmt: skip
+        w = f"{where} [{r['id']}]"
+        if any(i.id == r["id"] for i in interactions):
+            raise KnowledgeError(f"{w}: interaction id {r['id']!r} is already defined")
         interactions.append(
             Interaction(
                 id=r["id"],

@@ -4,6 +4,16 @@ import os
 
 # Evaluators' partition steps see only what they declare (rules/mechanism.py); set before import.
 os.environ.setdefault("MEDCHECK_STRICT_READS", "1")
+# The service's database (checker.store): one throw-away SQLite file per test run, never the
+# user's own; servers the tests start inherit it.
+if "MEDCHECK_DATABASE_URL" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _db_dir = tempfile.mkdtemp(prefix="medcheck-tests-")
+    atexit.register(shutil.rmtree, _db_dir, ignore_errors=True)
+    os.environ["MEDCHECK_DATABASE_URL"] = f"sqlite:///{_db_dir}/medcheck.db"
 
 import pytest  # noqa: E402
 

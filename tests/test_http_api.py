@@ -50,7 +50,8 @@ def test_check_returns_the_library_report_byte_for_byte(client):
     assert r.status_code == 200
     body = r.get_json()
     assert body == check(APAP_TWICE).to_dict()
-    assert list(body) == ["knowledge_version", "highest_severity", "counts", "findings", "medications"]
+    keys = ["knowledge_version", "highest_severity", "counts", "findings", "medications", "suppressed"]
+    assert list(body) == keys
     [f] = [f for f in body["findings"] if f["code"] == "dose.daily_max"]
     assert f["medications"] == [0, 1] and f["evidence"]["actual"] == "8 g/day"
     assert s.ReportSchema().validate(body) == {}
@@ -211,7 +212,7 @@ def test_docs_work_offline(client):
 
 
 def test_a_bug_is_a_json_500_without_traceback(app, caplog, monkeypatch):
-    def boom(_):
+    def boom(*_):
         raise RuntimeError("engine bug")
 
     monkeypatch.setitem(app.extensions, "medcheck.reports", boom)

@@ -318,7 +318,7 @@ def test_feedback_is_logged_structured_without_comment_or_forged_lines(server):
     content = server.wait_for(server.log, "card=")
     lines = [line for line in content.splitlines() if "cds feedback" in line]
     assert len(lines) == 1, lines
-    line = lines[0]
+    line = json.loads(lines[0])["event"]  # log lines are JSON (checker.ops.logs); the message is the event
     assert 'card="c-77\\r\\n[2026-12-01' in line and "outcome=overridden" in line
     assert 'reason="will-monitor\\r\\nthird"' in line and "second forged line" in line
     for forged in ("forged line", "second forged line", "third"):

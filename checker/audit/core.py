@@ -17,9 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from checker.engine import run
 from checker.model import SEVERITIES, Finding, Regimen, Report
 from checker.schemas import load_patient_fields
+from checker.site import checked
 
 from .loading import at_index, json_value, medication
 from .source import STOP
@@ -148,7 +148,7 @@ def audit_patient(
                 "Keep one row per patient.",
             )
         )
-    report = run(Regimen(patient, tuple(meds)))
+    report = checked(Regimen(patient, tuple(meds)))  # the engine, with the site layer if one is set
     found = [(f, tuple(numbers[i] for i in f.medications)) for f in report.findings]
     if extra:  # the engine's order, with the audit's findings put in their places
         found += [(f, f.medications) for f in extra]

@@ -121,6 +121,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(views.health)
     api.register_blueprint(views.v1)
     api.register_blueprint(cds_hooks.blp)
+    from checker.governance.wiring import install as install_governance
+
+    install_governance(app, api)  # site layer, database, jti ledger, request ids, metrics, /governance
+
     from checker import web  # the pages for people (checker/web), with their own CSRF and errors
 
     web.register(app)

@@ -21,8 +21,8 @@ from flask import Response, jsonify
 from flask.views import MethodView
 from flask_smorest import abort
 
-from checker.engine import run
 from checker.errors import InvalidRegimen
+from checker.governance.serving import note_cards, site_report, store_feedback
 from checker.http import cors, fhir
 from checker.http import schemas as s
 from checker.http.logs import logfmt
@@ -170,6 +170,7 @@ def finding_card(f: Finding, owners: list[Owner], service_id: str, version: str)
         "extension": {
             "medcheck": {
                 "code": f.code,
+                "rule": f.rule or f.code,
                 "severity": f.severity,
                 "category": f.category,
                 "orders": refs,
@@ -300,7 +301,7 @@ def evaluate(call: dict[str, Any], service_id: str, version: str, today: date | 
     got.cards.extend(_ignored_card(k, v, service_id, version) for k, v in {**refused, **ignored}.items())
     if not got.meds:
         return got.cards
-    report = run(load_regimen({"patient": patient, "medications": got.meds}))
+    report = site_report(load_regimen({"patient": patient, "medications": got.meds}))
     owners = got.owners
     for f in report.findings:
         if f.severity == "info":
@@ -402,7 +403,9 @@ class Service(MethodView):
             )  # noqa: E501
         if service["hook"] == "order-select" and not call["context"].get("selections"):
             abort(400, message="order-select requires context.selections (e.g. ['MedicationRequest/123']).")
-        return jsonify({"cards": _scrub(evaluate(call, service_id, knowledge().version))})
+        cards = _scrub(evaluate(call, service_id, knowledge().version))
+        note_cards(cards)  # shown counts, and which rule each card showed (for its feedback)
+        return jsonify({"cards": cards})
 
 
 @blp.route(f"/{_SERVICE_ID}/feedback")
@@ -411,7 +414,7 @@ class Feedback(MethodView):
     @blp.response(200, s.FeedbackAckSchema)
     @alt_errors(blp, {404: "No such service", 415: "Body is not application/json"})
     def post(self, body: dict[str, Any], service_id: str) -> Response:
-        """Record card outcomes (accepted, or overridden with a reason) in the service log."""
+        """Record card outcomes (accepted, or overridden with a coded reason) in the database and log."""
         _service(service_id)
         for item in body["feedback"]:
             override = item.get("overrideReason") or {}
@@ -422,4 +425,5 @@ class Feedback(MethodView):
                 service=service_id, card=item["card"], outcome=item["outcome"],
                 reason=reason.get("code") or reason.get("display"), at=item["outcomeTimestamp"],
             ))  # fmt: skip
+        store_feedback(service_id, body["feedback"])  # codes only: the comment is never stored
         return jsonify({"recorded": len(body["feedback"])})

@@ -85,6 +85,12 @@ class ReportSchema(Open):
     counts = fields.Nested(CountsSchema, required=True)
     findings = fields.List(fields.Nested(FindingSchema), required=True)
     medications = fields.List(fields.Nested(ReportMedicationSchema), required=True)
+    suppressed = fields.Integer(metadata={"description": "Findings the site layer suppressed"})
+
+
+class CheckQuerySchema(Schema):
+    include_suppressed = fields.Boolean(load_default=False, metadata={
+        "description": "List the findings the site layer suppressed, marked `suppressed: true`"})
 
 
 class HealthSchema(Schema):

@@ -12,7 +12,7 @@ import orjson
 from cachetools import LRUCache, cached
 from flask import current_app
 
-from checker.engine import run
+from checker.governance.serving import note_shown, shown_of, site_report
 from checker.model import Regimen
 
 
@@ -38,7 +38,7 @@ def knowledge() -> Knowledge:
     return current_app.extensions["medcheck"]
 
 
-def report_cache(megabytes: float) -> Callable[[Regimen], bytes]:
+def report_cache(megabytes: float) -> Callable[..., tuple[bytes, tuple]]:
     """The report of a regimen as JSON bytes, the most recently used kept up to `megabytes`.
 
     Order entry re-sends the same list on every change and every `order-select`, and a report is a
@@ -48,14 +48,18 @@ def report_cache(megabytes: float) -> Callable[[Regimen], bytes]:
     not report objects, so nothing a request does can change what the next one gets. Bounded by
     size, not count, so large regimens cannot grow a worker; the lock serves gthread workers."""
 
-    def render(regimen: Regimen) -> bytes:
-        return orjson.dumps(run(regimen).to_dict(), option=orjson.OPT_NON_STR_KEYS)
+    def render(regimen: Regimen, include_suppressed: bool = False) -> tuple[bytes, tuple]:
+        # The site layer applied (checker.governance); kept with the (rule, severity) pairs shown.
+        report = site_report(regimen, include_suppressed)
+        return orjson.dumps(report.to_dict(), option=orjson.OPT_NON_STR_KEYS), shown_of(report)
 
     if megabytes <= 0:
         return render
-    store = LRUCache(maxsize=int(megabytes * 1024 * 1024), getsizeof=len)
+    store = LRUCache(maxsize=int(megabytes * 1024 * 1024), getsizeof=lambda hit: len(hit[0]))
     return cached(store, lock=threading.Lock())(render)
 
 
-def report_json(regimen: Regimen) -> bytes:
-    return current_app.extensions["medcheck.reports"](regimen)
+def report_json(regimen: Regimen, include_suppressed: bool = False) -> bytes:
+    body, shown = current_app.extensions["medcheck.reports"](regimen, include_suppressed)
+    note_shown(shown)  # metrics and the batched "shown" counts
+    return body

@@ -85,16 +85,17 @@ class Health(MethodView):
 @v1.route("/check")
 class Check(MethodView):
     @v1.arguments(REGIMEN_SCHEMA, description="A regimen: patient context and medications")
+    @v1.arguments(s.CheckQuerySchema, location="query", as_kwargs=True)
     @v1.response(200, s.ReportSchema)
     @alt_errors(v1, BODY_ERRORS)
-    def post(self, regimen: Regimen) -> Response:
+    def post(self, regimen: Regimen, include_suppressed: bool = False) -> Response:
         """Check a regimen: dose limits, interactions, patient cautions.
 
         Returns the report of CONTRACT.md §2. A schema violation is a 422 naming every bad field
         by its path (`medications.2.dose`); a drug the formulary does not know is a finding, not
         an error.
         """
-        return Response(report_json(regimen), mimetype="application/json")
+        return Response(report_json(regimen, include_suppressed), mimetype="application/json")
 
 
 @v1.route("/formulary")

@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics across gunicorn workers, /readyz, request ids, JSON logs."""
