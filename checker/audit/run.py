@@ -99,7 +99,7 @@ def _run(args: argparse.Namespace, src: Source, kind: str) -> int:
     except OSError as exc:
         _say(f"cannot write {name}: {exc.strerror or exc}")
         return EXIT_USAGE
-    totals = Totals()
+    totals, started = Totals(), time.monotonic()
     try:
         batches = _batches(_groups(src, layout, args.chunksize), patients, args.chunksize or BATCH_ROWS)
         progress = sys.stderr.isatty()
@@ -124,7 +124,18 @@ def _run(args: argparse.Namespace, src: Source, kind: str) -> int:
         writer.discard()
         raise
     print(totals.line(src.encoding), file=sys.stderr)
+    _record(totals.rows_read, time.monotonic() - started)
     return EXIT_FINDINGS if args.fail_on and totals.at_or_above(args.fail_on) else EXIT_OK
+
+
+def _record(rows: int, seconds: float) -> None:
+    """Audit rows and time for the service's /metrics: an audit the pages start runs in a child
+    process that inherits the service's multiprocess metrics folder, so its figures join the
+    workers'; alone on the command line they stay in this process."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from checker.ops.metrics import record_audit
+
+        record_audit(rows, seconds)
 
 
 def read_patients(path: str) -> tuple[Patients, list[str]]:
