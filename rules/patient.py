@@ -7,7 +7,7 @@ nothing is assumed normal.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from checker.findings import finding, source_block
 from checker.model import Finding
@@ -227,20 +227,20 @@ CONDITIONS_KNOWN = Evaluator(
 )
 
 
-def _direct(ev, ctx: Context) -> Iterator[Finding]:
+def _direct(ev: Evaluator, ctx: Context) -> Iterable[Finding]:
     from rules.mechanism import evaluate_directly
 
     return evaluate_directly(ev, ctx)
 
 
-def check_cautions(ctx: Context) -> Iterator[Finding]:
+def check_cautions(ctx: Context) -> Iterable[Finding]:
     """Deprecated: the old batch audit's entries; the engine runs these through the mechanism."""
     return _direct(CAUTIONS, ctx)
 
 
-def check_required(ctx: Context) -> Iterator[Finding]:
+def check_required(ctx: Context) -> Iterable[Finding]:
     return _direct(REQUIRED_CHECKS, ctx)
 
 
-def check_conditions_known(ctx: Context) -> Iterator[Finding]:
+def check_conditions_known(ctx: Context) -> Iterable[Finding]:
     return _direct(CONDITIONS_KNOWN, ctx)
