@@ -53,7 +53,7 @@ def report_cache(megabytes: float) -> Callable[[Regimen], bytes]:
 
     if megabytes <= 0:
         return render
-    store = LRUCache(maxsize=int(megabytes * 1024 * 1024), getsizeof=len)
+    store: LRUCache[Any, bytes] = LRUCache(maxsize=int(megabytes * 1024 * 1024), getsizeof=len)
     return cached(store, lock=threading.Lock())(render)
 
 
