@@ -386,7 +386,7 @@ def _daily(value: float | None, frequency: Frequency | None, is_rate: bool) -> t
     return value * (frequency.doses_per_day if frequency else 1.0), False
 
 
-def _cap(med: Medication, sig, drug: Drug, target: str) -> float | None:
+def _cap(med: Medication, sig: Sig | None, drug: Drug, target: str) -> float | None:
     """A stated daily cap ("(≤4 g/day)", max_daily_dose) in the drug's unit, if readable."""
     if med.max_daily_dose is not None:
         amount, unit = med.max_daily_dose, med.max_daily_unit or med.unit

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from functools import lru_cache, wraps
 from importlib import resources
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import platformdirs
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 
-def _import_pint():
+def _import_pint() -> ModuleType:
     """pint, imported without its optional array back-ends.
 
     When dask or scipy is installed (dask is our `[dask]` extra), `pint.compat` imports

@@ -20,7 +20,7 @@ from formulary import load as load_formulary
 from formulary.loader import ID, _amount, _Strict, load_sources, read_toml, validated
 from rules.context import Context
 from rules.knowledge import knowledge
-from rules.mechanism import Evaluator, Input, Unit
+from rules.mechanism import ContextView, Evaluator, Input, Unit
 
 FACT_NAMES = {"age_years": "patient.age_years", "weight_kg": "patient.weight_kg",
               "serum_creatinine_mg_dl": "patient.serum_creatinine_mg_dl", "crcl": "crcl"}  # fmt: skip
@@ -114,7 +114,7 @@ def reduction_units(ctx: Context) -> Iterator[Unit]:
             yield Unit(r, (o,), r.facts)
 
 
-def _value(fact: str, ctx) -> float | None:
+def _value(fact: str, ctx: ContextView) -> float | None:
     return ctx.crcl[0] if fact == "crcl" else getattr(ctx.patient, fact)
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from checker.quantities import num
 from rules.knowledge import knowledge
+from rules.model import Selector
+
+if TYPE_CHECKING:
+    from rules.safety_data import Cited
 
 
 def rules() -> list[dict[str, Any]]:
@@ -17,7 +22,7 @@ def rules() -> list[dict[str, Any]]:
         return {"id": rid, "category": category, "severity": severity, "drugs": drugs, "summary": summary,
                 "source": src.label, "verified": verified and src.verified}  # fmt: skip
 
-    def names(selectors) -> list[str]:
+    def names(selectors: Iterable[Selector | None]) -> list[str]:
         return [str(s) for s in selectors if s is not None]
 
     out = [row(f"interaction.{r.id}", "interaction", r.severity, names((r.a, r.b, r.also)), r.effect,
@@ -45,7 +50,8 @@ def safety_rules() -> list[dict[str, Any]]:
 
     s = safety()
 
-    def row(rid: str, category: str, severity: str, drugs: list[str], summary: str, r) -> dict[str, Any]:
+    def row(rid: str, category: str, severity: str, drugs: list[str], summary: str,
+            r: Cited) -> dict[str, Any]:  # fmt: skip
         src = s.sources[r.source]
         return {"id": rid, "category": category, "severity": severity, "drugs": drugs, "summary": summary,
                 "source": src.label, "verified": r.verified and src.verified}  # fmt: skip

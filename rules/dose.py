@@ -195,7 +195,9 @@ def _by_kind(limits: tuple[DoseLimit, ...]) -> tuple[tuple[Kind, tuple[DoseLimit
     return tuple(out)
 
 
-def _evaluate(kind: Kind, drug: Drug, orders: list[Order], limits, ctx: RuleContext) -> Iterator[Finding]:
+def _evaluate(
+    kind: Kind, drug: Drug, orders: list[Order], limits: Sequence[DoseLimit], ctx: RuleContext
+) -> Iterator[Finding]:
     subjects: dict[tuple[int, ...], tuple[list[Order], list[DoseLimit]]] = {}
     for lim in limits:
         for group in _groups(kind, orders, lim):

@@ -7,19 +7,22 @@ these read the patient's conditions, so cancer cannot silence them. Knowledge: r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from checker.findings import finding, source_block
 from checker.model import Finding
 from checker.quantities import num, qty
+from formulary import Source
 from rules.context import Context
-from rules.mechanism import Evaluator, Input, Unit
-from rules.safety_data import safety
+from rules.mechanism import Evaluator, Input, OrderView, Unit
+from rules.model import Knowledge
+from rules.safety_data import Cited, LongActing, safety
 
 MAJOR_FACTOR = 2.0  # at or above twice the label's top starting dose the start is "far above" it
 
 
-def _source(row) -> dict:
+def _source(row: Cited) -> dict[str, Any]:
     out = source_block(safety(), row.source, row.verified)
     if row.quote:
         out["evidence_quote"] = row.quote
@@ -36,7 +39,7 @@ def naive_units(ctx: Context) -> Iterator[Unit]:
             yield Unit("opioid_naive", (o,))
 
 
-def _long_acting(o, la) -> bool:
+def _long_acting(o: OrderView, la: LongActing) -> bool:
     """Long-acting by class, route or the product named in the order ("MS Contin", "morphine ER":
     until the order states its release); an as-needed order is not an ER/LA regimen (their
     labels exclude as-needed use), so PRN oxycodone is judged as the immediate-release product."""
@@ -157,7 +160,7 @@ def naloxone_units(ctx: Context) -> Iterator[Unit]:
         yield Unit(("naloxone", other), tuple(opioids))
 
 
-def mme_per_day(o, k, sources) -> tuple[float | None, str | None]:
+def mme_per_day(o: OrderView, k: Knowledge, sources: Mapping[str, Source]) -> tuple[float | None, str | None]:
     """An order's MME/day and the table its factor comes from (None when it cannot be converted)."""
     factor = next((f for f in k.mme_factors if f.drug == o.drug_id and o.route in f.routes), None)
     if factor is None:

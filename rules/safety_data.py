@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from marshmallow import fields, validate
 
@@ -75,6 +75,17 @@ class SafetySchema(_Strict):
     ceiling = fields.List(fields.Nested(CeilingSchema), required=True)
     salt = fields.List(fields.Nested(SaltSchema), load_default=list)
     naloxone = fields.Nested(NaloxoneSchema, required=True)
+
+
+class Cited(Protocol):
+    """A safety row's citation: its source id, the sentence quoted from it, and whether confirmed."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def quote(self) -> str: ...
+    @property
+    def verified(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
