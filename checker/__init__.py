@@ -6,8 +6,7 @@ report.to_dict()
 
 The engine (knowledge, units, rules) loads when `check` or `knowledge_version` is first taken
 from here, as `from checker import check` does, so a broken knowledge file still stops that
-import; `import checker.audit.reading` alone does not load it: the audit's reader process starts
-before it (see checker/audit/read_ahead.py).
+import.
 """
 
 from __future__ import annotations

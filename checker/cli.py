@@ -154,12 +154,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from checker.audit.read_ahead import early_start  # before the engine: see its module
+    from checker.audit.run import run_audit
 
-    with early_start(args) as src:
-        from checker.audit.command import run_audit
-
-        return run_audit(args, src)
+    return run_audit(args)
 
 
 class _Version(argparse.Action):
@@ -194,8 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--workers",
         type=int,
-        help="partitions audited at once in forked processes; the output is the same for any number "
-        "(default $MEDCHECK_AUDIT_WORKERS, else auto: one per CPU; input under 2 MiB uses one)",
+        help="batches audited at once in worker processes; the output is the same for any number "
+        "(default $MEDCHECK_AUDIT_WORKERS, else auto: one per CPU, at most 4; input under 2 MiB uses one)",
     )
     a.set_defaults(func=cmd_audit)
     s = sub.add_parser("serve", help="run the HTTP service under gunicorn")

@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from checker.findings import finding
-from checker.model import Finding, Regimen, Report
+from checker.model import Finding, Medication, Patient, Regimen, Report
 from checker.orders import Order, build_orders
 from checker.quantities import num, qty
 from formulary import KNOWLEDGE_RELEASE, Formulary
@@ -98,6 +98,14 @@ def _daily_text(o: Order) -> str | None:
     return None
 
 
+_WEIGHTLESS = Patient()
+
+
+def _per_kg(m: Medication) -> bool:
+    """Could the order be dosed per kg (so that building it reads the weight)? Any "kg" in its text."""
+    return any("kg" in t.lower() for t in (m.unit, m.sig, m.max_daily_unit) if t)
+
+
 def run(regimen: Regimen, f: Formulary | None = None, rules: tuple[Evaluator, ...] | None = None) -> Report:
     """Check a validated regimen. `f` and `rules` exist so tests and hosts can swap knowledge."""
     f = f or load_formulary()
@@ -106,12 +114,13 @@ def run(regimen: Regimen, f: Formulary | None = None, rules: tuple[Evaluator, ..
     built, weight = memo.table("orders"), regimen.patient.weight_kg
     per_med = []
     for m in regimen.medications:
-        # build_orders reads the medication (index included) and the patient's weight only.
-        entry = built.get((m, weight))
+        # build_orders reads the medication (index included) and, for a per-kg dose, the weight.
+        mk = (m, weight if _per_kg(m) else None)
+        entry = built.get(mk)
         if entry is None:
-            lines = build_orders(m, regimen.patient, f)
+            lines = build_orders(m, regimen.patient if mk[1] is not None else _WEIGHTLESS, f)
             problems = tuple(x for o in lines for x in (*o.problems, *(() if o.drug else (unrecognized(o),))))
-            entry = built[(m, weight)] = (lines, order_summary(lines), problems)
+            entry = built[mk] = (lines, order_summary(lines), problems)
         per_med.append(entry)
     orders = [line for e in per_med for line in e[0]]
     ctx = Context(patient=regimen.patient, orders=orders, formulary=f, knowledge=k)

@@ -2,6 +2,14 @@
 
 The interval kept is the shortest the text allows ("q4-6h" → 4 h), because both the interval
 check and the daily total must assume the order is used as often as it permits.
+
+The text is read as a sequence of known phrases; a word that is none of them makes the whole
+frequency "not understood" (None), so a qualifier we do not know can never shrink a count.
+Phrases joined by "and"/"&"/"+" are separate administrations and add up ("qam and qhs" = 2 a
+day); within one part, meal and time-of-day words only qualify an explicit count ("BID with
+meals" = 2 a day) and stand for a count only when alone ("ac" = with each meal = 3 a day).
+Every pattern is a flat alternation over text whose whitespace is already collapsed, so the
+work is linear in the length of the text.
 """
 
 from __future__ import annotations
@@ -10,56 +18,60 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-HOURS_PER = {"min": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0, "mo": 730.0}
+MAX_CHARS = 300
+HOURS_PER = {"min": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0, "mo": 730.0, "y": 8760.0}
 _UNIT_WORDS = {
-    "m": "min",
-    "min": "min",
-    "mins": "min",
-    "minute": "min",
-    "minutes": "min",
-    "h": "h",
-    "hr": "h",
-    "hrs": "h",
-    "hour": "h",
-    "hours": "h",
-    "hourly": "h",
-    "d": "d",
-    "day": "d",
-    "days": "d",
-    "daily": "d",
-    "w": "w",
-    "wk": "w",
-    "wks": "w",
-    "week": "w",
-    "weeks": "w",
-    "weekly": "w",
-    "mo": "mo",
-    "month": "mo",
-    "months": "mo",
-    "monthly": "mo",
-}
-_NUM = r"(\d+(?:\.\d+)?)"
-_RANGE = _NUM + r"(?:\s*(?:-|–|—|to)\s*" + _NUM + r")?"
+    "m": "min", "min": "min", "mins": "min", "minute": "min", "minutes": "min",
+    "h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h", "hourly": "h",
+    "d": "d", "day": "d", "days": "d", "daily": "d",
+    "w": "w", "wk": "w", "wks": "w", "week": "w", "weeks": "w", "weekly": "w",
+    "mo": "mo", "mos": "mo", "month": "mo", "months": "mo", "monthly": "mo",
+    "y": "y", "yr": "y", "yrs": "y", "year": "y", "years": "y", "yearly": "y",
+}  # fmt: skip
+_N = r"(?<![\d.])(\d{1,6}(?:\.\d{1,4})?)"
+_UNIT_ALT = "|".join(sorted(_UNIT_WORDS, key=len, reverse=True))
 
-# Fixed phrases → interval in hours (None = a single dose).
-_FIXED: tuple[tuple[str, float | None], ...] = (
-    (r"once|stat|single(?:\s+(?:dose|shot|injection))?|one\s+time|x\s*1|once\s+only|now", None),
-    (
-        r"q\.?d\.?|o\.?d\.?|daily|once\s+(?:a\s+)?dai?ly|once\s+a\s+day|every\s+day|each\s+day"
-        r"|per\s+day|a\s+day|q24h?|qam|qpm|q\.?h\.?s\.?|h\.?s\.?|at\s+bedtime|bedtime|nightly"
-        r"|at\s+night|every\s+(?:night|morning|evening)|in\s+the\s+(?:morning|evening)|qn",
-        24.0,
-    ),
-    (r"b\.?i\.?d\.?|twice\s+(?:a\s+)?(?:daily|day)|two\s+times\s+(?:a\s+)?(?:daily|day)|q12h?", 12.0),
-    (r"t\.?i\.?d\.?|three\s+times\s+(?:a\s+)?(?:daily|day)|thrice\s+daily|q8h?", 8.0),
-    (r"q\.?i\.?d\.?|four\s+times\s+(?:a\s+)?(?:daily|day)|q6h?", 6.0),
-    (r"q\.?o\.?d\.?|every\s+other\s+day|alternate\s+days|on\s+alternate\s+days", 48.0),
-    (r"weekly|once\s+(?:a\s+)?week(?:ly)?|every\s+week|q\.?\s*(?:1\s*)?wk|q\s*week|per\s+week", 168.0),
-    (r"monthly|once\s+(?:a\s+)?month(?:ly)?|every\s+month|q\s*month|per\s+month", 720.0),
-    (r"(?:every|per)\s+(?:hour)|hourly", 1.0),
+# (pattern, kind, hours). Kinds: "n" an explicit interval; "once" a single dose; "slot" a time
+# of day (one a day each when no explicit count is given); "meals" with/before/after meals (three
+# a day when alone: a dose with each meal); "mod" a qualifier that never counts; "prn".
+_PER = r"(?:a |per |/ ?)?"
+_PHRASES: tuple[tuple[str, str, float | None], ...] = (
+    (r"p\.?r\.?n\.?|as needed|as required|when required|if needed|when needed", "prn", None),
+    (rf"once {_PER}(?:day|daily)|q\.?d\.?|o\.?d\.?|daily|every day|each day|per day|a day|qday|q daily"
+     r"|dly|once every day", "n", 24.0),
+    (rf"b\.?i\.?d\.?|bd|twice {_PER}(?:day|daily)|twice", "n", 12.0),
+    (rf"t\.?i\.?d\.?|tds|thrice {_PER}(?:day|daily)|thrice", "n", 8.0),
+    (r"q\.?i\.?d\.?|qds", "n", 6.0),
+    (r"q\.?o\.?d\.?|every other day|(?:on )?alternate days|every (?:2nd|second) day", "n", 48.0),
+    (rf"once {_PER}week(?:ly)?|weekly|every week|q ?wk|q ?week|per week|wk", "n", 168.0),
+    (r"every other week|every (?:2nd|second) week|fortnightly", "n", 336.0),
+    (r"biweekly", "n", 84.0),  # twice a week or every two weeks: the more frequent is checked
+    (rf"once {_PER}month(?:ly)?|monthly|every month|q ?month|per month|mo", "n", 720.0),
+    (rf"once {_PER}year(?:ly)?|yearly|annually|annual|every year|q ?year|per year", "n", 8760.0),
+    (r"every hour|per hour|hourly|q ?h(?:our|r)?", "n", 1.0),
+    (r"once only|one time(?: only)?|single (?:dose|shot|injection)|once|stat|now|x ?1|single",
+     "once", None),
+    (r"q\.? ?a\.?m\.?|q\.? ?p\.?m\.?|q\.? ?h\.?s\.?|h\.?s\.?|q ?night|at bedtime|bedtime|before bed"
+     r"|at bed|bed|nightly|at night|every (?:night|morning|evening)|in the (?:morning|evening)"
+     r"|(?:each|every) (?:am|pm)|qn|mane|nocte|morning|evening|at noon|noon|a\.?m\.?|p\.?m\.?", "slot", None),
+    (r"a\.?c\.?|p\.?c\.?|(?:with|before|after) (?:each |a )?(?:meals?|food|breakfast|lunch|dinner|supper)",
+     "meals", None),
+    (r"on an empty stomach|with (?:a )?(?:glass of )?water|with (?:a )?snack|with milk", "mod", None),
 )
-_FIXED_RE = [(re.compile(rf"^(?:{p})$"), h) for p, h in _FIXED]
-_TIMES = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+_SIMPLE = "|".join(f"(?P<k{i}>{p})" for i, (p, _, _) in enumerate(_PHRASES))
+_KINDS = tuple((k, h) for _, k, h in _PHRASES)
+# q4h, q 4-6 h, every 4 to 6 hours, every 3-4 weeks, q72h, every 12 months
+_EVERY = rf"(?P<every>(?:q|every|each) ?{_N}(?: ?(?:-|to) ?{_N})? ?(?P<eu>{_UNIT_ALT})\.?)"
+# 3 times daily, 2x/day, 3x weekly, twice weekly, five times a day
+_TIMES = (
+    r"(?P<times>(?:(?<![\d.])(?P<tn>\d{1,3}|one|two|three|four|five|six) ?(?:x|times)|(?P<tw>twice|thrice))"
+    rf" ?{_PER}(?P<tp>day|daily|d|week|weekly|wk|month|monthly|year|yearly))"
+)
+PHRASE = rf"(?:{_EVERY}|{_TIMES}|{_SIMPLE})(?![a-z\d])"
+PHRASE_RE = re.compile(rf"(?<![a-z\d]){PHRASE}")
+_TOKEN_RE = re.compile(rf"{PHRASE}|(?P<other>\S+)")
+_TIMES_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "twice": 2, "thrice": 3}
+_SEP = re.compile(r" ?(?:\band\b|&|\+|,|;) ?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,7 @@ class Frequency:
 
     text: str
     interval_h: float | None
+    prn: bool = False
 
     @property
     def doses_per_day(self) -> float:
@@ -75,35 +88,67 @@ class Frequency:
         return 1.0 if self.interval_h is None else 24.0 / self.interval_h
 
 
-def _clean(text: str) -> str:
-    t = text.strip().lower().replace("–", "-").replace("—", "-")
-    return re.sub(r"\s+", " ", t)
+def clean(text: str) -> str:
+    """Lower case, dashes unified, whitespace collapsed (the precondition of every pattern here)."""
+    t = text.lower().replace("–", "-").replace("—", "-").replace("×", "x")
+    return " ".join(t.split())
+
+
+def _rate(m: re.Match[str]) -> tuple[str, float | None]:
+    """The kind of one matched phrase and, for an explicit count, its doses per hour."""
+    if m["every"] is not None:
+        low = float(m.group(2))
+        return ("n", 1.0 / (low * HOURS_PER[_UNIT_WORDS[m["eu"]]])) if low > 0 else ("bad", None)
+    if m["times"] is not None:
+        n = float(_TIMES_WORDS.get(m["tn"] or m["tw"]) or m["tn"])
+        return ("n", n / HOURS_PER[_UNIT_WORDS[m["tp"]]]) if n > 0 else ("bad", None)
+    kind, hours = _KINDS[int((m.lastgroup or "k0")[1:])]
+    return kind, (1.0 / hours if hours else None)
+
+
+def _part_rate(part: str) -> tuple[float | None, bool, bool] | None:
+    """(doses per hour or None, prn, gives a dose) of one part; None when a word is unknown."""
+    rates: list[float] = []
+    once = prn = meals = False
+    slots = 0
+    for m in _TOKEN_RE.finditer(part):
+        if m["other"] is not None:
+            return None
+        kind, rate = _rate(m)
+        if kind == "bad":
+            return None
+        if rate is not None:
+            rates.append(rate)
+        once = once or kind == "once"
+        prn = prn or kind == "prn"
+        meals = meals or kind == "meals"
+        slots += kind == "slot"
+    if rates:
+        return max(rates), prn, True
+    if meals or slots:
+        return (3.0 * meals + slots) / 24.0, prn, True
+    return None, prn, once
 
 
 @lru_cache(maxsize=4096)
 def parse_frequency(text: str) -> Frequency | None:
-    """Parse a frequency; None when the text is not a frequency we understand."""
-    t = _clean(text)
-    if not t:
-        return None
-    for rx, hours in _FIXED_RE:
-        if rx.match(t):
-            return Frequency(text, hours)
-    # q4h, q4-6h, q 6 h, q72h, q4w, every 6 hours, every 3-4 weeks, every 72 h
-    m = re.fullmatch(rf"(?:q|every|each)\s*{_RANGE}\s*([a-z]+)\.?", t)
-    if m and (unit := _UNIT_WORDS.get(m.group(3))):
-        low = float(m.group(1))
-        if low > 0:
-            return Frequency(text, low * HOURS_PER[unit])
-        return None
-    # 3 times daily, 2x/day, 3 times a day, twice weekly
-    m = re.fullmatch(
-        r"(\d+|one|two|three|four|five|six|twice|thrice)\s*(?:x|times)\s*(?:a|per|/)?\s*(day|daily|d|week|weekly|wk)",
-        t,
-    )  # noqa: E501
-    if m:
-        n = {"twice": 2, "thrice": 3}.get(m.group(1)) or _TIMES.get(m.group(1)) or int(m.group(1))
-        if n > 0:
-            per = 24.0 if m.group(2) in ("day", "daily", "d") else 168.0
-            return Frequency(text, per / n)
+    """Parse a frequency; None when any word of the text is not a frequency word we understand."""
+    t = clean(text)
+    if len(t) > MAX_CHARS:
+        return None  # no frequency is written in this many words
+    total, prn, single = 0.0, False, False
+    for part in _SEP.split(t):
+        got = _part_rate(part) if part else (None, False, False)
+        if got is None:
+            return None
+        rate, p, doses = got
+        prn = prn or p
+        if rate is not None:
+            total += rate
+        elif doses:
+            single = True
+    if total > 0:
+        return Frequency(text, round(1.0 / total, 9), prn)  # 1/(1/49) is not 49 in floating point
+    if single:
+        return Frequency(text, None, prn)
     return None

@@ -127,7 +127,7 @@ def build_orders(med: Medication, patient: Patient, f: Formulary) -> tuple[Order
     lead = _Problems(res.drugs[0] if res and len(res.drugs) == 1 else None, med.index)
     _sig_problems(med, sig, name, lead)
     frequency = parse_frequency(med.frequency) if med.frequency else (top.frequency if top else None)
-    prn = bool(med.prn) if med.prn is not None else bool(sig and sig.prn)
+    prn = bool(med.prn) if med.prn is not None else bool(sig and sig.prn or frequency and frequency.prn)
     route_text = med.route or (top.route if top else None)
     if res is None:
         classes = f.classes_for_atc(med.atc) if med.atc else frozenset()
@@ -242,6 +242,14 @@ def _sig_problems(med: Medication, sig: Sig | None, name: str, problems: _Proble
             f"The sig {med.sig!r} for {name} gave no dose that could be read.",
             "Send the dose, unit and frequency as separate fields.",
         )
+    elif sig and sig.dose_unparsed:
+        problems.add(
+            "input.sig_dose_unclear",
+            "moderate",
+            f"The dose of {name} was not fully checked: in the sig {med.sig!r} these words were not "
+            f"understood and could change the dose or frequency: {', '.join(sig.dose_unparsed)}.",
+            "Send the dose, unit and frequency as separate fields, or rewrite the sig.",
+        )
     elif sig and sig.unparsed:
         problems.add(
             "input.sig_partial",
@@ -348,7 +356,7 @@ def _amount(
         value = value_per_kg * weight if weight else None
     else:
         value = dose * factor
-        value_per_kg = value / weight if weight else None
+        value_per_kg = None  # per kg of an absolute dose: the dose rules divide by the weight they read
     if low is not None:
         low = low * factor * (weight if per_kg and weight else 1)
     converted = []

@@ -1,78 +1,110 @@
-"""Free-text sigs ("1 g PO q6h PRN pain", "300 mg qHS → up to 1.2 g TID") into structured parts.
+"""Free-text sigs ("1 g PO q6h PRN pain", "500 mg 2 tabs po q4h", "300 mg qHS → up to 1.2 g TID")
+into structured parts.
 
-The parser never raises: whatever it cannot place is returned in `unparsed`, so the engine can
-say exactly what it did not understand instead of passing the order silently.
+The parser never raises: whatever it cannot place is returned in `unparsed`, and the words among
+them that could change the dose or the frequency (numbers, units, dose forms, frequency words) in
+`dose_unparsed`, so the engine can say the dose was not checked instead of passing it silently.
+
+Every pattern runs on text whose whitespace is already collapsed to single spaces, uses no nested
+quantifier, and starts a number only where a digit run starts, so the work is linear in the
+length of the text (a 40,000-character sig takes milliseconds).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from checker.frequency import Frequency, parse_frequency
+from checker.frequency import PHRASE_RE, Frequency, clean, parse_frequency
+from formulary.units import UnitError, conversion_factor
 
 _SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
-_NUM = r"\d+(?:\.\d+)?"
-_UNIT = (
+# A number starts where a digit run starts and has bounded length: no float overflow, no re-scans.
+_NUM = r"(?<![\d.])\d{1,9}(?:\.\d{1,6})?(?![\d])"
+_AMOUNT = (
     r"(?:k|m|g|µ|μ|u)?bq(?:/kg)?|(?:m|µ|μ|u)?ci(?:/kg)?|"
-    r"(?:mg|g|mcg|µg|μg|ug|ng)(?:\s*/\s*(?:kg|h|hr|hour|day|d|24\s*h))?|"
-    r"(?:iu|units?|meq|mmol)(?:/kg)?|cells?(?:/kg)?|ml|"
-    r"tabs?|tablets?|caps?|capsules?|patch(?:es)?|sprays?|puffs?|drops?"
+    r"(?:mg|grams?|gms?|g|milligrams?|micrograms?|mcg|µg|μg|ug|ng)"
+    r"(?: ?/ ?(?:kg|m2|h|hr|hour|day|d|24 ?h))?|"
+    r"(?:iu|units?|meq|mmol)(?:/kg)?|cells?(?:/kg)?"
 )
-_DOSE_RE = re.compile(rf"(?<![\w.])({_NUM})(?:\s*(?:-|to)\s*({_NUM}))?\s*({_UNIT})(?![a-z])")
+_VOLUME = r"ml|mls|cc|millilit(?:er|re)s?"
+_COUNT = r"tabs?|tablets?|caps?|capsules?|patch(?:es)?|sprays?|puffs?|drops?|gtts?"
+_UNIT = rf"{_AMOUNT}|{_VOLUME}|{_COUNT}"
+_DOSE_RE = re.compile(
+    rf"(?<![\w.])(?:(?P<mult>\d{{1,2}}) ?[x×] ?)?(?P<a>{_NUM})(?: ?(?:-|to) ?(?P<b>{_NUM}))? ?(?P<u>{_UNIT})"
+    r"(?![a-z])"
+)
+_CONC_RE = re.compile(
+    rf"(?<![\w.])(?P<a>{_NUM}) ?(?P<u>{_AMOUNT}) ?/ ?(?P<v>{_NUM})? ?(?:{_VOLUME})(?![a-z])"
+)
+# canonical spellings of the units the formulary's unit table reads
+_CANON = (
+    (re.compile(r"grams?|gms?"), "g"), (re.compile(r"milligrams?"), "mg"),
+    (re.compile(r"micrograms?"), "mcg"), (re.compile(rf"{_VOLUME}"), "mL"),
+    (re.compile(r"tabs?|tablets?"), "tab"), (re.compile(r"caps?|capsules?"), "cap"),
+    (re.compile(r"patch(?:es)?"), "patch"), (re.compile(r"sprays?"), "spray"),
+    (re.compile(r"puffs?"), "puff"), (re.compile(r"drops?|gtts?"), "drop"),
+)  # fmt: skip
+COUNT_UNITS = frozenset({"tab", "cap", "patch", "spray", "puff", "drop"})
+
 _ROUTES = (
-    (r"iv\s*/\s*po|iv\s+bolus|iv|i\.v\.|intravenous(?:ly)?", "iv"),
+    (r"iv ?/ ?po|iv bolus|iv|i\.v\.|intravenous(?:ly)?", "iv"),
     (r"po|p\.o\.|orally|oral|by mouth|per os", "oral"),
-    (r"sub-?\s?q|s\.?c\.?|subcut(?:aneous(?:ly)?)?|sq", "sc"),
+    (r"sub-? ?q|s\.?c\.?|subcut(?:aneous(?:ly)?)?|sq", "sc"),
     (r"im|i\.m\.|intramuscular(?:ly)?", "im"),
     (r"td|transdermal(?:ly)?|patch(?:es)?", "transdermal"),
-    (
-        r"intranasal(?:ly)?|nasal(?:ly)?|(?:in\s+)?(?:alternate|each|one)\s+nostrils?|in\s+nostrils?",
-        "intranasal",
-    ),  # noqa: E501
+    (r"intranasal(?:ly)?|nasal(?:ly)?|(?:in )?(?:alternate|each|one) nostrils?|in nostrils?", "intranasal"),
     (r"topical(?:ly)?|to skin", "topical"),
-    (r"intra-?articular|facet[- ]joint(?:\s+injection)?", "intra_articular"),
-    (r"per\s+level|surgical\s+implant|graft", "implant"),
+    (r"intra-?articular|facet[- ]joint(?: injection)?", "intra_articular"),
+    (r"per level|surgical implant|graft", "implant"),
     (r"pr|rectal(?:ly)?", "rectal"),
+    (r"sl|sublingual(?:ly)?|under the tongue", "sublingual"),
 )
 _ROUTE_RE = [(re.compile(rf"(?<![\w/])(?:{p})(?![\w])"), r) for p, r in _ROUTES]
-_FREQ_PATTERNS = (
-    r"(?:q|every|each)\s*\d+(?:\.\d+)?(?:\s*(?:-|to)\s*\d+(?:\.\d+)?)?\s*(?:hours?|hrs?|h|days?|d|weeks?|wks?|w|months?|mo)\b",  # noqa: E501
-    r"\d+\s*(?:x|times)\s*(?:a|per|/)?\s*(?:day|daily|week|weekly)",
-    r"(?:once|twice|thrice|one|two|three|four)\s+times\s+(?:a\s+)?(?:daily|day)|(?:twice|thrice)\s+(?:a\s+)?(?:daily|day)",  # noqa: E501
-    r"once\s+(?:a\s+)?(?:daily|day|weekly|week|monthly|month)|once\s+only",
-    r"every\s+other\s+day|on\s+alternate\s+days|alternate\s+days|every\s+(?:day|week|month|night|morning|evening)",  # noqa: E501
-    r"at\s+bedtime|at\s+night|in\s+the\s+(?:morning|evening)|nightly|bedtime",
-    r"q\.?h\.?s\.?|b\.?i\.?d\.?|t\.?i\.?d\.?|q\.?i\.?d\.?|q\.?o\.?d\.?|q\.?d\.?|qam|qpm|hs|od|daily|weekly|monthly|hourly",  # noqa: E501
-    r"once|stat|single\s+(?:dose|shot|injection)|single",
-)
-_FREQ_RE = re.compile(r"(?<![\w])(?:" + "|".join(_FREQ_PATTERNS) + r")(?![\w])")
-_PRN_RE = re.compile(
-    r"(?<![\w])(?:prn|p\.r\.n\.|as\s+needed|when\s+required|as\s+required|if\s+needed)(?![\w])"
-)  # noqa: E501
+_PRN_RE = re.compile(r"(?<![\w])(?:prn|p\.r\.n\.|as needed|when required|as required|if needed)(?![\w])")
 _CAP_DAILY_RE = re.compile(
-    rf"(?:≤|<=|=<|max(?:imum)?\.?|not\s+to\s+exceed|nte|no\s+more\s+than|up\s+to)\s*({_NUM})\s*({_UNIT})\s*(?:/|per|a|in|every)\s*(?:day|d|24\s*h(?:ours?)?)"  # noqa: E501
+    rf"(?:≤|<=|=<|max(?:imum)?\.?|not to exceed|nte|no more than|up to) ?(?:of )?({_NUM}) ?({_UNIT})"
+    r" ?(?:/|per|a|in|every) ?(?:day|d|24 ?h(?:ours?)?)(?![a-z])"
 )
-_CAP_DAYS_RE = re.compile(rf"(?:≤|<=|=<|max(?:imum)?\.?|no\s+more\s+than|up\s+to)\s*({_NUM})\s*days?")
+_CAP_DAYS_RE = re.compile(rf"(?:≤|<=|=<|max(?:imum)?\.?|no more than|up to) ?({_NUM}) ?days?(?![a-z])")
 _FOR_RE = re.compile(
-    rf"(?<![\w])(?:for|x|×)\s*({_NUM})\s*(days?|weeks?|wks?|months?|doses?|injections?|cycles?)(?![\w])"
-)  # noqa: E501
-_COURSE_RE = re.compile(rf"(?:×|(?<![\w])x)\s*({_NUM})(?!\s*\d)(?![\w.])")
-_INFUSION_RE = re.compile(
-    rf"over\s+(?:at\s+least\s+)?{_NUM}\s*(?:-\s*{_NUM}\s*)?(?:min(?:ute)?s?|h(?:ours?)?)"
-)  # noqa: E501
-_PHASE_SPLIT = re.compile(r"\bthen\b|→|->|=>|\bthereafter\b|\bfollowed by\b|;")
-_IGNORABLE = frozenset(
-    """a an and as at by changed change daily dose doses each every for food for from given in
-    into is leave level meal meals of on or pain per plain the then titrate titrated titration
-    to up until upright use water with without bolus loading load initial initially start
-    starting maintenance apply applied replace replaced spray sprays nostril alternate into
-    injection infusion slowly slow push breakthrough mild moderate severe if needed after before
-    bed empty stomach take swallow whole elemental cholecalciferol total under fluoroscopy guidance
-    during reconstruction surgery targeted scaffold standardized combined epa dha +""".split()
+    rf"(?<![\w])(?:for|x|×) ?({_NUM}) ?(days?|d|weeks?|wks?|w|months?|mos?|doses?|injections?|cycles?)"
+    r"(?![\w])"
 )
-_DAYS_PER = {"day": 1.0, "week": 7.0, "wk": 7.0, "month": 365.0 / 12}
+_COURSE_RE = re.compile(rf"(?:×|(?<![\w])x) ?({_NUM})(?! ?\d)(?![\w.])(?! ?(?:{_UNIT})(?![a-z]))")
+_INFUSION_RE = re.compile(
+    rf"over (?:at least )?{_NUM} ?(?:- ?{_NUM} ?)?(?:min(?:ute)?s?|h(?:ours?)?)(?![a-z])"
+)
+_PAREN_RE = re.compile(r"\([^()]*\)")  # no nesting: each "(" is scanned once
+_PHASE_SPLIT = re.compile(r"\bthen\b|→|->|=>|\bthereafter\b|\bfollowed by\b|;")
+_CONCURRENT_SPLIT = re.compile(r" and |, | & | plus ")
+_WORD_RE = re.compile(r"[a-zµμ%/½]+|\d+(?:\.\d+)?")
+_IGNORABLE = frozenset(
+    """a an and as at by changed change dose doses each for food from given in into is leave level
+    meal meals of on or pain per plain the then titrate titrated titration to up until upright use
+    water with without bolus loading load initial initially start starting maintenance apply applied
+    replace replaced nostril alternate injection infusion slowly slow push breakthrough mild moderate
+    severe if needed after before bed empty stomach take takes swallow whole elemental cholecalciferol
+    total under fluoroscopy guidance during reconstruction surgery targeted scaffold standardized
+    combined epa dha + taper tapering wean weaning off tablet tablets tab tabs capsule capsules cap
+    caps patch patches film coated chew chewable dissolve disintegrating mouth sleep nausea vomiting
+    anxiety fever headache insomnia cough itching constipation spasm spasms agitation dyspnea
+    breath shortness discomfort please""".split()
+)
+# Left-over words that could change the dose or the frequency if understood.
+_DOSE_WORDS = frozenset(
+    """x times q every per hourly hour hours hr hrs h day days daily week weeks weekly month months
+    monthly year yearly mg g gm gms gram grams mcg ug µg μg ng kg iu unit units meq mmol ml mls cc
+    tab tabs tablet tablets cap caps capsule capsules patch patches spray sprays puff puffs drop
+    drops gtt gtts supp suppository suppositories lozenge lozenges repeat repeated additional extra
+    another double triple half increase increasing increased more max maximum nte twice thrice once
+    bid tid qid qd qod qhs hs ac pc q.d. b.i.d. t.i.d. q.i.d. % / ½""".split()
+)
+_DAYS_PER = {"day": 1.0, "d": 1.0, "week": 7.0, "wk": 7.0, "w": 7.0, "month": 365.0 / 12, "mo": 365.0 / 12}
+
+
+MAX_CHARS = 1000  # after whitespace is collapsed; the schema allows 500, the audit's cells more
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,53 +128,130 @@ class Sig:
     duration_days: float | None = None
     course_doses: int | None = None
     unparsed: tuple[str, ...] = field(default=())
+    dose_unparsed: tuple[str, ...] = field(default=())
 
     @property
     def understood(self) -> bool:
         return bool(self.phases) and any(p.dose is not None for p in self.phases)
 
 
-def _number(text: str) -> float:
-    return float(text.replace(",", ""))
+def canonical_unit(unit: str) -> str:
+    """The unit as the formulary reads it: "gm" → "g", "tabs" → "tab", "mls" → "mL"."""
+    u = unit.replace(" ", "")
+    head, sep, tail = u.partition("/")
+    for rx, name in _CANON:
+        if rx.fullmatch(head):
+            return name + sep + tail
+    return u
 
 
 def _prepare(text: str) -> str:
-    t = text.translate(_SUPERSCRIPT).lower().replace("–", "-").replace("—", "-")
-    t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)
-    # "1 × 10^6 cells/kg", "1x10^6", "1e6" → a plain number
+    t = clean(text.translate(_SUPERSCRIPT))
+    t = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", t)
+    t = re.sub(r"(?<![\d./])(?:1/2|½)(?![\d/])", "0.5", t)
+    # "1 × 10^6 cells/kg", "1x10^6", "1e6" → a plain number (exponents bounded: no overflow)
     t = re.sub(
-        r"(\d+(?:\.\d+)?)\s*[x×*]\s*10\^?(\d+)",
+        r"(?<![\d.])(\d{1,9}(?:\.\d{1,6})?) ?[x*] ?10\^?(\d{1,2})(?!\d)",
         lambda m: f"{float(m.group(1)) * 10 ** int(m.group(2)):.0f}",
         t,
     )
-    t = re.sub(r"(\d+(?:\.\d+)?)e(\d+)", lambda m: f"{float(m.group(0)):.0f}", t)
-    return re.sub(r"\s+", " ", t).strip()
+    return re.sub(
+        r"(?<![\d.])(\d{1,9}(?:\.\d{1,6})?)e(\d{1,2})(?!\d)", lambda m: f"{float(m.group(0)):.0f}", t
+    )
 
 
 def _cut(text: str, span: tuple[int, int]) -> str:
     return text[: span[0]] + " " * (span[1] - span[0]) + text[span[1] :]
 
 
+def _cut_all(text: str, spans: list[tuple[int, int]]) -> str:
+    """Blank out many ordered, non-overlapping spans in one pass (one `_cut` each would be quadratic)."""
+    parts, at = [], 0
+    for start, end in spans:
+        parts += [text[at:start], " " * (end - start)]
+        at = end
+    parts.append(text[at:])
+    return "".join(parts)
+
+
+def _dose(rest: str) -> tuple[float | None, float | None, str | None, str]:
+    """(dose, low, unit, rest): one amount, one count, or a strength times a count ("500 mg 2 tabs")."""
+    conc = _CONC_RE.search(rest)
+    per_ml = None
+    if conc and float(conc["a"]) > 0:
+        per_ml = (float(conc["a"]) / float(conc["v"] or 1), canonical_unit(conc["u"]))
+        rest = _cut(rest, conc.span())
+    amounts, counts, volumes = [], [], []
+    for m in _DOSE_RE.finditer(rest):
+        unit = canonical_unit(m["u"])
+        high, low = (float(m["b"]), float(m["a"])) if m["b"] else (float(m["a"]), None)
+        if m["mult"]:
+            high, low = high * float(m["mult"]), (low * float(m["mult"]) if low is not None else None)
+        if high <= 0 or (low is not None and low > high):
+            continue  # a zero or reversed dose is left unparsed, never checked as a number
+        kind = counts if unit in COUNT_UNITS else volumes if unit == "mL" else amounts
+        kind.append((high, low, unit, m.span()))
+    if per_ml and len(volumes) == 1 and not amounts:
+        high, low, _, span = volumes[0]
+        factor, unit = per_ml
+        return high * factor, (low * factor if low is not None else None), unit, _cut(rest, span)
+    if per_ml:
+        return None, None, None, rest
+    if len(amounts) == 1 and len(counts) == 1 and not volumes and "/kg" not in amounts[0][2]:
+        (a, a_low, unit, s1), (n, n_low, _, s2) = amounts[0], counts[0]
+        low = (a_low or a) * n_low if (a_low is not None or n_low is not None) else None
+        return a * n, low, unit, _cut(_cut(rest, s1), s2)
+    chosen = amounts or counts or volumes
+    if not chosen or (amounts and volumes):
+        return None, None, None, rest  # a dose and a volume with no strength: not read
+    high, low, unit, span = chosen[0]
+    return high, low, unit, _cut(rest, span)
+
+
 def _parse_phase(text: str) -> tuple[Phase | None, str]:
-    rest = text
-    rest = re.sub(r"^\s*up\s+to\s+", " ", rest)
-    dose = low = unit = route = freq = None
-    if m := _DOSE_RE.search(rest):
-        a, b = float(m.group(1)), m.group(2)
-        low, dose = (a, float(b)) if b else (None, a)
-        unit = re.sub(r"\s+", "", m.group(3))
-        rest = _cut(rest, m.span())
+    rest = re.sub(r"^ *up to ", " ", text)
+    dose, low, unit, rest = _dose(rest)
+    route = freq = None
     for rx, name in _ROUTE_RE:
         if m := rx.search(rest):
             route = route or name
             rest = _cut(rest, m.span())
-    if m := _FREQ_RE.search(rest):
-        freq = parse_frequency(m.group(0))
-        rest = _cut(rest, m.span())
+    found = list(PHRASE_RE.finditer(rest))
+    words = [m.group(0) for m in found]
+    rest = _cut_all(rest, [m.span() for m in found])
+    if words:
+        freq = parse_frequency(" ".join(words))
     bolus = bool(re.search(r"\b(?:bolus|loading|stat|once)\b", text)) and freq is None
     if dose is None and route is None and freq is None:
         return None, rest
     return Phase(dose, low, unit, route, freq, bolus), rest
+
+
+def _concurrent(part: str) -> tuple[Phase, str, float] | None:
+    """ "1 g qam and 500 mg qhs": doses at different times of one day, as one phase and its daily sum.
+
+    The phase carries the largest single dose and every administration of the day; the exact daily
+    sum is returned for the caller to state as the order's cap.
+    """
+    pieces = _CONCURRENT_SPLIT.split(part)
+    if len(pieces) < 2:
+        return None
+    parsed = [_parse_phase(p) for p in pieces]
+    dosed = [(ph, rest) for ph, rest in parsed if ph and ph.dose is not None]
+    if len(dosed) < 2 or any(ph.frequency is None or ph.frequency.interval_h is None for ph, _ in dosed):
+        return None
+    unit = dosed[0][0].unit or ""
+    try:
+        factors = [1.0 if ph.unit == unit else conversion_factor(ph.unit or "", unit) for ph, _ in dosed]
+    except UnitError:
+        return None  # "1 tab qam and 5 mg qhs": no common unit, left unread
+    rate = sum(1.0 / ph.frequency.interval_h for ph, _ in dosed)  # type: ignore[union-attr]
+    amounts = [ph.dose * k for (ph, _), k in zip(dosed, factors, strict=True)]  # type: ignore[operator]
+    daily = sum(a * ph.frequency.doses_per_day for a, (ph, _) in zip(amounts, dosed, strict=True))  # type: ignore[union-attr]
+    top = replace(dosed[0][0], dose=max(amounts), unit=unit)
+    route = next((ph.route for ph, _ in dosed if ph.route), None)
+    merged = replace(top, route=route, frequency=Frequency(part.strip(), round(1.0 / rate, 9)), dose_low=None)
+    return merged, " ".join(rest for _, rest in parsed), daily
 
 
 @lru_cache(maxsize=8192)
@@ -151,49 +260,67 @@ def parse_sig(text: str) -> Sig:
     try:
         return _parse(text)
     except Exception:  # a parser bug must not hide the order: report it as not understood
-        return Sig(text=text, unparsed=(text,))
+        return Sig(text=text, unparsed=(text,), dose_unparsed=(text,))
 
 
-def _parse(text: str) -> Sig:
+def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
+    if limit is not None and len(t := clean(text)) > limit:
+        note = f"(a sig of {len(t)} characters: longer than any dose instruction, not read)"
+        return Sig(text=text, unparsed=(note,), dose_unparsed=(note,))
     t = _prepare(text)
     prn = bool(_PRN_RE.search(t))
     t = _PRN_RE.sub(" ", t)
     cap = days = course = None
     if m := _CAP_DAILY_RE.search(t):
-        cap = (float(m.group(1)), re.sub(r"\s+", "", m.group(2)))
+        cap = (float(m.group(1)), canonical_unit(m.group(2)))
         t = _cut(t, m.span())
     if m := _CAP_DAYS_RE.search(t):
         days = float(m.group(1))
         t = _cut(t, m.span())
-    for m in list(_FOR_RE.finditer(t)):
+    durations = list(_FOR_RE.finditer(t))
+    for m in durations:
         n, what = float(m.group(1)), m.group(2).rstrip("s")
         if what in ("dose", "injection", "cycle"):
             course = int(n)
         else:
-            days = n * _DAYS_PER["wk" if what == "wk" else what]
-        t = _cut(t, m.span())
+            days = n * _DAYS_PER[what]
+    t = _cut_all(t, [m.span() for m in durations])
     if m := _COURSE_RE.search(t):
         course = int(float(m.group(1)))
         t = _cut(t, m.span())
     t = _INFUSION_RE.sub(" ", t)
-    t = re.sub(r"\([^)]*\)", " ", t)  # instructions in brackets ("upright 30 min") are not dosing
+    t = _PAREN_RE.sub(" ", t)  # instructions in brackets ("upright 30 min") are not dosing
     phases, leftovers = [], []
     for part in _PHASE_SPLIT.split(t):
-        phase, rest = _parse_phase(part)
+        if (both := _concurrent(part)) is not None:
+            phase, rest, daily = both
+            if cap is None or cap[1] == phase.unit and daily < cap[0]:
+                cap = (daily, phase.unit or "")
+        else:
+            phase, rest = _parse_phase(part)
         if phase:
             phases.append(phase)
-        leftovers.extend(
-            w for w in re.findall(r"[a-zµμ%/]+|\d+(?:\.\d+)?", rest) if w not in _IGNORABLE and w != "/"
-        )
-    phases = _fill_forward(phases)
+        leftovers.extend(w for w in _WORD_RE.findall(rest) if w not in _IGNORABLE and w != "/")
+    relevant = tuple(w for w in leftovers if _could_change_dose(w))
     return Sig(
         text=text,
-        phases=tuple(phases),
+        phases=tuple(_fill_forward(phases)),
         prn=prn,
         max_daily=cap,
         duration_days=days,
         course_doses=course,
         unparsed=tuple(leftovers),
+        dose_unparsed=relevant,
+    )
+
+
+def _could_change_dose(word: str) -> bool:
+    """A number, a unit or dose form, a frequency word, or an unknown q-abbreviation ("q2d", "qwk")."""
+    return (
+        any(c.isdigit() for c in word)
+        or word in _DOSE_WORDS
+        or (word.startswith("q") and len(word) <= 6)
+        or PHRASE_RE.fullmatch(word) is not None
     )
 
 

@@ -58,6 +58,7 @@ class Formulary:
     extended_ingredients: frozenset[str] = frozenset()  # ingredients with an extended-release product
     _resolved: dict = field(repr=False, default_factory=dict, compare=False)
     _names: list[str] = field(repr=False, default_factory=list, compare=False)
+    _suggested: dict = field(repr=False, default_factory=dict, compare=False)
 
     def lookup(self, name: str) -> Drug | None:
         """Find a drug by id, name, brand, synonym, ATC code or RxCUI."""
@@ -74,7 +75,14 @@ class Formulary:
         return resolve(self, name, rxcui, atc)
 
     def suggest(self, text: str, limit: int = 3) -> list[str]:
-        """Known names closest to a name the formulary does not know: offered, never used."""
+        """Known names closest to a name the formulary does not know: offered, never used.
+        Remembered per name: an audit meets the same misspelling in many rows."""
+        hit = self._suggested.get((text, limit))
+        if hit is None:
+            hit = self._suggested[(text, limit)] = self._suggest(text, limit)
+        return list(hit)
+
+    def _suggest(self, text: str, limit: int) -> list[str]:
         from rapidfuzz import fuzz, process, utils
 
         if not self._names:

@@ -64,7 +64,10 @@ def _actual(kind: Kind, orders: list[Order], ctx: RuleContext) -> float | None:
             values = [v for v in (o.dose, *o.other_doses) if v is not None]
             return max(values) if values else None
         case "max_single_per_kg":
-            return o.dose_per_kg
+            if o.dose_per_kg is not None:
+                return o.dose_per_kg
+            w = ctx.patient.weight_kg
+            return o.dose / w if o.dose is not None and w else None
         case "min_interval_h":
             return o.interval_h
         case "max_duration_days":
@@ -299,7 +302,7 @@ def _missing_weight(
     kind: Kind, drug: Drug, group: list[Order], limits: list[DoseLimit], ctx: RuleContext
 ) -> Iterator[Finding]:
     """Per-kg limit with an absolute dose (or the reverse) and no weight: say it was not checked."""
-    if ctx.patient.weight_kg is not None or not limits:
+    if not limits:
         return
     o = group[0]
     needs = (kind.attr.endswith("per_kg") and o.dose is not None) or (
@@ -307,8 +310,8 @@ def _missing_weight(
         and kind.attr in ("max_single", "max_daily")
         and o.dose is None
         and o.dose_per_kg is not None
-    )
-    if needs and any(ctx.matches(lim.when) is not False for lim in limits):
+    )  # and only then is the weight read (the unit declares it exactly in these cases)
+    if needs and ctx.patient.weight_kg is None and any(ctx.matches(lim.when) is not False for lim in limits):
         lim = limits[0]
         # A row for patients the regimen may not be about (children, when age is unknown too) only
         # informs; one that applies, or whose only unknown is the weight itself, asks for it.
@@ -372,18 +375,22 @@ def rule_id(drug: Drug, lim: DoseLimit) -> str:
     return f"dose.{drug.id}.{next(i for i, x in enumerate(drug.limits) if x is lim)}"
 
 
-_FACTS: dict[str, tuple[str, ...]] = {}
+_FACTS: dict[tuple[str, bool], tuple[str, ...]] = {}
 
 
-def _drug_facts(drug: Drug) -> tuple[str, ...]:
-    """The patient facts a drug's limits read: weight (per-kg limits, or saying it is missing) and
-    whatever their bands name."""
-    hit = _FACTS.get(drug.id)
+def _drug_facts(drug: Drug, per_kg_dose: bool) -> tuple[str, ...]:
+    """The patient facts a drug's limits read: whatever their bands name, and the weight where a
+    per-kg limit meets a dose or a per-kg dose meets a limit (to compare, or to say it is missing).
+    Reading the weight only then lets a unit's findings be shared by patients of any weight."""
+    hit = _FACTS.get((drug.id, per_kg_dose))
     if hit is None:
-        names = ["patient.weight_kg"]
+        names: list[str] = []
         for lim in drug.limits:
             names += [n for n in when_facts(lim.when) if n not in names]
-        hit = _FACTS[drug.id] = tuple(names)
+        per_kg_limit = any(lim.max_single_per_kg or lim.max_daily_per_kg for lim in drug.limits)
+        if (per_kg_limit or per_kg_dose) and "patient.weight_kg" not in names:
+            names.append("patient.weight_kg")
+        hit = _FACTS[(drug.id, per_kg_dose)] = tuple(names)
     return hit
 
 
@@ -393,7 +400,8 @@ def dose_units(ctx: Context) -> Iterator[Unit]:
     for drug_id, orders in sorted(ctx.by_drug.items()):
         drug = drugs[drug_id]
         if drug.limits:
-            yield Unit(drug_id, tuple(orders), _drug_facts(drug))
+            per_kg_dose = any(o.dose_per_kg is not None for o in orders)
+            yield Unit(drug_id, tuple(orders), _drug_facts(drug, per_kg_dose))
 
 
 class _AsElement:

@@ -26,15 +26,3 @@ def codes(report: dict) -> set[str]:
 
 def find(report: dict, code: str) -> list[dict]:
     return [f for f in report["findings"] if f["code"] == code]
-
-# The old batch audit's rule twins (checker/audit/*_plan, memo, assemble) are being replaced by the
-# audit calling the engine (#15); their twin-equivalence tests are set aside until that lands.
-collect_ignore = [
-    "test_audit_assemble.py",
-    "test_audit_dose_keys.py",
-    "test_audit_duplication.py",
-    "test_audit_equivalence.py",
-    "test_audit_interactions.py",
-    "test_audit_opioids.py",
-    "test_audit_plans.py",
-]

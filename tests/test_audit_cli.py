@@ -59,6 +59,7 @@ def test_every_row_is_accounted_for(capsys, meds):
         "severity",
         "category",
         "code",
+        "rule",
         "drugs",
         "message",
         "recommendation",
@@ -77,6 +78,7 @@ def test_every_row_is_accounted_for(capsys, meds):
         by_code["dose.daily_max"][0]["rows"] == "1;2" and by_code["dose.daily_max"][0]["patient_id"] == "p1"
     )
     assert by_code["unrecognized.drug"][0]["rows"] == "4"
+    assert by_code["dose.daily_max"][0]["rule"] == "dose.acetaminophen.0"  # the public rule id
     assert "10 rows read, 5 rows checked, 5 rows rejected, 5 patients" in err
     assert err.strip().splitlines()[-1].startswith("medcheck audit:")
 
@@ -107,9 +109,11 @@ def test_encodings(capsys, tmp_path):
     bom = write(tmp_path, "b.csv", b"\xef\xbb\xbfPATIENT_ID,drug\np1,aspirin\n")
     code, _, err = run(capsys, bom)
     assert code == 0 and "byte-order mark" in err
-    cp1252 = write(tmp_path, "w.csv", b"patient_id,drug,sig\np1,aspirin,\x93daily\x94\n")
-    code, _, err = run(capsys, cp1252)
-    assert code == 2 and "not valid UTF-8" in err
+    cp1252 = write(tmp_path, "w.csv", b"patient_id,drug,note\np1,blorfinax,\x93daily\x94 \x80\n")
+    code, out, err = run(capsys, cp1252, "--keep-columns")
+    assert code == 0 and "Windows-1252" in err and "\u201cdaily\u201d \u20ac" in out
+    code, _, err = run(capsys, write(tmp_path, "x.csv", b"patient_id,drug\np1,aspirin\x81\n"))
+    assert code == 2 and "neither UTF-8 nor Windows-1252" in err
 
 
 def test_formulas_are_neutralised(capsys, tmp_path):
@@ -171,7 +175,7 @@ def _big(tmp_path, shuffle: bool) -> str:
     for p in range(150):
         for _ in range(rng.randint(1, 6)):
             lines.append(f"p{p:04d},{rng.choice(drugs)},note{p}\n")
-    lines.insert(40, 'p0009,broken,"x,1\n')
+    lines.insert(next(i for i, x in enumerate(lines) if x.startswith("p0010")), 'p0009,broken,"x,1\n')
     if shuffle:
         rng.shuffle(lines)
     return write(
@@ -205,16 +209,12 @@ def test_course_limit_counts_every_order_in_the_audit_too(capsys, tmp_path):
     assert row["patient_id"] == "k1" and row["rows"] == "1;3" and "6 days" in row["message"]
 
 
-def test_large_sorted_input_streams_with_the_same_output(capsys, tmp_path, monkeypatch):
-    from checker.audit import sorted_input
-
+def test_large_sorted_input_streams_with_the_same_output(capsys, tmp_path):
     drugs = [("acetaminophen", 1000), ("ibuprofen", 800), ("tramadol", 100)] * 40
     lines = [f"p{i // 3:04d},{d},{dose},mg,oral,q6h\n" for i, (d, dose) in enumerate(drugs)]
     path = write(tmp_path, "sorted.csv", "patient_id,drug,dose,unit,route,frequency\n" + "".join(lines))
     _, whole, _ = run(capsys, path)
-    monkeypatch.setattr(sorted_input, "AUTO_STREAM_BYTES", 0)
-    monkeypatch.setattr(sorted_input, "AUTO_CHUNK_ROWS", 7)
-    _, streamed, _ = run(capsys, path)
+    _, streamed, _ = run(capsys, path, "--chunksize", "7")
     assert streamed == whole and whole.count("\n") > 40
 
 
@@ -232,3 +232,11 @@ def test_a_full_disk_is_a_message_not_a_traceback(capsys, monkeypatch, meds):
         full.close()
     assert code == 2
     assert "cannot write standard output: No space left on device" in err
+
+
+def test_html_page_escapes_every_cell(capsys, tmp_path):
+    path = write(tmp_path, "h.csv", "patient_id,drug,dose,unit\n<script>x</script>,aspirin,81,mg\n")
+    page = tmp_path / "r.html"
+    assert run(capsys, path, "-o", str(page))[0] == 0
+    text = page.read_text()
+    assert "<script" not in text and "&lt;script&gt;x&lt;/script&gt;" in text

@@ -1,1 +1,1 @@
-"""Batch audit of CSV medication lists: the same findings as `check()`, per patient."""
+"""The batch audit: a CSV of orders checked per patient by the engine `check()` uses (see run.py)."""

@@ -23,13 +23,13 @@ from flask_smorest import abort
 
 from checker.engine import run
 from checker.errors import InvalidRegimen
-from checker.http import fhir
+from checker.http import cors, fhir
 from checker.http import schemas as s
 from checker.http.logs import logfmt
 from checker.http.service import knowledge
 from checker.http.views import Blueprint, alt_errors
 from checker.model import Finding
-from checker.schemas import load_regimen
+from checker.schemas import MAX_MEDICATIONS, load_regimen
 
 log = logging.getLogger("medcheck.cds")
 
@@ -37,7 +37,6 @@ blp = Blueprint("cds", __name__, url_prefix="/cds-services", description="CDS Ho
 
 INDICATOR = {"contraindicated": "critical", "major": "critical", "moderate": "warning",
              "minor": "info", "info": "info"}  # fmt: skip
-CARD_NAMESPACE = uuid.UUID("6f1d3c2e-5b7a-4e1f-9a53-2f0c8f1d7a11")
 TOPIC_SYSTEM = "urn:medcheck:finding-code"
 OVERRIDE_SYSTEM = "urn:medcheck:override-reason"
 OVERRIDE_REASONS = [
@@ -47,7 +46,7 @@ OVERRIDE_REASONS = [
     {"system": OVERRIDE_SYSTEM, "code": "palliative-care", "display": "Palliative or end-of-life care"},
     {"system": OVERRIDE_SYSTEM, "code": "not-applicable", "display": "Alert does not apply to this patient"},
 ]
-SUMMARY_MAX = 140
+SUMMARY_MAX = 139  # CDS Hooks: "<140 characters"
 
 
 def _observations(*codes: str) -> str:
@@ -120,8 +119,11 @@ def _md(text: Any) -> str:
     return re.sub(r"([\\`*_|<>\[\]])", r"\\\1", str(text))
 
 
-def _card_uuid(service_id: str, *parts: Any) -> str:
-    return str(uuid.uuid5(CARD_NAMESPACE, json.dumps([service_id, *parts], sort_keys=True, default=str)))
+def _card_uuid() -> str:
+    """A fresh id for every card of every call: feedback names the card shown, never one from another
+    patient's call that happened to say the same thing (the service, finding and orders stay in
+    `extension.medcheck`)."""
+    return str(uuid.uuid4())
 
 
 def finding_card(f: Finding, owners: list[Owner], service_id: str, version: str) -> dict[str, Any]:
@@ -137,10 +139,14 @@ def finding_card(f: Finding, owners: list[Owner], service_id: str, version: str)
             shown = value if isinstance(value, str | int | float) else json.dumps(value, ensure_ascii=False)
             lines.append(f"| {_md(key)} | {_md(shown)} |")
         lines.append("")
+    seen: dict[str, Owner] = {o.ref: o for o in involved}
+    active = [o for o in seen.values() if not o.draft]
     if involved:
-        seen: dict[str, Owner] = {o.ref: o for o in involved}
         orders = "; ".join(f"{_md(o.label)} ({o.ref}{'' if o.draft else ', active'})" for o in seen.values())
         lines += [f"Orders: {orders}", ""]
+    if active:
+        counted = "; ".join(f"{_md(o.label)} ({o.ref})" for o in active)
+        lines += [f"Counted with the patient's active medications: {counted}", ""]
     src = f.source or {}
     label = src.get("label") or "medcheck"
     lines.append(f"Severity: {f.severity} · category: {f.category} · code: `{f.code}`")
@@ -156,7 +162,7 @@ def finding_card(f: Finding, owners: list[Owner], service_id: str, version: str)
     if isinstance(src.get("url"), str) and src["url"].startswith(("https://", "http://")):
         source["url"] = src["url"]
     card: dict[str, Any] = {
-        "uuid": _card_uuid(service_id, f.code, f.drugs, refs, f.message),
+        "uuid": _card_uuid(),
         "summary": summarize(f.message),
         "indicator": INDICATOR[f.severity],
         "detail": "\n".join(lines),
@@ -167,6 +173,7 @@ def finding_card(f: Finding, owners: list[Owner], service_id: str, version: str)
                 "severity": f.severity,
                 "category": f.category,
                 "orders": refs,
+                "activeOrders": sorted(o.ref for o in active),
                 "knowledgeVersion": version,
             }
         },  # fmt: skip
@@ -179,7 +186,7 @@ def finding_card(f: Finding, owners: list[Owner], service_id: str, version: str)
 def unchecked_card(ref: str, label: str, reason: str, service_id: str, version: str) -> dict[str, Any]:
     """An order that could not be read: say so, loudly enough not to pass for "all clear"."""
     return {
-        "uuid": _card_uuid(service_id, "unchecked", ref, reason),
+        "uuid": _card_uuid(),
         "summary": summarize(f"Not checked: {label} — {reason}"),
         "indicator": "warning",
         "detail": f"**{_md(ref)} could not be checked:** {_md(reason)}.\n\n"
@@ -195,7 +202,7 @@ def unchecked_card(ref: str, label: str, reason: str, service_id: str, version: 
 def _ignored_card(name: str, messages: list[str], service_id: str, version: str) -> dict[str, Any]:
     reason = "; ".join(messages)
     return {
-        "uuid": _card_uuid(service_id, "ignored", name, reason),
+        "uuid": _card_uuid(),
         "summary": summarize(f"Patient data ignored: {name} ({reason})"),
         "indicator": "info",
         "detail": f"The prefetched value for **{_md(name)}** could not be used: {_md(reason)}. "
@@ -230,57 +237,120 @@ def _medication_errors(med: dict[str, Any]) -> dict[str, list[str]]:
         return _field_errors(exc.errors, "medications.0.")
 
 
+def _notice(code: str, summary: str, detail: str, indicator: str, refs: list[str], version: str) -> dict:
+    """A card about the call itself (an order not checked, not counted, not found)."""
+    return {
+        "uuid": _card_uuid(),
+        "summary": summarize(summary),
+        "indicator": indicator,
+        "detail": f"{detail}\n\nKnowledge version: {version}",
+        "source": {"label": f"medcheck · knowledge {version}",
+                   "topic": {"system": TOPIC_SYSTEM, "code": code, "display": "input"}},
+        "extension": {"medcheck": {"code": code, "orders": refs, "knowledgeVersion": version}},
+    }  # fmt: skip
+
+
+@dataclass
+class _Call:
+    """What one call gathers before the engine runs: medications, whose they are, cards so far."""
+
+    meds: list[dict[str, Any]]
+    owners: list[Owner]
+    cards: list[dict[str, Any]]
+
+
+def _take(call: _Call, order: fhir.MappedOrder, draft: bool) -> str | None:
+    """Add a mapped order's medications; the schema's reasons when one of them cannot be checked."""
+    if len(call.meds) + len(order.medications) > MAX_MEDICATIONS:
+        return f"over the {MAX_MEDICATIONS} medications one check can hold"
+    errors = {k: v for m in order.medications for k, v in _medication_errors(m).items()}
+    if errors:
+        return "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
+    call.meds.extend(order.medications)
+    call.owners.extend(Owner(order.ref, order.label, draft) for _ in order.medications)
+    return None
+
+
 def evaluate(call: dict[str, Any], service_id: str, version: str, today: date | None = None) -> list[dict]:
     """The cards for one validated CDS Hooks call."""
     hook = SERVICES[service_id]["hook"]
     ctx = call["context"]
     selected = set(ctx.get("selections") or ()) if hook == "order-select" else None
-    cards: list[dict[str, Any]] = []
-    meds: list[dict[str, Any]] = []
-    owners: list[Owner] = []
+    got = _Call([], [], [])
 
     def in_scope(ref: str) -> bool:
         return selected is None or ref in selected
 
     drafts = list(fhir.draft_orders(ctx["draftOrders"]))
     draft_refs = {d.ref if isinstance(d, fhir.MappedOrder) else d[0] for d in drafts}
-    active = [r for r in fhir.active_medications(call.get("prefetch"))
-              if fhir.reference(r, -1) not in draft_refs]  # fmt: skip
+    _check_selections(selected, draft_refs)
+    if len(drafts) > MAX_MEDICATIONS:
+        too_many = f"{len(drafts)} MedicationRequests; at most {MAX_MEDICATIONS} are checked in one call"
+        abort(400, message=f"context.draftOrders: {too_many}.", errors={"context.draftOrders": [too_many]})
     for item in drafts:
         if isinstance(item, tuple):
             if in_scope(item[0]):
-                cards.append(unchecked_card(item[0], item[0], item[1], service_id, version))
-            continue
-        errors = {k: v for m in item.medications for k, v in _medication_errors(m).items()}
-        if errors:
-            if in_scope(item.ref):
-                reason = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
-                cards.append(unchecked_card(item.ref, item.label, reason, service_id, version))
-            continue
-        meds.extend(item.medications)
-        owners.extend(Owner(item.ref, item.label, True) for _ in item.medications)
-    for i, res in enumerate(active):
-        try:
-            order = fhir.medication_request(res, i)
-        except fhir.FhirError:
-            continue  # an unreadable active order is not what this call asks about
-        if not any(_medication_errors(m) for m in order.medications):
-            meds.extend(order.medications)
-            owners.extend(Owner(order.ref, order.label, False) for _ in order.medications)
-
-    patient, ignored = _valid_patient(fhir.patient(call.get("prefetch"), ctx.get("patientId"), today))
-    cards.extend(_ignored_card(k, v, service_id, version) for k, v in ignored.items())
-    if not meds:
-        return cards
-    report = run(load_regimen({"patient": patient, "medications": meds}))
+                got.cards.append(unchecked_card(item[0], item[0], item[1], service_id, version))
+        elif (reason := _take(got, item, True)) and in_scope(item.ref):
+            got.cards.append(unchecked_card(item.ref, item.label, reason, service_id, version))
+    if got.meds:
+        _take_active(got, call.get("prefetch"), draft_refs, version)
+    patient, refused = fhir.patient_and_refused(call.get("prefetch"), ctx.get("patientId"), today)
+    patient, ignored = _valid_patient(patient)
+    got.cards.extend(_ignored_card(k, v, service_id, version) for k, v in {**refused, **ignored}.items())
+    if not got.meds:
+        return got.cards
+    report = run(load_regimen({"patient": patient, "medications": got.meds}))
+    owners = got.owners
     for f in report.findings:
+        if f.severity == "info":
+            continue  # nothing to act on: a card would only teach clinicians to dismiss cards
         involved = {owners[i].ref for i in f.medications if owners[i].draft}
         if selected is not None and not involved & selected:
             continue
         if selected is None and f.medications and not involved:
             continue
-        cards.append(finding_card(f, owners, service_id, report.knowledge_version))
-    return cards
+        got.cards.append(finding_card(f, owners, service_id, report.knowledge_version))
+    return got.cards
+
+
+def _check_selections(selected: set[str] | None, draft_refs: set[str]) -> None:
+    """order-select: every selection must name a draft order, or nothing would be checked for it."""
+    if selected is None:
+        return
+    missing = sorted(selected - draft_refs)
+    if missing:
+        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        abort(400, message=f"context.selections names orders that are not in context.draftOrders: {shown}",
+              errors={"context.selections": [f"not in draftOrders: {r}" for r in missing[:20]]})  # fmt: skip
+
+
+def _take_active(got: _Call, prefetch: Any, draft_refs: set[str], version: str) -> None:
+    """Prefetched active orders join the totals and interactions; one that cannot be read says so."""
+    active = [r for r in fhir.active_medications(prefetch) if fhir.reference(r, -1) not in draft_refs]
+    skipped: list[str] = []
+    for i, res in enumerate(active):
+        ref = fhir.reference(res, i)
+        try:
+            order = fhir.medication_request(res, i)
+        except fhir.FhirError as exc:
+            skipped.append(f"{ref}: {exc}")
+            continue
+        if reason := _take(got, order, False):
+            skipped.append(f"{ref}: {order.label}: {reason}")
+    if skipped:
+        refs = [s.split(":", 1)[0] for s in skipped]
+        got.cards.append(_notice(
+            "input.active_not_counted",
+            f"{len(skipped)} active medication order(s) not counted in totals or interactions",
+            "These active orders from the patient's medication list could not be read, so daily totals, "
+            "opioid MME and interactions were checked without them:\n\n"
+            + "\n".join(f"- {_md(s[:300])}" for s in skipped[:20]),
+            "warning", refs[:20], version))  # fmt: skip
+
+
+blp.record_once(cors.enable)
+blp.before_app_request(cors.preflight)
 
 
 # --- views ------------------------------------------------------------------------------------------
@@ -292,6 +362,17 @@ class Discovery(MethodView):
     def get(self) -> Response:
         """CDS Hooks discovery: the order-select and order-sign services and their prefetch."""
         return jsonify({"services": list(SERVICES.values())})
+
+
+def _scrub(value: Any) -> Any:
+    """Cards quote what the client sent; a lone UTF-16 surrogate in it cannot be UTF-8, so it goes."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    return value
 
 
 def _service(service_id: str) -> dict[str, Any]:
@@ -321,7 +402,7 @@ class Service(MethodView):
             )  # noqa: E501
         if service["hook"] == "order-select" and not call["context"].get("selections"):
             abort(400, message="order-select requires context.selections (e.g. ['MedicationRequest/123']).")
-        return jsonify({"cards": evaluate(call, service_id, knowledge().version)})
+        return jsonify({"cards": _scrub(evaluate(call, service_id, knowledge().version))})
 
 
 @blp.route(f"/{_SERVICE_ID}/feedback")

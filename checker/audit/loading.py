@@ -1,0 +1,66 @@
+"""CSV cells to the values `check()` builds: through the very same schemas, once per distinct input.
+
+A million rows hold a few thousand distinct orders, so each distinct row tuple is loaded once by
+`load_regimen` (the loader `check()` uses) and rows share the frozen `Medication`. A patient is
+loaded field by field (`checker.schemas.load_patient_fields`), so one unreadable field is
+reported for that field and the patient's other facts are still used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+from marshmallow import fields
+
+from checker.errors import InvalidRegimen
+from checker.model import Medication
+from checker.schemas import MedicationSchema, PatientSchema, load_regimen
+
+MED_FIELDS: tuple[str, ...] = tuple(MedicationSchema().fields)
+PATIENT_FIELDS: tuple[str, ...] = tuple(PatientSchema().fields)
+LIST_FIELDS = frozenset(k for k, f in PatientSchema().fields.items() if isinstance(f, fields.List))
+_INT = re.compile(r"^[+-]?\d{1,18}(?:\.0*)?$")  # longer: left as text, for the schema to refuse
+_INT_FIELDS = frozenset(k for k, f in MedicationSchema().fields.items() if isinstance(f, fields.Integer))
+MAX_MEMO = 100_000
+
+
+def json_value(name: str, text: str) -> Any:
+    """A CSV cell as the JSON value a client would send: CSV has no integer or list type."""
+    if name in _INT_FIELDS and _INT.match(text):
+        return int(text.partition(".")[0])
+    if name in LIST_FIELDS:
+        return [c.strip() for c in text.split(";") if c.strip()]
+    return text
+
+
+_MEDS: dict[tuple[str, ...], tuple[Medication | None, str | None, list[Medication]]] = {}
+
+
+def medication(columns: tuple[str, ...], cells: tuple[str, ...]) -> tuple[Medication | None, str | None]:
+    """The row's `Medication` (index 0), or why the schema refused it: once per distinct row."""
+    hit = _MEDS.get(cells)
+    if hit is None:
+        if len(_MEDS) >= MAX_MEMO:  # a file of ever-new orders: start over now and then
+            _MEDS.clear()
+        data = {k: json_value(k, v) for k, v in zip(columns, cells, strict=True) if v}
+        try:
+            m = load_regimen({"medications": [data]}).medications[0]
+            hit = (m, None, [m])
+        except InvalidRegimen as exc:
+            hit = (None, _reason(exc.errors, "medications.0."), [])
+        _MEDS[cells] = hit
+    return hit[0], hit[1]
+
+
+def at_index(cells: tuple[str, ...], m: Medication, index: int) -> Medication:
+    """`m` as the `index`-th medication of a regimen: made once per distinct row and index."""
+    made = _MEDS[cells][2] if cells in _MEDS else [m]
+    while len(made) <= index:
+        made.append(replace(m, index=len(made)))
+    return made[index]
+
+
+def _reason(errors: dict[str, list[str]], prefix: str) -> str:
+    return "; ".join(f"{k.removeprefix(prefix)}: {' '.join(v)}" for k, v in errors.items())

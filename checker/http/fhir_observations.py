@@ -1,0 +1,127 @@
+"""Prefetched Patient and Observations → the patient fields of a regimen, each number in its unit.
+
+A lab value is read only together with its UCUM unit and converted from it (CrCl in mL/h or mL/s,
+eGFR per 1.73 m², QTc in s, weight in [lb_av]); a value without a unit, or in a unit of the wrong
+kind, is refused with a reason the CDS service shows as a card. A number is never taken on trust.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from checker.http.fhir_dosage import FhirError, codings, number, text
+
+LOINC = "http://loinc.org"
+
+# LOINC codes read from prefetch Observations → patient field, and the kind of value.
+LOINC_FIELDS: dict[str, tuple[str, str]] = {
+    "29463-7": ("weight_kg", "kg"), "3141-9": ("weight_kg", "kg"),
+    "2160-0": ("serum_creatinine", "lab"), "14682-9": ("serum_creatinine", "lab"),
+    "2164-2": ("crcl_ml_min", "flow"),
+    "33914-3": ("egfr", "flow"), "62238-1": ("egfr", "flow"), "98979-8": ("egfr", "flow"),
+    "48642-3": ("egfr", "flow"), "48643-1": ("egfr", "flow"),
+    "17861-6": ("serum_calcium", "lab"), "2000-8": ("serum_calcium", "lab"),
+    "777-3": ("platelets", "lab"), "26515-7": ("platelets", "lab"),
+    "751-8": ("anc", "lab"), "718-7": ("hemoglobin", "lab"), "1751-7": ("albumin", "lab"),
+    "8636-3": ("qtc_ms", "ms"),
+}  # fmt: skip
+_COUNT_PER_VOLUME = {"10*3/ul": "10^9/L", "10*9/l": "10^9/L", "10^3/ul": "10^9/L", "k/ul": "10^9/L",
+                     "10^9/l": "10^9/L", "/nl": "10^9/L", "10*3/mm3": "10^9/L"}  # fmt: skip
+_MASS_TO_KG = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237, "lb": 0.45359237, "lbs": 0.45359237,
+               "[oz_av]": 0.028349523125}  # fmt: skip
+_TIME_TO_MS = {"ms": 1.0, "msec": 1.0, "s": 1000.0, "sec": 1000.0}
+# mL/min from a volume per time, optionally per 1.73 m² (UCUM {1.73_m2} annotation or written out)
+_VOLUME_ML = {"l": 1000.0, "dl": 100.0, "ml": 1.0}
+_TIME_MIN = {"s": 1 / 60, "sec": 1 / 60, "min": 1.0, "h": 60.0, "hr": 60.0, "d": 1440.0, "24h": 1440.0}
+_FLOW = re.compile(
+    r"(?P<v>ml|dl|l)/(?P<t>s|sec|min|h|hr|d|24h)"
+    r"(?P<bsa>/(?:\{1\.73_?m2\}|\[1\.73_?m2\]|1\.73\.?m2|1\.73m\^?2|1\.73_m2|\{1\.73m2\}))?"
+)
+
+
+def age_years(birth_date: str, today: date) -> float | None:
+    """Completed years; a birthDate of year or year-month only is taken at its middle."""
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", birth_date.strip()[:20])
+    if not m:
+        return None
+    year, month, day = int(m[1]), int(m[2] or 7), int(m[3] or (15 if m[2] else 1))
+    try:
+        born = date(year, month, day)
+    except ValueError:
+        return None
+    years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return float(years) if years >= 0 else None
+
+
+def observation_value(obs: dict[str, Any], kind: str) -> Any:
+    """The value of an Observation in the unit its patient field takes; ValueError saying why not."""
+    q = obs.get("valueQuantity")
+    if not isinstance(q, dict):
+        raise ValueError("no valueQuantity")
+    try:
+        value = number(q.get("value"), "valueQuantity.value")
+    except FhirError as exc:
+        raise ValueError(str(exc)) from None
+    if value is None:
+        raise ValueError("valueQuantity has no value")
+    code = (text(q.get("code")) or text(q.get("unit")) or "")[:40]
+    if not code:
+        raise ValueError(f"the value {value:g} has no unit")
+    low = code.lower().replace(" ", "")
+    if kind == "kg":
+        return value * _factor(_MASS_TO_KG, low, code, "a body weight")
+    if kind == "ms":
+        return value * _factor(_TIME_TO_MS, low, code, "an interval in ms")
+    if kind == "flow":
+        m = _FLOW.fullmatch(low.replace("mls", "ml"))
+        if not m:
+            raise ValueError(f"unit {code!r} is not a clearance (mL/min, mL/h, mL/s, per 1.73 m2)")
+        return value * _VOLUME_ML[m["v"]] / _TIME_MIN[m["t"]]
+    return f"{value:g} {_COUNT_PER_VOLUME.get(low, code)}"
+
+
+def _factor(table: dict[str, float], low: str, code: str, what: str) -> float:
+    if low not in table:
+        raise ValueError(f"unit {code!r} is not {what}")
+    return table[low]
+
+
+def _observation_time(obs: dict[str, Any]) -> str:
+    period = obs.get("effectivePeriod") if isinstance(obs.get("effectivePeriod"), dict) else {}
+    for value in (obs.get("effectiveDateTime"), obs.get("effectiveInstant"), period.get("end"),
+                  period.get("start"), obs.get("issued")):  # fmt: skip
+        if isinstance(value, str):
+            return value
+    return ""
+
+
+def patient_fields(
+    resources: list[dict[str, Any]], patient_id: str | None, today: date
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """(patient fields, refused fields with reasons) from prefetched resources; latest value wins."""
+    out: dict[str, Any] = {"id": patient_id} if patient_id else {}
+    latest: dict[str, tuple[str, Any, str | None]] = {}
+    for res in resources:
+        kind = res.get("resourceType")
+        if kind == "Patient":
+            birth = res.get("birthDate")
+            if isinstance(birth, str) and (age := age_years(birth, today)) is not None:
+                out["age_years"] = age
+            if res.get("gender") in ("male", "female", "other", "unknown"):
+                out["sex"] = res["gender"]
+        elif kind == "Observation" and res.get("status") not in ("entered-in-error", "cancelled"):
+            for c in codings(res.get("code")):
+                if c.get("system") == LOINC and (spec := LOINC_FIELDS.get(str(c.get("code")))):
+                    try:
+                        value, error = observation_value(res, spec[1]), None
+                    except ValueError as exc:
+                        value, error = None, f"LOINC {c.get('code')}: {exc}"
+                    when = _observation_time(res)
+                    if spec[0] not in latest or when > latest[spec[0]][0]:
+                        latest[spec[0]] = (when, value, error)
+                    break
+    refused = {f: [error] for f, (_, _, error) in latest.items() if error}
+    out.update({f: value for f, (_, value, error) in latest.items() if not error})
+    return out, refused

@@ -1,0 +1,259 @@
+"""Sigs and frequencies as prescribers write them: counts, strength x count, gm, PRN qualifiers,
+times of day, long intervals, abbreviations; words that could change a dose are never an `info`;
+and every parser answers in linear time."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from checker import check
+from checker.frequency import parse_frequency
+from checker.sig import parse_sig
+
+# (sig, dose, dose_low, unit, interval_h, prn)
+READINGS = [
+    ("2 tabs", 2, None, "tab", None, False),
+    ("1-2 tabs po q4-6h prn", 2, 1, "tab", 4, True),
+    ("1–2 tablets by mouth every 4 to 6 hours as needed", 2, 1, "tab", 4, True),
+    ("2 capsules po bid", 2, None, "cap", 12, False),
+    ("5 mL po q6h", 5, None, "mL", 6, False),
+    ("1 patch every 72 h", 1, None, "patch", 72, False),
+    ("500 mg 2 tabs po q4h", 1000, None, "mg", 4, False),
+    ("2 tabs 500 mg po q4h", 1000, None, "mg", 4, False),
+    ("500 mg 1-2 tabs po q4-6h prn", 1000, 500, "mg", 4, True),
+    ("2 x 500 mg po q6h", 1000, None, "mg", 6, False),
+    ("160 mg/5 mL 10 mL po q4h", 320, None, "mg", 4, False),
+    ("1 gm po q4h", 1, None, "g", 4, False),
+    ("2 gms IV q6h", 2, None, "g", 6, False),
+    ("1 gram po q8h", 1, None, "g", 8, False),
+    ("650 mg TID PRN", 650, None, "mg", 8, True),
+    ("650 mg q3h PRN", 650, None, "mg", 3, True),
+    ("500 mg q4-6h", 500, None, "mg", 4, False),
+    ("500 mg BID with meals", 500, None, "mg", 12, False),
+    ("5 mg IV once yearly", 5, None, "mg", 8760, False),
+    ("5 mg IV every 12 months", 5, None, "mg", 8760, False),
+    ("10 mg QAM", 10, None, "mg", 24, False),
+    ("10 mg QPM", 10, None, "mg", 24, False),
+    ("10 mg QHS", 10, None, "mg", 24, False),
+    ("10 mg HS", 10, None, "mg", 24, False),
+    ("10 mg AC", 10, None, "mg", 8, False),
+    ("10 mg PC", 10, None, "mg", 8, False),
+    ("10 mg QD", 10, None, "mg", 24, False),
+    ("10 mg QOD", 10, None, "mg", 48, False),
+    ("10 mg ac & hs", 10, None, "mg", 6, False),
+    ("1 tab tds", 1, None, "tab", 8, False),
+    ("½ tab po bid", 0.5, None, "tab", 12, False),
+]
+
+
+@pytest.mark.parametrize(("text", "dose", "low", "unit", "interval", "prn"), READINGS)
+def test_sig_readings(text, dose, low, unit, interval, prn):
+    sig = parse_sig(text)
+    top = sig.phases[-1]
+    assert (top.dose, top.dose_low, top.unit) == (dose, low, unit)
+    assert (top.frequency.interval_h if top.frequency else None) == pytest.approx(interval)
+    assert sig.prn is prn
+    assert sig.dose_unparsed == ()
+
+
+def test_taper_and_day_count():
+    sig = parse_sig("40 mg po daily x5d then taper")
+    assert sig.duration_days == 5
+    assert [(p.dose, p.frequency.interval_h) for p in sig.phases] == [(40, 24)]
+    assert sig.dose_unparsed == ()
+
+
+def test_doses_at_different_times_of_day_are_summed():
+    sig = parse_sig("1 g po qam and 500 mg po qhs")
+    assert (sig.phases[0].dose, sig.phases[0].unit, sig.phases[0].frequency.interval_h) == (1, "g", 12)
+    assert sig.max_daily == (1.5, "g")
+
+
+def daily(med: dict) -> str:
+    return check({"medications": [med]}).to_dict()["medications"][0].get("daily_dose")
+
+
+def codes(med: dict) -> dict[str, str]:
+    return {f.code: f.severity for f in check({"medications": [med]}).findings}
+
+
+def test_strength_times_tablets_gives_the_real_daily_total():
+    med = {"drug": "acetaminophen", "sig": "500 mg 2 tabs po q4h"}
+    assert daily(med) == "6 g/day"
+    assert codes(med)["dose.daily_max"] == "major"
+
+
+def test_gm_is_grams():
+    med = {"drug": "acetaminophen", "sig": "1 gm po q4h"}
+    assert daily(med) == "6 g/day"
+    assert "input.sig_partial" not in codes(med)
+
+
+@pytest.mark.parametrize(
+    ("frequency", "interval", "prn"),
+    [("TID PRN", 8, True), ("q3h PRN", 3, True), ("BID with meals", 12, False), ("q4-6h prn", 4, True),
+     ("once yearly", 8760, False), ("QAM and QHS", 12, False), ("Q4H", 4, False)],
+)  # fmt: skip
+def test_structured_frequency_with_qualifiers(frequency, interval, prn):
+    med = {"drug": "acetaminophen", "dose": 650, "unit": "mg", "route": "oral", "frequency": frequency}
+    report = check({"medications": [med]}).to_dict()
+    assert report["medications"][0]["interval_h"] == interval
+    assert bool(report["medications"][0].get("prn")) is prn
+    assert "input.frequency_unknown" not in {f["code"] for f in report["findings"]}
+
+
+@pytest.mark.parametrize(
+    ("sig", "words"),
+    [("1 tab po q4h may repeat x1", "repeat"), ("650 mg 20 mL po q6h", "20"), ("1 g po q2h-ish blah 3", "3"),
+     ("650 mg po q6h plus 2 extra", "extra")],
+)  # fmt: skip
+def test_words_that_could_change_the_dose_are_a_moderate_input_finding(sig, words):
+    findings = check({"medications": [{"drug": "acetaminophen", "sig": sig}]}).findings
+    unclear = [f for f in findings if f.category == "input" and f.severity == "moderate"]
+    assert unclear and words in unclear[0].message
+    assert not [f for f in findings if f.code == "input.sig_partial"]
+
+
+def test_an_indication_word_stays_a_quiet_note():
+    found = codes({"drug": "acetaminophen", "sig": "650 mg po q4h for knee pain"})
+    assert found.get("input.sig_partial") == "info"
+    assert "input.sig_dose_unclear" not in found
+
+
+HOSTILE = {"spaces": " " * 40000, "spaced unit": "1" + " " * 40000 + "mg", "brackets": "(" * 40000,
+           "digits": "1" * 40000, "numbers": "1 " * 20000, "q": "q" + " " * 40000 + "4h",
+           "dots": "1." * 20000, "max": "max " * 10000, "times": "1 x " * 10000, "every": "every " * 8000,
+           "letters": "a" * 40000, "doses": "1 mg " * 8000, "phases": "1 g q6h then " * 3000,
+           "and": "1 g q6h and " * 3000}  # fmt: skip
+
+
+def _fastest(parse, text: str) -> float:
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        parse(text)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_parsers_are_linear_in_the_length_of_the_text(name):
+    """Four times the text may take about four times as long, never sixteen (no quadratic pattern)."""
+    from checker.sig import _parse
+
+    text = HOSTILE[name]
+    quarter = text[: len(text) // 4]
+    from checker.frequency import _part_rate
+
+    for parse in (lambda t: _parse(t, limit=None), _part_rate):
+        assert _fastest(parse, text) < 8 * _fastest(parse, quarter) + 0.05, name
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_a_40000_character_sig_answers_in_milliseconds(name):
+    assert _fastest(parse_sig.__wrapped__, HOSTILE[name]) < 0.05
+    assert _fastest(parse_frequency.__wrapped__, HOSTILE[name]) < 0.2
+
+
+def test_an_overlong_sig_is_not_read_and_says_so():
+    sig = parse_sig("1 g po q6h " * 200)
+    assert not sig.understood and sig.dose_unparsed
+
+
+def test_huge_numbers_never_become_infinite_doses():
+    sig = parse_sig("9" * 400 + " mg po q6h")
+    assert all(p.dose is None for p in sig.phases)
+    assert sig.dose_unparsed
+    assert parse_sig("1e999 mg q6h").phases[0].dose != float("inf")
+
+
+# --- properties -----------------------------------------------------------------------------------
+
+strengths = st.sampled_from([5, 7.5, 10, 325, 500, 650])
+counts = st.integers(min_value=1, max_value=4)
+hours = st.sampled_from([2, 3, 4, 6, 8, 12, 24, 48, 72])
+spaces = st.text(alphabet=" \t", min_size=1, max_size=5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(strength=strengths, count=counts, h=hours, route=st.sampled_from(["po", "PO", "by mouth", "orally"]),
+       tab=st.sampled_from(["tab", "tabs", "tablet", "tablets", "TABS"]),
+       strength_first=st.booleans())  # fmt: skip
+def test_strength_times_count_property(strength, count, h, route, tab, strength_first):
+    parts = [f"{strength} mg", f"{count} {tab}"]
+    text = " ".join([*(parts if strength_first else parts[::-1]), route, f"q{h}h"])
+    top = parse_sig(text).phases[0]
+    assert top.dose == pytest.approx(strength * count)
+    assert (top.unit, top.route, top.frequency.interval_h) == ("mg", "oral", h)
+
+
+@settings(max_examples=150, deadline=None)
+@given(dose=strengths, low=hours, high=hours, sep=spaces,
+       prn=st.sampled_from(["", " PRN", " prn pain", " as needed"]))  # fmt: skip
+def test_interval_ranges_are_checked_at_the_most_frequent(dose, low, high, sep, prn):
+    assume(low <= high)
+    sig = parse_sig(f"{dose}{sep}mg{sep}q{low}-{high}h{prn}")
+    assert sig.phases[0].frequency.interval_h == low
+    assert sig.prn is bool(prn)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.sampled_from([r[0] for r in READINGS]), pad=spaces)
+def test_extra_whitespace_and_case_never_change_a_reading(text, pad):
+    padded = pad + pad.join(text.split(" ")).upper() + pad
+
+    def reading(sig):
+        return [(p.dose, p.dose_low, p.unit, p.route, p.frequency and p.frequency.interval_h)
+                for p in sig.phases]  # fmt: skip
+
+    assert reading(parse_sig(text)) == reading(parse_sig(padded))
+
+
+@settings(max_examples=100, deadline=None)
+@given(dose=st.integers(min_value=1, max_value=2000), h=hours)
+def test_the_same_dose_in_mg_and_g_gives_the_same_daily_total(dose, h):
+    mg = daily({"drug": "acetaminophen", "sig": f"{dose} mg po q{h}h"})
+    g = daily({"drug": "acetaminophen", "sig": f"{dose / 1000:g} gm po q{h}h"})
+    assert mg == g
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=120))
+def test_sig_dose_unparsed_is_a_subset_of_unparsed(text):
+    sig = parse_sig(text)
+    assert set(sig.dose_unparsed) <= set(sig.unparsed)
+    for p in sig.phases:
+        assert p.dose is None or 0 < p.dose < float("inf")
+
+
+PER_DAY = {"bid": 2, "tid": 3, "qid": 4, "qam": 1, "qpm": 1, "qhs": 1, "daily": 1, "q6h": 4, "q8h": 3,
+           "q4h": 6, "ac": 3, "hs": 1, "twice daily": 2, "every 12 hours": 2, "3x/day": 3}  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=st.lists(st.sampled_from(sorted(PER_DAY)), min_size=1, max_size=3),
+       prn=st.sampled_from(["", " prn", " PRN", " as needed"]),
+       sep=st.sampled_from([" and ", " & ", ", "]))  # fmt: skip
+def test_frequencies_joined_by_and_add_up(parts, prn, sep):
+    freq = parse_frequency(sep.join(parts) + prn)
+    assert freq.doses_per_day == pytest.approx(sum(PER_DAY[p] for p in parts))
+    assert freq.prn is bool(prn)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(min_value=1, max_value=96), m=st.integers(min_value=0, max_value=24),
+       word=st.sampled_from(["q{n}h", "q {n} hours", "every {n} hrs", "Q{n}H", "every {n} to {m} hours",
+                             "q{n}-{m}h"]))  # fmt: skip
+def test_every_n_hours_is_read_at_its_shortest(n, m, word):
+    assert parse_frequency(word.format(n=n, m=n + m)).interval_h == n
+
+
+@settings(max_examples=200, deadline=None)
+@given(known=st.sampled_from(sorted(PER_DAY)), unknown=st.text(alphabet="bfgjvz", min_size=2, max_size=6))
+def test_an_unknown_word_makes_a_frequency_not_understood(known, unknown):
+    """A qualifier we cannot read could change the count: never silently dropped."""
+    assert parse_frequency(f"{known} {unknown}") is None
