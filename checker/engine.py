@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 from checker.findings import finding
 from checker.model import Finding, Medication, Patient, Regimen, Report
@@ -58,14 +59,14 @@ def unrecognized(o: Order) -> Finding:
     )
 
 
-def order_summary(o: Order | Sequence[Order]) -> dict:
+def order_summary(o: Order | Sequence[Order]) -> dict[str, Any]:
     """A medication as read: its drug, dose and interval and, per active ingredient, the amount
     per dose and per day (`ingredients`), so a combination product's parts are visible."""
     lines = (o,) if isinstance(o, Order) else tuple(o)
     first = lines[0]
     known = [x for x in lines if x.drug]
-    out: dict = {"index": first.index, "input": first.input}
-    out["drug"] = "/".join(x.drug_id for x in known) if known else None
+    out: dict[str, Any] = {"index": first.index, "input": first.input}
+    out["drug"] = "/".join(x.drug.id for x in known if x.drug) if known else None
     if first.product:
         out["product"] = first.product
     if first.release:

@@ -183,7 +183,12 @@ class _Choice(fields.String):
     def __init__(self, **kw: Any):
         super().__init__(validate=_NoneOrLength(max=60), **kw)  # the limit, for the OpenAPI document
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str | None:
+    # marshmallow types String as Field[str], so its stub allows no None from `_deserialize`; a value
+    # stated as not known ("unknown", "U") is None here on purpose, and the base must stay String
+    # for the OpenAPI document's "type: string".
+    def _deserialize(  # type: ignore[override]
+        self, value: Any, attr: Any, data: Any, **kwargs: Any
+    ) -> str | None:
         if not isinstance(value, str) or len(value) > 60 or not readable(value):
             raise ValidationError(self.hint)
         words = _words(value)
@@ -218,7 +223,9 @@ class HepaticField(_Choice):
                "severe": "severe", "sev": "severe", "c": "severe"}  # fmt: skip
     hint = "Must be none, mild, moderate, severe or Child-Pugh A/B/C."
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str | None:
+    def _deserialize(  # type: ignore[override]  # None for "not known", see _Choice
+        self, value: Any, attr: Any, data: Any, **kwargs: Any
+    ) -> str | None:
         if isinstance(value, str) and len(value) <= 60:
             kept = [w for w in _words(value).split() if w not in _HEPATIC_FILLER]
             value = " ".join(kept) or value
@@ -231,7 +238,11 @@ class FlagField(fields.Boolean):
     TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
     FALSE = frozenset({"false", "f", "no", "n", "0", "off"})
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool | None:
+    # Boolean is Field[bool] in marshmallow's types; "unknown" is None on purpose (see _Choice), and
+    # the base stays Boolean for the OpenAPI document's "type: boolean".
+    def _deserialize(  # type: ignore[override]
+        self, value: Any, attr: Any, data: Any, **kwargs: Any
+    ) -> bool | None:
         if isinstance(value, bool):
             return value
         if isinstance(value, int) and value in (0, 1):

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from checker.model import Finding
-from formulary import Formulary
+from formulary import Source
+
+
+class HasSources(Protocol):
+    """A knowledge table citing sources by id: the formulary, the rules' knowledge, or a rule
+    module's own table (safety, anticoagulant reductions)."""
+
+    @property
+    def sources(self) -> Mapping[str, Source]: ...
 
 
 def source_block(
-    f: Formulary, source_id: str | None, verified: bool = True, rule: Any = None
+    f: HasSources, source_id: str | None, verified: bool = True, rule: Any = None
 ) -> dict[str, Any]:
     """The finding's `source`: label and url, the quoted sentence the rule rests on and where it
     stands (`quote`, `location`, so a page or card can show it), and `verified: false` when the

@@ -93,15 +93,16 @@ def _top_phase(phases: tuple[Phase, ...]) -> tuple[Phase | None, tuple[Phase, ..
     return maintenance[-1], tuple(p for p in dosed if p is not maintenance[-1])
 
 
-class _Problems(list):
+class _Problems(list[Finding]):
     """Findings about one order's own text (sig, route, unit, frequency), in the order found."""
 
     def __init__(self, drug: Drug | None, index: int):
         super().__init__()
-        self.ids, self.index = ((drug.id,) if drug else ()), index
+        self.ids: tuple[str, ...] = (drug.id,) if drug else ()
+        self.medication = index
 
     def add(self, code: str, severity: str, message: str, rec: str = "") -> None:
-        self.append(finding(code, code.split(".")[0], severity, self.ids, (self.index,), message, rec))
+        self.append(finding(code, code.split(".")[0], severity, self.ids, (self.medication,), message, rec))
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +349,8 @@ def _amount(
             )
         return _Amount(per_day=per_day)
     weight = patient.weight_kg
+    value: float | None
+    value_per_kg: float | None
     if per_kg:
         value_per_kg = dose * factor
         value = value_per_kg * weight if weight else None
@@ -358,7 +361,7 @@ def _amount(
         low = low * factor * (weight if per_kg and weight else 1)
     converted = []
     for p in others:
-        if p.unit and not _PER_KG.search(p.unit):
+        if p.dose is not None and p.unit and not _PER_KG.search(p.unit):
             try:
                 converted.append(p.dose * _factor(p.unit, drug, target))
             except UnitError:
@@ -391,7 +394,7 @@ def _daily(value: float | None, frequency: Frequency | None, is_rate: bool) -> t
     return value * (frequency.doses_per_day if frequency else 1.0), False
 
 
-def _cap(med: Medication, sig, drug: Drug, target: str) -> float | None:
+def _cap(med: Medication, sig: Sig | None, drug: Drug, target: str) -> float | None:
     """A stated daily cap ("(≤4 g/day)", max_daily_dose) in the drug's unit, if readable."""
     if med.max_daily_dose is not None:
         amount, unit = med.max_daily_dose, med.max_daily_unit or med.unit

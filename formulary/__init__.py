@@ -10,11 +10,15 @@ import hashlib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from formulary.keys import key
 from formulary.loader import LOUD, KnowledgeError, build_drugs, load_classes, load_sources, read_toml
 from formulary.model import DoseLimit, Drug, DrugClass, Part, Product, Source, When
 from formulary.vocabulary import load_ingredients, load_products, load_rxnorm, with_codes
+
+if TYPE_CHECKING:  # formulary.resolve imports this package: a type only
+    from formulary.resolve import Resolved
 
 __all__ = [
     "Formulary", "KnowledgeError", "load", "key", "Drug", "DoseLimit", "DrugClass", "Source", "When",
@@ -71,7 +75,9 @@ class Formulary:
         drug_id = self._index.get(k) or self._atc_index.get(name.strip().upper())
         return self.drugs.get(drug_id) if drug_id else None
 
-    def resolve(self, name: str | None, rxcui: str | None = None, atc: str | None = None):
+    def resolve(
+        self, name: str | None, rxcui: str | None = None, atc: str | None = None
+    ) -> Resolved | None:
         """Ingredients (and product, when the name or code says) of what was ordered; None if unknown."""
         from formulary.resolve import resolve
 

@@ -228,23 +228,22 @@ def _amount(text: str, unit: str, where: str, per_kg: bool = False) -> float:
         raise KnowledgeError(f"{where}: {exc} (drug unit is {unit})") from exc
 
 
-def _limit(row: dict[str, Any], drug: Drug | dict[str, Any], where: str) -> DoseLimit:
-    unit_for = dict(drug["route_units"])
+def _limit(row: dict[str, Any], drug: dict[str, Any], where: str) -> DoseLimit:
+    """A validated limit row of a validated (not yet built) drug row."""
+    unit_for: dict[str, str] = dict(drug["route_units"])
     routes = tuple(row["routes"])
-    units = {unit_for.get(r, drug["dose_unit"]) for r in routes}
+    units: set[str] = {unit_for.get(r, drug["dose_unit"]) for r in routes}
     if len(units) != 1:
         raise KnowledgeError(f"{where}: routes {routes} have different dose units {units}")
     unit = units.pop()
-    qty = {}
-    for key in ("max_single", "max_daily", "single_above", "single_upto"):
-        if key in row:
-            qty[key] = _amount(row[key], unit, f"{where}.{key}")
-    for key in ("max_single_per_kg", "max_daily_per_kg"):
-        if key in row:
-            qty[key] = _amount(row[key], unit, f"{where}.{key}", per_kg=True)
+
+    def amount(key: str, per_kg: bool = False) -> float | None:
+        return _amount(row[key], unit, f"{where}.{key}", per_kg=per_kg) if key in row else None
+
     w = row["when"]
-    when = When(**{k: tuple(v) if isinstance(v, list) else v for k, v in w.items()})
-    plain = {
+    when_fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in w.items()}
+    when = When(**when_fields)  # the schema checked each field's type
+    plain: dict[str, Any] = {
         k: row[k]
         for k in (
             "min_interval_h",
@@ -261,7 +260,12 @@ def _limit(row: dict[str, Any], drug: Drug | dict[str, Any], where: str) -> Dose
         )
         if k in row
     }
-    return DoseLimit(routes=routes, source=row["source"], when=when, severity=row["severity"], **qty, **plain)
+    return DoseLimit(
+        routes=routes, source=row["source"], when=when, severity=row["severity"],
+        max_single=amount("max_single"), max_daily=amount("max_daily"), single_above=amount("single_above"),
+        single_upto=amount("single_upto"), max_single_per_kg=amount("max_single_per_kg", per_kg=True),
+        max_daily_per_kg=amount("max_daily_per_kg", per_kg=True), **plain,
+    )  # fmt: skip
 
 
 def build_drugs(rows: Iterable[dict[str, Any]], where: str) -> list[Drug]:

@@ -249,15 +249,15 @@ def _free(
             return None
         return NameParts((_clean_name(t),), (None,), form, route, release, brand, False, volume)
     head, tail = t[: first.start()], t[first.start() :]
-    strengths = _strength_list(tail)
-    names = tuple(n for n in (_clean_name(x) for x in _SPLIT.split(head)) if n) or (_clean_name(head),)
-    if len(names) > 1 and len(strengths) not in (len(names), 0):
+    listed = _strength_list(tail)
+    parsed = tuple(n for n in (_clean_name(x) for x in _SPLIT.split(head)) if n) or (_clean_name(head),)
+    if len(parsed) > 1 and len(listed) not in (len(parsed), 0):
         whole = _clean_name(head)  # "oxycodone and acetaminophen 5 mg" may still be a single name
-        return NameParts((whole,), (strengths[0] if strengths else None,), form, route, release, brand)
-    if len(names) == 1 and len(strengths) > 1:  # "Norco 10/325": one brand, several strengths
-        return NameParts(names, tuple(strengths), form, route, release, brand, False, volume)
-    padded = tuple(strengths) + (None,) * (len(names) - len(strengths))
-    return NameParts(names, padded, form, route, release, brand, False, volume)
+        return NameParts((whole,), (listed[0] if listed else None,), form, route, release, brand)
+    if len(parsed) == 1 and len(listed) > 1:  # "Norco 10/325": one brand, several strengths
+        return NameParts(parsed, tuple(listed), form, route, release, brand, False, volume)
+    padded = tuple(listed) + (None,) * (len(parsed) - len(listed))
+    return NameParts(parsed, padded, form, route, release, brand, False, volume)
 
 
 def _looks_like_strength(t: str, m: re.Match) -> bool:

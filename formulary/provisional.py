@@ -10,6 +10,7 @@ drugs after every other source of drugs (`add_provisional_drugs`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from formulary.loader import ClassSchema, build_drugs, validated
@@ -19,7 +20,7 @@ FILE = "provisional.toml"
 
 
 def add_provisional(
-    data: dict[str, Any], drugs: dict[str, Drug], classes: dict[str, DrugClass], key
+    data: dict[str, Any], drugs: dict[str, Drug], classes: dict[str, DrugClass], key: Callable[[str], str]
 ) -> tuple[dict[str, Drug], dict[str, DrugClass]]:
     """`drugs` and `classes` with this file's entries added where their ids are free."""
     classes = add_provisional_classes(data, classes)
@@ -38,7 +39,9 @@ def add_provisional_classes(data: dict[str, Any], classes: dict[str, DrugClass])
     return classes
 
 
-def add_provisional_drugs(data: dict[str, Any], drugs: dict[str, Drug], key) -> dict[str, Drug]:
+def add_provisional_drugs(
+    data: dict[str, Any], drugs: dict[str, Drug], key: Callable[[str], str]
+) -> dict[str, Drug]:
     """Drugs last: after every other source, so an id or name defined elsewhere wins."""
     drugs = dict(drugs)
     taken = {key(n) for d in drugs.values() for n in (d.id, d.name, *d.synonyms, *d.brands)}

@@ -73,7 +73,7 @@ class UnitError(ValueError):
 
 def _defined_names() -> frozenset[str]:
     """Names and symbols the project's definitions file gives (tablet, cap, IU, Eq ...)."""
-    names = set()
+    names: set[str] = set()
     text = (resources.files("formulary") / "data" / "units.txt").read_text(encoding="utf-8")
     for line in text.splitlines():
         line = line.split("#", 1)[0]

@@ -18,11 +18,15 @@ from collections.abc import Callable
 from functools import lru_cache, wraps
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import platformdirs
 
 from formulary.unit_text import MAX_UNIT_LENGTH, UnitError, read_unit_text
+
+if TYPE_CHECKING:  # the module itself is imported by `_import_pint`, without its array back-ends
+    from pint import Quantity, UnitRegistry
 
 __all__ = [
     "MAX_UNIT_LENGTH",
@@ -36,7 +40,7 @@ __all__ = [
 ]
 
 
-def _import_pint():
+def _import_pint() -> ModuleType:
     """pint, imported without its optional array back-ends.
 
     When dask or scipy is installed (dask is our `[dask]` extra), `pint.compat` imports
@@ -95,13 +99,13 @@ def _definitions_folder() -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def _build(cache: Path | None) -> pint.UnitRegistry:
+def _build(cache: Path | None) -> UnitRegistry:
     reg = pint.UnitRegistry(on_redefinition="raise", autoconvert_offset_to_baseunit=True, cache_folder=cache)
     reg.load_definitions(str(UNITS_FILE))
     return reg
 
 
-def _registry() -> pint.UnitRegistry:
+def _registry() -> UnitRegistry:
     """The registry, from pint's parsed definitions on disk when they are there (see
     `_definitions_folder`). A cache that cannot be read is never fatal: the definitions are
     parsed afresh, and the damaged folder is removed for the next start to make anew."""
@@ -120,7 +124,7 @@ ureg = _registry()
 Q_ = ureg.Quantity
 
 
-def _quantity(text: str) -> pint.Quantity:
+def _quantity(text: str) -> Quantity:
     """The unit quantity of a text `read_unit_text` accepted, built from pint units, not parsed:
     pint's expression parser never sees client text."""
     scale, terms = read_unit_text(text)
@@ -162,7 +166,7 @@ def _memo(fn: Callable[..., T]) -> Callable[..., T]:
 
 
 @_memo
-def parse_unit(text: str) -> pint.Quantity:
+def parse_unit(text: str) -> Quantity:
     """Parse a unit string into a unit quantity (magnitude carries scales like 10^9/L).
 
     Cached per distinct spelling; raises UnitError on anything dubious.

@@ -15,12 +15,12 @@ from marshmallow import fields, validate
 from checker.findings import finding, source_block
 from checker.model import Finding
 from checker.quantities import num, qty
-from formulary import KnowledgeError
+from formulary import KnowledgeError, Source
 from formulary import load as load_formulary
 from formulary.loader import ID, _amount, _Strict, load_sources, read_toml, validated
 from rules.context import Context
 from rules.knowledge import knowledge
-from rules.mechanism import Evaluator, Input, Unit
+from rules.mechanism import ContextView, Evaluator, Input, Unit
 
 FACT_NAMES = {"age_years": "patient.age_years", "weight_kg": "patient.weight_kg",
               "serum_creatinine_mg_dl": "patient.serum_creatinine_mg_dl", "crcl": "crcl"}  # fmt: skip
@@ -80,7 +80,7 @@ class Reduction:
 @dataclass(frozen=True)
 class Reductions:
     by_drug: dict[str, tuple[Reduction, ...]]
-    sources: dict
+    sources: dict[str, Source]
 
 
 @cache
@@ -108,11 +108,13 @@ def reduction_units(ctx: Context) -> Iterator[Unit]:
     """One unit per reduction row and order of its drug."""
     table = reductions().by_drug
     for o in ctx.orders:
+        if o.drug_id is None:
+            continue
         for r in table.get(o.drug_id, ()):
             yield Unit(r, (o,), r.facts)
 
 
-def _value(fact: str, ctx) -> float | None:
+def _value(fact: str, ctx: ContextView) -> float | None:
     return ctx.crcl[0] if fact == "crcl" else getattr(ctx.patient, fact)
 
 
@@ -130,7 +132,7 @@ def evaluate_reduction(inp: Input) -> Iterator[Finding]:
     name = o.drug.name
     if len(met) >= r.min_criteria:
         yield finding(
-            "dose.reduction_criteria", "dose_single", "moderate", (o.drug_id,), (o.index,),
+            "dose.reduction_criteria", "dose_single", "moderate", (o.drug.id,), (o.index,),
             f"{name} {a} per dose, but the patient meets the criteria for the reduced dose of {b} "
             f"({'; '.join(met)}).",
             r.recommendation, {"actual": a, "limit": b, "criteria_met": met}, src,
@@ -138,7 +140,7 @@ def evaluate_reduction(inp: Input) -> Iterator[Finding]:
         )  # fmt: skip
     elif len(met) + len(unknown) >= r.min_criteria:
         yield finding(
-            "monitoring.reduction_criteria.unknown", "monitoring", "minor", (o.drug_id,), (o.index,),
+            "monitoring.reduction_criteria.unknown", "monitoring", "minor", (o.drug.id,), (o.index,),
             f"{name} {a} per dose: whether the reduced dose of {b} applies depends on facts not recorded "
             f"({'; '.join(unknown)}).",
             f"Record them. {r.recommendation}", {"actual": a, "limit": b, "missing": unknown}, src,

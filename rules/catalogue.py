@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
+from checker.quantities import num
 from rules.knowledge import knowledge
+from rules.model import Selector
+
+if TYPE_CHECKING:
+    from rules.safety_data import Cited
 
 
 def rules() -> list[dict[str, Any]]:
@@ -16,7 +22,7 @@ def rules() -> list[dict[str, Any]]:
         return {"id": rid, "category": category, "severity": severity, "drugs": drugs, "summary": summary,
                 "source": src.label, "verified": verified and src.verified}  # fmt: skip
 
-    def names(selectors) -> list[str]:
+    def names(selectors: Iterable[Selector | None]) -> list[str]:
         return [str(s) for s in selectors if s is not None]
 
     out = [row(f"interaction.{r.id}", "interaction", r.severity, names((r.a, r.b, r.also)), r.effect,
@@ -33,5 +39,38 @@ def rules() -> list[dict[str, Any]]:
                 t.source) for t in k.mme_thresholds]  # fmt: skip
     total = "Total opioid load in MME/day, shown for every regimen with an opioid."
     out.append(row("opioid_load.total", "opioid_load", "info", ["class:opioid"], total, k.mme_source))
+    from rules.anticoagulants import catalogue_rows
 
+    return out + safety_rules() + catalogue_rows()  # dose limits: checker.catalogue.rule_list
+
+
+def safety_rules() -> list[dict[str, Any]]:
+    """The safety layer's rules (rules/data/safety.toml), as its findings name them."""
+    from rules.safety_data import safety
+
+    s = safety()
+
+    def row(rid: str, category: str, severity: str, drugs: list[str], summary: str,
+            r: Cited) -> dict[str, Any]:  # fmt: skip
+        src = s.sources[r.source]
+        return {"id": rid, "category": category, "severity": severity, "drugs": drugs, "summary": summary,
+                "source": src.label, "verified": r.verified and src.verified}  # fmt: skip
+
+    la, nx = s.long_acting, s.naloxone
+    starts = sorted({r.drug for r in s.naive_start.values()})
+    long_acting = [f"class:{c}" for c in sorted(la.classes)]
+    out = [
+        row("opioid_naive.long_acting", "condition", la.severity, long_acting, la.recommendation, la),
+        row("monitoring.opioid_tolerance_unknown", "monitoring", la.unknown_severity, long_acting,
+            "Record opioid tolerance before a long-acting opioid.", la),
+        row("opioid_naive.start", "dose_single", "major", starts,
+            "Single dose above the labelled opioid-naive starting dose (moderate; major at twice it; "
+            "monitoring when tolerance is unknown).", next(iter(s.naive_start.values()))),
+        row("monitoring.naloxone", "monitoring", nx.severity, ["class:opioid"],
+            f"Offer naloxone at {num(nx.mme)} MME/day or more, or with a benzodiazepine.", nx),
+    ]  # fmt: skip
+    for drug in sorted({c.drug for c in s.ceilings.values()}):
+        c = next(c for c in s.ceilings.values() if c.drug == drug)
+        summary = "A single dose more than ten times the highest labelled dose: a unit or decimal error."
+        out.append(row(f"unit.implausible_dose.{drug}", "unit", "major", [drug], summary, c))
     return out

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Protocol
 
 from checker.model import Patient
 from checker.orders import Order
 from checker.quantities import num
 from formulary import Formulary, When, key
+from rules.model import Knowledge
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,7 @@ class Context:
     patient: Patient
     orders: list[Order]
     formulary: Formulary
-    knowledge: object = None
+    knowledge: Knowledge = field(default_factory=lambda: _loaded_knowledge())
     _matches: dict[int, bool | None] = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -100,11 +102,11 @@ class Context:
         p = self.patient
         if p.crcl_ml_min is not None:
             return p.crcl_ml_min, False
-        if None in (p.serum_creatinine_mg_dl, p.age_years, p.weight_kg) or p.sex not in ("male", "female"):  # noqa: E501
+        scr, age, weight = p.serum_creatinine_mg_dl, p.age_years, p.weight_kg
+        if scr is None or age is None or weight is None or p.sex not in ("male", "female"):
             return None, False
         # Cockcroft-Gault (1976): (140 - age) × weight / (72 × SCr), × 0.85 for women.
-        scr = max(p.serum_creatinine_mg_dl, 0.1)
-        value = (140 - p.age_years) * p.weight_kg / (72 * scr)
+        value = (140 - age) * weight / (72 * max(scr, 0.1))
         return (value * 0.85 if p.sex == "female" else value), True
 
     @cached_property
@@ -155,7 +157,65 @@ class Context:
         return missing(when, self)
 
 
-def _bounds(value: float | None, lo=None, hi=None, over=None, below=None) -> bool | None:
+def _loaded_knowledge() -> Knowledge:
+    """The process's rule knowledge, for a Context built without one (patient facts only)."""
+    from rules.knowledge import knowledge
+
+    return knowledge()
+
+
+class PatientFacts(Protocol):
+    """The raw patient fields a `When` reads: a `Patient`, or the evaluators' declared view of one."""
+
+    @property
+    def age_years(self) -> float | None: ...
+    @property
+    def weight_kg(self) -> float | None: ...
+    @property
+    def hepatic_impairment(self) -> str | None: ...
+    @property
+    def opioid_tolerant(self) -> bool | None: ...
+    @property
+    def pregnant(self) -> bool | None: ...
+    @property
+    def albumin_g_dl(self) -> float | None: ...
+    @property
+    def qtc_ms(self) -> float | None: ...
+    @property
+    def platelets_10e9_l(self) -> float | None: ...
+    @property
+    def anc_10e9_l(self) -> float | None: ...
+    @property
+    def hemoglobin_g_dl(self) -> float | None: ...
+
+
+class Facts(Protocol):
+    """What `match` and `missing` read: the real `Context` (partition) or a `ContextView` (evaluate)."""
+
+    @property
+    def patient(self) -> PatientFacts: ...
+    @property
+    def renal(self) -> Renal: ...
+    @property
+    def conditions(self) -> frozenset[str]: ...
+    @property
+    def corrected_calcium(self) -> float | None: ...
+
+
+class RuleContext(Facts, Protocol):
+    """What an evaluator's `evaluate` step reads of the Context (it is given a `ContextView`); the
+    real `Context` satisfies it too, so helpers serve both steps."""
+
+    @property
+    def formulary(self) -> Formulary: ...
+    @property
+    def knowledge(self) -> Knowledge: ...
+    def matches(self, when: When) -> bool | None: ...
+    def missing_for(self, when: When) -> list[str]: ...
+
+
+def _bounds(value: float | None, lo: float | None = None, hi: float | None = None, over: float | None = None,
+            below: float | None = None) -> bool | None:  # fmt: skip
     if lo is None and hi is None and over is None and below is None:
         return True
     if value is None:
@@ -168,11 +228,11 @@ def _bounds(value: float | None, lo=None, hi=None, over=None, below=None) -> boo
     )
 
 
-Facet = tuple[str, Callable[["Context"], "bool | None"]]
+Facet = tuple[str, Callable[[Facts], "bool | None"]]
 _FACETS: dict[int, tuple[When, tuple[Facet, ...]]] = {}
 
 
-def _range(get: Callable[[Context], float | None], *bounds: float | None) -> Callable[[Context], bool | None]:
+def _range(get: Callable[[Facts], float | None], *bounds: float | None) -> Callable[[Facts], bool | None]:
     return lambda ctx: _bounds(get(ctx), *bounds)
 
 
@@ -181,8 +241,8 @@ def _facets(when: When) -> tuple[Facet, ...]:
     hit = _FACETS.get(id(when))
     if hit is not None and hit[0] is when:
         return hit[1]
-    w, out = when, []
-    ranges = (
+    w, out = when, list[Facet]()
+    ranges: tuple[tuple[str, Callable[[Facts], float | None], tuple[float | None, ...]], ...] = (
         ("age", lambda c: c.patient.age_years, (w.age_min, w.age_max, w.age_over, w.age_below)),
         ("weight", lambda c: c.patient.weight_kg, (w.weight_min_kg, w.weight_max_kg, None, w.weight_below)),
         (
@@ -207,7 +267,7 @@ def _facets(when: When) -> tuple[Facet, ...]:
                     else c.patient.pregnant == w.pregnant))  # fmt: skip
     if w.albumin_known is not None:  # always answerable: albumin is given or it is not
         out.append(("albumin", lambda c: (c.patient.albumin_g_dl is not None) == w.albumin_known))
-    labs = (
+    labs: tuple[tuple[str, Callable[[Facts], float | None], tuple[float | None, ...]], ...] = (
         ("QTc", lambda c: c.patient.qtc_ms, (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below)),
         ("serum calcium", lambda c: c.corrected_calcium, (None, None, w.calcium_over, w.calcium_below)),
         ("platelet count", lambda c: c.patient.platelets_10e9_l, (None, None, None, w.platelets_below)),
@@ -221,11 +281,11 @@ def _facets(when: When) -> tuple[Facet, ...]:
     return tuple(out)
 
 
-def _parts(when: When, ctx: Context) -> dict[str, bool | None]:
+def _parts(when: When, ctx: Facts) -> dict[str, bool | None]:
     return {name: test(ctx) for name, test in _facets(when)}
 
 
-def match(when: When, ctx: Context) -> bool | None:
+def match(when: When, ctx: Facts) -> bool | None:
     unknown = False
     for _, test in _facets(when):
         v = test(ctx)
@@ -235,5 +295,5 @@ def match(when: When, ctx: Context) -> bool | None:
     return None if unknown else True
 
 
-def missing(when: When, ctx: Context) -> list[str]:
+def missing(when: When, ctx: Facts) -> list[str]:
     return [name for name, v in _parts(when, ctx).items() if v is None]

@@ -9,8 +9,9 @@ needs is missing, that is reported as a `monitoring` finding instead of passing 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from checker.findings import finding, source_block
 from checker.model import SEVERITY_RANK, Finding
@@ -18,7 +19,7 @@ from checker.orders import Order
 from checker.quantities import num, qty
 from formulary import DoseLimit, Drug
 from formulary.model import LIMIT_FIELDS
-from rules.context import Context
+from rules.context import Context, RuleContext
 from rules.mechanism import Evaluator, Input, Unit, when_facts
 
 EPS = 1e-9
@@ -55,7 +56,7 @@ def describe(lim: DoseLimit, unit: str) -> list[str]:
     ]
 
 
-def _actual(kind: Kind, orders: list[Order], ctx: Context) -> float | None:
+def _actual(kind: Kind, orders: list[Order], ctx: RuleContext) -> float | None:
     """The figure a limit of this kind is compared with, for one order or an ingredient total."""
     o = orders[0]
     match kind.attr:
@@ -197,7 +198,9 @@ def _by_kind(limits: tuple[DoseLimit, ...]) -> tuple[tuple[Kind, tuple[DoseLimit
     return tuple(out)
 
 
-def _evaluate(kind: Kind, drug: Drug, orders: list[Order], limits, ctx: Context) -> Iterator[Finding]:
+def _evaluate(
+    kind: Kind, drug: Drug, orders: list[Order], limits: Sequence[DoseLimit], ctx: RuleContext
+) -> Iterator[Finding]:
     subjects: dict[tuple[int, ...], tuple[list[Order], list[DoseLimit]]] = {}
     for lim in limits:
         for group in _groups(kind, orders, lim):
@@ -225,12 +228,12 @@ def _finding(
     group: list[Order],
     actual: float,
     lim: DoseLimit,
-    ctx: Context,
-    broken: list[DoseLimit] = (),
+    ctx: RuleContext,
+    broken: Sequence[DoseLimit] = (),
 ) -> Finding:
     unit = group[0].unit
     a, b = render(kind, actual, unit), render(kind, getattr(lim, kind.attr), unit)
-    evidence = {"actual": a, "limit": b}
+    evidence: dict[str, Any] = {"actual": a, "limit": b}
     # `lim` is the most severe limit broken (it sets the severity and the advice); a stricter one
     # also broken (a risk-adjusted ceiling graded lower, a lower tier) is named beside it.
     severity = lim.severity
@@ -273,7 +276,7 @@ def _finding(
 
 
 def _unknown(
-    kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit, ctx: Context
+    kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit, ctx: RuleContext
 ) -> Finding:
     unit = group[0].unit
     a, b = render(kind, actual, unit), render(kind, getattr(lim, kind.attr), unit)
@@ -296,7 +299,7 @@ def _unknown(
 
 
 def _missing_weight(
-    kind: Kind, drug: Drug, group: list[Order], limits: list[DoseLimit], ctx: Context
+    kind: Kind, drug: Drug, group: list[Order], limits: list[DoseLimit], ctx: RuleContext
 ) -> Iterator[Finding]:
     """Per-kg limit with an absolute dose (or the reverse) and no weight: say it was not checked."""
     if not limits:
@@ -329,7 +332,7 @@ def _missing_weight(
         )
 
 
-def _combined_course(drug: Drug, orders: list[Order], ctx: Context) -> Iterator[Finding]:
+def _combined_course(drug: Drug, orders: list[Order], ctx: RuleContext) -> Iterator[Finding]:
     """A course limit counts every order of the drug ("5 days in all, IV, IM and oral combined").
 
     Reported only when each order is within the limit on its own (that case is already a
@@ -339,16 +342,19 @@ def _combined_course(drug: Drug, orders: list[Order], ctx: Context) -> Iterator[
     if len(timed) < 2:
         return
     routes = {o.route for o in timed}
-    limits = [lim for lim in drug.limits if lim.max_duration_days is not None and routes & set(lim.routes)]
-    applying = [lim for lim in limits if ctx.matches(lim.when)]
+    applying = [
+        (lim.max_duration_days, lim)
+        for lim in drug.limits
+        if lim.max_duration_days is not None and routes & set(lim.routes) and ctx.matches(lim.when)
+    ]
     if not applying:
         return
-    lim = min(applying, key=lambda x: x.max_duration_days)
-    limit = lim.max_duration_days
-    total = sum(o.duration_days for o in timed)
-    if total <= limit * (1 + EPS) or any(o.duration_days > limit * (1 + EPS) for o in timed):
+    limit, lim = min(applying, key=lambda x: x[0])
+    days = [(o, o.duration_days) for o in timed if o.duration_days is not None]
+    total = sum(d for _, d in days)
+    if total <= limit * (1 + EPS) or any(d > limit * (1 + EPS) for _, d in days):
         return
-    parts = ", ".join(f"{o.route} {num(o.duration_days)} days" for o in timed)
+    parts = ", ".join(f"{o.route} {num(d)} days" for o, d in days)
     yield finding(
         "dose.duration_max.combined",
         "duration",
@@ -404,29 +410,30 @@ class _AsElement:
 
     __slots__ = ("_order", "_f", "dose", "other_doses", "daily")
 
-    def __init__(self, order, fraction: float):
+    def __init__(self, order: Any, fraction: float):
         self._order, self._f = order, fraction
         self.dose = order.dose * fraction if order.dose is not None else None
         self.other_doses = tuple(d * fraction for d in order.other_doses)
         self.daily = order.daily * fraction if order.daily is not None else None
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._order, name)
 
 
-def _as_element(drug: Drug, orders: list) -> tuple[list, list[dict]]:
+def _as_element(drug: Drug, orders: list[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
     """Orders of a salt whose single dose is above any elemental dose, converted; and what was done."""
     from rules.safety_data import safety
 
     salt = safety().salts.get(drug.id)
     if salt is None:
         return orders, []
-    out, notes = [], []
+    out: list[Any] = []
+    notes: list[dict[str, Any]] = []
     for o in orders:
         if o.dose is not None and o.dose > salt.read_as_salt_above:
             e = _AsElement(o, salt.fraction)
             notes.append({"medication": o.index, "ordered": qty(o.dose, o.unit, f" {salt.salt}"),
-                          "elemental": qty(e.dose, o.unit, f" {salt.element}"),
+                          "elemental": qty(o.dose * salt.fraction, o.unit, f" {salt.element}"),
                           "fraction": salt.fraction})  # fmt: skip
             out.append(e)
         else:
@@ -437,7 +444,7 @@ def _as_element(drug: Drug, orders: list) -> tuple[list, list[dict]]:
 def evaluate_doses(inp: Input) -> Iterator[Finding]:
     drug = inp.formulary.drugs[inp.item]
     orders, converted = _as_element(drug, list(inp.orders))
-    found = []
+    found: list[Finding] = []
     for kind, limits in _by_kind(drug.limits):
         found.extend(_evaluate(kind, drug, orders, limits, inp.ctx))
     if len(orders) > 1:
@@ -460,7 +467,7 @@ DOSE = Evaluator(
 )
 
 
-def check_doses(ctx: Context) -> Iterator[Finding]:
+def check_doses(ctx: Context) -> Iterable[Finding]:
     """Deprecated: the old batch audit's entry; the engine runs DOSE through the mechanism."""
     from rules.mechanism import evaluate_directly
 

@@ -7,15 +7,15 @@ scheduled order plus a PRN order is likewise a breakthrough pattern, not a dupli
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from checker.findings import finding, source_block
 from checker.model import Finding
 from rules.context import Context
-from rules.mechanism import Evaluator, Input, Unit
+from rules.mechanism import Evaluator, Input, OrderView, Unit
 
 
-def _names(orders) -> str:
+def _names(orders: Iterable[OrderView]) -> str:
     return ", ".join(o.input for o in orders)
 
 

@@ -6,34 +6,53 @@ specific row replaces the generic anticoagulant row instead of adding a second a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
 from checker.findings import finding, source_block
 from checker.model import SEVERITY_RANK, Finding
 from rules.context import Context
-from rules.mechanism import Evaluator, Input, Unit
-from rules.model import Interaction
+from rules.mechanism import Evaluator, Input, OrderView, Unit
+from rules.model import Interaction, Knowledge
+
+
+class Line(Protocol):
+    """What pairing reads of an order line: a real `Order` (the audit) or an evaluator's `OrderView`."""
+
+    @property
+    def line(self) -> tuple[int, int]: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def drug_id(self) -> str | None: ...
+    @property
+    def classes(self) -> frozenset[str]: ...
+    @property
+    def route(self) -> str | None: ...
 
 
 def rule_rank(rule: Interaction) -> tuple[int, int]:
     return (-(rule.a.specificity + rule.b.specificity), SEVERITY_RANK[rule.severity])
 
 
-def _tags(o) -> frozenset[str]:
+def _tags(o: Line) -> frozenset[str]:
     return frozenset((f"drug:{o.drug_id}", *(f"class:{c}" for c in o.classes)))
 
 
-def pair_rules(knowledge, orders) -> dict[tuple[tuple[int, int], tuple[int, int]], dict[str, Interaction]]:
+Pair = tuple[tuple[int, int], tuple[int, int]]
+
+
+def pair_rules(knowledge: Knowledge, orders: Sequence[Line]) -> dict[Pair, dict[str, Interaction]]:
     """Every (order line, order line) pair with the rules it meets, found from each line's tags
     outward. Lines of one medication (a combination product's ingredients) are never paired: the
     product is one order, and its ingredients were combined on purpose."""
     index = knowledge.interactions_by_a
     tags = {o.line: _tags(o) for o in orders}
-    members: dict[str, list] = {}
+    members: dict[str, list[Line]] = {}
     for o in orders:
         for t in tags[o.line]:
             members.setdefault(t, []).append(o)
-    hits: dict[tuple[tuple[int, int], tuple[int, int]], dict[str, Interaction]] = {}
+    hits: dict[Pair, dict[str, Interaction]] = {}
     for x in orders:
         for t in tags[x.line]:
             for r in index.get(t, ()):
@@ -60,11 +79,11 @@ def evaluate_interactions(inp: Input) -> Iterator[Finding]:
     orders = inp.orders
     by_line = {o.line: o for o in orders}
     tags = {o.line: _tags(o) for o in orders}
-    best: dict[tuple, tuple[Interaction, tuple]] = {}
+    best: dict[tuple[frozenset[str], str], tuple[Interaction, tuple[OrderView, ...]]] = {}
     for (i, j), rules in sorted(pair_rules(inp.knowledge, orders).items()):
         x, y = by_line[i], by_line[j]
         for rule in rules.values():
-            involved: tuple = (x, y)
+            involved: tuple[OrderView, ...] = (x, y)
             if rule.also:
                 # the third may be another ingredient of x's or y's product (lisinopril/HCTZ + NSAID)
                 others = [o for o in orders if o.line not in (x.line, y.line)]
@@ -76,12 +95,12 @@ def evaluate_interactions(inp: Input) -> Iterator[Finding]:
             key = (frozenset((x.drug_id or x.name, y.drug_id or y.name)), rule.group)
             if key not in best or rule_rank(rule) < rule_rank(best[key][0]):
                 best[key] = (rule, involved)
-    merged: dict[str, tuple[Interaction, dict[int, object]]] = {}
+    merged: dict[str, tuple[Interaction, dict[int, OrderView]]] = {}
     for rule, involved in best.values():
         entry = merged.setdefault(rule.id, (rule, {}))
         entry[1].update({o.index: o for o in involved})
     for rule, members in merged.values():
-        involved = [members[i] for i in sorted(members)]
+        involved = tuple(members[i] for i in sorted(members))
         names = " + ".join(dict.fromkeys(o.name for o in involved))
         yield finding(
             f"interaction.{rule.id}",
@@ -107,7 +126,7 @@ INTERACTIONS = Evaluator(
 )  # fmt: skip
 
 
-def check_interactions(ctx: Context) -> Iterator[Finding]:
+def check_interactions(ctx: Context) -> Iterable[Finding]:
     """Deprecated: the old batch audit's entry; the engine runs INTERACTIONS through the mechanism."""
     from rules.mechanism import evaluate_directly
 

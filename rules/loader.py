@@ -173,7 +173,8 @@ def _routes(routes: list[str], f: Formulary, where: str) -> tuple[str, ...]:
 
 
 def _when(data: dict[str, Any], f: Formulary, where: str) -> When:
-    when = When(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    fields_: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    when = When(**fields_)  # the schema checked each field's type
     if bad := set(when.conditions) - set(f.conditions.values()):
         raise KnowledgeError(f"{where}: unknown conditions {sorted(bad)}")
     return when

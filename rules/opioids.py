@@ -9,7 +9,7 @@ The CDC thresholds are for non-cancer pain, so with a cancer condition the total
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from checker.findings import finding, source_block
 from checker.model import Finding
@@ -59,7 +59,7 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
     evidence = {"actual": f"{num(total)} MME/day", "contributions": parts}
     if excluded:
         evidence["not_counted"] = excluded
-    drugs = [o.drug_id for o in opioids]
+    drugs = [o.drug_id for o in opioids if o.drug_id]
     meds = [o.index for o in opioids]
     not_counted = (
         f" {len(excluded)} order(s) could not be converted and are not included." if excluded else ""
@@ -100,7 +100,7 @@ OPIOID_LOAD = Evaluator(
 )
 
 
-def check_opioid_load(ctx: Context) -> Iterator[Finding]:
+def check_opioid_load(ctx: Context) -> Iterable[Finding]:
     """Deprecated: the old batch audit's entry; the engine runs OPIOID_LOAD through the mechanism."""
     from rules.mechanism import evaluate_directly
 

@@ -7,14 +7,15 @@ nothing is assumed normal.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from checker.findings import finding, source_block
 from checker.model import Finding
 from checker.orders import Order
 from checker.quantities import num
 from rules.context import Context
-from rules.mechanism import Evaluator, Input, Unit, when_facts
+from rules.mechanism import ContextView, Evaluator, Input, Unit, when_facts
 from rules.model import Caution
 
 
@@ -29,8 +30,9 @@ def _dose_number_fits(c: Caution, o: Order) -> bool:
     )
 
 
-def _evidence(c: Caution, ctx) -> dict:
-    p, w, ev = ctx.patient, c.when, {}
+def _evidence(c: Caution, ctx: ContextView) -> dict[str, Any]:
+    p, w = ctx.patient, c.when
+    ev: dict[str, Any] = {}
     if w.uses_crcl:
         ev.update(ctx.renal.evidence())
     if w.age_min is not None or w.age_over is not None or w.age_below is not None:
@@ -57,7 +59,7 @@ def _evidence(c: Caution, ctx) -> dict:
     return ev
 
 
-def _renal_text(c: Caution, ctx) -> str:
+def _renal_text(c: Caution, ctx: ContextView) -> str:
     """The caution's message naming the renal measure it was judged on, and how it was had."""
     if not c.when.uses_crcl:
         return c.message
@@ -121,7 +123,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _missing(need: str, ctx) -> list[str]:
+def _missing(need: str, ctx: ContextView) -> list[str]:
     p = ctx.patient
     match need:
         case "renal_function":
@@ -227,20 +229,20 @@ CONDITIONS_KNOWN = Evaluator(
 )
 
 
-def _direct(ev, ctx: Context) -> Iterator[Finding]:
+def _direct(ev: Evaluator, ctx: Context) -> Iterable[Finding]:
     from rules.mechanism import evaluate_directly
 
     return evaluate_directly(ev, ctx)
 
 
-def check_cautions(ctx: Context) -> Iterator[Finding]:
+def check_cautions(ctx: Context) -> Iterable[Finding]:
     """Deprecated: the old batch audit's entries; the engine runs these through the mechanism."""
     return _direct(CAUTIONS, ctx)
 
 
-def check_required(ctx: Context) -> Iterator[Finding]:
+def check_required(ctx: Context) -> Iterable[Finding]:
     return _direct(REQUIRED_CHECKS, ctx)
 
 
-def check_conditions_known(ctx: Context) -> Iterator[Finding]:
+def check_conditions_known(ctx: Context) -> Iterable[Finding]:
     return _direct(CONDITIONS_KNOWN, ctx)

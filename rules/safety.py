@@ -7,19 +7,22 @@ these read the patient's conditions, so cancer cannot silence them. Knowledge: r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from checker.findings import finding, source_block
 from checker.model import Finding
 from checker.quantities import num, qty
+from formulary import Source
 from rules.context import Context
-from rules.mechanism import Evaluator, Input, Unit
-from rules.safety_data import safety
+from rules.mechanism import Evaluator, Input, OrderView, Unit
+from rules.model import Knowledge
+from rules.safety_data import Cited, LongActing, safety
 
 MAJOR_FACTOR = 2.0  # at or above twice the label's top starting dose the start is "far above" it
 
 
-def _source(row) -> dict:
+def _source(row: Cited) -> dict[str, Any]:
     out = source_block(safety(), row.source, row.verified)
     if row.quote:
         out["evidence_quote"] = row.quote
@@ -36,7 +39,7 @@ def naive_units(ctx: Context) -> Iterator[Unit]:
             yield Unit("opioid_naive", (o,))
 
 
-def _long_acting(o, la) -> bool:
+def _long_acting(o: OrderView, la: LongActing) -> bool:
     """Long-acting by class, route or the product named in the order ("MS Contin", "morphine ER":
     until the order states its release); an as-needed order is not an ER/LA regimen (their
     labels exclude as-needed use), so PRN oxycodone is judged as the immediate-release product."""
@@ -54,12 +57,12 @@ def evaluate_naive(inp: Input) -> Iterator[Finding]:
     la = s.long_acting
     if _long_acting(o, la) and route not in la.except_routes:
         if tolerant is False:
-            yield finding("opioid_naive.long_acting", "condition", la.severity, (o.drug_id,), (o.index,),
+            yield finding("opioid_naive.long_acting", "condition", la.severity, (o.drug.id,), (o.index,),
                           la.message.format(drug=name), la.recommendation, {"opioid_tolerant": False},
                           _source(la), rule="opioid_naive.long_acting")  # fmt: skip
         else:
             yield finding(
-                "monitoring.opioid_tolerance_unknown", "monitoring", la.unknown_severity, (o.drug_id,),
+                "monitoring.opioid_tolerance_unknown", "monitoring", la.unknown_severity, (o.drug.id,),
                 (o.index,),
                 f"{name} is an extended-release/long-acting opioid and the patient's opioid tolerance is "
                 "not recorded.",
@@ -67,7 +70,7 @@ def evaluate_naive(inp: Input) -> Iterator[Finding]:
                 "equivalent for a week or more); if not, use the opioid-naive starting dose.",
                 {"missing": ["opioid tolerance"]}, _source(la), rule="monitoring.opioid_tolerance_unknown",
             )  # fmt: skip
-    start = s.naive_start.get((o.drug_id, route))
+    start = s.naive_start.get((o.drug.id, route))
     if start is None or dose is None or dose <= start.max_single * (1 + 1e-9):
         return
     a, b = qty(dose, o.unit), qty(start.max_single, o.unit)
@@ -76,7 +79,7 @@ def evaluate_naive(inp: Input) -> Iterator[Finding]:
         return  # the patch's own required check (checks.toml) already asks for tolerance
     if tolerant is None:
         yield finding(
-            "monitoring.opioid_naive_start.unknown", "monitoring", "moderate", (o.drug_id,), (o.index,),
+            "monitoring.opioid_naive_start.unknown", "monitoring", "moderate", (o.drug.id,), (o.index,),
             f"{name} {a} {route} is above the opioid-naive starting dose ({b}), and the patient's opioid "
             "tolerance is not recorded.",
             "Record whether the patient is opioid tolerant; if not, start at or below the labelled "
@@ -86,7 +89,7 @@ def evaluate_naive(inp: Input) -> Iterator[Finding]:
         return
     far = dose >= start.max_single * MAJOR_FACTOR * (1 - 1e-9)
     yield finding(
-        "opioid_naive.start", "dose_single", "major" if far else "moderate", (o.drug_id,), (o.index,),
+        "opioid_naive.start", "dose_single", "major" if far else "moderate", (o.drug.id,), (o.index,),
         f"{name} {a} {route} in a patient who is not opioid tolerant is "
         f"{'far ' if far else ''}above the labelled starting dose ({b}).",
         f"Start at {b} or less and titrate by response; reserve higher doses for opioid-tolerant patients.",
@@ -116,13 +119,13 @@ def ceiling_units(ctx: Context) -> Iterator[Unit]:
 
 def evaluate_ceiling(inp: Input) -> Iterator[Finding]:
     (o,) = inp.orders
-    c = safety().ceilings[(o.drug_id, o.route)]
+    c = safety().ceilings[(o.drug.id, o.route)]
     doses = [d for d in (o.dose, *o.other_doses) if d is not None]
     if not doses or max(doses) <= c.max_single * (1 + 1e-9):
         return
     a, unit = qty(max(doses), o.unit), o.unit
     yield finding(
-        "unit.implausible_dose", "unit", "major", (o.drug_id,), (o.index,),
+        "unit.implausible_dose", "unit", "major", (o.drug.id,), (o.index,),
         f"{o.drug.name} {a} {o.route} is more than ten times the highest labelled dose "
         f"({c.highest_labelled}): most likely a unit or decimal error.",
         "Check the unit and the decimal point with the prescriber before anything is given.",
@@ -157,7 +160,7 @@ def naloxone_units(ctx: Context) -> Iterator[Unit]:
         yield Unit(("naloxone", other), tuple(opioids))
 
 
-def mme_per_day(o, k, sources) -> tuple[float | None, str | None]:
+def mme_per_day(o: OrderView, k: Knowledge, sources: Mapping[str, Source]) -> tuple[float | None, str | None]:
     """An order's MME/day and the table its factor comes from (None when it cannot be converted)."""
     factor = next((f for f in k.mme_factors if f.drug == o.drug_id and o.route in f.routes), None)
     if factor is None:
@@ -179,7 +182,7 @@ def evaluate_naloxone(inp: Input) -> Iterator[Finding]:
         return
     why = f"{num(total)} MME/day" if total >= nx.mme else "an opioid with a benzodiazepine"
     yield finding(
-        "monitoring.naloxone", "monitoring", nx.severity, [o.drug_id for o in inp.orders],
+        "monitoring.naloxone", "monitoring", nx.severity, [o.drug_id for o in inp.orders if o.drug_id],
         [o.index for o in inp.orders],
         f"No naloxone is ordered for a patient on {why}.",
         "Offer naloxone (e.g. nasal spray) and teach the patient and carers when to use it.",

@@ -7,13 +7,14 @@ that does not convert to the drug's unit, stops the program."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from marshmallow import fields, validate
 
-from formulary import Formulary, KnowledgeError
+from formulary import Formulary, KnowledgeError, Source
 from formulary import load as load_formulary
 from formulary.loader import ID, SEVERITIES, _amount, _Strict, load_sources, read_toml, validated
 from rules.knowledge import knowledge
@@ -74,6 +75,17 @@ class SafetySchema(_Strict):
     ceiling = fields.List(fields.Nested(CeilingSchema), required=True)
     salt = fields.List(fields.Nested(SaltSchema), load_default=list)
     naloxone = fields.Nested(NaloxoneSchema, required=True)
+
+
+class Cited(Protocol):
+    """A safety row's citation: its source id, the sentence quoted from it, and whether confirmed."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def quote(self) -> str: ...
+    @property
+    def verified(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +158,10 @@ class Safety:
     ceilings: dict[tuple[str, str], Ceiling]
     salts: dict[str, Salt]
     naloxone: Naloxone
-    sources: dict[str, Any]
+    sources: dict[str, Source]
 
 
-def _unit(f: Formulary, drug: str, routes: list[str], where: str) -> str:
+def _unit(f: Formulary, drug: str, routes: Sequence[str], where: str) -> str:
     if drug not in f.drugs:
         raise KnowledgeError(f"{where}: unknown drug {drug!r}")
     d = f.drugs[drug]
@@ -161,7 +173,7 @@ def _unit(f: Formulary, drug: str, routes: list[str], where: str) -> str:
     return units.pop()
 
 
-def load_safety(f: Formulary, sources: dict[str, Any]) -> Safety:
+def load_safety(f: Formulary, sources: dict[str, Source]) -> Safety:
     data = validated(SafetySchema(), read_toml("rules", "safety.toml")[0], "safety.toml")
     sources = {**sources}
     for sid, src in load_sources(data).items():
@@ -179,20 +191,20 @@ def load_safety(f: Formulary, sources: dict[str, Any]) -> Safety:
             raise KnowledgeError(f"{where}: unknown classes {sorted(bad)}")
         return frozenset(ids)
 
-    starts = {}
+    starts: dict[tuple[str, str], NaiveStart] = {}
     for r in data["naive_start"]:
         w = f"safety.toml naive_start {r['drug']}"
         unit = _unit(f, r["drug"], r["routes"], w)
-        row = NaiveStart(r["drug"], tuple(r["routes"]), _amount(r["max_single"], unit, w), **cite(r, w))
-        starts.update({(r["drug"], route): row for route in r["routes"]})
-    ceilings = {}
+        start = NaiveStart(r["drug"], tuple(r["routes"]), _amount(r["max_single"], unit, w), **cite(r, w))
+        starts.update({(r["drug"], route): start for route in r["routes"]})
+    ceilings: dict[tuple[str, str], Ceiling] = {}
     for r in data["ceiling"]:
         w = f"safety.toml ceiling {r['drug']}"
         unit = _unit(f, r["drug"], r["routes"], w)
-        row = Ceiling(r["drug"], tuple(r["routes"]), _amount(r["max_single"], unit, w), r["highest_labelled"],
-                      **cite(r, w))  # fmt: skip
-        ceilings.update({(r["drug"], route): row for route in r["routes"]})
-    salts = {}
+        ceiling = Ceiling(r["drug"], tuple(r["routes"]), _amount(r["max_single"], unit, w),
+                          r["highest_labelled"], **cite(r, w))  # fmt: skip
+        ceilings.update({(r["drug"], route): ceiling for route in r["routes"]})
+    salts: dict[str, Salt] = {}
     for r in data["salt"]:
         w = f"safety.toml salt {r['drug']}"
         unit = _unit(f, r["drug"], f.drugs[r["drug"]].routes[:1] if r["drug"] in f.drugs else [], w)

@@ -55,7 +55,8 @@ def report_cache(megabytes: float) -> Callable[..., tuple[bytes, tuple]]:
 
     if megabytes <= 0:
         return render
-    store = LRUCache(maxsize=int(megabytes * 1024 * 1024), getsizeof=lambda hit: len(hit[0]))
+    budget = int(megabytes * 1024 * 1024)
+    store: LRUCache[Any, Any] = LRUCache(maxsize=budget, getsizeof=lambda hit: len(hit[0]))
     return cached(store, lock=threading.Lock())(render)
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.wrappers import Response as BaseResponse
 
 from checker.http.auth import AuthConfig, AuthError, check_api_key
 
@@ -61,7 +62,7 @@ def signin_required() -> bool:
     return bool(cfg.api_keys)
 
 
-def guard() -> Response | None:
+def guard() -> BaseResponse | None:
     """before_request of the pages: sign-in first (when keys exist), then CSRF on posts."""
     if request.endpoint in OPEN_ENDPOINTS:
         if request.endpoint == "web.signin":

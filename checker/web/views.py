@@ -13,6 +13,7 @@ import orjson
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
+from werkzeug.wrappers import Response as BaseResponse
 
 from checker.catalogue import drug_detail
 from checker.errors import InvalidRegimen
@@ -38,7 +39,7 @@ def upload_limit() -> int:
 
 
 @web.before_request
-def _guard() -> Response | None:
+def _guard() -> BaseResponse | None:
     if request.endpoint == "web.audit" and request.method == "POST":
         request.max_content_length = upload_limit()  # before CSRF reads the form
     return security.guard()
@@ -87,8 +88,8 @@ def _regimen_page(posted: regimen_form.Posted | None, report: dict[str, Any] | N
     context: dict[str, Any] = {
         "f": regimen_form,
         "values": values,
-        "chosen_conditions": set(values.getlist("conditions")) if posted else set(),
-        "structured_open": bool(posted) and regimen_form.structured_given(values),
+        "chosen_conditions": set(posted.values.getlist("conditions")) if posted else set(),
+        "structured_open": posted is not None and regimen_form.structured_given(posted.values),
         "errors": posted.errors if posted else {},
         "report": report,
     }
