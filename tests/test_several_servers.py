@@ -156,7 +156,10 @@ def test_feedback_given_to_either_server_shows_in_the_summary(cluster):
     while True:
         rows = {r["rule"]: r for r in b.request("/v1/feedback/summary?since=2020-01-01")[1]["rules"]}
         row = rows.get(RULE)
-        if row and row["shown"] >= 1 or time.monotonic() > deadline:
+        # a card's rule reaches the database with its worker's next flush of shown counts (every
+        # 2 s), which earlier calls' counts may precede: wait for this card's answers themselves
+        done = row and row["shown"] >= 1 and row["overridden"] >= 1 and row["accepted"] >= 1
+        if done or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert row is not None and row["overridden"] >= 1 and row["accepted"] >= 1 and row["shown"] >= 1
