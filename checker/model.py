@@ -90,7 +90,7 @@ class Finding:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "code": self.code,
             "rule": self.rule or self.code,
             "category": self.category,

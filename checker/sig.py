@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import Any
 
 from checker.frequency import PHRASE_RE, Frequency, clean, parse_frequency
 from formulary.units import UnitError, conversion_factor
@@ -181,7 +182,9 @@ def _dose(rest: str) -> tuple[float | None, float | None, str | None, str]:
     if conc and float(conc["a"]) > 0:
         per_ml = (float(conc["a"]) / float(conc["v"] or 1), canonical_unit(conc["u"]))
         rest = _cut(rest, conc.span())
-    amounts, counts, volumes = [], [], []
+    amounts: list[Any] = []
+    counts: list[Any] = []
+    volumes: list[Any] = []
     for m in _DOSE_RE.finditer(rest):
         unit = canonical_unit(m["u"])
         high, low = (float(m["b"]), float(m["a"])) if m["b"] else (float(m["a"]), None)
@@ -245,9 +248,10 @@ def _concurrent(part: str) -> tuple[Phase, str, float] | None:
         factors = [1.0 if ph.unit == unit else conversion_factor(ph.unit or "", unit) for ph, _ in dosed]
     except UnitError:
         return None  # "1 tab qam and 5 mg qhs": no common unit, left unread
-    rate = sum(1.0 / ph.frequency.interval_h for ph, _ in dosed)  # type: ignore[union-attr]
-    amounts = [ph.dose * k for (ph, _), k in zip(dosed, factors, strict=True)]  # type: ignore[operator]
-    daily = sum(a * ph.frequency.doses_per_day for a, (ph, _) in zip(amounts, dosed, strict=True))  # type: ignore[union-attr]
+    intervals = [ph.frequency.interval_h for ph, _ in dosed if ph.frequency and ph.frequency.interval_h]
+    rate = sum(1.0 / h for h in intervals)  # every dosed phase has one: checked above
+    amounts = [(ph.dose or 0.0) * k for (ph, _), k in zip(dosed, factors, strict=True)]
+    daily = sum(a * 24.0 / h for a, h in zip(amounts, intervals, strict=True))
     top = replace(dosed[0][0], dose=max(amounts), unit=unit)
     route = next((ph.route for ph, _ in dosed if ph.route), None)
     merged = replace(top, route=route, frequency=Frequency(part.strip(), round(1.0 / rate, 9)), dose_low=None)
@@ -290,8 +294,10 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
         t = _cut(t, m.span())
     t = _INFUSION_RE.sub(" ", t)
     t = _PAREN_RE.sub(" ", t)  # instructions in brackets ("upright 30 min") are not dosing
-    phases, leftovers = [], []
+    phases: list[Phase] = []
+    leftovers: list[str] = []
     for part in _PHASE_SPLIT.split(t):
+        phase: Phase | None
         if (both := _concurrent(part)) is not None:
             phase, rest, daily = both
             if cap is None or cap[1] == phase.unit and daily < cap[0]:

@@ -216,7 +216,7 @@ def load_knowledge(f: Formulary) -> Knowledge:
             raise KnowledgeError(f"{where}: a {severity} rule cites unverified source {sid!r}")
         return sid
 
-    interactions = []
+    interactions: list[Any] = []
     tables = (("interactions.toml", parsed["interactions.toml"]), *_LOCAL)
     for r, where in [(r, file) for file, data in tables
                      for r in _rows(data, "interaction", InteractionSchema(), file)]:  # fmt: skip

@@ -113,7 +113,8 @@ def audit_patient(
     """One patient's findings, each with its rows, in the report's order; the engine's report; the
     row of each medication of the regimen."""
     extra: list[Finding] = []
-    meds, numbers = [], []
+    meds: list[Any] = []
+    numbers: list[int] = []
     for number, cells, why, _ in rows:
         if cells is not None and why is None and not pid:
             why = "patient_id is missing"

@@ -206,10 +206,10 @@ def _partitioned(src: Source, layout: Layout, k: int) -> Iterator[tuple[str, lis
             fh.close()
         for i in range(k):
             groups: dict[str, list[Row]] = {}
-            with open(os.path.join(folder, str(i)), "rb") as fh:
+            with open(os.path.join(folder, str(i)), "rb") as part:
                 while True:
                     try:
-                        pieces = pickle.load(fh)
+                        pieces = pickle.load(part)
                     except EOFError:
                         break
                     for pid, row in pieces:

@@ -176,7 +176,8 @@ def records(src: Source, trim: list[int], raw: list[int]) -> Iterator[list[Recor
             one(numbers[k - 1], _fields(lines[k - 1].decode(src.data_encoding)) or [""]) for k in wrong
         ]
 
-    row, lines, tail, eof = 0, [], b"", False
+    lines: list[bytes] = []
+    row, tail, eof = 0, b"", False
     with open(src.path, "rb") as fh:
         fh.readline()
         while lines or tail or not eof:
@@ -198,7 +199,7 @@ def records(src: Source, trim: list[int], raw: list[int]) -> Iterator[list[Recor
                 end = odd[n + 1] if n + 1 < len(odd) and odd[n + 1] <= i + MAX_SPAN_LINES else None
                 text = b"\n".join(lines[i : end + 1]).decode(src.data_encoding) if end is not None else ""
                 spanned = _fields(text, strict=True) if end is not None else None
-                if spanned is not None and len(spanned) == ncols:
+                if spanned is not None and end is not None and len(spanned) == ncols:
                     special[i] = one(0, spanned)
                     taken.update(range(i + 1, end + 1))
                 else:

@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from flask import Flask, Response, current_app, jsonify, request, send_from_directory
@@ -91,7 +91,10 @@ class OrjsonProvider(DefaultJSONProvider):
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
         obj = self._prepare_response_obj(args, kwargs)
-        return self._app.response_class(self._encode(obj), mimetype=self.mimetype)
+        # flask types the provider's app as the sans-I/O App, whose response class takes a status
+        # first; at run time it is this Flask app's Response, which takes the body.
+        body = self._encode(obj)
+        return cast(Response, self._app.response_class(body, mimetype=self.mimetype))  # type: ignore[arg-type]
 
     def _encode(self, obj: Any) -> bytes:
         try:

@@ -380,6 +380,7 @@ def _service(service_id: str) -> dict[str, Any]:
     service = SERVICES.get(service_id)
     if service is None:
         abort(404, message=f"No CDS service {service_id!r}; see GET /cds-services.")
+        raise AssertionError("abort raises")  # flask-smorest's abort is not typed NoReturn
     return service
 
 

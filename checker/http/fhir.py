@@ -189,7 +189,8 @@ def medication_request(
     local = {f"#{r.get('id')}": r for r in array(req.get("contained"), "contained")}
     concept = _medication_concept(req, {**(contained or {}), **local})
     rxcui, atc, name, names = _drug_names(concept)
-    ingredients, form = [], ""
+    ingredients: list[Any] = []
+    form = ""
     for candidate in names:
         ingredients, form = parse_clinical_drug(candidate)
         if ingredients:

@@ -197,7 +197,8 @@ def _code_frequency(code: Any) -> str | None:
     for c in codings(code):
         if word := text(c.get("code")):
             return word[:100]
-    return text(code.get("text"))[:100] if isinstance(code, dict) and text(code.get("text")) else None
+    said = text(code.get("text")) if isinstance(code, dict) else None
+    return said[:100] if said else None
 
 
 def timing(dosage: dict[str, Any], where: str = "dosageInstruction[0]") -> dict[str, Any]:

@@ -89,7 +89,8 @@ def _factor(table: dict[str, float], low: str, code: str, what: str) -> float:
 
 
 def _observation_time(obs: dict[str, Any]) -> str:
-    period = obs.get("effectivePeriod") if isinstance(obs.get("effectivePeriod"), dict) else {}
+    raw = obs.get("effectivePeriod")
+    period: dict[str, Any] = raw if isinstance(raw, dict) else {}
     for value in (obs.get("effectiveDateTime"), obs.get("effectiveInstant"), period.get("end"),
                   period.get("start"), obs.get("issued")):  # fmt: skip
         if isinstance(value, str):

@@ -27,11 +27,9 @@ Pairs = tuple[tuple[str, str], ...]  # (rule, severity) of each finding served
 
 def upsert(store: Store):  # type: ignore[no-untyped-def]
     """The dialect's INSERT that can say ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
-    if store.dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if store.dialect == "postgresql" else sqlite.insert
 
 
 class ShownRecorder:
