@@ -9,7 +9,7 @@ needs is missing, that is reported as a `monitoring` finding instead of passing 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -465,10 +465,3 @@ DOSE = Evaluator(
     reads=("route", "unit", "dose", "other_doses", "dose_per_kg", "interval_h", "duration_days",
            "dose_number", "course_doses", "daily", "prn", "capped"),  # fmt: skip
 )
-
-
-def check_doses(ctx: Context) -> Iterable[Finding]:
-    """Deprecated: the old batch audit's entry; the engine runs DOSE through the mechanism."""
-    from rules.mechanism import evaluate_directly
-
-    return evaluate_directly(DOSE, ctx)

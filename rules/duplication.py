@@ -88,11 +88,3 @@ CLASS_DUPLICATION = Evaluator(
 SAME_INGREDIENT = Evaluator(
     "duplication.same_ingredient", ingredient_units, evaluate_ingredient, reads=("prn", "input")
 )
-
-
-def check_duplication(ctx: Context) -> Iterator[Finding]:
-    """Deprecated: the old batch audit's entry; the engine runs both through the mechanism."""
-    from rules.mechanism import evaluate_directly
-
-    yield from evaluate_directly(CLASS_DUPLICATION, ctx)
-    yield from evaluate_directly(SAME_INGREDIENT, ctx)

@@ -6,7 +6,7 @@ specific row replaces the generic anticoagulant row instead of adding a second a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from checker.findings import finding, source_block
@@ -124,10 +124,3 @@ INTERACTIONS = Evaluator(
     "interactions", interaction_units, evaluate_interactions,
     reads=("drug", "classes", "route", "name"),
 )  # fmt: skip
-
-
-def check_interactions(ctx: Context) -> Iterable[Finding]:
-    """Deprecated: the old batch audit's entry; the engine runs INTERACTIONS through the mechanism."""
-    from rules.mechanism import evaluate_directly
-
-    return evaluate_directly(INTERACTIONS, ctx)

@@ -68,10 +68,6 @@ class Evaluator:
     facts: tuple[str, ...] = ()
     selects: tuple[str, ...] = ("drug_id", "classes", "route")
 
-    def __call__(self, ctx: Any) -> Iterable[Finding]:
-        """Over a whole Context with no memo (see `evaluate_directly`)."""
-        return evaluate_directly(self, ctx)
-
     def __post_init__(self) -> None:
         unknown = set(self.facts) - set(FACTS)
         if unknown:
@@ -343,8 +339,3 @@ class _Selecting:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ctx, name)
-
-
-def evaluate_directly(ev: Evaluator, ctx: Any) -> Iterable[Finding]:
-    """`ev` over a whole Context with no memo (the engine uses `run_evaluator`)."""
-    return run_evaluator(ev, ctx, Memo())

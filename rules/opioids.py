@@ -9,7 +9,7 @@ The CDC thresholds are for non-cancer pain, so with a cancer condition the total
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from checker.findings import finding, source_block
 from checker.model import Finding
@@ -98,10 +98,3 @@ OPIOID_LOAD = Evaluator(
     "opioid_load", opioid_units, evaluate_opioid_load, reads=("drug", "route", "dose", "daily", "unit"),
     facts=("conditions",),
 )
-
-
-def check_opioid_load(ctx: Context) -> Iterable[Finding]:
-    """Deprecated: the old batch audit's entry; the engine runs OPIOID_LOAD through the mechanism."""
-    from rules.mechanism import evaluate_directly
-
-    return evaluate_directly(OPIOID_LOAD, ctx)

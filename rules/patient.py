@@ -7,7 +7,7 @@ nothing is assumed normal.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from checker.findings import finding, source_block
@@ -227,22 +227,3 @@ REQUIRED_CHECKS = Evaluator("required_checks", check_units, evaluate_check, read
 CONDITIONS_KNOWN = Evaluator(
     "conditions_known", condition_units, evaluate_conditions_known, facts=("unknown_conditions",)
 )
-
-
-def _direct(ev: Evaluator, ctx: Context) -> Iterable[Finding]:
-    from rules.mechanism import evaluate_directly
-
-    return evaluate_directly(ev, ctx)
-
-
-def check_cautions(ctx: Context) -> Iterable[Finding]:
-    """Deprecated: the old batch audit's entries; the engine runs these through the mechanism."""
-    return _direct(CAUTIONS, ctx)
-
-
-def check_required(ctx: Context) -> Iterable[Finding]:
-    return _direct(REQUIRED_CHECKS, ctx)
-
-
-def check_conditions_known(ctx: Context) -> Iterable[Finding]:
-    return _direct(CONDITIONS_KNOWN, ctx)
