@@ -95,7 +95,8 @@ def interaction_units(ctx: Context) -> Iterator[Unit]:
         join(i, j)
         x, y = by_line[i], by_line[j]
         for rule in rules.values():
-            topic = (frozenset((x.drug_id or x.name, y.drug_id or y.name)), rule.group)
+            # evaluate's topic key: a drug, or (the `name` of an order of no known drug) its text
+            topic = (frozenset((x.drug_id or x.input, y.drug_id or y.input)), rule.group)
             for shared in (rule.id, topic):
                 join(i, first.setdefault(shared, i))
             if rule.also:
@@ -157,5 +158,5 @@ def evaluate_interactions(inp: Input) -> Iterator[Finding]:
 
 INTERACTIONS = Evaluator(
     "interactions", interaction_units, evaluate_interactions,
-    reads=("drug", "classes", "route", "name"), selects=("drug_id", "classes", "route", "name"),
+    reads=("drug", "classes", "route", "name"), selects=("drug_id", "classes", "route", "input"),
 )  # fmt: skip

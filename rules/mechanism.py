@@ -289,7 +289,8 @@ class _Hit:
     __slots__ = ("found", "placed")
 
     def __init__(self, found: tuple[Finding, ...]):
-        self.found, self.placed = found, {}
+        self.found = found
+        self.placed: dict[tuple[int, ...], tuple[Finding, ...]] = {}
 
     def at(self, meds: tuple[int, ...]) -> tuple[Finding, ...]:
         out = self.placed.get(meds)
