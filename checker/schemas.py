@@ -99,6 +99,10 @@ def _patient_from(d: dict[str, Any]) -> Patient:
     return Patient(**kw)
 
 
+# Each distinct (field, value) read once: a batch repeats ages, sexes and conditions across patients.
+_FIELDS: dict[tuple[str, type, Any], tuple[bool, Any]] = {}
+
+
 def load_patient_fields(raw: dict[str, Any]) -> tuple[Patient, dict[str, list[str]]]:
     """The Patient of the fields that can be read, and the errors of those that cannot, by field
     name (the input's own names: "sex", "serum_creatinine"; an unknown name is an error too).
@@ -114,10 +118,24 @@ def load_patient_fields(raw: dict[str, Any]) -> tuple[Patient, dict[str, list[st
         if field is None:
             errors[safe_key(name)] = ["Unknown field."]
             continue
+        key = (name, type(value), tuple(value) if type(value) is list else value)  # True == 1 == 1.0
         try:
-            good[name] = field.deserialize(value)
-        except ValidationError as exc:
-            errors[name] = flatten_errors(exc.messages, name).get(name) or [str(exc.messages)]
+            ok, out = _FIELDS[key]
+        except (KeyError, TypeError):  # TypeError: a value that cannot be a key (a dict, a nested list)
+            try:
+                ok, out = True, field.deserialize(value)
+            except ValidationError as exc:
+                ok, out = False, flatten_errors(exc.messages, name).get(name) or [str(exc.messages)]
+            if len(_FIELDS) >= 50_000:  # a batch of ever-new values: start over now and then
+                _FIELDS.clear()
+            try:
+                _FIELDS[key] = (ok, out)
+            except TypeError:
+                pass
+        if ok:
+            good[name] = out
+        else:
+            errors[name] = list(out)
     return _patient_from({k: v for k, v in good.items() if not (k == "conditions" and v is None)}), errors
 
 

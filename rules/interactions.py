@@ -29,6 +29,8 @@ class Line(Protocol):
     def classes(self) -> frozenset[str]: ...
     @property
     def route(self) -> str | None: ...
+    @property
+    def input(self) -> str: ...
 
 
 def rule_rank(rule: Interaction) -> tuple[int, int]:
@@ -71,14 +73,32 @@ def interaction_units(ctx: Context) -> Iterator[Unit]:
     """One unit per group of order lines whose findings depend on each other: lines paired by a
     rule, the third lines an `also` rule looks for, and pairs that compete for one finding (the
     same two drugs and topic) or share one (the same rule). Small units recur from patient to
-    patient, so the memo answers most of them; findings are those of the whole regimen at once."""
+    patient, so the memo answers most of them; findings are those of the whole regimen at once.
+    The grouping itself is kept per shape of the candidate lines (what pairing reads of them)."""
     named, tags = ctx.knowledge.interaction_tags, ctx.tags
     orders = tuple(o for o in ctx.orders if (o.drug_id or o.classes) and tags[o.line] & named)
     if len({o.index for o in orders}) < 2:
         return
-    hits = pair_rules(ctx.knowledge, orders)
-    if not hits:
-        return
+    rank = {i: n for n, i in enumerate(sorted({o.index for o in orders}))}
+    shape = tuple(
+        (rank[o.index], o.part, o.drug_id, o.classes, o.route, None if o.drug_id else o.input) for o in orders
+    )
+    hit = _GROUPS.get(shape)
+    if hit is None or hit[0] is not ctx.knowledge:
+        if len(_GROUPS) >= 50_000:
+            _GROUPS.clear()
+        hit = _GROUPS[shape] = (ctx.knowledge, _group(ctx.knowledge, orders, tags))
+    for members in hit[1]:
+        yield Unit("regimen", tuple(orders[n] for n in members))
+
+
+_GROUPS: dict[tuple, tuple[Knowledge, tuple[tuple[int, ...], ...]]] = {}
+
+
+def _group(knowledge: Knowledge, orders: Sequence[Line], tags: dict[tuple[int, int], frozenset[str]]
+           ) -> tuple[tuple[int, ...], ...]:  # fmt: skip
+    """The units of `interaction_units`, as positions in `orders`."""
+    hits = pair_rules(knowledge, orders)
     parent: dict[tuple[int, int], tuple[int, int]] = {}
 
     def root(x: tuple[int, int]) -> tuple[int, int]:
@@ -103,12 +123,11 @@ def interaction_units(ctx: Context) -> Iterator[Unit]:
                 for o in orders:
                     if rule.also.key in tags[o.line]:
                         join(o.line, i)
-    groups: dict[tuple[int, int], list] = {}
-    for o in orders:
+    groups: dict[tuple[int, int], list[int]] = {}
+    for n, o in enumerate(orders):
         if o.line in parent:
-            groups.setdefault(root(o.line), []).append(o)
-    for members in groups.values():
-        yield Unit("regimen", tuple(members))
+            groups.setdefault(root(o.line), []).append(n)
+    return tuple(tuple(g) for g in groups.values())
 
 
 def evaluate_interactions(inp: Input) -> Iterator[Finding]:

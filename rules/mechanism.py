@@ -309,7 +309,13 @@ _NONE = _Hit(())
 
 def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
     """Every unit of `ev` in this regimen: from the memo, or evaluated on its declared input."""
-    table, known = memo.table(ev.name), memo.table(f"{ev.name}/orders")
+    tables = memo.tables
+    table = tables.get(ev.name)
+    if table is None or len(table) > MEMO_LIMIT:  # a table past its limit starts over
+        table = memo.table(ev.name)
+    known = tables.get(ev.name + "/orders")
+    if known is None or len(known) > MEMO_LIMIT:
+        known = memo.table(ev.name + "/orders")
     reads = ev.reads
     values: dict[str, Any] = {}  # this patient's facts, each read once
     out: list[Finding] = []
