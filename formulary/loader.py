@@ -14,7 +14,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from formulary.model import LIMIT_FIELDS, DoseLimit, Drug, DrugClass, Source, When
+from formulary.model import LIMIT_FIELDS, RELEASES, DoseLimit, Drug, DrugClass, Source, When
 from formulary.units import UnitError, conversion_factor
 
 ID = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="ids are lower_snake_case")
@@ -129,6 +129,7 @@ class LimitSchema(Evidence):
     single_upto = fields.String()  # ... and at most this
     tolerance = fields.Float(validate=validate.Range(min=0, max=0.05))
     dose_number_min = fields.Integer(validate=validate.Range(min=2))  # unnumbered doses count as first
+    release = fields.String(validate=validate.OneOf(RELEASES))  # absent: products of either release
 
     @validates_schema
     def _says_something(self, data: dict[str, Any], **_: Any) -> None:
@@ -257,6 +258,7 @@ def _limit(row: dict[str, Any], drug: dict[str, Any], where: str) -> DoseLimit:
             "evidence_location",
             "tolerance",
             "dose_number_min",
+            "release",
         )
         if k in row
     }

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from formulary import Formulary
 
 
+_ER_SUFFIXES = ("er", "xr", "cr", "sr", "la", "xl")
+
+
 @dataclass(frozen=True, slots=True)
 class Resolved:
     """The active ingredients ordered and, when known, the product (strengths, form, release).
@@ -153,6 +156,9 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
         fam = f.families.get(k) or (
             f.families.get(key(parts.brand)) if parts.brand and drug is None else None
         )
+        if not fam and drug is None and parts.release == "extended":
+            # "Hysingla ER 20 mg": a brand whose name carries its release word (the parse took it off)
+            fam = next((f.families[k + s] for s in _ER_SUFFIXES if k + s in f.families), None)
         if fam:
             hit = _family(f, fam, parts.strengths, text)
             if hit is not None or drug is None:

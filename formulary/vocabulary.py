@@ -16,7 +16,7 @@ from typing import Any
 from marshmallow import fields, validate
 
 from formulary.loader import ID, KnowledgeError, _Strict, validated
-from formulary.model import Code, Drug, DrugClass, Part, Product
+from formulary.model import RELEASES, Code, Drug, DrugClass, Part, Product
 from formulary.names import Strength
 from formulary.units import UnitError, conversion_factor
 
@@ -40,7 +40,6 @@ FORMS = (
     "enema",
     "pack",
 )
-RELEASES = ("immediate", "extended")
 FORM_ROUTES = {
     "tablet": "oral",
     "capsule": "oral",
