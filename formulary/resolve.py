@@ -1,5 +1,5 @@
-"""From what a client sent (a name, an RxCUI, an ATC code) to ingredients and, where the text or
-code says enough, the product with its strengths.
+"""From what a client sent (a name, an RxCUI, an ATC code, a SNOMED CT concept id) to ingredients
+and, where the text or code says enough, the product with its strengths.
 
 Order of trust: a code the formulary holds; an RxNorm clinical-drug code read through its
 normalised name; a name the formulary holds (ingredient, brand, synonym, curated product or
@@ -52,8 +52,20 @@ def resolve(
     if atc and (d := f.by_code(atc=atc)):
         return Resolved((d,))
     if name:
+        if name.strip().isdigit() and (hit := by_snomed(f, name)):  # a SNOMED CT id in the name column
+            return hit
         return _by_name(f, name)
     return None
+
+
+def by_snomed(f: Formulary, code: str) -> Resolved | None:
+    target = f.snomed.get(code.strip())
+    if target is None:
+        return None
+    if target in f.drugs:
+        return Resolved((f.drugs[target],))
+    p = f.products[target]
+    return Resolved(_drugs(f, p), p, release=p.release, route=p.route)
 
 
 def _by_rxcui(f: Formulary, code: str) -> Resolved | None:
