@@ -151,6 +151,7 @@ class DrugSchema(_Strict):
     atc = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z]\d\d[A-Z]{2}\d\d$")), load_default=list)
     rxcui = fields.List(fields.String(validate=validate.Regexp(r"^\d+$")), load_default=list)
     iu_per_ug = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
+    plain_release = fields.String(validate=validate.OneOf(RELEASES))
     limit = fields.List(fields.Nested(LimitSchema), load_default=list)
     source = fields.String(required=True)
     note = fields.String(load_default="")
@@ -296,6 +297,7 @@ def build_drugs(rows: Iterable[dict[str, Any]], where: str) -> list[Drug]:
                 atc=tuple(d["atc"]),
                 rxcui=tuple(d["rxcui"]),
                 iu_per_ug=d.get("iu_per_ug"),
+                plain_release=d.get("plain_release"),
                 limits=limits,
                 source=d["source"],
                 note=d["note"],

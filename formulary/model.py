@@ -126,6 +126,9 @@ class Drug:
     source: str = ""
     note: str = ""
     reference_only: bool = False  # known for its names, codes and classes; no dose rules of its own
+    # The release a plain order of the drug (no product, no IR/ER word) is judged as by limits
+    # written for one release: "morphine 15 mg q4h" is immediate-release morphine. None: not known.
+    plain_release: str | None = None
 
     def unit_for(self, route: str | None) -> str:
         """Canonical dose unit for a route: fentanyl patches are dosed in µg/h, injections in µg."""

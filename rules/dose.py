@@ -175,18 +175,21 @@ def _in_band(o: Order, lim: DoseLimit) -> bool:
     )
 
 
-def _release_fits(o: Order, lim: DoseLimit) -> bool:
+def _release_fits(o: Order, lim: DoseLimit, plain: str | None) -> bool:
     """A row for one release type covers orders of that release, and orders that do not say
-    (judged in `_evaluate`: a breach then only asks which product is meant)."""
-    return lim.release is None or o.release is None or o.release == lim.release
+    (judged in `_evaluate`: a breach then only asks which product is meant). A plain order of a
+    drug whose plain name means one release ("morphine" is IR morphine) is of that release."""
+    release = o.release or plain
+    return lim.release is None or release is None or release == lim.release
 
 
-def _release_unknown(group: list[Order], lim: DoseLimit) -> bool:
-    return lim.release is not None and any(o.release is None for o in group)
+def _release_unknown(group: list[Order], lim: DoseLimit, plain: str | None) -> bool:
+    return lim.release is not None and plain is None and any(o.release is None for o in group)
 
 
-def _groups(kind: Kind, orders: list[Order], lim: DoseLimit) -> list[list[Order]]:
-    mine = [o for o in orders if o.route in lim.routes and _in_band(o, lim) and _release_fits(o, lim)]
+def _groups(kind: Kind, orders: list[Order], lim: DoseLimit, plain: str | None = None) -> list[list[Order]]:
+    mine = [o for o in orders
+            if o.route in lim.routes and _in_band(o, lim) and _release_fits(o, lim, plain)]  # fmt: skip
     if not mine:
         return []
     return [[o] for o in mine] if kind.per_order else [mine]
@@ -216,7 +219,7 @@ def _evaluate(
 ) -> Iterator[Finding]:
     subjects: dict[tuple[int, ...], tuple[list[Order], list[DoseLimit]]] = {}
     for lim in limits:
-        for group in _groups(kind, orders, lim):
+        for group in _groups(kind, orders, lim, drug.plain_release):
             subjects.setdefault(tuple(o.index for o in group), (group, []))[1].append(lim)
     for group, mine in subjects.values():
         actual = _actual(kind, group, ctx)
@@ -226,7 +229,7 @@ def _evaluate(
         exceeded = [lim for lim in mine if _exceeds(kind, actual, getattr(lim, kind.attr), lim.tolerance)]
         if not exceeded:
             continue
-        known = [lim for lim in exceeded if not _release_unknown(group, lim)]
+        known = [lim for lim in exceeded if not _release_unknown(group, lim, drug.plain_release)]
         if not known:  # only a row for a release the order does not name (OxyContin or IR oxycodone?)
             applying = [lim for lim in exceeded if ctx.matches(lim.when) is not False]
             if applying:

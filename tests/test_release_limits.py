@@ -96,6 +96,12 @@ def test_release_not_stated_asks_which_product_at_info():
     assert not [f for f in quiet if "interval_min" in f.code]
 
 
+def test_a_plain_name_that_means_one_release_is_judged_as_it():
+    # The formulary reads plain "morphine" as IR morphine (plain_release): no question asked at q4h
+    assert not [f for f in _check("morphine", "q4h", "mg", 15) if "interval_min" in f.code]
+    assert load_formulary().drugs["morphine"].plain_release == "immediate"
+
+
 def test_a_row_without_release_applies_to_both():
     # The IR morphine row (every 4 h) has no release: MS Contin every 2 h breaks it and the ER row;
     # the more severe ER row is reported.
