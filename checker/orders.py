@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from checker.daily_caps import PER_DAY as _PER_DAY
+from checker.daily_caps import line_cap, stated_cap, unread_cap
+from checker.daily_caps import unit_factor as _factor
 from checker.findings import finding
 from checker.frequency import Frequency, parse_frequency
 from checker.model import Finding, Medication, Patient
@@ -17,10 +20,9 @@ from checker.product_doses import LineDose, label_of, plan_doses, release_classe
 from checker.sig import Phase, Sig, parse_sig
 from formulary import Drug, Formulary
 from formulary.resolve import Resolved
-from formulary.units import UnitError, conversion_factor, dimensionality
+from formulary.units import UnitError, dimensionality
 
 _PER_KG = re.compile(r"\s*/\s*kg\s*$", re.IGNORECASE)
-_PER_DAY = re.compile(r"\s*/\s*(?:day|d|24\s*h)\s*$", re.IGNORECASE)
 _COUNT_DIM = "[dose_form]"
 _RATE = re.compile(r"/\s*(?:h|hr|hour|min|minute)$")  # patches and infusions: amount per time
 
@@ -70,18 +72,6 @@ class Order:
     @property
     def scheduled(self) -> bool:
         return not self.prn
-
-
-def _factor(unit: str, drug: Drug, target: str) -> float:
-    """Factor from `unit` to the drug's `target` unit, bridging IU and mass where the drug says how."""
-    try:
-        return conversion_factor(unit, target)
-    except UnitError:
-        if drug.iu_per_ug is None:
-            raise
-    if dimensionality(target) == "[international_unit]":
-        return conversion_factor(unit, "ug") * drug.iu_per_ug
-    return conversion_factor(unit, "ug") / drug.iu_per_ug * conversion_factor("ug", target)
 
 
 def _top_phase(phases: tuple[Phase, ...]) -> tuple[Phase | None, tuple[Phase, ...]]:
@@ -202,9 +192,13 @@ def _line(med: Medication, patient: Patient, f: Formulary, drug: Drug, part: int
             f"No frequency given for {label_of(res, name)}; the daily total counts one dose.",
         )
     daily, capped = _daily(amount.value, frequency, is_rate)
-    cap = _cap(med, sig, drug, target) if len(res.drugs) == 1 else None
-    if cap is not None and daily is not None and cap < daily:
-        daily, capped = cap, True
+    if (stated := stated_cap(med, sig)) is not None:
+        cap = line_cap(stated, res, part, drug, target)
+        if isinstance(cap, str):
+            if part == 0:
+                problems.add(*unread_cap(med, stated, cap, label_of(res, name), daily is not None))
+        elif daily is not None and cap < daily:
+            daily, capped = cap, True
     duration = med.duration_days if med.duration_days is not None else (sig.duration_days if sig else None)
     release = res.product.release if res.product else res.release
     return Order(
@@ -392,19 +386,3 @@ def _daily(value: float | None, frequency: Frequency | None, is_rate: bool) -> t
     if value is None or is_rate:
         return None, False
     return value * (frequency.doses_per_day if frequency else 1.0), False
-
-
-def _cap(med: Medication, sig: Sig | None, drug: Drug, target: str) -> float | None:
-    """A stated daily cap ("(≤4 g/day)", max_daily_dose) in the drug's unit, if readable."""
-    if med.max_daily_dose is not None:
-        amount, unit = med.max_daily_dose, med.max_daily_unit or med.unit
-    elif sig and sig.max_daily:
-        amount, unit = sig.max_daily
-    else:
-        return None
-    if not unit:
-        return None
-    try:
-        return amount * _factor(_PER_DAY.sub("", unit), drug, target)
-    except UnitError:
-        return None

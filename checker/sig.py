@@ -68,6 +68,11 @@ _CAP_DAILY_RE = re.compile(
     rf"(?:≤|<=|=<|max(?:imum)?\.?|not to exceed|nte|no more than|up to) ?(?:of )?({_NUM}) ?({_UNIT})"
     r" ?(?:/|per|a|in|every) ?(?:day|d|24 ?h(?:ours?)?)(?![a-z])"
 )
+# "(max 8/day)": a cap with no unit is in the dose's own unit (tablets, mL, mg as the dose is written).
+_CAP_BARE_RE = re.compile(
+    rf"(?:≤|<=|=<|max(?:imum)?\.?|not to exceed|nte|no more than) ?(?:of )?({_NUM}) ?(?:/|per|a|in|every) ?"
+    r"(?:day|d|24 ?h(?:ours?)?)(?![a-z])"
+)
 _CAP_DAYS_RE = re.compile(rf"(?:≤|<=|=<|max(?:imum)?\.?|no more than|up to) ?({_NUM}) ?days?(?![a-z])")
 _FOR_RE = re.compile(
     rf"(?<![\w])(?:for|x|×) ?({_NUM}) ?(days?|d|weeks?|wks?|w|months?|mos?|doses?|injections?|cycles?)"
@@ -275,8 +280,12 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
     prn = bool(_PRN_RE.search(t))
     t = _PRN_RE.sub(" ", t)
     cap = days = course = None
+    bare = False
     if m := _CAP_DAILY_RE.search(t):
         cap = (float(m.group(1)), canonical_unit(m.group(2)))
+        t = _cut(t, m.span())
+    elif m := _CAP_BARE_RE.search(t):
+        cap, bare = (float(m.group(1)), ""), True
         t = _cut(t, m.span())
     if m := _CAP_DAYS_RE.search(t):
         days = float(m.group(1))
@@ -308,6 +317,16 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
             phases.append(phase)
         leftovers.extend(w for w in _WORD_RE.findall(rest) if w not in _IGNORABLE and w != "/")
     relevant = tuple(w for w in leftovers if _could_change_dose(w))
+    if bare and cap is not None and not cap[1]:
+        # "max 8/day" after "1-2 tabs" is 8 tablets; after "500 mg" it is 8 doses (the larger
+        # reading: a cap must never hide a dose). No dose unit: "" and the order says so.
+        dosed = next((p for p in phases if p.dose is not None and p.unit), None)
+        if dosed and dosed.unit and (dosed.unit in COUNT_UNITS or dosed.unit == "mL"):
+            cap = (cap[0], dosed.unit)
+        elif dosed and dosed.unit and dosed.dose is not None:
+            cap = (cap[0] * dosed.dose, dosed.unit)
+        else:
+            cap = (cap[0], "")
     return Sig(
         text=text,
         phases=tuple(_fill_forward(phases)),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from formulary.keys import key
 from formulary.loader import LOUD, KnowledgeError, build_drugs, load_classes, load_sources, read_toml
 from formulary.model import DoseLimit, Drug, DrugClass, Part, Product, Source, When
-from formulary.vocabulary import load_ingredients, load_products, load_rxnorm, with_codes
+from formulary.vocabulary import load_ingredients, load_products, load_rxnorm, load_snomed, with_codes
 
 if TYPE_CHECKING:  # formulary.resolve imports this package: a type only
     from formulary.resolve import Resolved
@@ -35,7 +35,7 @@ DATA_FILES = (
     "products.toml",
     "provisional.toml",
 )
-TABLES = ("ingredients.tsv", "rxnorm.tsv")
+TABLES = ("ingredients.tsv", "rxnorm.tsv", "snomed.tsv")
 KNOWLEDGE_RELEASE = "2026.11.1"
 # A site's local entries ([[drug]] and [source.ID] tables in the packaged files' formats), added
 # by `add_local` before the first load and validated and indexed with the packaged ones.
@@ -64,6 +64,7 @@ class Formulary:
     families: dict[str, tuple[str, ...]] = field(repr=False, default_factory=dict)  # brand/family key → ids
     by_ingredients: dict[frozenset[str], tuple[str, ...]] = field(repr=False, default_factory=dict)
     rxnorm: dict[str, tuple[str, str]] = field(repr=False, default_factory=dict)  # rxcui → (name, sets)
+    snomed: dict[str, str] = field(repr=False, default_factory=dict)  # SNOMED CT id → drug or product id
     extended_ingredients: frozenset[str] = frozenset()  # ingredients with an extended-release product
     _resolved: dict = field(repr=False, default_factory=dict, compare=False)
     _names: list[str] = field(repr=False, default_factory=list, compare=False)
@@ -105,6 +106,12 @@ class Formulary:
     @property
     def display_families(self) -> list[str]:
         return sorted({b for p in self.products.values() for b in p.brands})
+
+    def by_snomed(self, code: str) -> Resolved | None:
+        """What a SNOMED CT concept id names: an ingredient, or a curated product; None if unknown."""
+        from formulary.resolve import by_snomed
+
+        return by_snomed(self, code)
 
     def by_code(self, rxcui: str | None = None, atc: str | None = None) -> Drug | None:
         if rxcui and (d := self._index.get("rxcui" + key(rxcui))):
@@ -276,6 +283,7 @@ def _build() -> Formulary:
             d for p in products.values() if p.release == "extended" for d in p.drugs
         ),
     )
+    f.snomed.update(load_snomed(tables["snomed.tsv"], drugs, products, sources))
     for sid in {s for _, codes in extra.items() for _, s in codes} | {"VOC", "RX_CDC", "RX_OMTK"}:
         if sid not in sources:
             raise KnowledgeError(f"ingredients.tsv / rxnorm.tsv cite unknown source {sid!r}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from formulary.model import LIMIT_FIELDS, DoseLimit, Drug, DrugClass, Source, When
+from formulary.model import LIMIT_FIELDS, RELEASES, DoseLimit, Drug, DrugClass, Source, When
 from formulary.units import UnitError, conversion_factor
 
 ID = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="ids are lower_snake_case")
@@ -129,6 +129,7 @@ class LimitSchema(Evidence):
     single_upto = fields.String()  # ... and at most this
     tolerance = fields.Float(validate=validate.Range(min=0, max=0.05))
     dose_number_min = fields.Integer(validate=validate.Range(min=2))  # unnumbered doses count as first
+    release = fields.String(validate=validate.OneOf(RELEASES))  # absent: products of either release
 
     @validates_schema
     def _says_something(self, data: dict[str, Any], **_: Any) -> None:
@@ -150,6 +151,7 @@ class DrugSchema(_Strict):
     atc = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z]\d\d[A-Z]{2}\d\d$")), load_default=list)
     rxcui = fields.List(fields.String(validate=validate.Regexp(r"^\d+$")), load_default=list)
     iu_per_ug = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
+    plain_release = fields.String(validate=validate.OneOf(RELEASES))
     limit = fields.List(fields.Nested(LimitSchema), load_default=list)
     source = fields.String(required=True)
     note = fields.String(load_default="")
@@ -257,6 +259,7 @@ def _limit(row: dict[str, Any], drug: dict[str, Any], where: str) -> DoseLimit:
             "evidence_location",
             "tolerance",
             "dose_number_min",
+            "release",
         )
         if k in row
     }
@@ -294,6 +297,7 @@ def build_drugs(rows: Iterable[dict[str, Any]], where: str) -> list[Drug]:
                 atc=tuple(d["atc"]),
                 rxcui=tuple(d["rxcui"]),
                 iu_per_ug=d.get("iu_per_ug"),
+                plain_release=d.get("plain_release"),
                 limits=limits,
                 source=d["source"],
                 note=d["note"],

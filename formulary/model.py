@@ -61,6 +61,8 @@ class When:
         return f"CrCl {text} mL/min"
 
 
+RELEASES = ("immediate", "extended")  # a product's release type, as products.toml and limits write it
+
 LIMIT_FIELDS = (
     "max_single",
     "max_daily",
@@ -101,6 +103,9 @@ class DoseLimit:
     dose_number_min: int | None = None
     # Relative margin for the label's own rounding (Xofigo: 55 kBq/kg written as 1.49 uCi/kg).
     tolerance: float = 0.0
+    # The release type the row is written for (OxyContin every 12 h is extended-release oxycodone;
+    # IR oxycodone is given every 4-6 h). None: products of either release.
+    release: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +126,9 @@ class Drug:
     source: str = ""
     note: str = ""
     reference_only: bool = False  # known for its names, codes and classes; no dose rules of its own
+    # The release a plain order of the drug (no product, no IR/ER word) is judged as by limits
+    # written for one release: "morphine 15 mg q4h" is immediate-release morphine. None: not known.
+    plain_release: str | None = None
 
     def unit_for(self, route: str | None) -> str:
         """Canonical dose unit for a route: fentanyl patches are dosed in µg/h, injections in µg."""

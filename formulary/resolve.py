@@ -1,5 +1,5 @@
-"""From what a client sent (a name, an RxCUI, an ATC code) to ingredients and, where the text or
-code says enough, the product with its strengths.
+"""From what a client sent (a name, an RxCUI, an ATC code, a SNOMED CT concept id) to ingredients
+and, where the text or code says enough, the product with its strengths.
 
 Order of trust: a code the formulary holds; an RxNorm clinical-drug code read through its
 normalised name; a name the formulary holds (ingredient, brand, synonym, curated product or
@@ -20,6 +20,9 @@ from formulary.vocabulary import product_from_parts, tty_of
 
 if TYPE_CHECKING:
     from formulary import Formulary
+
+
+_ER_SUFFIXES = ("er", "xr", "cr", "sr", "la", "xl")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +52,20 @@ def resolve(
     if atc and (d := f.by_code(atc=atc)):
         return Resolved((d,))
     if name:
+        if name.strip().isdigit() and (hit := by_snomed(f, name)):  # a SNOMED CT id in the name column
+            return hit
         return _by_name(f, name)
     return None
+
+
+def by_snomed(f: Formulary, code: str) -> Resolved | None:
+    target = f.snomed.get(code.strip())
+    if target is None:
+        return None
+    if target in f.drugs:
+        return Resolved((f.drugs[target],))
+    p = f.products[target]
+    return Resolved(_drugs(f, p), p, release=p.release, route=p.route)
 
 
 def _by_rxcui(f: Formulary, code: str) -> Resolved | None:
@@ -153,6 +168,9 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
         fam = f.families.get(k) or (
             f.families.get(key(parts.brand)) if parts.brand and drug is None else None
         )
+        if not fam and drug is None and parts.release == "extended":
+            # "Hysingla ER 20 mg": a brand whose name carries its release word (the parse took it off)
+            fam = next((f.families[k + s] for s in _ER_SUFFIXES if k + s in f.families), None)
         if fam:
             hit = _family(f, fam, parts.strengths, text)
             if hit is not None or drug is None:

@@ -16,7 +16,7 @@ from typing import Any
 from marshmallow import fields, validate
 
 from formulary.loader import ID, KnowledgeError, _Strict, validated
-from formulary.model import Code, Drug, DrugClass, Part, Product
+from formulary.model import RELEASES, Code, Drug, DrugClass, Part, Product
 from formulary.names import Strength
 from formulary.units import UnitError, conversion_factor
 
@@ -40,7 +40,6 @@ FORMS = (
     "enema",
     "pack",
 )
-RELEASES = ("immediate", "extended")
 FORM_ROUTES = {
     "tablet": "oral",
     "capsule": "oral",
@@ -155,6 +154,56 @@ def load_rxnorm(text: str) -> dict[str, tuple[str, str]]:
         if r["rxcui"] in out:
             raise KnowledgeError(f"{where}:{n}: rxcui {r['rxcui']} listed twice")
         out[r["rxcui"]] = (r["name"], r["sets"])
+    return out
+
+
+SNOMED_KINDS = ("substance", "medicinal_product", "clinical_drug")
+_VERHOEFF_D = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 4, 0, 6, 7, 8, 9, 5), (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
+    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7), (4, 0, 1, 2, 3, 9, 5, 6, 7, 8), (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
+    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2), (7, 6, 5, 9, 8, 2, 1, 0, 4, 3), (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
+    (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+)  # fmt: skip
+_VERHOEFF_P = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 5, 7, 6, 2, 8, 3, 0, 9, 4), (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
+    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7), (9, 4, 5, 3, 1, 2, 6, 8, 7, 0), (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
+    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5), (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
+)  # fmt: skip
+
+
+def is_sctid(code: str) -> bool:
+    """A well-formed SNOMED CT concept id: 6-18 digits, a concept partition ("00" core, "10"
+    extension) and a valid Verhoeff check digit, so a mistyped id cannot enter the data."""
+    if not (code.isdigit() and 6 <= len(code) <= 18 and code[0] != "0" and code[-3:-1] in ("00", "10")):
+        return False
+    check = 0
+    for i, ch in enumerate(reversed(code)):
+        check = _VERHOEFF_D[check][_VERHOEFF_P[i % 8][int(ch)]]
+    return check == 0
+
+
+def load_snomed(
+    text: str, drugs: dict[str, Drug], products: dict[str, Product], sources: Iterable[str]
+) -> dict[str, str]:
+    """SNOMED CT concept id → the drug id or product id it names (one target per id)."""
+    where = "formulary/data/snomed.tsv"
+    known = set(sources)
+    out: dict[str, str] = {}
+    for n, r in rows(text, where, ("sctid", "target", "kind", "display", "source")):
+        here = f"{where}:{n} [{r['sctid']}]"
+        if not is_sctid(r["sctid"]):
+            raise KnowledgeError(f"{here}: not a SNOMED CT concept id (digits, partition or check digit)")
+        if r["sctid"] in out:
+            raise KnowledgeError(f"{here}: listed twice")
+        if r["target"] not in drugs and r["target"] not in products:
+            raise KnowledgeError(f"{here}: {r['target']!r} is neither a drug nor a product")
+        if r["kind"] not in SNOMED_KINDS:
+            raise KnowledgeError(f"{here}: kind must be one of {', '.join(SNOMED_KINDS)}")
+        if r["source"] not in known:
+            raise KnowledgeError(f"{here}: unknown source {r['source']!r}")
+        if not r["display"].strip():
+            raise KnowledgeError(f"{here}: the term as the source gives it is required")
+        out[r["sctid"]] = r["target"]
     return out
 
 

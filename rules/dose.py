@@ -153,6 +153,9 @@ def _who(lim: DoseLimit) -> str:
         parts.append(" or ".join(c.replace("_", " ") for c in w.conditions))
     if w.opioid_tolerant is False:
         parts.append("opioid-non-tolerant patients")
+    if lim.release:
+        products = f"{lim.release}-release products"
+        return f" for {products} in {', '.join(parts)}" if parts else f" for {products}"
     return f" for {', '.join(parts)}" if parts else ""
 
 
@@ -172,8 +175,21 @@ def _in_band(o: Order, lim: DoseLimit) -> bool:
     )
 
 
-def _groups(kind: Kind, orders: list[Order], lim: DoseLimit) -> list[list[Order]]:
-    mine = [o for o in orders if o.route in lim.routes and _in_band(o, lim)]
+def _release_fits(o: Order, lim: DoseLimit, plain: str | None) -> bool:
+    """A row for one release type covers orders of that release, and orders that do not say
+    (judged in `_evaluate`: a breach then only asks which product is meant). A plain order of a
+    drug whose plain name means one release ("morphine" is IR morphine) is of that release."""
+    release = o.release or plain
+    return lim.release is None or release is None or release == lim.release
+
+
+def _release_unknown(group: list[Order], lim: DoseLimit, plain: str | None) -> bool:
+    return lim.release is not None and plain is None and any(o.release is None for o in group)
+
+
+def _groups(kind: Kind, orders: list[Order], lim: DoseLimit, plain: str | None = None) -> list[list[Order]]:
+    mine = [o for o in orders
+            if o.route in lim.routes and _in_band(o, lim) and _release_fits(o, lim, plain)]  # fmt: skip
     if not mine:
         return []
     return [[o] for o in mine] if kind.per_order else [mine]
@@ -203,7 +219,7 @@ def _evaluate(
 ) -> Iterator[Finding]:
     subjects: dict[tuple[int, ...], tuple[list[Order], list[DoseLimit]]] = {}
     for lim in limits:
-        for group in _groups(kind, orders, lim):
+        for group in _groups(kind, orders, lim, drug.plain_release):
             subjects.setdefault(tuple(o.index for o in group), (group, []))[1].append(lim)
     for group, mine in subjects.values():
         actual = _actual(kind, group, ctx)
@@ -213,6 +229,13 @@ def _evaluate(
         exceeded = [lim for lim in mine if _exceeds(kind, actual, getattr(lim, kind.attr), lim.tolerance)]
         if not exceeded:
             continue
+        known = [lim for lim in exceeded if not _release_unknown(group, lim, drug.plain_release)]
+        if not known:  # only a row for a release the order does not name (OxyContin or IR oxycodone?)
+            applying = [lim for lim in exceeded if ctx.matches(lim.when) is not False]
+            if applying:
+                yield _which_release(kind, drug, group, actual, _strictest(kind, applying), ctx)
+            continue
+        exceeded = known
         broken = [lim for lim in exceeded if ctx.matches(lim.when)]
         if broken:
             yield _finding(kind, drug, group, actual, _strictest(kind, broken), ctx, broken)
@@ -293,6 +316,28 @@ def _unknown(
         f"{drug.name} at {a} exceeds the limit{_who(lim)} ({b}), and the patient's {needed} is not known.",
         f"Record {needed} to confirm the dose is safe. {lim.recommendation}".strip(),
         {"actual": a, "limit": b, "missing": ctx.missing_for(lim.when)},
+        source_block(ctx.formulary, lim.source, lim.verified, lim),
+        rule=rule_id(drug, lim),
+    )
+
+
+def _which_release(
+    kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit, ctx: RuleContext
+) -> Finding:
+    """A row for extended-release products broken by an order that does not say which release it
+    is: plain "oxycodone 10 mg q4h" is usual for IR oxycodone and an overdose for OxyContin."""
+    unit = group[0].unit
+    a, b = render(kind, actual, unit), render(kind, getattr(lim, kind.attr), unit)
+    return finding(
+        f"monitoring.{kind.code}.release_unknown",
+        "monitoring",
+        "info",
+        (drug.id,),
+        [o.index for o in group],
+        f"{_message(kind, drug, group, a, b, lim)} The order does not say whether the product is "
+        "immediate- or extended-release, so this was not judged.",
+        f"Name the product or its release (IR or ER) to have the order checked. {lim.recommendation}".strip(),
+        {"actual": a, "limit": b, "missing": ["release"], "release": lim.release},
         source_block(ctx.formulary, lim.source, lim.verified, lim),
         rule=rule_id(drug, lim),
     )
@@ -463,5 +508,5 @@ DOSE = Evaluator(
     dose_units,
     evaluate_doses,
     reads=("route", "unit", "dose", "other_doses", "dose_per_kg", "interval_h", "duration_days",
-           "dose_number", "course_doses", "daily", "prn", "capped"),  # fmt: skip
+           "dose_number", "course_doses", "daily", "prn", "capped", "release"),  # fmt: skip
 )

@@ -113,13 +113,24 @@ def _single_cap(d: Drug, lim: DoseLimit) -> float:
 _PER_DAY = ((1, "daily"), (2, "bid"), (3, "tid"), (4, "qid"), (6, "q4h"), (12, "q2h"), (24, "q1h"))
 
 
+def _named(d: Drug, lim: DoseLimit) -> str:
+    """The drug as ordered: its id, or for a row of one release type a product of that release
+    and route (an order that does not say its release is only asked about such a row)."""
+    if lim.release is None:
+        return d.id
+    products = sorted(load_formulary().products.values(), key=lambda p: p.id)
+    return next(p.name for p in products if p.drugs == (d.id,) and p.release == lim.release
+                and p.route in lim.routes)  # fmt: skip
+
+
 def medication_for(d: Drug, lim: DoseLimit, attr: str, factor: float) -> dict[str, Any]:
     """An order that puts `attr` at `factor` × its limit and keeps every other figure small."""
     route = lim.routes[0]
     unit = d.unit_for(route)
     value = getattr(lim, attr)
     base = lim.single_above * 1.01 if lim.single_above is not None else 1e-3
-    med: dict[str, Any] = {"drug": d.id, "route": route, "unit": unit, "dose": base, "frequency": "once"}
+    med: dict[str, Any] = {"drug": _named(d, lim), "route": route, "unit": unit, "dose": base,
+                           "frequency": "once"}  # fmt: skip
     if lim.dose_number_min is not None:
         med["dose_number"] = lim.dose_number_min
     match attr:

@@ -37,6 +37,7 @@ from checker.http.fhir_dosage import (
     ucum_unit,
 )
 from checker.http.fhir_observations import LOINC, LOINC_FIELDS, age_years, patient_fields
+from formulary import load as load_formulary
 
 __all__ = ["LOINC", "LOINC_FIELDS", "FhirError", "Ingredient", "MappedOrder", "age_years", "frequency_text",
            "timing", "ucum_unit"]  # fmt: skip
@@ -141,9 +142,14 @@ def _medication_concept(req: dict[str, Any], contained: dict[str, dict[str, Any]
 
 
 def _drug_names(concept: dict[str, Any]) -> tuple[str | None, str | None, str | None, list[str]]:
-    """(rxcui, atc, best name, candidate names for the strength) from a CodeableConcept."""
+    """(rxcui, atc, best name, candidate names for the strength) from a CodeableConcept.
+
+    A SNOMED CT code the formulary knows names its ingredient (or product): a text or display
+    that says the same ingredients more exactly ("Tylenol 500 mg") is kept, anything else gives
+    way to the code."""
     rxcui = atc = None
     names: list[str] = []
+    snomed: list[str] = []
     for c in _codings(concept):
         system, code, display = c.get("system"), _text(c.get("code")), _text(c.get("display"))
         if system == RXNORM:
@@ -154,13 +160,38 @@ def _drug_names(concept: dict[str, Any]) -> tuple[str | None, str | None, str | 
             atc = atc or code
             if display:
                 names.append(display)
+        elif system == SNOMED and code:
+            snomed.append(code[:20])
+            if display:
+                names.append(display)
         elif display:
             names.append(display)
     if text := _text(concept.get("text")):
         names.insert(1 if names else 0, text)
+    if not rxcui and (coded := _snomed_name(snomed, names)):
+        names.insert(0, coded)
     if not (rxcui or atc or names):
+        if snomed:
+            raise FhirError(f"its SNOMED CT code {snomed[0]} is not one the checker knows, and it has no "
+                            "RxNorm or ATC code and no name")  # fmt: skip
         raise FhirError("its medication has no RxNorm or ATC code and no name")
     return rxcui, atc, (names[0] if names else None), names
+
+
+def _snomed_name(codes: list[str], names: list[str]) -> str | None:
+    """The name to order by for a known SNOMED CT code, or None to keep the names as they are."""
+    f = load_formulary()
+    hit = next((r for r in map(f.by_snomed, codes) if r is not None), None)
+    if hit is None:
+        return None
+    if hit.product is None:  # a name for the same ingredients may carry the strength the code lacks
+        wanted = {d.id for d in hit.drugs}
+        same = [(n, r) for n in names[:3]
+                if (r := f.resolve(n)) is not None and {d.id for d in r.drugs} == wanted]  # fmt: skip
+        if same:
+            name = next((n for n, r in same if r.product is not None), same[0][0])
+            return None if name == names[0] else name
+    return hit.product.name if hit.product else hit.drugs[0].id
 
 
 def route(dosage: dict[str, Any], form: str) -> str | None:

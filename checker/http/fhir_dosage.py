@@ -260,8 +260,8 @@ def max_daily(dosage: dict[str, Any], strength: Ingredient | None, where: str) -
     unit, count = ucum_unit(num)
     if count and strength and (amt := strength_amount(value, strength)):
         value, unit = amt
-    elif count:
-        return {}
+    # A count with no strength from the coding ("8 tablets" of "Norco 5/325" named in text) is
+    # passed on as tablets: the checker reads it against the product it resolves, or says why not.
     return {"max_daily_dose": value * 24.0 / span, "max_daily_unit": unit}
 
 
