@@ -52,7 +52,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "interaction.aspirin_clopidogrel",
         "interaction.benzodiazepine_gabapentinoid",
         "interaction.calcitonin_antiresorptive",
-        "interaction.calcitonin_lithium",
         "interaction.calcium_carbonate_ppi",
         "interaction.calcium_citrate_antacid",
         "interaction.calcium_iron_oral",
