@@ -30,6 +30,7 @@ CORPUS: list[dict] = [
          "duration_days": 4},
         {"drug": "warfarin", "dose": 5, "unit": "mg", "frequency": "daily"},
         {"drug": "ibuprofen", "dose": 800, "unit": "mg", "frequency": "q6h"},
+        {"drug": "ibandronate", "dose": 150, "unit": "mg", "route": "oral", "frequency": "monthly"},
         {"drug": "zoledronic acid", "dose": 4, "unit": "mg", "route": "iv", "frequency": "every 4 weeks"},
         {"drug": "oxycodone", "dose": 40, "unit": "mg", "frequency": "q4h"},
         {"drug": "morphine", "sig": "10 mg IV bolus then 4 mg IV every 6 h"},
