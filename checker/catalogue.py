@@ -93,6 +93,8 @@ def rule_list() -> list[dict[str, Any]]:
                     "summary": _summary(lim, d.unit_for(lim.routes[0])),
                     "source": f.sources[lim.source].label,
                     "verified": lim.verified and f.sources[lim.source].verified,
+                    "evidence_quote": lim.evidence_quote,
+                    "evidence_location": lim.evidence_location,
                 }
             )
     return out + layer_rules()

@@ -40,7 +40,8 @@ class ReductionSchema(_Strict):
     min_criteria = fields.Integer(required=True, validate=validate.Range(min=1))
     criteria = fields.List(fields.Nested(CriterionSchema), required=True, validate=validate.Length(min=1))
     source = fields.String(required=True)
-    quote = fields.String(load_default="")
+    quote = fields.String(load_default="", validate=validate.Length(max=500))  # the label's own sentence
+    location = fields.String(load_default="", validate=validate.Length(max=200))  # where it stands in it
     verified = fields.Boolean(load_default=True)
     recommendation = fields.String(required=True)
 
@@ -72,6 +73,7 @@ class Reduction:
     criteria: tuple[Criterion, ...]
     source: str
     quote: str
+    location: str
     verified: bool
     recommendation: str
     facts: tuple[str, ...]
@@ -95,12 +97,14 @@ def reductions() -> Reductions:
             raise KnowledgeError(f"{w}: unknown drug {r['drug']!r}")
         if r["source"] not in sources:
             raise KnowledgeError(f"{w}: unknown source {r['source']!r}")
+        if r["quote"].strip() and not r["location"].strip():
+            raise KnowledgeError(f"{w}: a quote needs its location")
         crit = tuple(Criterion(c["fact"], c.get("min"), c.get("max"), c["label"]) for c in r["criteria"])
         facts = tuple(dict.fromkeys(FACT_NAMES[c.fact] for c in crit))
         unit = f.drugs[r["drug"]].dose_unit
         out.setdefault(r["drug"], []).append(Reduction(
             r["id"], r["drug"], _amount(r["max_single"], unit, w), r["min_criteria"], crit, r["source"],
-            r["quote"], r["verified"], r["recommendation"], facts))  # fmt: skip
+            r["quote"], r["location"], r["verified"], r["recommendation"], facts))  # fmt: skip
     return Reductions({k: tuple(v) for k, v in out.items()}, sources)
 
 
@@ -128,7 +132,7 @@ def evaluate_reduction(inp: Input) -> Iterator[Finding]:
     a, b = qty(o.dose, o.unit), qty(r.max_single, o.unit)
     src = source_block(reductions(), r.source, r.verified)
     if r.quote:
-        src["evidence_quote"] = r.quote
+        src["quote"], src["location"] = r.quote, r.location
     name = o.drug.name
     if len(met) >= r.min_criteria:
         yield finding(
@@ -164,5 +168,6 @@ def catalogue_rows() -> list[dict]:
             )
             rows.append({"id": f"dose.reduction.{r.id}", "category": "dose_single", "severity": "moderate",
                          "drugs": [r.drug], "summary": summary, "source": src.label,
-                         "verified": r.verified and src.verified})  # fmt: skip
+                         "verified": r.verified and src.verified,
+                         "evidence_quote": r.quote, "evidence_location": r.location})  # fmt: skip
     return rows

@@ -17,31 +17,44 @@ def rules() -> list[dict[str, Any]]:
     k = knowledge()
 
     def row(rid: str, category: str, severity: str, drugs: list[str], summary: str, sid: str,
-            verified: bool = True) -> dict[str, Any]:  # fmt: skip
+            verified: bool = True, cited: Any = None) -> dict[str, Any]:  # fmt: skip
         src = k.sources[sid]
         return {"id": rid, "category": category, "severity": severity, "drugs": drugs, "summary": summary,
-                "source": src.label, "verified": verified and src.verified}  # fmt: skip
+                "source": src.label, "verified": verified and src.verified, **evidence(cited)}  # fmt: skip
 
     def names(selectors: Iterable[Selector | None]) -> list[str]:
         return [str(s) for s in selectors if s is not None]
 
     out = [row(f"interaction.{r.id}", "interaction", r.severity, names((r.a, r.b, r.also)), r.effect,
-               r.source, r.verified) for r in k.interactions]  # fmt: skip
+               r.source, r.verified, r) for r in k.interactions]  # fmt: skip
     for r in (*k.duplications, k.same_ingredient):
         drugs = ["any ingredient"] if r is k.same_ingredient else [str(r.selector)]
         out.append(row(f"duplication.{r.id}", "duplication", r.severity, drugs, r.recommendation, r.source,
-                       r.verified))  # fmt: skip
+                       r.verified, r))  # fmt: skip
     out += [row(f"{r.category}.{r.id}", r.category, r.severity, names(r.drugs), r.recommendation, r.source,
-                r.verified) for r in k.cautions]  # fmt: skip
+                r.verified, r) for r in k.cautions]  # fmt: skip
     out += [row(f"monitoring.{r.id}", "monitoring", r.severity, names(r.drugs), r.recommendation, r.source,
-                r.verified) for r in k.checks]  # fmt: skip
+                r.verified, r) for r in k.checks]  # fmt: skip
     out += [row(f"opioid_load.{int(t.mme)}", "opioid_load", t.severity, ["class:opioid"], t.recommendation,
-                t.source) for t in k.mme_thresholds]  # fmt: skip
+                t.source, True, t) for t in k.mme_thresholds]  # fmt: skip
     total = "Total opioid load in MME/day, shown for every regimen with an opioid."
-    out.append(row("opioid_load.total", "opioid_load", "info", ["class:opioid"], total, k.mme_source))
+    out.append(row("opioid_load.total", "opioid_load", "info", ["class:opioid"], total, k.mme_source, True,
+                   k.mme_evidence))  # fmt: skip
     from rules.anticoagulants import catalogue_rows
 
     return out + safety_rules() + catalogue_rows()  # dose limits: checker.catalogue.rule_list
+
+
+def evidence(cited: Any) -> dict[str, str]:
+    """The quoted sentence a rule rests on and where it stands in its source, for the catalogue
+    (rule tables spell it `evidence_quote`, the safety and reduction tables `quote`)."""
+    quote = getattr(cited, "evidence_quote", None)
+    if quote is None:
+        quote = getattr(cited, "quote", "")
+    where = getattr(cited, "evidence_location", None)
+    if where is None:
+        where = getattr(cited, "location", "")
+    return {"evidence_quote": quote or "", "evidence_location": where or ""}
 
 
 def safety_rules() -> list[dict[str, Any]]:
@@ -54,7 +67,7 @@ def safety_rules() -> list[dict[str, Any]]:
             r: Cited) -> dict[str, Any]:  # fmt: skip
         src = s.sources[r.source]
         return {"id": rid, "category": category, "severity": severity, "drugs": drugs, "summary": summary,
-                "source": src.label, "verified": r.verified and src.verified}  # fmt: skip
+                "source": src.label, "verified": r.verified and src.verified, **evidence(r)}  # fmt: skip
 
     la, nx = s.long_acting, s.naloxone
     starts = sorted({r.drug for r in s.naive_start.values()})

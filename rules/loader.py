@@ -22,6 +22,7 @@ from formulary.loader import (
 )
 from rules.model import (
     Caution,
+    Cited,
     Duplication,
     Interaction,
     Knowledge,
@@ -150,6 +151,8 @@ class OpioidsSchema(_Strict):
     factor = fields.List(fields.Nested(FactorSchema), required=True)
     threshold = fields.List(fields.Nested(ThresholdSchema), required=True)
     mme_source = fields.String(required=True)
+    mme_evidence_quote = fields.String(load_default="", validate=validate.Length(max=500))
+    mme_evidence_location = fields.String(load_default="", validate=validate.Length(max=200))
     cancer_conditions = fields.List(fields.String(validate=ID), required=True)
 
 
@@ -348,4 +351,5 @@ def load_knowledge(f: Formulary) -> Knowledge:
         mme_source=cite(op["mme_source"], "opioids.toml"),
         cancer_conditions=tuple(op["cancer_conditions"]),
         sources=sources,
+        mme_evidence=Cited(op["mme_evidence_quote"], op["mme_evidence_location"]),
     )

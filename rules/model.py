@@ -133,6 +133,14 @@ class MmeThreshold:
     evidence_location: str = ""  # where it stands in the source: "Section 7", "Table 2", "Boxed Warning"
 
 
+@dataclass(frozen=True, slots=True)
+class Cited:
+    """A quoted sentence and where it stands, for a rule whose record holds nothing else (the MME total)."""
+
+    evidence_quote: str = ""
+    evidence_location: str = ""
+
+
 @dataclass(frozen=True)
 class Knowledge:
     """All rule tables. Indexes are derived once on first use (cached_property on a frozen record)."""
@@ -147,6 +155,7 @@ class Knowledge:
     mme_source: str
     cancer_conditions: tuple[str, ...]
     sources: dict[str, Source]
+    mme_evidence: Cited = Cited()  # the sentence behind the MME total (opioid_load.total)
 
     @cached_property
     def cautions_by_key(self) -> dict[str, tuple[Caution, ...]]:

@@ -90,7 +90,7 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
         f"Total opioid load is {num(total)} MME/day.{scope}{not_counted}",
         "Use the total when converting or titrating; reassess benefit and harm as it rises.",
         evidence,
-        source_block(k, k.mme_source),
+        source_block(k, k.mme_source, rule=k.mme_evidence),
     )
 
 

@@ -25,7 +25,7 @@ MAJOR_FACTOR = 2.0  # at or above twice the label's top starting dose the start 
 def _source(row: Cited) -> dict[str, Any]:
     out = source_block(safety(), row.source, row.verified)
     if row.quote:
-        out["evidence_quote"] = row.quote
+        out["quote"], out["location"] = row.quote, row.location
     return out
 
 

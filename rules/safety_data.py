@@ -24,7 +24,8 @@ Severity = validate.OneOf(SEVERITIES)
 
 class _Quoted(_Strict):
     source = fields.String(required=True)
-    quote = fields.String(load_default="")  # the label's or guideline's own sentence
+    quote = fields.String(load_default="", validate=validate.Length(max=500))  # the source's own sentence
+    location = fields.String(load_default="", validate=validate.Length(max=200))  # where it stands in it
     verified = fields.Boolean(load_default=True)
     note = fields.String(load_default="")
 
@@ -85,6 +86,8 @@ class Cited(Protocol):
     @property
     def quote(self) -> str: ...
     @property
+    def location(self) -> str: ...
+    @property
     def verified(self) -> bool: ...
 
 
@@ -97,6 +100,7 @@ class NaiveStart:
     max_single: float
     source: str
     quote: str
+    location: str
     verified: bool
 
 
@@ -112,6 +116,7 @@ class LongActing:
     recommendation: str
     source: str
     quote: str
+    location: str
     verified: bool
 
 
@@ -125,6 +130,7 @@ class Ceiling:
     highest_labelled: str
     source: str
     quote: str
+    location: str
     verified: bool
 
 
@@ -137,6 +143,7 @@ class Salt:
     read_as_salt_above: float
     source: str
     quote: str
+    location: str
     verified: bool
 
 
@@ -148,6 +155,7 @@ class Naloxone:
     severity: str
     source: str
     quote: str
+    location: str
     verified: bool
 
 
@@ -184,7 +192,10 @@ def load_safety(f: Formulary, sources: dict[str, Source]) -> Safety:
     def cite(r: dict[str, Any], where: str) -> dict[str, Any]:
         if r["source"] not in sources:
             raise KnowledgeError(f"{where}: unknown source {r['source']!r}")
-        return {"source": r["source"], "quote": r["quote"], "verified": r["verified"]}
+        if r["quote"].strip() and not r["location"].strip():
+            raise KnowledgeError(f"{where}: a quote needs its location")
+        keys = ("source", "quote", "location", "verified")
+        return {k: r[k] for k in keys}
 
     def classes(ids: list[str], where: str) -> frozenset[str]:
         if bad := set(ids) - f.classes.keys():

@@ -62,7 +62,7 @@ def test_long_acting_opioid_in_a_naive_cancer_patient_is_flagged(run):
     [f] = find(report, "opioid_naive.long_acting")
     assert f["severity"] == "moderate"
     assert "immediate-release" in f["recommendation"]
-    assert f["source"]["evidence_quote"]
+    assert f["source"]["quote"] and f["source"]["location"]  # the sentence and where it stands
 
 
 def test_long_acting_opioid_with_unknown_tolerance_is_a_monitoring_prompt(run):

@@ -1,0 +1,202 @@
+"""Every rule is verified and shows its quote (issue 17, "every rule verified": goal 0 unverified).
+
+Walks the public rule catalogue (GET /v1/rules, `medcheck rules`: dose limits, rule tables, the
+safety layer, dose reductions) and the safety rows the catalogue folds into one id, and asks of
+each: confirmed (row and source), a verbatim sentence of the label or guideline, and where it
+stands. A row that cannot be sourced is removed or named in UNSOURCED below, which may only shrink.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from checker.catalogue import rule_list
+from checker.http import create_app
+from rules.safety_data import safety
+
+# Rules whose sentence was not yet found and read verbatim (issue 17 searched label copies,
+# guideline texts and abstracts), by catalogue id. All are moderate or lower except LOUD_PENDING;
+# rows still marked `verified = false` say so on their findings. Remove an id when its quote lands
+# (a test fails on ids that no longer need to be here); never add one.
+UNSOURCED: frozenset[str] = frozenset(
+    {
+        "age.ketorolac_older_adult",
+        "condition.bisphosphonate_low_calcium_uncorrected",
+        "dose.acetaminophen.2",
+        "dose.acetaminophen.3",
+        "dose.acetaminophen.4",
+        "dose.acetaminophen.6",
+        "dose.acetaminophen.7",
+        "dose.calcium_carbonate.0",
+        "dose.calcium_citrate.0",
+        "dose.denosumab.0",
+        "dose.denosumab.1",
+        "dose.enoxaparin.0",
+        "dose.fentanyl.0",
+        "dose.hydromorphone.0",
+        "dose.ibandronate.3",
+        "dose.ibandronate.4",
+        "dose.methadone.0",
+        "dose.morphine.0",
+        "dose.samarium_153.1",
+        "dose.teriparatide.1",
+        "duplication.benzodiazepine",
+        "duplication.corticosteroid",
+        "duplication.gabapentinoid",
+        "duplication.long_acting_opioid",
+        "duplication.prn_short_acting_opioid",
+        "duplication.same_ingredient",
+        "hepatic.hydromorphone_hepatic",
+        "interaction.amitriptyline_ondansetron",
+        "interaction.apixaban_clarithromycin",
+        "interaction.aspirin_clopidogrel",
+        "interaction.benzodiazepine_gabapentinoid",
+        "interaction.calcitonin_antiresorptive",
+        "interaction.calcium_carbonate_ppi",
+        "interaction.calcium_citrate_antacid",
+        "interaction.calcium_iron_oral",
+        "interaction.calcium_thiazide",
+        "interaction.clopidogrel_ppi",
+        "interaction.curcumin_fentanyl",
+        "interaction.curcumin_methadone",
+        "interaction.curcumin_oxycodone",
+        "interaction.curcumin_tamoxifen",
+        "interaction.dabigatran_clarithromycin",
+        "interaction.egcg_anticoagulant",
+        "interaction.egcg_iron_oral",
+        "interaction.egcg_lisinopril",
+        "interaction.egcg_warfarin",
+        "interaction.glucosamine_anticoagulant",
+        "interaction.ibandronate_oral_nsaid",
+        "interaction.lithium_ssri",
+        "interaction.nsaid_oral_bisphosphonate",
+        "interaction.ondansetron_snri",
+        "interaction.ondansetron_ssri",
+        "interaction.radiopharmaceutical_chemotherapy",
+        "interaction.resveratrol_anticoagulant",
+        "interaction.resveratrol_antiplatelet",
+        "interaction.resveratrol_nsaid",
+        "interaction.ritonavir_methadone",
+        "interaction.rivaroxaban_clarithromycin",
+        "interaction.tramadol_cyp3a4_inhibitor",
+        "interaction.vitamin_d_corticosteroid",
+        "interaction.vitamin_d_cyp3a4_inducer",
+        "interaction.vitamin_d_thiazide",
+        "interaction.warfarin_cyp3a4_inhibitor",
+        "interaction.warfarin_levothyroxine",
+        "monitoring.bowel_regimen_with_opioid",
+        "monitoring.renal_before_nsaid",
+        "opioid_naive.start",
+        "renal.morphine_crcl_below_30",
+        "renal.oxycodone_renal",
+        "unit.implausible_dose.denosumab",
+        "unit.implausible_dose.dexamethasone",
+        "unit.implausible_dose.fentanyl",
+        "unit.implausible_dose.hydromorphone",
+        "unit.implausible_dose.ketorolac",
+        "unit.implausible_dose.methadone",
+        "unit.implausible_dose.morphine",
+    }
+)
+# Safety-layer rules catalogued as major whose rows had no quote when issue 17 first checked the
+# safety layer (the loaders never covered it): the plausibility ceilings of drugs whose highest
+# labelled dose is not yet quoted, and the opioid-naive start (the catalogue row cites the oral
+# morphine start, not yet re-read verbatim). Quote them; do not add to this set.
+LOUD_PENDING: frozenset[str] = frozenset(
+    {
+        "opioid_naive.start",
+        "unit.implausible_dose.denosumab",
+        "unit.implausible_dose.dexamethasone",
+        "unit.implausible_dose.fentanyl",
+        "unit.implausible_dose.hydromorphone",
+        "unit.implausible_dose.ketorolac",
+        "unit.implausible_dose.methadone",
+        "unit.implausible_dose.morphine",
+    }
+)
+SAFETY_UNSOURCED: frozenset[str] = frozenset(
+    {
+        "ceiling.denosumab.sc",
+        "ceiling.dexamethasone.oral+iv+im",
+        "ceiling.fentanyl.iv",
+        "ceiling.fentanyl.transdermal",
+        "ceiling.hydromorphone.iv+sc+im",
+        "ceiling.hydromorphone.oral",
+        "ceiling.ketorolac.iv+im+oral",
+        "ceiling.methadone.oral+iv",
+        "ceiling.morphine.iv+sc+im",
+        "ceiling.morphine.oral",
+        "naivestart.hydromorphone.oral",
+        "naivestart.hydromorphone.sc+im",
+        "naivestart.methadone.oral",
+        "naivestart.morphine.oral",
+        "salt.calcium_carbonate.calcium carbonate",
+        "salt.calcium_citrate.calcium citrate",
+    }
+)
+
+
+def _gaps(row: dict) -> list[str]:
+    out = []
+    if not row.get("verified"):
+        out.append("unverified")
+    if not str(row.get("evidence_quote", "")).strip():
+        out.append("no evidence_quote")
+    if not str(row.get("evidence_location", "")).strip():
+        out.append("no evidence_location")
+    return out
+
+
+def test_every_catalogue_rule_is_verified_and_carries_its_quote():
+    rows = rule_list()
+    assert len(rows) > 300  # the whole catalogue, not an empty walk
+    bad = {r["id"]: _gaps(r) for r in rows if _gaps(r) and r["id"] not in UNSOURCED}
+    assert not bad, f"{len(bad)} rules unverified or unquoted: {bad}"
+
+
+def test_the_unsourced_list_only_names_rules_still_unsourced():
+    """An id whose quote has landed must leave the list, so the list can only shrink."""
+    rows = {r["id"]: r for r in rule_list()}
+    stale = sorted(rid for rid in UNSOURCED if rid not in rows or not _gaps(rows[rid]))
+    assert not stale
+    loud = sorted(rid for rid in UNSOURCED if rows[rid]["severity"] in ("major", "contraindicated"))
+    assert loud == sorted(LOUD_PENDING)
+
+
+def _safety_rows() -> list[tuple[str, bool]]:
+    """Each starting dose, ceiling and salt of the safety layer (per drug and route), confirmed and
+    quoted or not: the catalogue shows one row per safety rule, but every row behind it counts."""
+    s = safety()
+    rows = {id(r): r for r in (*s.naive_start.values(), *s.ceilings.values(), *s.salts.values())}
+    out = [(f"{type(r).__name__.lower()}.{r.drug}.{'+'.join(r.routes) if hasattr(r, 'routes') else r.salt}",
+            bool(r.verified and s.sources[r.source].verified and r.quote.strip() and r.location.strip()))
+           for r in rows.values()]  # fmt: skip
+    for name, r in (("long_acting", s.long_acting), ("naloxone", s.naloxone)):
+        out.append((name, bool(r.verified and s.sources[r.source].verified and r.quote.strip()
+                               and r.location.strip())))  # fmt: skip
+    return sorted(out)
+
+
+def test_every_safety_row_is_verified_and_quoted():
+    rows = dict(_safety_rows())
+    assert len(rows) > 20
+    bad = sorted(name for name, ok in rows.items() if not ok and name not in SAFETY_UNSOURCED)
+    assert not bad
+    stale = sorted(name for name in SAFETY_UNSOURCED if rows.get(name, True))
+    assert not stale  # a row whose quote has landed leaves the list
+
+
+@pytest.fixture(scope="module")
+def client():
+    return create_app({"TESTING": True}).test_client()
+
+
+def test_the_rules_endpoint_shows_each_rule_quote(client):
+    body = client.get("/v1/rules").get_json()
+    rows = {r["id"]: r for r in body["rules"]}
+    apixaban = rows["dose.reduction.apixaban_af_2_of_3"]
+    assert "at least two of the following characteristics" in apixaban["evidence_quote"]
+    assert apixaban["evidence_location"]
+    rules = body["rules"]
+    unquoted = {r["id"] for r in rules if not (r.get("evidence_quote") and r.get("evidence_location"))}
+    assert unquoted <= UNSOURCED
