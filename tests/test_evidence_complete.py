@@ -32,7 +32,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "dose.denosumab.0",
         "dose.denosumab.1",
         "dose.enoxaparin.0",
-        "dose.fentanyl.0",
         "dose.hydromorphone.0",
         "dose.ibandronate.3",
         "dose.ibandronate.4",
