@@ -1,0 +1,118 @@
+"""Findings that ask the pharmacist for the same thing, shown once (issue 17, alert fatigue).
+
+Several rules can reach the same advice for the same order by different roads: denosumab with a
+measured low calcium and with "hypocalcemia" in the patient's conditions; radium-223 with both
+platelets and neutrophils low; hydromorphone with both renal and hepatic impairment. Each is right
+on its own, but a list (or a CDS card stack) that says the same thing twice teaches readers to
+skim. Two findings are one piece of advice when all of these hold:
+
+* they concern the same medications (indexes) and the same drugs;
+* they belong to the same family of categories (`FAMILIES`): a patient-state caution is not merged
+  with a dose limit or with a missing-information check, even if the words happen to agree;
+* their recommendations are the same text, once case, spacing and a final full stop are ignored.
+  The knowledge files decide what merges: two rows merge exactly when they give the same advice;
+* the site layer left both shown, or both suppressed.
+
+The merged finding is the most severe one (on a tie, the first in report order), keeping its
+code, rule, message and source; every other finding it absorbed is kept whole, in report order,
+in `evidence.merged` (rule, code, category, severity, message, evidence, source), so no number
+and no source is lost. `input`, `unit` and `unrecognized` findings each name a different thing
+that could not be read or checked and are never merged.
+
+Applied after the site layer (checker.site.checked), because a site changes severities and
+suppresses findings by each rule's own id: a rule suppressed there must not take another rule's
+advice with it, and a severity raised there must compete with its merge partners.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from checker.model import Finding, Report
+
+FAMILIES = {
+    "renal": "patient",
+    "hepatic": "patient",
+    "age": "patient",
+    "condition": "patient",
+    "dose_single": "dose",
+    "dose_daily": "dose",
+    "frequency": "dose",
+    "duration": "dose",
+    "course": "dose",
+    "weight_based": "dose",
+    "opioid_load": "dose",
+    "interaction": "combination",
+    "duplication": "combination",
+    "monitoring": "monitoring",
+}
+
+MergeKey = tuple[bool, str, tuple[str, ...], tuple[int, ...], str]
+
+
+def advice(text: str) -> str:
+    """The recommendation as compared: case, spacing and a final full stop do not make new advice."""
+    return " ".join(text.split()).casefold().rstrip(".")
+
+
+def merge_key(f: Finding) -> MergeKey | None:
+    """What makes two findings one piece of advice; None for a finding never merged."""
+    family = FAMILIES.get(f.category)
+    said = advice(f.recommendation)
+    if family is None or not said or not f.medications:
+        return None
+    return (f.suppressed, family, f.drugs, f.medications, said)
+
+
+def absorbed(f: Finding) -> dict[str, Any]:
+    """A merged-away finding as `evidence.merged` lists it: whole, so its numbers and source stay."""
+    out: dict[str, Any] = {
+        "rule": f.rule or f.code,
+        "code": f.code,
+        "category": f.category,
+        "severity": f.severity,
+        "message": f.message,
+    }
+    if f.evidence:
+        out["evidence"] = f.evidence
+    if f.source:
+        out["source"] = f.source
+    if f.site:
+        out["site"] = f.site
+    return out
+
+
+def merge_findings(findings: list[Finding] | tuple[Finding, ...]) -> tuple[Finding, ...]:
+    """`findings` with each group of same-advice findings replaced by its most severe member, the
+    others listed in its `evidence.merged`; sorted as reports are (shown first, then `sort_key`)."""
+    ordered = sorted(findings, key=lambda x: (x.suppressed, x.sort_key()))
+    groups: dict[MergeKey, list[Finding]] = {}
+    out: list[Finding | list[Finding]] = []
+    for f in ordered:
+        key = merge_key(f)
+        if key is None:
+            out.append(f)
+        elif key in groups:
+            groups[key].append(f)
+        else:
+            groups[key] = [f]
+            out.append(groups[key])
+    return tuple(x if isinstance(x, Finding) else _one(x) for x in out)
+
+
+def _one(group: list[Finding]) -> Finding:
+    """The group as one finding: sorted, so the first is the most severe (ties: report order)."""
+    winner, *others = group
+    if not others:
+        return winner
+    kept = [*winner.evidence.get("merged", ()), *(absorbed(o) for o in others)]
+    return replace(winner, evidence={**winner.evidence, "merged": kept})
+
+
+def merge_report(report: Report) -> Report:
+    """`report` with same-advice findings merged (see the module docstring); counts follow."""
+    if len(report.findings) < 2:
+        return report
+    merged = merge_findings(report.findings)
+    return report if len(merged) == len(report.findings) else replace(report, findings=merged)
