@@ -116,3 +116,31 @@ def merge_report(report: Report) -> Report:
         return report
     merged = merge_findings(report.findings)
     return report if len(merged) == len(report.findings) else replace(report, findings=merged)
+
+
+def unmerged(findings: list[Finding] | tuple[Finding, ...]) -> tuple[Finding, ...]:
+    """Every finding as its rule made it, the merged ones taken back out of `evidence.merged` (they
+    share the orders, drugs and advice of the finding that absorbed them): for a host or a test that
+    asks whether a given rule spoke, not what the reader is shown."""
+    out: list[Finding] = []
+    for f in findings:
+        entries = f.evidence.get("merged") or ()
+        if not entries:
+            out.append(f)
+            continue
+        out.append(replace(f, evidence={k: v for k, v in f.evidence.items() if k != "merged"}))
+        for e in entries:
+            out.append(
+                replace(
+                    f,
+                    code=e["code"],
+                    rule=e["rule"],
+                    category=e["category"],
+                    severity=e["severity"],
+                    message=e["message"],
+                    evidence=e.get("evidence", {}),
+                    source=e.get("source", {}),
+                    site=e.get("site", {}),
+                )
+            )
+    return tuple(out)
