@@ -14,10 +14,11 @@ skim. Two findings are one piece of advice when all of these hold:
 * the site layer left both shown, or both suppressed.
 
 The merged finding is the most severe one (on a tie, the first in report order), keeping its
-code, rule, message and source; every other finding it absorbed is kept whole, in report order,
-in `evidence.merged` (rule, code, category, severity, message, evidence, source), so no number
-and no source is lost. `input`, `unit` and `unrecognized` findings each name a different thing
-that could not be read or checked and are never merged.
+code, rule, category and source; its message gains, after "Also:", what the others' messages add;
+every other finding it absorbed is kept whole, in report order, in `evidence.merged` (rule, code,
+category, severity, message, evidence, source), so no number and no source is lost. `input`,
+`unit` and `unrecognized` findings each name a different thing that could not be read or checked
+and are never merged.
 
 Applied after the site layer (checker.site.checked), because a site changes severities and
 suppresses findings by each rule's own id: a rule suppressed there must not take another rule's
@@ -107,7 +108,17 @@ def _one(group: list[Finding]) -> Finding:
     if not others:
         return winner
     kept = [*winner.evidence.get("merged", ()), *(absorbed(o) for o in others)]
-    return replace(winner, evidence={**winner.evidence, "merged": kept})
+    return replace(winner, message=_told(winner, others), evidence={**winner.evidence, "merged": kept})
+
+
+def _told(winner: Finding, others: list[Finding]) -> str:
+    """The winner's message and, after "Also:", what the others add: the audit's CSV and a card's
+    summary carry no evidence, so a second low count or a per-dose excess must be in the words.
+    A message the winner already says (the same sentence without the numbers) is not repeated."""
+    said = advice(winner.message)
+    extra = [o.message for o in others if advice(o.message) not in said]
+    extra = list(dict.fromkeys(extra))
+    return f"{winner.message} Also: {' '.join(extra)}" if extra else winner.message
 
 
 def merge_report(report: Report) -> Report:
