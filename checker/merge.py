@@ -99,7 +99,8 @@ def merge_findings(findings: list[Finding] | tuple[Finding, ...]) -> tuple[Findi
         else:
             groups[key] = [f]
             out.append(groups[key])
-    return tuple(x if isinstance(x, Finding) else _one(x) for x in out)
+    merged = (x if isinstance(x, Finding) else _one(x) for x in out)
+    return tuple(sorted(merged, key=lambda x: (x.suppressed, x.sort_key())))  # a longer message may move one
 
 
 def _one(group: list[Finding]) -> Finding:
