@@ -28,6 +28,7 @@ advice with it, and a severity raised there must compete with its merge partners
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from checker.model import Finding, Report
@@ -52,6 +53,7 @@ FAMILIES = {
 MergeKey = tuple[bool, str, tuple[str, ...], tuple[int, ...], str]
 
 
+@lru_cache(maxsize=4096)
 def advice(text: str) -> str:
     """The recommendation as compared: case, spacing and a final full stop do not make new advice."""
     return " ".join(text.split()).casefold().rstrip(".")
@@ -86,12 +88,16 @@ def absorbed(f: Finding) -> dict[str, Any]:
 
 def merge_findings(findings: list[Finding] | tuple[Finding, ...]) -> tuple[Finding, ...]:
     """`findings` with each group of same-advice findings replaced by its most severe member, the
-    others listed in its `evidence.merged`; sorted as reports are (shown first, then `sort_key`)."""
-    ordered = sorted(findings, key=lambda x: (x.suppressed, x.sort_key()))
+    others listed in its `evidence.merged`, sorted as reports are (shown first, then `sort_key`).
+    With nothing to merge (most reports) the findings come back as given, untouched."""
+    keys = [merge_key(f) for f in findings]
+    named = [k for k in keys if k is not None]
+    if len(set(named)) == len(named):
+        return tuple(findings)
+    ordered = sorted(zip(findings, keys, strict=True), key=lambda x: (x[0].suppressed, x[0].sort_key()))
     groups: dict[MergeKey, list[Finding]] = {}
     out: list[Finding | list[Finding]] = []
-    for f in ordered:
-        key = merge_key(f)
+    for f, key in ordered:
         if key is None:
             out.append(f)
         elif key in groups:
