@@ -196,7 +196,18 @@ def _all_sources(parsed: dict[str, dict]) -> dict[str, Source]:
 
 @cache
 def load() -> Formulary:
-    """Load, validate and index the formulary; cached, so the work happens once per process."""
+    """The formulary, loaded once per process: from the packaged files' snapshot when there is one
+    (`formulary.snapshot`), else read, validated and indexed here. A site's local drugs are
+    never snapshotted: they are the site file's, read each start."""
+    if _LOCAL:
+        return _build()
+    from formulary.snapshot import snapshot
+
+    return snapshot("formulary", _build)
+
+
+def _build() -> Formulary:
+    """Load, validate and index the formulary."""
     parsed, digest = {}, hashlib.sha256()
     for name in DATA_FILES:
         parsed[name], raw = read_toml("formulary", name)

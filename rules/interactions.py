@@ -68,11 +68,47 @@ def pair_rules(knowledge: Knowledge, orders: Sequence[Line]) -> dict[Pair, dict[
 
 
 def interaction_units(ctx: Context) -> Iterator[Unit]:
-    """One unit per regimen: the order lines that some interaction row names (by drug or class)."""
+    """One unit per group of order lines whose findings depend on each other: lines paired by a
+    rule, the third lines an `also` rule looks for, and pairs that compete for one finding (the
+    same two drugs and topic) or share one (the same rule). Small units recur from patient to
+    patient, so the memo answers most of them; findings are those of the whole regimen at once."""
     named, tags = ctx.knowledge.interaction_tags, ctx.tags
     orders = tuple(o for o in ctx.orders if (o.drug_id or o.classes) and tags[o.line] & named)
-    if len({o.index for o in orders}) > 1:
-        yield Unit("regimen", orders)
+    if len({o.index for o in orders}) < 2:
+        return
+    hits = pair_rules(ctx.knowledge, orders)
+    if not hits:
+        return
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def root(x: tuple[int, int]) -> tuple[int, int]:
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+
+    def join(x: tuple[int, int], y: tuple[int, int]) -> None:
+        parent[root(x)] = root(y)
+
+    by_line = {o.line: o for o in orders}
+    first: dict[object, tuple[int, int]] = {}  # the first line seen per rule id and per topic
+    for (i, j), rules in hits.items():
+        join(i, j)
+        x, y = by_line[i], by_line[j]
+        for rule in rules.values():
+            # evaluate's topic key: a drug, or (the `name` of an order of no known drug) its text
+            topic = (frozenset((x.drug_id or x.input, y.drug_id or y.input)), rule.group)
+            for shared in (rule.id, topic):
+                join(i, first.setdefault(shared, i))
+            if rule.also:
+                for o in orders:
+                    if rule.also.key in tags[o.line]:
+                        join(o.line, i)
+    groups: dict[tuple[int, int], list] = {}
+    for o in orders:
+        if o.line in parent:
+            groups.setdefault(root(o.line), []).append(o)
+    for members in groups.values():
+        yield Unit("regimen", tuple(members))
 
 
 def evaluate_interactions(inp: Input) -> Iterator[Finding]:
@@ -122,5 +158,5 @@ def evaluate_interactions(inp: Input) -> Iterator[Finding]:
 
 INTERACTIONS = Evaluator(
     "interactions", interaction_units, evaluate_interactions,
-    reads=("drug", "classes", "route", "name"),
+    reads=("drug", "classes", "route", "name"), selects=("drug_id", "classes", "route", "input"),
 )  # fmt: skip

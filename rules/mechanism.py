@@ -281,20 +281,42 @@ def _real(o: Any) -> Any:
     return o._order if isinstance(o, OrderView) else o
 
 
-def _local(orders: Sequence[Any]) -> tuple[list[int], dict[int, int]]:
-    """The unit's medications in order, and each one's local number: the lines of one medication
-    (a combination product's ingredients) share it, as they share the medication's index."""
-    meds = sorted({o.index for o in orders})
-    return meds, {g: n for n, g in enumerate(meds)}
+class _Hit:
+    """A unit's findings with local indexes, and the same findings mapped onto each regimen's
+    medication indexes seen so far: the same unit recurs at the same few positions, so mapping is
+    done once per position tuple, not once per patient."""
+
+    __slots__ = ("found", "placed")
+
+    def __init__(self, found: tuple[Finding, ...]):
+        self.found = found
+        self.placed: dict[tuple[int, ...], tuple[Finding, ...]] = {}
+
+    def at(self, meds: tuple[int, ...]) -> tuple[Finding, ...]:
+        out = self.placed.get(meds)
+        if out is None:
+            if meds == tuple(range(len(meds))):
+                out = self.found
+            else:
+                out = tuple(_remap(f, meds) for f in self.found)
+            if len(self.placed) < 64:
+                self.placed[meds] = out
+        return out
+
+
+_NONE = _Hit(())
 
 
 def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
     """Every unit of `ev` in this regimen: from the memo, or evaluated on its declared input."""
     table, known = memo.table(ev.name), memo.table(f"{ev.name}/orders")
     reads = ev.reads
+    values: dict[str, Any] = {}  # this patient's facts, each read once
+    out: list[Finding] = []
     for unit in ev.units(_Selecting(ev, ctx) if STRICT else ctx):
         orders = [_real(o) for o in unit.orders]
-        meds, local = _local(orders)
+        meds = tuple(sorted({o.index for o in orders}))
+        local = {g: n for n, g in enumerate(meds)}
         facts = ev.facts + unit.facts if unit.facts else ev.facts
         okeys = []
         for o in orders:
@@ -302,18 +324,21 @@ def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
             if entry is None or entry[0] is not o:
                 entry = known[id(o)] = (o, _order_key(o, reads))
             okeys.append((local[o.index], o.part, entry[1]))
-        fvalues = tuple(FACTS[name](ctx) for name in facts)
-        key = (_item_key(unit.item), facts, tuple(okeys), fvalues)
+        fvalues = []
+        for name in facts:
+            v = values.get(name, values)
+            if v is values:
+                v = values[name] = FACTS[name](ctx)
+            fvalues.append(v)
+        key = (_item_key(unit.item), facts, tuple(okeys), tuple(fvalues))
         hit = table.get(key)
         if hit is None:
-            inp = _input(ev, unit, okeys, facts, fvalues, ctx)
-            hit = table[key] = tuple(ev.evaluate(inp))
-        if not hit:
-            continue
-        if meds == list(range(len(meds))):
-            yield from hit
-        else:
-            yield from (_remap(f, meds) for f in hit)
+            inp = _input(ev, unit, okeys, facts, tuple(fvalues), ctx)
+            found = tuple(ev.evaluate(inp))
+            hit = table[key] = _Hit(found) if found else _NONE
+        if hit.found:
+            out.extend(hit.at(meds))
+    return out
 
 
 def _input(ev: Evaluator, unit: Unit, okeys: list[tuple], facts: tuple[str, ...], fvalues: tuple,

@@ -5,7 +5,12 @@ fail — and memoised findings are the findings a fresh evaluation gives, wherev
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +35,8 @@ CORPUS: list[dict] = [
          "duration_days": 4},
         {"drug": "warfarin", "dose": 5, "unit": "mg", "frequency": "daily"},
         {"drug": "ibuprofen", "dose": 800, "unit": "mg", "frequency": "q6h"},
+        {"drug": "ibandronate", "dose": 150, "unit": "mg", "route": "oral", "frequency": "monthly"},
+        {"drug": "Zzyzx", "atc": "N05BA99", "dose": 5, "unit": "mg", "frequency": "bid"},  # no drug, a class
         {"drug": "zoledronic acid", "dose": 4, "unit": "mg", "route": "iv", "frequency": "every 4 weeks"},
         {"drug": "oxycodone", "dose": 40, "unit": "mg", "frequency": "q4h"},
         {"drug": "morphine", "sig": "10 mg IV bolus then 4 mg IV every 6 h"},
@@ -150,3 +157,22 @@ def test_memoised_findings_are_fresh_findings(seed):
     warm = _findings(shuffled)
     fresh = tuple(dataclasses.replace(e, name=f"{e.name}-fresh-{seed}") for e in evaluators())
     assert warm == _findings(shuffled, fresh)
+
+
+def test_production_partition_equals_strict():
+    """Under strict reads `units` sees declared views; in production it sees the real orders. The
+    same corpus must give the same findings both ways (an attribute only a view has would crash
+    production and pass every strict test)."""
+    root = Path(__file__).resolve().parents[1]
+    script = (
+        "import json, sys\n"
+        "from checker.engine import run\n"
+        "from checker.schemas import load_regimen\n"
+        "corpus = json.load(sys.stdin)\n"
+        "print(json.dumps([[f.to_dict() for f in run(load_regimen(r)).findings] for r in corpus]))\n"
+    )
+    env = {**os.environ, "MEDCHECK_STRICT_READS": "0", "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-c", script], input=json.dumps(CORPUS), env=env, cwd=root,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    strict = json.loads(json.dumps([_findings(r) for r in CORPUS], default=str))
+    assert json.loads(out.stdout) == strict
