@@ -20,6 +20,7 @@ from checker.model import Finding
 from checker.schemas import load_regimen
 from checker.site import checked, load_site
 from tests.conftest import find
+from tests.web_support import csrf_token
 
 XGEVA = {"drug": "Xgeva", "sig": "120 mg sub-Q every 4 weeks"}
 LOW_CALCIUM = {"serum_calcium": "7.9 mg/dL", "albumin": "4 g/dL", "conditions": ["hypocalcemia"]}
@@ -167,7 +168,19 @@ def test_http_check_and_cds_card_show_the_advice_once():
     assert response.status_code == 200, response.get_data(as_text=True)
     critical = [c for c in response.get_json()["cards"] if c["indicator"] == "critical"]
     assert [c["extension"]["medcheck"]["rule"] for c in critical] == ["dose.acetaminophen.0"]
-    assert "2 g exceeds the limit of 1 g" in critical[0]["detail"]
+    detail = critical[0]["detail"]
+    assert "2 g exceeds the limit of 1 g" in detail and '"merged"' not in detail
+    assert "Same advice from `dose.acetaminophen.0` (major): A single Acetaminophen" in detail
+
+
+def test_the_regimen_page_lists_the_merged_rule_in_words():
+    client = create_app({"TESTING": True}).test_client()
+    form = {"medications": "acetaminophen 2 g PO q6h", "csrf_token": csrf_token(client)}
+    page = client.post("/", data=form)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'data-code="dose.single_max"' not in text
+    assert text.count('data-code="dose.daily_max"') == 1
+    assert "<dt>same advice from</dt><dd>dose.acetaminophen.0 (major): A single Acetaminophen" in text
 
 
 def test_the_batch_audit_merges_as_check_does(capsys, tmp_path: Path):
