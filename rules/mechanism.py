@@ -23,7 +23,7 @@ indexes, in `Finding.medications` and in evidence entries named `medication` (an
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,6 +32,7 @@ from formulary import Formulary, When
 
 STRICT = os.environ.get("MEDCHECK_STRICT_READS") == "1"
 MEMO_LIMIT = 200_000  # entries per evaluator before its memo starts over (bounded memory)
+MEMO_VALUES = 4_096  # per unit and facts read: patients' values kept before they start over
 
 
 class UndeclaredRead(AttributeError):
@@ -168,28 +169,53 @@ class OrderView:
 
 
 class PatientView:
-    """The patient's declared raw fields."""
+    """The patient's declared raw fields (facts named "patient.<field>")."""
 
-    __slots__ = ("_values", "_owner")
+    __slots__ = ("_facts", "_owner")
 
-    def __init__(self, values: dict[str, Any], owner: str):
-        self._values, self._owner = values, owner
+    def __init__(self, facts: Mapping[str, Any], owner: str):
+        self._facts, self._owner = facts, owner
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return self._values[name]
+            return self._facts[f"patient.{name}"]
         except KeyError:
             raise UndeclaredRead(f"{self._owner} read patient.{name} without declaring it") from None
+
+
+class _Read(Mapping[str, Any]):
+    """A unit's declared facts, each fetched from the patient when first read and recorded: the
+    memo keeps findings under the facts an evaluation actually read, with their values."""
+
+    __slots__ = ("_declared", "_fetch", "read")
+
+    def __init__(self, declared: tuple[str, ...], fetch: Callable[[str], Any]):
+        self._declared, self._fetch = declared, fetch
+        self.read: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self.read[name]
+        except KeyError:
+            if name not in self._declared:
+                raise
+        value = self.read[name] = self._fetch(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._declared)
+
+    def __len__(self) -> int:
+        return len(self._declared)
 
 
 class ContextView:
     """What `evaluate` sees of the Context: the declared facts, the formulary and the knowledge."""
 
-    def __init__(self, facts: dict[str, Any], formulary: Formulary, knowledge: Any, owner: str):
+    def __init__(self, facts: Mapping[str, Any], formulary: Formulary, knowledge: Any, owner: str):
         self._facts, self._owner = facts, owner
         self.formulary, self.knowledge = formulary, knowledge
-        raw = {k.removeprefix("patient."): v for k, v in facts.items() if k.startswith("patient.")}
-        self.patient = PatientView(raw, owner)
+        self.patient = PatientView(facts, owner)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -308,7 +334,14 @@ _NONE = _Hit(())
 
 
 def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
-    """Every unit of `ev` in this regimen: from the memo, or evaluated on its declared input."""
+    """Every unit of `ev` in this regimen: from the memo, or evaluated on its declared input.
+
+    The memo is keyed first on the unit's item and order lines, then on the patient facts the
+    evaluation *read*, with their values (facts are fetched as they are read). A dose unit whose
+    doses break no limit reads no fact, so it is one entry for every patient, whatever their
+    age or weight; one that breaks an age-banded limit reads the age, and is kept per age. The
+    evaluation is a function of what it read, so a patient with the same values of the same
+    facts gets the same findings (the idea of build systems with dynamic dependencies)."""
     tables = memo.tables
     table = tables.get(ev.name)
     if table is None or len(table) > MEMO_LIMIT:  # a table past its limit starts over
@@ -317,7 +350,14 @@ def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
     if known is None or len(known) > MEMO_LIMIT:
         known = memo.table(ev.name + "/orders")
     reads = ev.reads
-    values: dict[str, Any] = {}  # this patient's facts, each read once
+    values: dict[str, Any] = {}  # this patient's facts, each fetched once
+
+    def fact(name: str) -> Any:
+        v = values.get(name, values)
+        if v is values:
+            v = values[name] = FACTS[name](ctx)
+        return v
+
     out: list[Finding] = []
     for unit in ev.units(_Selecting(ev, ctx) if STRICT else ctx):
         orders = [_real(o) for o in unit.orders]
@@ -330,31 +370,35 @@ def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
             if entry is None or entry[0] is not o:
                 entry = known[id(o)] = (o, _order_key(o, reads))
             okeys.append((local[o.index], o.part, entry[1]))
-        fvalues = []
-        for name in facts:
-            v = values.get(name, values)
-            if v is values:
-                v = values[name] = FACTS[name](ctx)
-            fvalues.append(v)
-        key = (_item_key(unit.item), facts, tuple(okeys), tuple(fvalues))
-        hit = table.get(key)
+        key = (_item_key(unit.item), facts, tuple(okeys))
+        paths = table.get(key)  # {names read: {their values: findings}}
+        hit = None
+        if paths is not None:
+            for names, by_values in paths.items():
+                hit = by_values.get(tuple(fact(n) for n in names))
+                if hit is not None:
+                    break
+        else:
+            paths = table[key] = {}
         if hit is None:
-            inp = _input(ev, unit, okeys, facts, tuple(fvalues), ctx)
-            found = tuple(ev.evaluate(inp))
-            hit = table[key] = _Hit(found) if found else _NONE
+            read = _Read(facts, fact)
+            found = tuple(ev.evaluate(_input(ev, unit, okeys, read, ctx)))
+            hit = _Hit(found) if found else _NONE
+            by_values = paths.setdefault(tuple(read.read), {})
+            if len(by_values) >= MEMO_VALUES:
+                by_values.clear()
+            by_values[tuple(read.read.values())] = hit
         if hit.found:
             out.extend(hit.at(meds))
     return out
 
 
-def _input(ev: Evaluator, unit: Unit, okeys: list[tuple], facts: tuple[str, ...], fvalues: tuple,
-           ctx: Any) -> Input:  # fmt: skip
+def _input(ev: Evaluator, unit: Unit, okeys: list[tuple], facts: Mapping[str, Any], ctx: Any) -> Input:
     views = tuple(
         OrderView(n, part, dict(zip(ev.reads, k, strict=True)), ctx.formulary, ev.name)
         for n, part, k in okeys
     )
-    cview = ContextView(dict(zip(facts, fvalues, strict=True)), ctx.formulary, ctx.knowledge, ev.name)
-    return Input(unit.item, views, cview)
+    return Input(unit.item, views, ContextView(facts, ctx.formulary, ctx.knowledge, ev.name))
 
 
 class _Selecting:
