@@ -20,7 +20,6 @@ from rules.safety_data import safety
 # (a test fails on ids that no longer need to be here); never add one.
 UNSOURCED: frozenset[str] = frozenset(
     {
-        "age.ketorolac_older_adult",
         "condition.bisphosphonate_low_calcium_uncorrected",
         "dose.acetaminophen.2",
         "dose.acetaminophen.3",
@@ -38,11 +37,9 @@ UNSOURCED: frozenset[str] = frozenset(
         "duplication.long_acting_opioid",
         "duplication.prn_short_acting_opioid",
         "duplication.same_ingredient",
-        "hepatic.hydromorphone_hepatic",
         "interaction.amitriptyline_ondansetron",
         "interaction.apixaban_clarithromycin",
         "interaction.aspirin_clopidogrel",
-        "interaction.benzodiazepine_gabapentinoid",
         "interaction.calcitonin_antiresorptive",
         "interaction.calcium_carbonate_ppi",
         "interaction.calcium_citrate_antacid",
@@ -68,7 +65,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "interaction.resveratrol_anticoagulant",
         "interaction.resveratrol_antiplatelet",
         "interaction.resveratrol_nsaid",
-        "interaction.ritonavir_methadone",
         "interaction.rivaroxaban_clarithromycin",
         "interaction.tramadol_cyp3a4_inhibitor",
         "interaction.vitamin_d_corticosteroid",
