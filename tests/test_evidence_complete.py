@@ -59,8 +59,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "interaction.warfarin_levothyroxine",
         "monitoring.bowel_regimen_with_opioid",
         "monitoring.renal_before_nsaid",
-        "renal.morphine_crcl_below_30",
-        "renal.oxycodone_renal",
     }
 )
 # Safety-layer rules catalogued as major whose rows had no quote when issue 17 first checked the
