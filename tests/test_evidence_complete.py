@@ -33,7 +33,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "duplication.long_acting_opioid",
         "duplication.prn_short_acting_opioid",
         "duplication.same_ingredient",
-        "interaction.amitriptyline_ondansetron",
         "interaction.aspirin_clopidogrel",
         "interaction.calcitonin_antiresorptive",
         "interaction.calcium_citrate_antacid",
