@@ -34,7 +34,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "duplication.prn_short_acting_opioid",
         "duplication.same_ingredient",
         "interaction.aspirin_clopidogrel",
-        "interaction.calcitonin_antiresorptive",
         "interaction.calcium_citrate_antacid",
         "interaction.calcium_thiazide",
         "interaction.curcumin_fentanyl",
