@@ -20,7 +20,6 @@ from rules.safety_data import safety
 # (a test fails on ids that no longer need to be here); never add one.
 UNSOURCED: frozenset[str] = frozenset(
     {
-        "condition.bisphosphonate_low_calcium_uncorrected",
         "dose.acetaminophen.2",
         "dose.acetaminophen.3",
         "dose.acetaminophen.4",
