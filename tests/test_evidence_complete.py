@@ -45,7 +45,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "interaction.resveratrol_nsaid",
         "interaction.vitamin_d_corticosteroid",
         "interaction.vitamin_d_cyp3a4_inducer",
-        "interaction.warfarin_levothyroxine",
         "monitoring.bowel_regimen_with_opioid",
         "monitoring.renal_before_nsaid",
     }
