@@ -46,7 +46,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "interaction.vitamin_d_corticosteroid",
         "interaction.vitamin_d_cyp3a4_inducer",
         "monitoring.bowel_regimen_with_opioid",
-        "monitoring.renal_before_nsaid",
     }
 )
 # Safety-layer rules catalogued as major whose rows had no quote when issue 17 first checked the
