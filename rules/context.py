@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Protocol
 
 from checker.model import Patient
@@ -128,9 +128,7 @@ class Context:
     def tags(self) -> dict[tuple[int, int], frozenset[str]]:
         """Per order line, the selector keys it answers to ("drug:x", "class:y"), for indexed rule
         look-up. Keyed by `Order.line`: a combination product's lines share one medication index."""
-        return {
-            o.line: frozenset((f"drug:{o.drug_id}", *(f"class:{c}" for c in o.classes))) for o in self.orders
-        }
+        return {o.line: _line_tags(o.drug_id, o.classes) for o in self.orders}
 
     @cached_property
     def by_drug(self) -> dict[str, list[Order]]:
@@ -155,6 +153,11 @@ class Context:
 
     def missing_for(self, when: When) -> list[str]:
         return missing(when, self)
+
+
+@lru_cache(maxsize=4096)
+def _line_tags(drug_id: str | None, classes: frozenset[str]) -> frozenset[str]:
+    return frozenset((f"drug:{drug_id}", *(f"class:{c}" for c in classes)))
 
 
 def _loaded_knowledge() -> Knowledge:

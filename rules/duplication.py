@@ -2,7 +2,9 @@
 
 A scheduled long-acting opioid with a PRN short-acting one is standard breakthrough-pain
 practice, so the long-acting rule counts scheduled orders only; the same ingredient as a
-scheduled order plus a PRN order is likewise a breakthrough pattern, not a duplicate.
+scheduled order plus a PRN order is likewise a breakthrough pattern, not a duplicate: under one
+name, or as one extended-release (or transdermal) background order with immediate-release PRN
+orders (OxyContin with oxycodone as needed).
 """
 
 from __future__ import annotations
@@ -62,11 +64,23 @@ def ingredient_units(ctx: Context) -> Iterator[Unit]:
             yield Unit(drug_id, tuple(orders))
 
 
+def _background(o: OrderView) -> bool:
+    """A scheduled order that covers the day on its own: extended release, or a patch."""
+    return o.scheduled and (o.release == "extended" or o.route == "transdermal")
+
+
 def evaluate_ingredient(inp: Input) -> Iterator[Finding]:
     orders, same = inp.orders, inp.knowledge.same_ingredient
     scheduled = [o for o in orders if o.scheduled]
     if len(scheduled) < 2 and len({o.input.lower() for o in orders}) < 2:
         return  # one scheduled + PRN breakthrough under the same name
+    breakthrough = [o for o in orders if not o.scheduled]
+    if (
+        len(scheduled) == 1
+        and _background(scheduled[0])
+        and all(o.release != "extended" for o in breakthrough)
+    ):
+        return  # OxyContin every 12 h with oxycodone as needed: background and breakthrough (issue 17)
     drug = inp.formulary.drugs[inp.item]
     yield finding(
         "duplication.same_ingredient",
@@ -86,5 +100,8 @@ CLASS_DUPLICATION = Evaluator(
     "duplication.class", class_units, evaluate_class, reads=("drug", "prn", "input")
 )
 SAME_INGREDIENT = Evaluator(
-    "duplication.same_ingredient", ingredient_units, evaluate_ingredient, reads=("prn", "input")
+    "duplication.same_ingredient",
+    ingredient_units,
+    evaluate_ingredient,
+    reads=("prn", "input", "release", "route"),
 )

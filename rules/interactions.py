@@ -45,54 +45,60 @@ Pair = tuple[tuple[int, int], tuple[int, int]]
 
 
 def pair_rules(knowledge: Knowledge, orders: Sequence[Line]) -> dict[Pair, dict[str, Interaction]]:
-    """Every (order line, order line) pair with the rules it meets, found from each line's tags
-    outward. Lines of one medication (a combination product's ingredients) are never paired: the
-    product is one order, and its ingredients were combined on purpose."""
-    index = knowledge.interactions_by_a
-    tags = {o.line: _tags(o) for o in orders}
-    members: dict[str, list[Line]] = {}
-    for o in orders:
-        for t in tags[o.line]:
-            members.setdefault(t, []).append(o)
+    """Every (order line, order line) pair with the rules it meets, both ways round. Lines of one
+    medication (a combination product's ingredients) are never paired: the product is one order,
+    and its ingredients were combined on purpose."""
     hits: dict[Pair, dict[str, Interaction]] = {}
-    for x in orders:
-        for t in tags[x.line]:
-            for r in index.get(t, ()):
-                if r.a_routes and x.route not in r.a_routes:
-                    continue
-                for y in members.get(r.b.key, ()):
-                    if y.index == x.index or (x.drug_id is not None and x.drug_id == y.drug_id):
-                        continue  # the same ingredient twice is duplication, not an interaction
-                    if r.b_routes and y.route not in r.b_routes:
-                        continue
-                    hits.setdefault((min(x.line, y.line), max(x.line, y.line)), {})[r.id] = r
+    for n, x in enumerate(orders):
+        for y in orders[n + 1 :]:
+            if y.index == x.index or (x.drug_id is not None and x.drug_id == y.drug_id):
+                continue  # the same ingredient twice is duplication, not an interaction
+            found = _between(knowledge, x, y)
+            if found:
+                hits[(min(x.line, y.line), max(x.line, y.line))] = found
     return hits
+
+
+_BETWEEN: dict[tuple, tuple[Knowledge, dict[str, Interaction]]] = {}
+
+
+def _between(knowledge: Knowledge, x: Line, y: Line) -> dict[str, Interaction]:
+    """The rules two lines meet, x's way round first: what pairing reads of a line is its drug,
+    classes and route, so the answer is kept per pair of those (a few hundred in any batch)."""
+    key = (x.drug_id, x.classes, x.route, y.drug_id, y.classes, y.route)
+    hit = _BETWEEN.get(key)
+    if hit is None or hit[0] is not knowledge:
+        if len(_BETWEEN) >= 100_000:
+            _BETWEEN.clear()
+        index, tx, ty = knowledge.interactions_by_a, _tags(x), _tags(y)
+        found = {r.id: r for r in _one_way(index, tx, x.route, ty, y.route)}
+        for r in _one_way(index, ty, y.route, tx, x.route):
+            found.setdefault(r.id, r)
+        hit = _BETWEEN[key] = (knowledge, found)
+    return hit[1]
+
+
+def _one_way(index: dict[str, tuple[Interaction, ...]], ta: frozenset[str], a_route: str | None,
+             tb: frozenset[str], b_route: str | None) -> Iterator[Interaction]:  # fmt: skip
+    for t in ta:
+        for r in index.get(t, ()):
+            if r.a_routes and a_route not in r.a_routes:
+                continue
+            if r.b.key in tb and (not r.b_routes or b_route in r.b_routes):
+                yield r
 
 
 def interaction_units(ctx: Context) -> Iterator[Unit]:
     """One unit per group of order lines whose findings depend on each other: lines paired by a
     rule, the third lines an `also` rule looks for, and pairs that compete for one finding (the
     same two drugs and topic) or share one (the same rule). Small units recur from patient to
-    patient, so the memo answers most of them; findings are those of the whole regimen at once.
-    The grouping itself is kept per shape of the candidate lines (what pairing reads of them)."""
+    patient, so the memo answers most of them; findings are those of the whole regimen at once."""
     named, tags = ctx.knowledge.interaction_tags, ctx.tags
     orders = tuple(o for o in ctx.orders if (o.drug_id or o.classes) and tags[o.line] & named)
     if len({o.index for o in orders}) < 2:
         return
-    rank = {i: n for n, i in enumerate(sorted({o.index for o in orders}))}
-    shape = tuple(
-        (rank[o.index], o.part, o.drug_id, o.classes, o.route, None if o.drug_id else o.input) for o in orders
-    )
-    hit = _GROUPS.get(shape)
-    if hit is None or hit[0] is not ctx.knowledge:
-        if len(_GROUPS) >= 50_000:
-            _GROUPS.clear()
-        hit = _GROUPS[shape] = (ctx.knowledge, _group(ctx.knowledge, orders, tags))
-    for members in hit[1]:
+    for members in _group(ctx.knowledge, orders, tags):
         yield Unit("regimen", tuple(orders[n] for n in members))
-
-
-_GROUPS: dict[tuple, tuple[Knowledge, tuple[tuple[int, ...], ...]]] = {}
 
 
 def _group(knowledge: Knowledge, orders: Sequence[Line], tags: dict[tuple[int, int], frozenset[str]]

@@ -246,7 +246,62 @@ CLEAN_WITH_PATIENT = {
          "serum_creatinine": "1.0 mg/dL", "serum_calcium": "9.2 mg/dL", "albumin": "4.0 g/dL",
          "dental_exam_done": True, "hepatic_impairment": "none"},
     ),
+    "palliative bone metastases (OxyContin with oxycodone IR for breakthrough, zoledronic acid)": (
+        [
+            {"drug": "OxyContin", "sig": "20 mg every 12 h"},
+            {"drug": "oxycodone", "sig": "5 mg PO every 2 h PRN breakthrough pain"},
+            {"drug": "senna", "dose": 17.2, "unit": "mg", "route": "oral", "frequency": "qhs"},
+            {"drug": "dexamethasone", "dose": 4, "unit": "mg", "route": "oral", "frequency": "daily"},
+            {"drug": "zoledronic acid", "sig": "4 mg IV over 15 min every 3-4 weeks"},
+            {"drug": "calcium carbonate", "dose": 500, "unit": "mg", "route": "oral", "frequency": "daily"},
+            {"drug": "vitamin D3", "dose": 1000, "unit": "IU", "route": "oral", "frequency": "daily"},
+        ],
+        {"age_years": 66, "weight_kg": 72, "sex": "male", "crcl_ml_min": 75, "serum_calcium": "9.6 mg/dL",
+         "albumin": "3.9 g/dL", "dental_exam_done": True, "hepatic_impairment": "none",
+         "conditions": ["bone_metastases"], "opioid_tolerant": True},
+    ),
+    "palliative bone metastases (fentanyl patch with hydromorphone breakthrough, naloxone)": (
+        [
+            {"drug": "fentanyl", "sig": "25 µg/h changed every 72 h", "route": "transdermal"},
+            {"drug": "hydromorphone", "sig": "2 mg PO every 2 h PRN breakthrough pain"},
+            {"drug": "senna", "dose": 17.2, "unit": "mg", "route": "oral", "frequency": "qhs"},
+            {"drug": "naloxone", "sig": "4 mg intranasal once PRN opioid overdose"},
+            {"drug": "ondansetron", "sig": "4 mg PO q8h PRN nausea"},
+        ],
+        {"age_years": 72, "weight_kg": 64, "sex": "female", "crcl_ml_min": 60, "hepatic_impairment": "none",
+         "conditions": ["bone_metastases"], "opioid_tolerant": True},
+    ),
+    "osteoporosis with yearly zoledronic acid (Reclast)": (
+        [
+            {"drug": "Reclast", "sig": "5 mg IV once a year"},
+            {"drug": "calcium citrate", "dose": 500, "unit": "mg", "route": "oral", "frequency": "bid"},
+            {"drug": "vitamin D3", "dose": 2000, "unit": "IU", "route": "oral", "frequency": "daily"},
+        ],
+        {"age_years": 74, "weight_kg": 58, "sex": "female", "crcl_ml_min": 52, "serum_calcium": "9.3 mg/dL",
+         "albumin": "4.1 g/dL", "dental_exam_done": True},
+    ),
+    "elderly on apixaban 2.5 mg twice daily (age 84, 55 kg, creatinine 1.6) with alendronate": (
+        [
+            {"drug": "apixaban", "dose": 2.5, "unit": "mg", "route": "oral", "frequency": "bid"},
+            {"drug": "acetaminophen", "sig": "500 mg PO q6h PRN pain"},
+            {"drug": "alendronate", "dose": 70, "unit": "mg", "route": "oral", "frequency": "weekly"},
+            {"drug": "calcium citrate", "dose": 500, "unit": "mg", "route": "oral", "frequency": "bid"},
+            {"drug": "vitamin D3", "dose": 1000, "unit": "IU", "route": "oral", "frequency": "daily"},
+        ],
+        {"age_years": 84, "weight_kg": 55, "sex": "female", "crcl_ml_min": 40,
+         "serum_creatinine": "1.6 mg/dL", "serum_calcium": "9.1 mg/dL", "hepatic_impairment": "none"},
+    ),
 }
+
+
+def test_same_opioid_as_background_and_breakthrough_is_not_a_duplicate_but_two_scheduled_are(run):
+    background = {"drug": "OxyContin", "sig": "20 mg every 12 h"}
+    prn = run(background, {"drug": "oxycodone", "sig": "5 mg PO every 2 h PRN"}, opioid_tolerant=True)
+    assert not find(prn, "duplication.same_ingredient")
+    scheduled = run(background, {"drug": "oxycodone", "sig": "5 mg PO every 4 h"}, opioid_tolerant=True)
+    assert find(scheduled, "duplication.same_ingredient")[0]["severity"] == "moderate"
+    tylenol = run({"drug": "Tylenol", "sig": "1 g PO q6h PRN"}, {"drug": "paracetamol", "sig": "1 g q6h"})
+    assert find(tylenol, "duplication.same_ingredient")  # brand + generic: no background/breakthrough pair
 
 
 @pytest.mark.parametrize("meds, patient", CLEAN_WITH_PATIENT.values(), ids=CLEAN_WITH_PATIENT.keys())

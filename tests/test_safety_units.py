@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checker import check
+from checker.merge import unmerged
 from formulary.unit_text import ALIASES, DEFINED, PREFIXES, SYMBOLS, read_unit_text
 from formulary.units import UnitError, conversion_factor, parse_unit, ureg
 
@@ -50,7 +51,7 @@ def test_hostile_units_are_refused_in_microseconds_before_pint(unit):
 
 def test_overdose_in_grams_is_still_caught_and_never_hidden_by_the_unit():
     report = check(_order("g", dose=2))
-    assert any(f.code == "dose.single_max" for f in report.findings)
+    assert any(f.code == "dose.single_max" for f in unmerged(report.findings))  # beside the daily total
 
 
 @pytest.mark.parametrize(

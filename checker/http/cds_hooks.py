@@ -133,11 +133,16 @@ def finding_card(f: Finding, owners: list[Owner], service_id: str, version: str)
     lines = [f"**{_md(f.message)}**", ""]
     if f.recommendation:
         lines += [f"Recommendation: {_md(f.recommendation)}", ""]
-    if f.evidence:
+    evidence = {k: v for k, v in f.evidence.items() if k != "merged"}
+    if evidence:
         lines += ["| evidence | value |", "|---|---|"]
-        for key, value in f.evidence.items():
+        for key, value in evidence.items():
             shown = value if isinstance(value, str | int | float) else json.dumps(value, ensure_ascii=False)
             lines.append(f"| {_md(key)} | {_md(shown)} |")
+        lines.append("")
+    for m in f.evidence.get("merged", ()):  # same advice from another rule (checker.merge)
+        label = _md((m.get("source") or {}).get("label") or "medcheck")
+        lines += [f"Same advice from `{m['rule']}` ({m['severity']}): {_md(m['message'])} Source: {label}"]
         lines.append("")
     seen: dict[str, Owner] = {o.ref: o for o in involved}
     active = [o for o in seen.values() if not o.draft]

@@ -2,7 +2,8 @@
 knowledge, from `MEDCHECK_SITE=/path/site.toml` or `--site PATH` (docs/site-configuration.md).
 
 `active()` is the process's site (None without one); `checked(regimen)` is the engine's report
-with the site applied, which every way of checking (library, CLI, HTTP, CDS Hooks) answers with.
+with the site applied and same-advice findings merged (checker.merge), which every way of checking
+(library, CLI, HTTP, CDS Hooks, the batch audit) answers with.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from checker.merge import merge_report
 from checker.model import Regimen, Report
 from checker.site.apply import apply, rules_view
 from checker.site.loader import SiteError, load_site
@@ -40,4 +42,5 @@ def checked(regimen: Regimen, include_suppressed: bool = False, site: object = _
     from checker.engine import run
 
     layer = active() if site is _UNSET else site
-    return apply(run(regimen), layer, regimen.patient, include_suppressed)  # type: ignore[arg-type]
+    report = apply(run(regimen), layer, regimen.patient, include_suppressed)  # type: ignore[arg-type]
+    return merge_report(report)  # after the site layer: it changes and suppresses rules one by one

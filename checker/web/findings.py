@@ -15,6 +15,7 @@ SEVERITY_TEXT = {
     "info": "Information",
 }
 MAIN_EVIDENCE = ("actual", "limit")
+OWN_LINES = (*MAIN_EVIDENCE, "merged")  # evidence shown on lines of its own
 
 
 def safe_url(url: Any) -> str:
@@ -33,6 +34,13 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _merged(m: dict[str, Any]) -> str:
+    """A finding merged into this one (checker.merge): its rule, severity, words and source."""
+    label = (m.get("source") or {}).get("label")
+    said = f"{m.get('rule')} ({m.get('severity')}): {m.get('message')}"
+    return f"{said} Source: {label}" if label else said
+
+
 def _finding(f: dict[str, Any], lines: list[Line]) -> dict[str, Any]:
     evidence = f.get("evidence") or {}
     source = f.get("source") or {}
@@ -41,9 +49,8 @@ def _finding(f: dict[str, Any], lines: list[Line]) -> dict[str, Any]:
         "line_labels": [lines[i].label for i in f.get("medications") or () if 0 <= i < len(lines)],
         "actual": evidence.get("actual"),
         "limit": evidence.get("limit"),
-        "other_evidence": [
-            (k.replace("_", " "), _show(v)) for k, v in evidence.items() if k not in MAIN_EVIDENCE
-        ],
+        "other_evidence": [(k.replace("_", " "), _show(v)) for k, v in evidence.items() if k not in OWN_LINES]
+        + [("same advice from", _merged(m)) for m in evidence.get("merged", ())],
         "source_label": source.get("label") or "",
         "source_url": safe_url(source.get("url")),
         "source_quote": source.get("quote") or "",
