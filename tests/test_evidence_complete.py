@@ -23,7 +23,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "dose.acetaminophen.2",
         "dose.acetaminophen.3",
         "dose.acetaminophen.4",
-        "dose.acetaminophen.6",
         "dose.acetaminophen.7",
         "dose.enoxaparin.0",
         "dose.methadone.0",
