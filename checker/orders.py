@@ -55,15 +55,13 @@ class Order:
     part: int = 0  # which active ingredient of the medication this line is (0 for most orders)
     parts: int = 1  # how many active ingredients the medication has
     suggestions: tuple[str, ...] = ()  # for an unknown name: known names it may have meant
+    # Derived once (rules read them for every unit of every evaluator):
+    line: tuple[int, int] = field(init=False, repr=False)  # unique per order line (index, part)
+    drug_id: str | None = field(init=False, repr=False)
 
-    @property
-    def line(self) -> tuple[int, int]:
-        """Unique per order line: a combination product is one medication, several lines."""
-        return (self.index, self.part)
-
-    @property
-    def drug_id(self) -> str | None:
-        return self.drug.id if self.drug else None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "line", (self.index, self.part))
+        object.__setattr__(self, "drug_id", self.drug.id if self.drug else None)
 
     @property
     def interval_h(self) -> float | None:

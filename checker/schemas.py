@@ -233,7 +233,12 @@ def _medication(frozen: Any) -> dict[str, Any]:
 
 @lru_cache(maxsize=1024)
 def _patient(frozen: Any) -> Patient:
-    return _PATIENT.load(_thaw(frozen))
+    """Field by field, each distinct value read once (`load_patient_fields`): patients differ in
+    a field or two. Any error falls back to the full schema, which reports it with its path."""
+    patient, errors = load_patient_fields(_thaw(frozen))
+    if errors:
+        raise ValidationError(errors)
+    return patient
 
 
 def _fast(data: dict[str, Any]) -> Regimen:

@@ -97,8 +97,22 @@ def interaction_units(ctx: Context) -> Iterator[Unit]:
     orders = tuple(o for o in ctx.orders if (o.drug_id or o.classes) and tags[o.line] & named)
     if len({o.index for o in orders}) < 2:
         return
-    for members in _group(ctx.knowledge, orders, tags):
+    # The grouping is kept per shape of the candidate lines (what pairing reads of them, medication
+    # indexes by rank): order entry re-sends the same regimen on every change.
+    rank = {i: n for n, i in enumerate(sorted({o.index for o in orders}))}
+    shape = tuple(
+        (rank[o.index], o.part, o.drug_id, o.classes, o.route, None if o.drug_id else o.input) for o in orders
+    )
+    hit = _GROUPS.get(shape)
+    if hit is None or hit[0] is not ctx.knowledge:
+        if len(_GROUPS) >= 20_000:
+            _GROUPS.clear()
+        hit = _GROUPS[shape] = (ctx.knowledge, _group(ctx.knowledge, orders, tags))
+    for members in hit[1]:
         yield Unit("regimen", tuple(orders[n] for n in members))
+
+
+_GROUPS: dict[tuple, tuple[Knowledge, tuple[tuple[int, ...], ...]]] = {}
 
 
 def _group(knowledge: Knowledge, orders: Sequence[Line], tags: dict[tuple[int, int], frozenset[str]]
