@@ -191,8 +191,8 @@ def evaluate_interactions(inp: Input) -> Iterator[Finding]:
     for key, (rule, involved) in best.items():
         entry = merged.setdefault(rule.id, (rule, {}, {}))
         entry[1].update({o.index: o for o in involved})
-        undecided = [u[0] for u in unknown.get(key, ())]
-        entry[2].update(dict.fromkeys(_ungraded(rule, undecided, inp.ctx)))
+        unjudged = [u[0] for u in unknown.get(key, ())]
+        entry[2].update(dict.fromkeys(_ungraded(rule, unjudged, inp.ctx)))
     for rule, members, notes in merged.values():
         involved = tuple(members[i] for i in sorted(members))
         names = " + ".join(dict.fromkeys(o.name for o in involved))
