@@ -87,12 +87,13 @@ def test_immediate_release_at_q4h_is_not_flagged(drug):
 
 
 def test_release_not_stated_asks_which_product_at_info():
-    report = _check("oxycodone", "q4h", "mg", 10)
+    # single-ingredient hydrocodone is sold only as ER in the US; IR hydrocodone is in combinations
+    report = _check("hydrocodone", "q4h", "mg", 10)
     hits = [f for f in report if "interval_min" in f.code]
     assert [(f.code, f.severity) for f in hits] == [("monitoring.dose.interval_min.release_unknown", "info")]
     assert hits[0].evidence["missing"] == ["release"]
     # ... and says nothing when the interval suits either release
-    quiet = _check("oxycodone", "q12h", "mg", 10)
+    quiet = _check("hydrocodone", "q12h", "mg", 10)
     assert not [f for f in quiet if "interval_min" in f.code]
 
 
@@ -100,6 +101,12 @@ def test_a_plain_name_that_means_one_release_is_judged_as_it():
     # The formulary reads plain "morphine" as IR morphine (plain_release): no question asked at q4h
     assert not [f for f in _check("morphine", "q4h", "mg", 15) if "interval_min" in f.code]
     assert load_formulary().drugs["morphine"].plain_release == "immediate"
+    # and plain "oxycodone" is IR oxycodone: no tolerance question, no release question at q4h
+    plain = _check("oxycodone", "q4h", "mg", 5)
+    assert not [f for f in plain if "interval_min" in f.code or f.code == "monitoring.opioid_tolerance_unknown"]
+    assert [f.code for f in _check("oxycodone ER", "q4h", "mg", 10) if "interval_min" in f.code] == [
+        "dose.interval_min"
+    ]
 
 
 def test_a_row_without_release_applies_to_both():
