@@ -2,6 +2,12 @@
 
 Per pair of orders and rule `group`, only the most specific rule is reported, so a warfarin-
 specific row replaces the generic anticoagulant row instead of adding a second alert.
+
+A row may carry a patient band (`when`, as dose limits and cautions do): it applies only to a
+patient known to fall in the band, and then outranks the unbanded row of the same selectors, so
+the grade follows what the sources ask for that patient (Beers: avoid opioid + gabapentinoid
+from age 65; the FDA: start low and monitor, for everyone). A band whose facts are unknown does
+not apply; the finding says which fact would have changed its grade.
 """
 
 from __future__ import annotations
@@ -11,8 +17,9 @@ from typing import Protocol
 
 from checker.findings import finding, source_block
 from checker.model import SEVERITY_RANK, Finding
+from formulary import When
 from rules.context import Context
-from rules.mechanism import Evaluator, Input, OrderView, Unit
+from rules.mechanism import ContextView, Evaluator, Input, OrderView, Unit, when_facts
 from rules.model import Interaction, Knowledge
 
 
@@ -33,8 +40,17 @@ class Line(Protocol):
     def input(self) -> str: ...
 
 
-def rule_rank(rule: Interaction) -> tuple[int, int]:
-    return (-(rule.a.specificity + rule.b.specificity), SEVERITY_RANK[rule.severity])
+def rule_rank(rule: Interaction) -> tuple[int, int, int]:
+    """Most specific first: drugs over classes, then a row written for the patient's band over the
+    row for everyone (a band refines a row; it does not outrank a drug-level row), then the more
+    severe. Only rows that apply to the patient are ranked (`applies`)."""
+    return (-(rule.a.specificity + rule.b.specificity), 0 if rule.when else 1, SEVERITY_RANK[rule.severity])
+
+
+def applies(rule: Interaction, ctx: ContextView) -> bool | None:
+    """Whether a row applies to this patient: True for a row with no band; None when a fact its
+    band reads is unknown (such a row is not used, see `evaluate_interactions`)."""
+    return True if rule.when is None else ctx.matches(rule.when)
 
 
 def _tags(o: Line) -> frozenset[str]:
@@ -108,16 +124,18 @@ def interaction_units(ctx: Context) -> Iterator[Unit]:
         if len(_GROUPS) >= 20_000:
             _GROUPS.clear()
         hit = _GROUPS[shape] = (ctx.knowledge, _group(ctx.knowledge, orders, tags))
-    for members in hit[1]:
-        yield Unit("regimen", tuple(orders[n] for n in members))
+    for members, facts in hit[1]:
+        yield Unit("regimen", tuple(orders[n] for n in members), facts)
 
 
-_GROUPS: dict[tuple, tuple[Knowledge, tuple[tuple[int, ...], ...]]] = {}
+_GROUPS: dict[tuple, tuple[Knowledge, tuple[tuple[tuple[int, ...], tuple[str, ...]], ...]]] = {}
 
 
 def _group(knowledge: Knowledge, orders: Sequence[Line], tags: dict[tuple[int, int], frozenset[str]]
-           ) -> tuple[tuple[int, ...], ...]:  # fmt: skip
-    """The units of `interaction_units`, as positions in `orders`."""
+           ) -> tuple[tuple[tuple[int, ...], tuple[str, ...]], ...]:  # fmt: skip
+    """The units of `interaction_units`, as positions in `orders`, each with the patient facts the
+    bands of its candidate rows read (none for a unit of unbanded rows: its memo key stays free
+    of patient facts, so it is shared by every patient)."""
     hits = pair_rules(knowledge, orders)
     parent: dict[tuple[int, int], tuple[int, int]] = {}
 
@@ -143,11 +161,16 @@ def _group(knowledge: Knowledge, orders: Sequence[Line], tags: dict[tuple[int, i
                 for o in orders:
                     if rule.also.key in tags[o.line]:
                         join(o.line, i)
+    banded: dict[tuple[int, int], dict[str, None]] = {}
+    for (i, _), rules in hits.items():
+        for rule in rules.values():
+            if rule.when is not None:
+                banded.setdefault(root(i), {}).update(dict.fromkeys(when_facts(rule.when)))
     groups: dict[tuple[int, int], list[int]] = {}
     for n, o in enumerate(orders):
         if o.line in parent:
             groups.setdefault(root(o.line), []).append(n)
-    return tuple(tuple(g) for g in groups.values())
+    return tuple((tuple(g), tuple(banded.get(r, ()))) for r, g in groups.items())
 
 
 def evaluate_interactions(inp: Input) -> Iterator[Finding]:
@@ -155,6 +178,8 @@ def evaluate_interactions(inp: Input) -> Iterator[Finding]:
     by_line = {o.line: o for o in orders}
     tags = {o.line: _tags(o) for o in orders}
     best: dict[tuple[frozenset[str], str], tuple[Interaction, tuple[OrderView, ...]]] = {}
+    # rows whose band could not be judged (a fact unknown), per pair and topic
+    unknown: dict[tuple[frozenset[str], str], list[tuple[Interaction, tuple[OrderView, ...]]]] = {}
     for (i, j), rules in sorted(pair_rules(inp.knowledge, orders).items()):
         x, y = by_line[i], by_line[j]
         for rule in rules.values():
@@ -166,33 +191,74 @@ def evaluate_interactions(inp: Input) -> Iterator[Finding]:
                 if not third:
                     continue
                 involved = (x, y, third[0])
-            # One finding per pair of ingredients and topic: the most specific, then most severe rule.
             key = (frozenset((x.drug_id or x.name, y.drug_id or y.name)), rule.group)
-            if key not in best or rule_rank(rule) < rule_rank(best[key][0]):
+            fits = applies(rule, inp.ctx)
+            if fits is None:
+                unknown.setdefault(key, []).append((rule, involved))
+            # One finding per pair of ingredients and topic: the most specific, then most severe rule.
+            elif fits and (key not in best or rule_rank(rule) < rule_rank(best[key][0])):
                 best[key] = (rule, involved)
-    merged: dict[str, tuple[Interaction, dict[int, OrderView]]] = {}
-    for rule, involved in best.values():
-        entry = merged.setdefault(rule.id, (rule, {}))
+    for key, undecided in unknown.items():
+        if key not in best:  # only banded rows, none judged: the mildest, never a silent pass
+            best[key] = max(undecided, key=lambda u: SEVERITY_RANK[u[0].severity])
+    merged: dict[str, tuple[Interaction, dict[int, OrderView], dict[str, None]]] = {}
+    for key, (rule, involved) in best.items():
+        entry = merged.setdefault(rule.id, (rule, {}, {}))
         entry[1].update({o.index: o for o in involved})
-    for rule, members in merged.values():
+        unjudged = [u[0] for u in unknown.get(key, ())]
+        entry[2].update(dict.fromkeys(_ungraded(rule, unjudged, inp.ctx)))
+    for rule, members, notes in merged.values():
         involved = tuple(members[i] for i in sorted(members))
         names = " + ".join(dict.fromkeys(o.name for o in involved))
+        evidence = {
+            "rule": rule.id,
+            "mechanism": rule.mechanism,
+            "between": [str(rule.a), str(rule.b)] + ([str(rule.also)] if rule.also else []),
+        }
+        if rule.when is not None:
+            evidence["patient_band"] = band_text(rule.when)
         yield finding(
             f"interaction.{rule.id}",
             "interaction",
             rule.severity,
             [o.drug_id for o in involved if o.drug_id],
             [o.index for o in involved],
-            f"{names}: {rule.effect}",
+            " ".join((f"{names}: {rule.effect}", *notes)),
             rule.management,
-            {
-                "rule": rule.id,
-                "mechanism": rule.mechanism,
-                "between": [str(rule.a), str(rule.b)] + ([str(rule.also)] if rule.also else []),
-            },
+            evidence,
             source_block(inp.knowledge, rule.source, rule.verified, rule),
             rule=f"interaction.{rule.id}",
         )
+
+
+def _ungraded(chosen: Interaction, unknown: Sequence[Interaction], ctx: ContextView) -> list[str]:
+    """What the message says of bands that could not be judged: only those whose row would have
+    won and given another grade (an unknown age does not matter to a pair no age band changes)."""
+    out = []
+    for rule in unknown:
+        missing = " and ".join(ctx.missing_for(rule.when)) if rule.when else "a fact"
+        if rule is chosen:
+            out.append(f"The patient's {missing} was not known: this rule is written for patients "
+                       f"{band_text(rule.when)}.")  # fmt: skip
+        elif rule_rank(rule) < rule_rank(chosen) and rule.severity != chosen.severity:
+            out.append(f"The patient's {missing} was not known: for patients {band_text(rule.when)} "
+                       f"this pair is graded {rule.severity}.")  # fmt: skip
+    return out
+
+
+def band_text(when: When | None) -> str:
+    """A band in words for the card ("aged 65 or over"); the bands interaction rows use are short."""
+    if when is None:
+        return "of any age"
+    parts = []
+    ages = ((when.age_min, "aged {} or over"), (when.age_over, "older than {}"),
+            (when.age_max, "aged {} or under"), (when.age_below, "younger than {}"))  # fmt: skip
+    for value, words in ages:
+        if value is not None:
+            parts.append(words.format(f"{value:g}"))
+    if when.conditions:
+        parts.append("with " + " or ".join(c.replace("_", " ") for c in when.conditions))
+    return " and ".join(parts) or "in the band the rule names"
 
 
 INTERACTIONS = Evaluator(

@@ -77,6 +77,12 @@ class InteractionSchema(Evidence):
     verified = fields.Boolean(load_default=True)
     note = fields.String(load_default="")
     examples = fields.List(fields.Nested(ExampleSchema), load_default=list)  # run by the tests
+    when = fields.Nested(WhenSchema)  # the patients the row is for; without it, every patient
+
+    @validates_schema
+    def _band_says_something(self, data: dict[str, Any], **_: Any) -> None:
+        if "when" in data and not data["when"]:
+            raise ValidationError("an empty `when` selects every patient: leave it out")
 
 
 class DuplicationSchema(Evidence):
@@ -243,6 +249,7 @@ def load_knowledge(f: Formulary) -> Knowledge:
                 verified=r["verified"],
                 evidence_quote=r["evidence_quote"],
                 evidence_location=r["evidence_location"],
+                when=_when(r["when"], f, w) if r.get("when") else None,
             )
         )
     dup_data = parsed["duplication.toml"]

@@ -48,6 +48,9 @@ class Interaction:
     verified: bool = True
     evidence_quote: str = ""  # the one sentence of the source the rule rests on
     evidence_location: str = ""  # where it stands in the source: "Section 7", "Table 2", "Boxed Warning"
+    # The patients the row is written for (Beers: adults 65 and over). None: every patient. A row
+    # with a band outranks the unbanded row of its pair and group when the patient is known to match.
+    when: When | None = None
 
 
 @dataclass(frozen=True, slots=True)

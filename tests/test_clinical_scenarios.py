@@ -312,11 +312,53 @@ def test_clean_realistic_regimen_raises_nothing_moderate_or_above(run, meds, pat
     assert not loud
 
 
-def test_opioid_with_gabapentinoid_stays_major_and_shows_its_quote(run):
-    report = run({"drug": "oxycodone", "sig": "5 mg PO q4h PRN"}, {"drug": "gabapentin", "sig": "300 mg tid"})
+OXY_PRN = {"drug": "oxycodone", "sig": "5 mg PO q4h PRN"}
+GABAPENTIN = {"drug": "gabapentin", "sig": "300 mg tid"}
+
+
+def test_opioid_with_gabapentinoid_is_moderate_under_65_with_the_fda_quote(run):
+    report = run(OXY_PRN, GABAPENTIN, age_years=50)
     [f] = find(report, "interaction.opioid_gabapentinoid")
-    assert f["severity"] == "major"
-    assert "respiratory depression" in f["source"]["quote"] and f["source"]["location"].startswith("FDA")
+    assert f["severity"] == "moderate"
+    assert "lowest dose" in f["source"]["quote"] and f["source"]["location"].startswith("FDA")
+    assert not find(report, "interaction.opioid_gabapentinoid_older_adult")
+    assert "not known" not in f["message"]
+
+
+def test_opioid_with_gabapentinoid_is_major_from_65_with_the_beers_quote(run):
+    for age in (65, 70):
+        report = run(OXY_PRN, GABAPENTIN, age_years=age)
+        [f] = find(report, "interaction.opioid_gabapentinoid_older_adult")
+        assert f["severity"] == "major"
+        assert f["source"]["quote"].startswith("Avoid; exceptions are when transitioning")
+        assert f["source"]["location"].startswith("AGS Beers Criteria 2023, Table 5")
+        assert f["evidence"]["patient_band"] == "aged 65 or over"
+        assert not find(report, "interaction.opioid_gabapentinoid")  # one card for the pair, not two
+
+
+def test_opioid_with_gabapentinoid_age_unknown_is_moderate_and_says_age_would_change_it(run):
+    report = run(OXY_PRN, GABAPENTIN)
+    [f] = find(report, "interaction.opioid_gabapentinoid")
+    assert f["severity"] == "moderate"
+    assert "age was not known" in f["message"] and "aged 65 or over this pair is graded major" in f["message"]
+    assert not find(report, "interaction.opioid_gabapentinoid_older_adult")
+
+
+def test_post_op_spine_multimodal_analgesia_at_50_raises_nothing_major(run):
+    """Issue 17: oxycodone PRN with gabapentin for multimodal analgesia after spine surgery is a correct
+    regimen; at 50 the pair asks the pharmacist to monitor (moderate), not to stop an order (major)."""
+    report = run(
+        {"drug": "oxycodone", "sig": "5 mg PO q4h PRN pain"},
+        {"drug": "gabapentin", "sig": "300 mg PO tid"},
+        {"drug": "acetaminophen", "dose": 1, "unit": "g", "route": "oral", "frequency": "q8h"},
+        {"drug": "enoxaparin", "dose": 40, "unit": "mg", "route": "sc", "frequency": "daily"},
+        age_years=50, weight_kg=82, sex="male", crcl_ml_min=95, hepatic_impairment="none",
+        opioid_tolerant=False,
+    )  # fmt: skip
+    loud = [f"{f['severity']} {f['code']}" for f in report["findings"]
+            if f["severity"] in ("contraindicated", "major")]  # fmt: skip
+    assert not loud
+    assert [f["severity"] for f in find(report, "interaction.opioid_gabapentinoid")] == ["moderate"]
 
 
 def test_weekly_vitamin_d_repletion_is_not_an_overdose_but_daily_50000_is(run):

@@ -17,8 +17,9 @@ from checker.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 PAIR = [{"drug": "oxycodone", "dose": 5, "unit": "mg", "route": "oral", "frequency": "q6h"},
-        {"drug": "gabapentin", "dose": 300, "unit": "mg", "route": "oral", "frequency": "tid"}]  # fmt: skip
-RULE = "interaction.opioid_gabapentinoid"
+        {"drug": "lorazepam", "dose": 1, "unit": "mg", "route": "oral", "frequency": "bid"}]  # fmt: skip
+# A major rule for every patient (FDA boxed warning); opioid + gabapentinoid is major only from 65.
+RULE = "interaction.opioid_benzodiazepine"
 BUNDLE = {"resourceType": "Bundle", "entry": [{"resource": {
     "resourceType": "MedicationRequest", "id": f"m{i}", "status": "draft", "intent": "order",
     "medicationCodeableConcept": {"text": m["drug"]},

@@ -29,8 +29,9 @@ ISSUER = "https://ehr.example.org"
 PUBLIC = "https://medcheck.example.org"  # both servers sit behind one name (a load balancer)
 SIGN = "/cds-services/medcheck-order-sign"
 PAIR = [{"drug": "oxycodone", "dose": 5, "unit": "mg", "route": "oral", "frequency": "q6h"},
-        {"drug": "gabapentin", "dose": 300, "unit": "mg", "route": "oral", "frequency": "tid"}]  # fmt: skip
-RULE = "interaction.opioid_gabapentinoid"
+        {"drug": "lorazepam", "dose": 1, "unit": "mg", "route": "oral", "frequency": "bid"}]  # fmt: skip
+# A major rule for every patient (FDA boxed warning); opioid + gabapentinoid is major only from 65.
+RULE = "interaction.opioid_benzodiazepine"
 
 
 def free_port() -> int:

@@ -17,8 +17,9 @@ from checker.site import SiteError, checked, load_site
 
 ROOT = Path(__file__).resolve().parent.parent
 PAIR = [{"drug": "oxycodone", "dose": 5, "unit": "mg", "route": "oral", "frequency": "q6h"},
-        {"drug": "gabapentin", "dose": 300, "unit": "mg", "route": "oral", "frequency": "tid"}]  # fmt: skip
-RULE = "interaction.opioid_gabapentinoid"
+        {"drug": "lorazepam", "dose": 1, "unit": "mg", "route": "oral", "frequency": "bid"}]  # fmt: skip
+# A major rule for every patient (FDA boxed warning); opioid + gabapentinoid is major only from 65.
+RULE = "interaction.opioid_benzodiazepine"
 SIGNED = 'reason = "Reviewed by the P&T committee"\nauthor = "P&T committee"\ndate = 2026-12-01\n'
 
 
@@ -94,7 +95,7 @@ def test_http_check_and_rules_follow_the_site(tmp_path):
     assert by_id[RULE]["severity"] == "moderate" and by_id[RULE]["origin"] == "site"
     assert by_id[RULE]["package_severity"] == "major"
     assert by_id["opioid_load.total"]["suppressed"][0]["when"] == {}
-    assert by_id["interaction.opioid_benzodiazepine"]["origin"] == "package"
+    assert by_id["interaction.opioid_gabapentinoid_older_adult"]["origin"] == "package"
     assert client.get("/healthz").get_json()["knowledge_version"] == body["knowledge_version"]
 
 
