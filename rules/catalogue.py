@@ -84,6 +84,6 @@ def safety_rules() -> list[dict[str, Any]]:
     ]  # fmt: skip
     for drug in sorted({c.drug for c in s.ceilings.values()}):
         c = next(c for c in s.ceilings.values() if c.drug == drug)
-        summary = "A single dose more than ten times the highest labelled dose: a unit or decimal error."
+        summary = "A single dose several times the highest labelled dose: a unit or decimal error."
         out.append(row(f"unit.implausible_dose.{drug}", "unit", "major", [drug], summary, c))
     return out

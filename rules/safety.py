@@ -126,8 +126,8 @@ def evaluate_ceiling(inp: Input) -> Iterator[Finding]:
     a, unit = qty(max(doses), o.unit), o.unit
     yield finding(
         "unit.implausible_dose", "unit", "major", (o.drug.id,), (o.index,),
-        f"{o.drug.name} {a} {o.route} is more than ten times the highest labelled dose "
-        f"({c.highest_labelled}): most likely a unit or decimal error.",
+        f"{o.drug.name} {a} {o.route} is above {qty(c.max_single, unit)}, several times the highest "
+        f"labelled dose ({c.highest_labelled}): most likely a unit or decimal error.",
         "Check the unit and the decimal point with the prescriber before anything is given.",
         {"actual": a, "limit": qty(c.max_single, unit), "highest_labelled": c.highest_labelled},
         _source(c), rule=f"unit.implausible_dose.{c.drug}",
