@@ -52,8 +52,6 @@ UNSOURCED: frozenset[str] = frozenset(
 LOUD_PENDING: frozenset[str] = frozenset()
 SAFETY_UNSOURCED: frozenset[str] = frozenset(
     {
-        "ceiling.fentanyl.iv",
-        "ceiling.morphine.iv+sc+im",
         "naivestart.hydromorphone.oral",
         "naivestart.methadone.oral",
     }
