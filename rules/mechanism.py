@@ -360,9 +360,13 @@ def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
 
     out: list[Finding] = []
     for unit in ev.units(_Selecting(ev, ctx) if STRICT else ctx):
-        orders = [_real(o) for o in unit.orders]
-        meds = tuple(sorted({o.index for o in orders}))
-        local = {g: n for n, g in enumerate(meds)}
+        orders = [_real(o) for o in unit.orders] if STRICT else unit.orders
+        if len(orders) == 1:  # most units: one order line
+            meds = (orders[0].index,)
+            local = {meds[0]: 0}
+        else:
+            meds = tuple(sorted({o.index for o in orders}))
+            local = {g: n for n, g in enumerate(meds)}
         facts = ev.facts + unit.facts if unit.facts else ev.facts
         okeys = []
         for o in orders:
@@ -375,7 +379,7 @@ def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
         hit = None
         if paths is not None:
             for names, by_values in paths.items():
-                hit = by_values.get(tuple(fact(n) for n in names))
+                hit = by_values.get(tuple(map(fact, names)))
                 if hit is not None:
                     break
         else:
