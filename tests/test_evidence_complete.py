@@ -30,7 +30,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "duplication.corticosteroid",
         "duplication.long_acting_opioid",
         "duplication.prn_short_acting_opioid",
-        "interaction.calcium_citrate_antacid",
         "interaction.egcg_anticoagulant",
         "interaction.egcg_iron_oral",
         "interaction.egcg_lisinopril",
