@@ -35,8 +35,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "interaction.egcg_lisinopril",
         "interaction.egcg_warfarin",
         "interaction.glucosamine_anticoagulant",
-        "interaction.ibandronate_oral_nsaid",
-        "interaction.nsaid_oral_bisphosphonate",
         "interaction.resveratrol_anticoagulant",
         "interaction.resveratrol_antiplatelet",
         "interaction.resveratrol_nsaid",
