@@ -34,9 +34,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "interaction.egcg_iron_oral",
         "interaction.egcg_lisinopril",
         "interaction.resveratrol_nsaid",
-        "interaction.vitamin_d_corticosteroid",
-        "interaction.vitamin_d_cyp3a4_inducer",
-        "monitoring.bowel_regimen_with_opioid",
     }
 )
 # Safety-layer rules catalogued as major whose rows had no quote when issue 17 first checked the
