@@ -31,7 +31,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "duplication.long_acting_opioid",
         "duplication.prn_short_acting_opioid",
         "interaction.egcg_anticoagulant",
-        "interaction.egcg_iron_oral",
         "interaction.egcg_lisinopril",
         "interaction.resveratrol_nsaid",
     }
