@@ -39,12 +39,7 @@ UNSOURCED: frozenset[str] = frozenset(
 # safety layer (the loaders never covered it). All are quoted now: a major or contraindicated rule
 # without its quote fails the walk above. Do not add to this set.
 LOUD_PENDING: frozenset[str] = frozenset()
-SAFETY_UNSOURCED: frozenset[str] = frozenset(
-    {
-        "naivestart.hydromorphone.oral",
-        "naivestart.methadone.oral",
-    }
-)
+SAFETY_UNSOURCED: frozenset[str] = frozenset()
 
 
 def _gaps(row: dict) -> list[str]:
