@@ -24,7 +24,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "dose.acetaminophen.3",
         "dose.acetaminophen.4",
         "dose.acetaminophen.7",
-        "dose.enoxaparin.0",
         "dose.samarium_153.1",
         "duplication.corticosteroid",
         "duplication.long_acting_opioid",
