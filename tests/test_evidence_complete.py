@@ -26,8 +26,6 @@ UNSOURCED: frozenset[str] = frozenset(
         "dose.acetaminophen.7",
         "dose.samarium_153.1",
         "duplication.corticosteroid",
-        "duplication.long_acting_opioid",
-        "duplication.prn_short_acting_opioid",
         "interaction.egcg_anticoagulant",
         "interaction.egcg_lisinopril",
         "interaction.resveratrol_nsaid",
