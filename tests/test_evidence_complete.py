@@ -26,9 +26,7 @@ UNSOURCED: frozenset[str] = frozenset(
         "dose.acetaminophen.7",
         "dose.samarium_153.1",
         "duplication.corticosteroid",
-        "interaction.egcg_anticoagulant",
         "interaction.egcg_lisinopril",
-        "interaction.resveratrol_nsaid",
     }
 )
 # Safety-layer rules catalogued as major whose rows had no quote when issue 17 first checked the
