@@ -20,7 +20,6 @@ from rules.safety_data import safety
 # (a test fails on ids that no longer need to be here); never add one.
 UNSOURCED: frozenset[str] = frozenset(
     {
-        "dose.samarium_153.1",
         "duplication.corticosteroid",
         "interaction.egcg_lisinopril",
     }
