@@ -18,12 +18,7 @@ from rules.safety_data import safety
 # guideline texts and abstracts), by catalogue id. All are moderate or lower except LOUD_PENDING;
 # rows still marked `verified = false` say so on their findings. Remove an id when its quote lands
 # (a test fails on ids that no longer need to be here); never add one.
-UNSOURCED: frozenset[str] = frozenset(
-    {
-        "duplication.corticosteroid",
-        "interaction.egcg_lisinopril",
-    }
-)
+UNSOURCED: frozenset[str] = frozenset()
 # Safety-layer rules catalogued as major whose rows had no quote when issue 17 first checked the
 # safety layer (the loaders never covered it). All are quoted now: a major or contraindicated rule
 # without its quote fails the walk above. Do not add to this set.
