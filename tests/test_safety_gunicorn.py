@@ -12,14 +12,14 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.servers import free_port, http_json
 
 ROOT = Path(__file__).resolve().parent.parent
 READ_TIMEOUT = 4  # MEDCHECK_READ_TIMEOUT for this server, seconds
@@ -31,12 +31,6 @@ CALL = {
     "context": {"userId": "Practitioner/1", "patientId": "p-1",
                 "draftOrders": {"resourceType": "Bundle", "entry": []}},
 }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
@@ -51,15 +45,8 @@ class Server:
         return jwt.encode(claims, self.key, algorithm="ES384", headers={"kid": "k1"})
 
     def request(self, path: str, body: dict | None = None, headers: dict | None = None, timeout: float = 10):
-        data = json.dumps(body).encode() if body is not None else None
-        hdrs = {"Content-Type": "application/json"} if data else {}
-        req = urllib.request.Request(self.base + path, data=data, headers={**hdrs, **(headers or {})})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            with exc:
-                return exc.code, json.loads(exc.read())
+        status, raw, _ = http_json(self.base + path, body, headers, timeout)
+        return status, json.loads(raw)
 
     def raw(self, data: bytes, timeout: float = 10) -> bytes:
         """Send bytes as they are; everything the server answers until it closes."""

@@ -13,8 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.servers import free_port, http_json
 from tests.store_urls import BACKENDS, fresh_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,14 +31,6 @@ PAIR = [{"drug": "oxycodone", "dose": 5, "unit": "mg", "route": "oral", "frequen
         {"drug": "lorazepam", "dose": 1, "unit": "mg", "route": "oral", "frequency": "bid"}]  # fmt: skip
 # A major rule for every patient (FDA boxed warning); opioid + gabapentinoid is major only from 65.
 RULE = "interaction.opioid_benzodiazepine"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
@@ -62,16 +53,8 @@ class Server:
             time.sleep(0.2)
 
     def request(self, path: str, body: dict | None = None, headers: dict | None = None, timeout: float = 10):
-        data = json.dumps(body).encode() if body is not None else None
-        hdrs = {"Content-Type": "application/json"} if data else {}
-        req = urllib.request.Request(self.base + path, data=data, headers={**hdrs, **(headers or {})})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                raw, status, rid = r.read(), r.status, r.headers.get("X-Request-ID")
-        except urllib.error.HTTPError as exc:
-            with exc:
-                raw, status, rid = exc.read(), exc.code, exc.headers.get("X-Request-ID")
-        self.last_request_id = rid
+        status, raw, answered = http_json(self.base + path, body, headers, timeout)
+        self.last_request_id = answered.get("X-Request-ID")
         try:
             return status, json.loads(raw)
         except ValueError:
