@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from checker.quantities import num
+from rules.interactions import band_text
 from rules.knowledge import knowledge
 from rules.model import Selector
 
@@ -25,8 +26,12 @@ def rules() -> list[dict[str, Any]]:
     def names(selectors: Iterable[Selector | None]) -> list[str]:
         return [str(s) for s in selectors if s is not None]
 
-    out = [row(f"interaction.{r.id}", "interaction", r.severity, names((r.a, r.b, r.also)), r.effect,
-               r.source, r.verified, r) for r in k.interactions]  # fmt: skip
+    out = []
+    for i in k.interactions:
+        out.append(row(f"interaction.{i.id}", "interaction", i.severity, names((i.a, i.b, i.also)), i.effect,
+                       i.source, i.verified, i))  # fmt: skip
+        if i.when is not None:  # the patients the row is written for (otherwise: every patient)
+            out[-1]["patient_band"] = band_text(i.when)
     for r in (*k.duplications, k.same_ingredient):
         drugs = ["any ingredient"] if r is k.same_ingredient else [str(r.selector)]
         out.append(row(f"duplication.{r.id}", "duplication", r.severity, drugs, r.recommendation, r.source,

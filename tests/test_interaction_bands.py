@@ -135,3 +135,12 @@ def test_an_empty_or_unknown_band_stops_the_load(tmp_path):
         site.write_text(SITE.replace("{ age_min = 75 }", band), encoding="utf-8")
         out = cli(site, {"medications": [{"drug": "tramadol", "dose": 50, "unit": "mg"}]}, tmp_path)
         assert out.returncode == 2 and said in out.stderr, out.stderr
+
+
+def test_the_rule_catalogue_names_a_rows_patient_band():
+    """`/v1/rules` shows who a banded row is for, so a site grading or suppressing it knows."""
+    from checker.http import create_app
+
+    rules = {r["id"]: r for r in create_app().test_client().get("/v1/rules").get_json()["rules"]}
+    assert rules["interaction.opioid_gabapentinoid_older_adult"]["patient_band"] == "aged 65 or over"
+    assert "patient_band" not in rules["interaction.opioid_gabapentinoid"]

@@ -152,6 +152,9 @@ class RuleSchema(Open):
     summary = fields.String()
     source = fields.Raw(metadata={"description": "Source label, or an object with label and url"})
     verified = fields.Boolean()
+    patient_band = fields.String(
+        metadata={"description": "The patients the rule is written for (e.g. 'aged 65 or over'); absent: all"}
+    )
 
 
 class RulesSchema(Schema):
