@@ -3,12 +3,12 @@
 Reading, validating and indexing the TOML and TSV files is most of a cold start (about 0.3 s
 of every CLI run, gunicorn master or audit, against ~0.03 s to unpickle the result), and the
 files change only with a release or an edit. So the finished objects are pickled under the
-user's cache directory, in a file whose name is a hash of everything they are built from:
-every file of the `formulary` and `rules` packages (data and code), the Python version and the
-loading of site-local knowledge. A data file that changes, even by a byte, names another
-snapshot, which does not exist yet: it is built and validated afresh, so a broken file still
-fails at start-up. A snapshot that cannot be read is rebuilt; a cache directory that cannot be
-written means no snapshot, never an error. `MEDCHECK_SNAPSHOTS=0` turns snapshots off.
+user's cache directory, in a file whose name is a hash of everything they are built from: every
+file of the `formulary` and `rules` packages (data and code), and the Python and pint versions. A
+data file that changes, even by a byte, names another snapshot, which does not exist yet: it is
+built and validated afresh, so a broken file still fails at start-up. A snapshot that cannot be
+read is rebuilt; a cache directory that cannot be written means no snapshot, never an error.
+Site-local knowledge is never snapshotted. `MEDCHECK_SNAPSHOTS=0` turns snapshots off.
 
 The folder is the user's own (like `__pycache__`): pickles are only ever read from there.
 """
@@ -48,7 +48,9 @@ def _files(folder: Traversable) -> list[tuple[str, bytes]]:
 @cache
 def digest() -> str:
     """A hash of what the knowledge is built from: its data files and the code that reads them."""
-    h = hashlib.sha256(f"{sys.version}\0{pickle.HIGHEST_PROTOCOL}".encode())
+    from formulary.units import pint  # quantities in the knowledge were converted by this pint
+
+    h = hashlib.sha256(f"{sys.version}\0{pickle.HIGHEST_PROTOCOL}\0{pint.__version__}".encode())
     for package in PACKAGES:
         for name, raw in _files(resources.files(package)):
             h.update(f"{package}/{name}\0{len(raw)}\0".encode() + raw)

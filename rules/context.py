@@ -128,7 +128,7 @@ class Context:
     def tags(self) -> dict[tuple[int, int], frozenset[str]]:
         """Per order line, the selector keys it answers to ("drug:x", "class:y"), for indexed rule
         look-up. Keyed by `Order.line`: a combination product's lines share one medication index."""
-        return {o.line: _line_tags(o.drug_id, o.classes) for o in self.orders}
+        return {o.line: line_tags(o.drug_id, o.classes) for o in self.orders}
 
     @cached_property
     def by_drug(self) -> dict[str, list[Order]]:
@@ -156,7 +156,8 @@ class Context:
 
 
 @lru_cache(maxsize=4096)
-def _line_tags(drug_id: str | None, classes: frozenset[str]) -> frozenset[str]:
+def line_tags(drug_id: str | None, classes: frozenset[str]) -> frozenset[str]:
+    """The selector keys an order line answers to: "drug:<id>" and "class:<c>" for each class."""
     return frozenset((f"drug:{drug_id}", *(f"class:{c}" for c in classes)))
 
 

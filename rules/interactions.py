@@ -18,7 +18,7 @@ from typing import Protocol
 from checker.findings import finding, source_block
 from checker.model import SEVERITY_RANK, Finding
 from formulary import When
-from rules.context import Context
+from rules.context import Context, line_tags
 from rules.mechanism import ContextView, Evaluator, Input, OrderView, Unit, when_facts
 from rules.model import Interaction, Knowledge
 
@@ -54,7 +54,7 @@ def applies(rule: Interaction, ctx: ContextView) -> bool | None:
 
 
 def _tags(o: Line) -> frozenset[str]:
-    return frozenset((f"drug:{o.drug_id}", *(f"class:{c}" for c in o.classes)))
+    return line_tags(o.drug_id, o.classes)
 
 
 Pair = tuple[tuple[int, int], tuple[int, int]]

@@ -342,13 +342,7 @@ def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
     age or weight; one that breaks an age-banded limit reads the age, and is kept per age. The
     evaluation is a function of what it read, so a patient with the same values of the same
     facts gets the same findings (the idea of build systems with dynamic dependencies)."""
-    tables = memo.tables
-    table = tables.get(ev.name)
-    if table is None or len(table) > MEMO_LIMIT:  # a table past its limit starts over
-        table = memo.table(ev.name)
-    known = tables.get(ev.name + "/orders")
-    if known is None or len(known) > MEMO_LIMIT:
-        known = memo.table(ev.name + "/orders")
+    table, known = memo.table(ev.name), memo.table(ev.name + "/orders")
     reads = ev.reads
     values: dict[str, Any] = {}  # this patient's facts, each fetched once
 
@@ -361,12 +355,8 @@ def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
     out: list[Finding] = []
     for unit in ev.units(_Selecting(ev, ctx) if STRICT else ctx):
         orders = [_real(o) for o in unit.orders] if STRICT else unit.orders
-        if len(orders) == 1:  # most units: one order line
-            meds = (orders[0].index,)
-            local = {meds[0]: 0}
-        else:
-            meds = tuple(sorted({o.index for o in orders}))
-            local = {g: n for n, g in enumerate(meds)}
+        meds = tuple(sorted({o.index for o in orders}))
+        local = {g: n for n, g in enumerate(meds)}
         facts = ev.facts + unit.facts if unit.facts else ev.facts
         okeys = []
         for o in orders:
