@@ -81,8 +81,9 @@ class Outcomes(MethodView):
     @blp.response(201, RecordedSchema)
     @alt_errors(blp, {400: "Malformed JSON", 415: "Body is not application/json"})
     def post(self, body: dict[str, Any]) -> Response:
-        """Record a finding acted on, or overridden with a coded reason (no free text is kept), for
-        its rule and each rule merged into it."""
+        """Record a finding acted on, or overridden with a coded reason (no free text is kept).
+
+        It is recorded for the finding's rule and for each rule merged into it (`merged`)."""
         known = {r["id"] for r in current_app.extensions["medcheck"].rules}
         if body["rule"] not in known:
             abort(422, errors={"json": {"rule": [f"no rule {body['rule']!r}; see GET /v1/rules"]}})
