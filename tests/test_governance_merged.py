@@ -109,6 +109,8 @@ def test_cds_feedback_on_a_merged_card_counts_for_each_of_its_rules(client, db_u
         assert got[rule]["override_rate"] == 1.0
         assert got[rule]["reasons"] == [{"code": "will-monitor", "count": 1}]
     assert counts(got.get(APAP_RULE)) == (1, 1, 0)  # the rule twice in one card: one answer
+    page = client.get(f"/governance?since={SINCE}").get_data(as_text=True)
+    assert f"{PLATELETS}: shown 1, accepted 0, overridden 1." in page
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MEDCHECK_DATABASE_URL": db_url}
 
