@@ -240,7 +240,7 @@ def _range(get: Callable[[Facts], float | None], *bounds: float | None) -> Calla
     return lambda ctx: _bounds(get(ctx), *bounds)
 
 
-def _facets(when: When) -> tuple[Facet, ...]:
+def facets(when: When) -> tuple[Facet, ...]:
     """The tests a `When` actually sets, built once per (long-lived) `When` object."""
     hit = _FACETS.get(id(when))
     if hit is not None and hit[0] is when:
@@ -286,12 +286,12 @@ def _facets(when: When) -> tuple[Facet, ...]:
 
 
 def _parts(when: When, ctx: Facts) -> dict[str, bool | None]:
-    return {name: test(ctx) for name, test in _facets(when)}
+    return {name: test(ctx) for name, test in facets(when)}
 
 
 def match(when: When, ctx: Facts) -> bool | None:
     unknown = False
-    for _, test in _facets(when):
+    for _, test in facets(when):
         v = test(ctx)
         if v is False:
             return False

@@ -29,6 +29,7 @@ from typing import Any
 
 from checker.model import Finding
 from formulary import Formulary, When
+from rules.context import facets, match, missing
 
 STRICT = os.environ.get("MEDCHECK_STRICT_READS") == "1"
 MEMO_LIMIT = 200_000  # entries per evaluator before its memo starts over (bounded memory)
@@ -183,15 +184,42 @@ class PatientView:
             raise UndeclaredRead(f"{self._owner} read patient.{name} without declaring it") from None
 
 
+class Band:
+    """A `When` read as a whole (through `ctx.matches` or `ctx.missing_for`): the memo keeps the
+    outcome of each of its tests, not the values of the facts they read. A dose row for patients
+    under 50 kg reads the weight, but 60 and 61 kg give the same findings: keyed on the test's
+    outcome, they share one evaluation. Held once per (long-lived) `When`, hashed by identity."""
+
+    __slots__ = ("when", "facts", "tests")
+
+    def __init__(self, when: When):
+        self.when, self.facts = when, when_facts(when)
+        self.tests = tuple(test for _, test in facets(when))
+
+    def outcome(self, ctx: Any) -> tuple[bool | None, ...]:
+        return tuple(test(ctx) for test in self.tests)
+
+
+_BANDS: dict[int, Band] = {}
+
+
+def band(when: When) -> Band:
+    b = _BANDS.get(id(when))
+    if b is None or b.when is not when:
+        b = _BANDS[id(when)] = Band(when)
+    return b
+
+
 class _Read(Mapping[str, Any]):
     """A unit's declared facts, each fetched from the patient when first read and recorded: the
-    memo keeps findings under the facts an evaluation actually read, with their values."""
+    memo keeps findings under the facts an evaluation actually read, with their values, and the
+    bands it tested, with their outcomes."""
 
-    __slots__ = ("_declared", "_fetch", "read")
+    __slots__ = ("_declared", "_fetch", "_ctx", "_owner", "read")
 
-    def __init__(self, declared: tuple[str, ...], fetch: Callable[[str], Any]):
-        self._declared, self._fetch = declared, fetch
-        self.read: dict[str, Any] = {}
+    def __init__(self, declared: tuple[str, ...], fetch: Callable[[str], Any], ctx: Any, owner: str):
+        self._declared, self._fetch, self._ctx, self._owner = declared, fetch, ctx, owner
+        self.read: dict[str | Band, Any] = {}
 
     def __getitem__(self, name: str) -> Any:
         try:
@@ -201,6 +229,18 @@ class _Read(Mapping[str, Any]):
                 raise
         value = self.read[name] = self._fetch(name)
         return value
+
+    def band(self, when: When) -> tuple[bool | None, ...]:
+        """The outcomes of `when`'s tests for this patient, read from the real Context (the same
+        values the declared facts hold) once its facts are known to be declared."""
+        b = band(when)
+        out = self.read.get(b)
+        if out is None:
+            for name in b.facts:
+                if name not in self._declared:
+                    raise UndeclaredRead(f"{self._owner} tested a band on {name} without declaring it")
+            out = self.read[b] = b.outcome(self._ctx)
+        return out
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._declared)
@@ -229,13 +269,15 @@ class ContextView:
         return name in self.conditions
 
     def matches(self, when: When) -> bool | None:
-        from rules.context import match
-
+        if isinstance(self._facts, _Read):
+            out = self._facts.band(when)
+            return False if False in out else None if None in out else True
         return match(when, self)
 
     def missing_for(self, when: When) -> list[str]:
-        from rules.context import missing
-
+        if isinstance(self._facts, _Read):
+            out = self._facts.band(when)
+            return [name for (name, _), v in zip(facets(when), out, strict=True) if v is None]
         return missing(when, self)
 
 
@@ -344,12 +386,12 @@ def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
     facts gets the same findings (the idea of build systems with dynamic dependencies)."""
     table, known = memo.table(ev.name), memo.table(ev.name + "/orders")
     reads = ev.reads
-    values: dict[str, Any] = {}  # this patient's facts, each fetched once
+    values: dict[str | Band, Any] = {}  # this patient's facts and band outcomes, each fetched once
 
-    def fact(name: str) -> Any:
+    def fact(name: str | Band) -> Any:
         v = values.get(name, values)
         if v is values:
-            v = values[name] = FACTS[name](ctx)
+            v = values[name] = FACTS[name](ctx) if isinstance(name, str) else name.outcome(ctx)
         return v
 
     out: list[Finding] = []
@@ -375,7 +417,7 @@ def run_evaluator(ev: Evaluator, ctx: Any, memo: Memo) -> Iterable[Finding]:
         else:
             paths = table[key] = {}
         if hit is None:
-            read = _Read(facts, fact)
+            read = _Read(facts, fact, ctx, ev.name)
             found = tuple(ev.evaluate(_input(ev, unit, okeys, read, ctx)))
             hit = _Hit(found) if found else _NONE
             by_values = paths.setdefault(tuple(read.read), {})

@@ -21,7 +21,7 @@ from formulary import load as load_formulary
 from rules import evaluators
 from rules.context import Context
 from rules.knowledge import knowledge
-from rules.mechanism import FACTS, ContextView, UndeclaredRead, when_facts
+from rules.mechanism import FACTS, ContextView, UndeclaredRead, _Read, when_facts
 
 OLD = {"age_years": 82, "weight_kg": 48, "sex": "female", "serum_creatinine": "1.9 mg/dL"}
 CORPUS: list[dict] = [
@@ -176,3 +176,56 @@ def test_production_partition_equals_strict():
                          capture_output=True, text=True, check=True)  # fmt: skip
     strict = json.loads(json.dumps([_findings(r) for r in CORPUS], default=str))
     assert json.loads(out.stdout) == strict
+
+
+BAND_PATIENTS = [
+    {k: v for k, v in (("weight_kg", w), ("age_years", a), ("crcl_ml_min", c)) if v is not None}
+    for w in (None, 40, 49.9, 50, 70) for a in (None, 17, 64, 65, 80) for c in (None, 10, 29.5, 30, 60)
+]  # fmt: skip
+
+
+def test_band_outcomes_key_the_memo_exactly():
+    """A band (`ctx.matches`) is memoised on the outcome of its tests, not on the facts' values:
+    patients on either side of every weight, age and renal boundary, met in turn with the memo
+    warm, get exactly the findings a fresh evaluation gives them."""
+    meds = CORPUS[0]["medications"] + CORPUS[-1]["medications"]
+    for n, patient in enumerate(BAND_PATIENTS):
+        regimen = {"patient": patient, "medications": meds}
+        fresh = tuple(dataclasses.replace(e, name=f"{e.name}-band-{n}") for e in evaluators())
+        assert _findings(regimen) == _findings(regimen, fresh), patient
+
+
+def _bands(value, seen: dict[int, When]) -> dict[int, When]:
+    """Every `When` in the knowledge, wherever a row keeps it."""
+    if isinstance(value, When):
+        seen[id(value)] = value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            _bands(getattr(value, f.name), seen)
+    elif isinstance(value, (tuple, list, frozenset, set)):
+        for v in value:
+            _bands(v, seen)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _bands(v, seen)
+    return seen
+
+
+@pytest.mark.parametrize("patient", BAND_PATIENTS[::7] + [{"conditions": ["cirrhosis", "ckd"],
+                         "hepatic_impairment": "severe", "opioid_tolerant": True, "pregnant": False,
+                         "qtc_ms": 520, "platelets": "40 10*9/L", "serum_calcium": "7.5 mg/dL",
+                         "albumin": "2.1 g/dL"}])  # fmt: skip
+def test_a_band_read_as_outcomes_answers_as_its_facts_do(patient):
+    """What the memo keys a band on (its tests' outcomes) gives every knowledge band the answer
+    and the missing facts that reading the facts themselves gives."""
+    f, k = load_formulary(), knowledge()
+    ctx = Context(patient=load_regimen({"patient": patient, "medications": []}).patient, orders=[],
+                  formulary=f, knowledge=k)  # fmt: skip
+    whens = _bands(k, _bands(f.drugs, {}))
+    assert len(whens) > 50
+    everything = tuple(FACTS)
+    for when in whens.values():
+        by_outcome = ContextView(_Read(everything, lambda n: FACTS[n](ctx), ctx, "test"), f, k, "test")
+        by_facts = ContextView({n: FACTS[n](ctx) for n in everything}, f, k, "test")
+        assert by_outcome.matches(when) == by_facts.matches(when), when
+        assert by_outcome.missing_for(when) == by_facts.missing_for(when), when
