@@ -153,10 +153,18 @@ def _who(lim: DoseLimit) -> str:
         parts.append(" or ".join(c.replace("_", " ") for c in w.conditions))
     if w.opioid_tolerant is False:
         parts.append("opioid-non-tolerant patients")
-    if lim.release:
-        products = f"{lim.release}-release products"
+    if products := scope(lim):
         return f" for {products} in {', '.join(parts)}" if parts else f" for {products}"
     return f" for {', '.join(parts)}" if parts else ""
+
+
+def scope(lim: DoseLimit) -> str:
+    """The products a row is written for, as people read them: "Hysingla ER (extended-release)",
+    "extended-release products"; "" for a row that covers every product of the drug."""
+    if lim.products:
+        names = " or ".join(lim.products)
+        return f"{names} ({lim.release}-release)" if lim.release else names
+    return f"{lim.release}-release products" if lim.release else ""
 
 
 def _in_band(o: Order, lim: DoseLimit) -> bool:
@@ -187,19 +195,44 @@ def _release_unknown(group: list[Order], lim: DoseLimit, plain: str | None) -> b
     return lim.release is not None and plain is None and any(o.release is None for o in group)
 
 
-def _groups(kind: Kind, orders: list[Order], lim: DoseLimit, plain: str | None = None) -> list[list[Order]]:
+def _product_fits(o: Order, lim: DoseLimit, plain: str | None, replaced: frozenset[str]) -> bool:
+    """A row for named product lines covers orders of those lines, and orders of the same release
+    that do not name their line (judged in `_evaluate`: a breach then asks which product is meant);
+    an order whose release is not known either is left to the rows for its release. A row for one
+    release does not cover the lines a product row of the same kind and patients replaces."""
+    if not lim.families:
+        return o.family is None or o.family not in replaced
+    if o.family is not None:
+        return o.family in lim.families
+    return (o.release or plain) is not None
+
+
+def _product_unknown(group: list[Order], lim: DoseLimit) -> bool:
+    return bool(lim.families) and any(o.family is None for o in group)
+
+
+def _groups(
+    kind: Kind,
+    orders: list[Order],
+    lim: DoseLimit,
+    plain: str | None = None,
+    replaced: frozenset[str] = frozenset(),
+) -> list[list[Order]]:
     mine = [o for o in orders
-            if o.route in lim.routes and _in_band(o, lim) and _release_fits(o, lim, plain)]  # fmt: skip
+            if o.route in lim.routes and _in_band(o, lim) and _release_fits(o, lim, plain)
+            and _product_fits(o, lim, plain, replaced)]  # fmt: skip
     if not mine:
         return []
     return [[o] for o in mine] if kind.per_order else [mine]
 
 
 _BY_KIND: dict[int, tuple] = {}
+ByKind = tuple[tuple[Kind, tuple[DoseLimit, ...], dict[int, frozenset[str]]], ...]
 
 
-def _by_kind(limits: tuple[DoseLimit, ...]) -> tuple[tuple[Kind, tuple[DoseLimit, ...]], ...]:
-    """The drug's limit rows per kind, only for kinds it has: most drugs have one or two.
+def _by_kind(limits: tuple[DoseLimit, ...]) -> ByKind:
+    """The drug's limit rows per kind, only for kinds it has (most drugs have one or two), each
+    with the product lines a more specific row takes it over for (`_replaced`).
 
     Keyed by the identity of the (immutable, long-lived) limits tuple: hashing it costs more
     than the look-up saves."""
@@ -209,17 +242,44 @@ def _by_kind(limits: tuple[DoseLimit, ...]) -> tuple[tuple[Kind, tuple[DoseLimit
     for kind in KINDS:
         rows = tuple(lim for lim in limits if getattr(lim, kind.attr) is not None)
         if rows:
-            out.append((kind, rows))
+            out.append((kind, rows, _replaced(rows)))
     _BY_KIND[id(limits)] = (limits, tuple(out))
     return tuple(out)
 
 
+def _replaced(rows: tuple[DoseLimit, ...]) -> dict[int, frozenset[str]]:
+    """For each row written for a release (the generic ER row), the product lines a row of the same
+    kind written for those lines replaces it for: same release, same patients, same dose band. The
+    most specific row wins: Hysingla ER is judged by its own once-daily row, not by the every-12-hours
+    row of extended-release hydrocodone. Rows for every product (ingredient totals) are never replaced."""
+    out: dict[int, frozenset[str]] = {}
+    for lim in rows:
+        if lim.release is None or lim.families:
+            continue
+        lines = frozenset(line for m in rows if m.families and m.release == lim.release
+                          and _same_patients(m, lim) for line in m.families)  # fmt: skip
+        if lines:
+            out[id(lim)] = lines
+    return out
+
+
+def _same_patients(a: DoseLimit, b: DoseLimit) -> bool:
+    return (a.when, a.routes, a.single_above, a.single_upto, a.dose_number_min) == (
+        b.when, b.routes, b.single_above, b.single_upto, b.dose_number_min)  # fmt: skip
+
+
 def _evaluate(
-    kind: Kind, drug: Drug, orders: list[Order], limits: Sequence[DoseLimit], ctx: RuleContext
+    kind: Kind,
+    drug: Drug,
+    orders: list[Order],
+    limits: Sequence[DoseLimit],
+    ctx: RuleContext,
+    replaced: dict[int, frozenset[str]] | None = None,
 ) -> Iterator[Finding]:
     subjects: dict[tuple[int, ...], tuple[list[Order], list[DoseLimit]]] = {}
+    replaced = replaced or {}
     for lim in limits:
-        for group in _groups(kind, orders, lim, drug.plain_release):
+        for group in _groups(kind, orders, lim, drug.plain_release, replaced.get(id(lim), frozenset())):
             subjects.setdefault(tuple(o.index for o in group), (group, []))[1].append(lim)
     for group, mine in subjects.values():
         actual = _actual(kind, group, ctx)
@@ -229,8 +289,9 @@ def _evaluate(
         exceeded = [lim for lim in mine if _exceeds(kind, actual, getattr(lim, kind.attr), lim.tolerance)]
         if not exceeded:
             continue
-        known = [lim for lim in exceeded if not _release_unknown(group, lim, drug.plain_release)]
-        if not known:  # only a row for a release the order does not name (OxyContin or IR oxycodone?)
+        known = [lim for lim in exceeded if not _release_unknown(group, lim, drug.plain_release)
+                 and not _product_unknown(group, lim)]  # fmt: skip
+        if not known:  # only a row for a release or product the order does not name (OxyContin or IR?)
             applying = [lim for lim in exceeded if ctx.matches(lim.when) is not False]
             if applying:
                 yield _which_release(kind, drug, group, actual, _strictest(kind, applying), ctx)
@@ -325,19 +386,27 @@ def _which_release(
     kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit, ctx: RuleContext
 ) -> Finding:
     """A row for extended-release products broken by an order that does not say which release it
-    is: plain "oxycodone 10 mg q4h" is usual for IR oxycodone and an overdose for OxyContin."""
+    is: plain "oxycodone 10 mg q4h" is usual for IR oxycodone and an overdose for OxyContin. Or a row
+    for one product line broken by an order of that release that does not name its line:
+    "hydrocodone ER 20 mg q12h" suits Zohydro ER and is twice the dosing of Hysingla ER."""
     unit = group[0].unit
     a, b = render(kind, actual, unit), render(kind, getattr(lim, kind.attr), unit)
+    if _release_unknown(group, lim, drug.plain_release):
+        missing, said = "release", "whether the product is immediate- or extended-release"
+        ask = "Name the product or its release (IR or ER) to have the order checked."
+    else:
+        missing, said = "product", "which product it is"
+        ask = "Name the product (brand or RxNorm product) to have the order checked."
     return finding(
-        f"monitoring.{kind.code}.release_unknown",
+        f"monitoring.{kind.code}.{missing}_unknown",
         "monitoring",
         "info",
         (drug.id,),
         [o.index for o in group],
-        f"{_message(kind, drug, group, a, b, lim)} The order does not say whether the product is "
-        "immediate- or extended-release, so this was not judged.",
-        f"Name the product or its release (IR or ER) to have the order checked. {lim.recommendation}".strip(),
-        {"actual": a, "limit": b, "missing": ["release"], "release": lim.release},
+        f"{_message(kind, drug, group, a, b, lim)} The order does not say {said}, so this was not judged.",
+        f"{ask} {lim.recommendation}".strip(),
+        {"actual": a, "limit": b, "missing": [missing], "release": lim.release,
+         **({"products": list(lim.products)} if lim.products else {})},  # fmt: skip
         source_block(ctx.formulary, lim.source, lim.verified, lim),
         rule=rule_id(drug, lim),
     )
@@ -490,8 +559,8 @@ def evaluate_doses(inp: Input) -> Iterator[Finding]:
     drug = inp.formulary.drugs[inp.item]
     orders, converted = _as_element(drug, list(inp.orders))
     found: list[Finding] = []
-    for kind, limits in _by_kind(drug.limits):
-        found.extend(_evaluate(kind, drug, orders, limits, inp.ctx))
+    for kind, limits, replaced in _by_kind(drug.limits):
+        found.extend(_evaluate(kind, drug, orders, limits, inp.ctx, replaced))
     if len(orders) > 1:
         found.extend(_combined_course(drug, orders, inp.ctx))
     if not converted:
@@ -508,5 +577,5 @@ DOSE = Evaluator(
     dose_units,
     evaluate_doses,
     reads=("route", "unit", "dose", "other_doses", "dose_per_kg", "interval_h", "duration_days",
-           "dose_number", "course_doses", "daily", "prn", "capped", "release"),  # fmt: skip
+           "dose_number", "course_doses", "daily", "prn", "capped", "release", "family"),  # fmt: skip
 )
