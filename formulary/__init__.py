@@ -208,7 +208,8 @@ def _scoped(
         raise KnowledgeError(f"{where}: products {bad} do not contain {d.id}")
     releases = {p.release for fam in found for p in lines[fam]}
     if lim.release and releases != {lim.release}:
-        raise KnowledgeError(f"{where}: release {lim.release!r}, but the products are {sorted(releases)}")
+        named = sorted(map(str, releases))
+        raise KnowledgeError(f"{where}: release {lim.release!r}, but the products are {named}")
     release = lim.release or (next(iter(releases)) if len(releases) == 1 else None)
     return replace(lim, families=frozenset(found), release=release)
 

@@ -20,6 +20,14 @@ from checker.quantities import num, qty
 from formulary import DoseLimit, Drug
 from formulary.model import LIMIT_FIELDS
 from rules.context import Context, RuleContext
+from rules.limit_scope import (
+    product_fits,
+    product_unknown,
+    release_fits,
+    release_unknown,
+    replaced_lines,
+    scope,
+)
 from rules.mechanism import Evaluator, Input, Unit, when_facts
 
 EPS = 1e-9
@@ -158,15 +166,6 @@ def _who(lim: DoseLimit) -> str:
     return f" for {', '.join(parts)}" if parts else ""
 
 
-def scope(lim: DoseLimit) -> str:
-    """The products a row is written for, as people read them: "Hysingla ER (extended-release)",
-    "extended-release products"; "" for a row that covers every product of the drug."""
-    if lim.products:
-        names = " or ".join(lim.products)
-        return f"{names} ({lim.release}-release)" if lim.release else names
-    return f"{lim.release}-release products" if lim.release else ""
-
-
 def _in_band(o: Order, lim: DoseLimit) -> bool:
     """Is the order of the regimen the row is written for (by its single dose)?
 
@@ -183,34 +182,6 @@ def _in_band(o: Order, lim: DoseLimit) -> bool:
     )
 
 
-def _release_fits(o: Order, lim: DoseLimit, plain: str | None) -> bool:
-    """A row for one release type covers orders of that release, and orders that do not say
-    (judged in `_evaluate`: a breach then only asks which product is meant). A plain order of a
-    drug whose plain name means one release ("morphine" is IR morphine) is of that release."""
-    release = o.release or plain
-    return lim.release is None or release is None or release == lim.release
-
-
-def _release_unknown(group: list[Order], lim: DoseLimit, plain: str | None) -> bool:
-    return lim.release is not None and plain is None and any(o.release is None for o in group)
-
-
-def _product_fits(o: Order, lim: DoseLimit, plain: str | None, replaced: frozenset[str]) -> bool:
-    """A row for named product lines covers orders of those lines, and orders of the same release
-    that do not name their line (judged in `_evaluate`: a breach then asks which product is meant);
-    an order whose release is not known either is left to the rows for its release. A row for one
-    release does not cover the lines a product row of the same kind and patients replaces."""
-    if not lim.families:
-        return o.family is None or o.family not in replaced
-    if o.family is not None:
-        return o.family in lim.families
-    return (o.release or plain) is not None
-
-
-def _product_unknown(group: list[Order], lim: DoseLimit) -> bool:
-    return bool(lim.families) and any(o.family is None for o in group)
-
-
 def _groups(
     kind: Kind,
     orders: list[Order],
@@ -219,8 +190,8 @@ def _groups(
     replaced: frozenset[str] = frozenset(),
 ) -> list[list[Order]]:
     mine = [o for o in orders
-            if o.route in lim.routes and _in_band(o, lim) and _release_fits(o, lim, plain)
-            and _product_fits(o, lim, plain, replaced)]  # fmt: skip
+            if o.route in lim.routes and _in_band(o, lim) and release_fits(o, lim, plain)
+            and product_fits(o, lim, plain, replaced)]  # fmt: skip
     if not mine:
         return []
     return [[o] for o in mine] if kind.per_order else [mine]
@@ -232,7 +203,7 @@ ByKind = tuple[tuple[Kind, tuple[DoseLimit, ...], dict[int, frozenset[str]]], ..
 
 def _by_kind(limits: tuple[DoseLimit, ...]) -> ByKind:
     """The drug's limit rows per kind, only for kinds it has (most drugs have one or two), each
-    with the product lines a more specific row takes it over for (`_replaced`).
+    with the product lines a more specific row takes it over for (`replaced_lines`).
 
     Keyed by the identity of the (immutable, long-lived) limits tuple: hashing it costs more
     than the look-up saves."""
@@ -242,30 +213,9 @@ def _by_kind(limits: tuple[DoseLimit, ...]) -> ByKind:
     for kind in KINDS:
         rows = tuple(lim for lim in limits if getattr(lim, kind.attr) is not None)
         if rows:
-            out.append((kind, rows, _replaced(rows)))
+            out.append((kind, rows, replaced_lines(rows)))
     _BY_KIND[id(limits)] = (limits, tuple(out))
     return tuple(out)
-
-
-def _replaced(rows: tuple[DoseLimit, ...]) -> dict[int, frozenset[str]]:
-    """For each row written for a release (the generic ER row), the product lines a row of the same
-    kind written for those lines replaces it for: same release, same patients, same dose band. The
-    most specific row wins: Hysingla ER is judged by its own once-daily row, not by the every-12-hours
-    row of extended-release hydrocodone. Rows for every product (ingredient totals) are never replaced."""
-    out: dict[int, frozenset[str]] = {}
-    for lim in rows:
-        if lim.release is None or lim.families:
-            continue
-        lines = frozenset(line for m in rows if m.families and m.release == lim.release
-                          and _same_patients(m, lim) for line in m.families)  # fmt: skip
-        if lines:
-            out[id(lim)] = lines
-    return out
-
-
-def _same_patients(a: DoseLimit, b: DoseLimit) -> bool:
-    return (a.when, a.routes, a.single_above, a.single_upto, a.dose_number_min) == (
-        b.when, b.routes, b.single_above, b.single_upto, b.dose_number_min)  # fmt: skip
 
 
 def _evaluate(
@@ -289,8 +239,8 @@ def _evaluate(
         exceeded = [lim for lim in mine if _exceeds(kind, actual, getattr(lim, kind.attr), lim.tolerance)]
         if not exceeded:
             continue
-        known = [lim for lim in exceeded if not _release_unknown(group, lim, drug.plain_release)
-                 and not _product_unknown(group, lim)]  # fmt: skip
+        known = [lim for lim in exceeded if not release_unknown(group, lim, drug.plain_release)
+                 and not product_unknown(group, lim)]  # fmt: skip
         if not known:  # only a row for a release or product the order does not name (OxyContin or IR?)
             applying = [lim for lim in exceeded if ctx.matches(lim.when) is not False]
             if applying:
@@ -391,7 +341,7 @@ def _which_release(
     "hydrocodone ER 20 mg q12h" suits Zohydro ER and is twice the dosing of Hysingla ER."""
     unit = group[0].unit
     a, b = render(kind, actual, unit), render(kind, getattr(lim, kind.attr), unit)
-    if _release_unknown(group, lim, drug.plain_release):
+    if release_unknown(group, lim, drug.plain_release):
         missing, said = "release", "whether the product is immediate- or extended-release"
         ask = "Name the product or its release (IR or ER) to have the order checked."
     else:
