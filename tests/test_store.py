@@ -15,10 +15,11 @@ from checker.store.db import Store, database_url
 from checker.store.feedback import FeedbackItem, record_feedback, record_outcome, summary
 from checker.store.jti import DbJtiLedger
 from checker.store.shown import ShownRecorder
-from checker.store.tables import Base, Feedback, Shown
+from checker.store.tables import Base, Card, Feedback, Shown
 from tests.store_urls import BACKENDS, fresh_url
 
 TODAY = datetime.now(UTC).date()
+HEAD = "0003"
 
 
 @pytest.fixture(params=BACKENDS)
@@ -30,12 +31,12 @@ def store(request, tmp_path):
 
 def test_an_empty_database_is_migrated_to_the_schema_the_code_uses(store):
     store.migrate()
-    assert store.revision() == "0002"
+    assert store.revision() == HEAD
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == [], diff  # the migrations build exactly the tables the models describe
     store.migrate()  # running again at the next start changes nothing
-    assert store.revision() == "0002"
+    assert store.revision() == HEAD
 
 
 def test_a_database_at_the_previous_revision_keeps_its_rows_when_upgraded(store):
@@ -47,7 +48,7 @@ def test_a_database_at_the_previous_revision_keeps_its_rows_when_upgraded(store)
                "outcome": "overridden", "reason": "will-monitor"}
         conn.execute(insert(Feedback).values(**row))
     store.migrate()
-    assert store.revision() == "0002"
+    assert store.revision() == HEAD
     record_outcome(store, "interaction.x", "acted_on")
     [row] = summary(store, date(2026, 1, 1))
     assert row["shown"] == 7 and row["overridden"] == 1 and row["accepted"] == 1
@@ -154,3 +155,25 @@ def test_the_default_database_is_a_file_in_the_user_data_directory(monkeypatch, 
     assert database_url() == f"sqlite:///{tmp_path / 'medcheck' / 'medcheck.db'}"
     monkeypatch.setenv("MEDCHECK_DATABASE_URL", "postgresql://u@db.example/medcheck")
     assert database_url() == "postgresql+psycopg://u@db.example/medcheck"
+
+
+def test_cards_of_merged_findings_credit_every_rule_after_an_upgrade_from_0002(store):
+    store.migrate("0002")
+    with store.engine.begin() as conn:  # a card served and answered before the upgrade
+        conn.execute(insert(Card).values(uuid="old-card", rule="r.old"))
+        conn.execute(insert(Feedback).values(at=datetime.now(UTC).replace(tzinfo=None), service="s",
+                                             card="old-card", outcome="overridden", reason="x"))  # fmt: skip
+    store.migrate()
+    rec = ShownRecorder(store, interval_s=3600)
+    # a card of a merged finding (rules r.a and r.b), one of a rule merged with itself, a plain one
+    rec.add([("r.a", "major"), ("r.b", "major"), ("r.c", "major"), ("r.d", "minor")],
+            cards={"merged": ("r.a", "r.b"), "twice": ("r.c", "r.c"), "plain": "r.d"})  # fmt: skip
+    rec.flush()
+    record_feedback(store, "svc", [FeedbackItem("merged", "overridden", "will-monitor"),
+                                   FeedbackItem("twice", "overridden", "will-monitor"),
+                                   FeedbackItem("plain", "accepted"), FeedbackItem("old-card", "accepted")])
+    got = {r["rule"]: (r["shown"], r["accepted"], r["overridden"]) for r in summary(store, TODAY)}
+    assert got == {"r.a": (1, 0, 1), "r.b": (1, 0, 1), "r.c": (1, 0, 1), "r.d": (1, 1, 0), "r.old": (0, 1, 1)}
+    record_outcome(store, "r.a", "acted_on", merged=["r.b", "r.a"])
+    got = {r["rule"]: r for r in summary(store, TODAY)}
+    assert (got["r.a"]["accepted"], got["r.b"]["accepted"], got["r.b"]["override_rate"]) == (1, 1, 0.5)

@@ -53,10 +53,14 @@ class OutcomeSchema(Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(PAGE_OUTCOMES))
     reason = fields.String(validate=validate.Regexp(
         r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", error="a reason code (letters, digits, . _ : -)"))
+    merged = fields.List(
+        fields.String(validate=validate.Length(min=1, max=200)), validate=validate.Length(max=50),
+        metadata={"description": "the rule of each entry of the finding's evidence.merged: the "
+                                 "outcome counts for each of them too (each rule once)"})  # fmt: skip
 
 
 class RecordedSchema(Schema):
-    recorded = fields.Integer(required=True)
+    recorded = fields.Integer(required=True, metadata={"description": "rules the outcome was recorded for"})
 
 
 @blp.route("/feedback/summary")
@@ -77,12 +81,18 @@ class Outcomes(MethodView):
     @blp.response(201, RecordedSchema)
     @alt_errors(blp, {400: "Malformed JSON", 415: "Body is not application/json"})
     def post(self, body: dict[str, Any]) -> Response:
-        """Record a finding acted on, or overridden with a coded reason (no free text is kept)."""
+        """Record a finding acted on, or overridden with a coded reason (no free text is kept).
+
+        It is recorded for the finding's rule and for each rule merged into it (`merged`)."""
         known = {r["id"] for r in current_app.extensions["medcheck"].rules}
         if body["rule"] not in known:
             abort(422, errors={"json": {"rule": [f"no rule {body['rule']!r}; see GET /v1/rules"]}})
+        merged = body.get("merged") or []
+        unknown = {i: [f"no rule {r!r}; see GET /v1/rules"] for i, r in enumerate(merged) if r not in known}
+        if unknown:
+            abort(422, errors={"json": {"merged": unknown}})
         store = current_app.extensions["medcheck.store"]
-        record_outcome(store, body["rule"], body["outcome"], body.get("reason"))
-        response = jsonify({"recorded": 1})
+        n = record_outcome(store, body["rule"], body["outcome"], body.get("reason"), merged)
+        response = jsonify({"recorded": n})
         response.status_code = 201
         return response

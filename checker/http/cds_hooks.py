@@ -184,6 +184,8 @@ def finding_card(f: Finding, owners: list[Owner], service_id: str, version: str)
             }
         },  # fmt: skip
     }
+    if merged := f.evidence.get("merged"):  # feedback on this card counts for these rules too
+        card["extension"]["medcheck"]["mergedRules"] = list(dict.fromkeys(m["rule"] for m in merged))
     if card["indicator"] == "critical":
         card["overrideReasons"] = OVERRIDE_REASONS
     return card

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import func, insert, select
 
 from checker.store.db import Store
-from checker.store.tables import Card, Feedback, Outcome, Shown
+from checker.store.tables import Card, CardMerged, Feedback, Outcome, Shown
 
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 FEEDBACK_OUTCOMES = ("accepted", "overridden")
@@ -56,13 +56,19 @@ def record_feedback(store: Store, service: str, items: Iterable[FeedbackItem]) -
     return len(rows)
 
 
-def record_outcome(store: Store, rule: str, outcome: str, reason: str | None = None) -> None:
+def record_outcome(store: Store, rule: str, outcome: str, reason: str | None = None,
+                   merged: Iterable[str] = ()) -> int:  # fmt: skip
+    """One outcome of a finding, recorded for `rule` and for each rule merged into the finding
+    (its `evidence.merged`), each rule once; returns how many rules it was recorded for."""
     if outcome not in PAGE_OUTCOMES:
         raise ValueError(f"outcome must be one of {PAGE_OUTCOMES}")
     code = reason_code(reason) if outcome == "overridden" else None
+    at = utc_naive(None)
+    rules = dict.fromkeys(r[:200] for r in (rule, *merged))
+    rows = [{"at": at, "rule": r, "outcome": outcome, "reason": code} for r in rules]
     with store.engine.begin() as conn:
-        row = {"at": utc_naive(None), "rule": rule[:200], "outcome": outcome, "reason": code}
-        conn.execute(insert(Outcome).values(**row))
+        conn.execute(insert(Outcome), rows)
+    return len(rules)
 
 
 def summary(store: Store, since: date) -> list[dict]:
@@ -70,7 +76,12 @@ def summary(store: Store, since: date) -> list[dict]:
 
     Accepted counts CDS cards accepted and findings acted on in the pages; overridden both kinds
     of override. The rate is overridden over showings (or over answers, when more answers than
-    recorded showings arrived), so it stays within 0-1."""
+    recorded showings arrived), so it stays within 0-1.
+
+    A merged finding (checker.merge) stands for several rules: each was counted shown once per
+    finding shown, and an answer to it counts once for each of its rules (a card's other rules
+    are in `card_merged`), so a rule's rate is per finding that showed it, whether its own or
+    one it was merged into."""
     start = datetime.combine(since, time())
     shown: Counter[str] = Counter()
     answers: dict[str, Counter[str]] = defaultdict(Counter)
@@ -93,7 +104,15 @@ def summary(store: Store, since: date) -> list[dict]:
             .where(Outcome.at >= start)
             .group_by(Outcome.rule, Outcome.outcome, Outcome.reason)
         )
-        for query in (fb, page):
+        also = (  # the card's other rules (merged findings), each once, never its own rule again
+            select(CardMerged.rule, Feedback.outcome, Feedback.reason, func.count())
+            .select_from(Feedback)
+            .join(CardMerged, CardMerged.uuid == Feedback.card)
+            .outerjoin(Card, Card.uuid == Feedback.card)
+            .where(Feedback.at >= start, CardMerged.rule != rule_of_card)
+            .group_by(CardMerged.rule, Feedback.outcome, Feedback.reason)
+        )
+        for query in (fb, also, page):
             for rule, outcome, reason, n in conn.execute(query):
                 kind = "overridden" if outcome == "overridden" else "accepted"
                 answers[rule][kind] += n

@@ -18,11 +18,12 @@ from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
 from checker.store.db import Store
-from checker.store.tables import Card, Shown
+from checker.store.tables import Card, CardMerged, Shown
 
 log = logging.getLogger("medcheck.store")
 EPOCH = date(1970, 1, 1)
-Pairs = tuple[tuple[str, str], ...]  # (rule, severity) of each finding served
+Pairs = tuple[tuple[str, str], ...]  # (rule, severity) of each rule a finding served stands for
+Cards = dict[str, tuple[str, ...]]  # card uuid -> the rules it stands for, its own first
 
 
 def upsert(store: Store):  # type: ignore[no-untyped-def]
@@ -49,12 +50,14 @@ class ShownRecorder:
         # (day, id of the pairs) -> [pairs, n]: the pairs are held, so their id stays theirs, and a
         # cached report's pairs (the same object on every repeat) are not hashed per request.
         self._pending: dict[tuple[int, int], list] = {}
-        self._cards: dict[str, str] = {}
+        self._cards: Cards = {}
         self._unwritten: Counter[tuple[int, str]] = Counter()
         self._thread: threading.Thread | None = None
 
-    def add(self, shown: Iterable[tuple[str, str]], cards: dict[str, str] | None = None) -> None:
-        """Count one showing of each (rule, severity); remember which rule each card uuid showed."""
+    def add(self, shown: Iterable[tuple[str, str]],
+            cards: dict[str, tuple[str, ...] | str] | None = None) -> None:  # fmt: skip
+        """Count one showing of each (rule, severity); remember which rules each card uuid showed
+        (its own first, then those merged into it)."""
         if type(shown) is not tuple:
             shown = tuple(shown)
         key = (int(time.time() // 86400), id(shown))  # the UTC day as days since 1970-01-01
@@ -66,8 +69,8 @@ class ShownRecorder:
                 self._pending[key] = [shown, 1]
             else:
                 entry[1] += 1
-            if cards:
-                self._cards.update(cards)
+            if cards:  # a lone rule id is a card of one rule
+                self._cards.update({u: (r,) if isinstance(r, str) else tuple(r) for u, r in cards.items()})
 
     def _start(self) -> None:
         if self._pid != os.getpid():  # forked: the parent's thread stayed behind
@@ -107,7 +110,7 @@ class ShownRecorder:
                 self._cards = {**cards, **self._cards}
 
     @staticmethod
-    def _write(store: Store, counts: Counter[tuple[int, str]], cards: dict[str, str]) -> None:
+    def _write(store: Store, counts: Counter[tuple[int, str]], cards: Cards) -> None:
         insert = upsert(store)
         with store.engine.begin() as conn:
             if counts:
@@ -119,4 +122,9 @@ class ShownRecorder:
                 conn.execute(stmt, rows)
             if cards:
                 stmt = insert(Card).on_conflict_do_nothing(index_elements=[Card.uuid])
-                conn.execute(stmt, [{"uuid": u, "rule": r} for u, r in sorted(cards.items())])
+                conn.execute(stmt, [{"uuid": u, "rule": rules[0]} for u, rules in sorted(cards.items())])
+                others = sorted({(u, r) for u, (own, *rest) in cards.items() for r in rest if r != own})
+                if others:
+                    stmt = insert(CardMerged).on_conflict_do_nothing(
+                        index_elements=[CardMerged.uuid, CardMerged.rule])
+                    conn.execute(stmt, [{"uuid": u, "rule": r} for u, r in others])

@@ -35,6 +35,15 @@ class Card(Base):
     rule: Mapped[str] = mapped_column(String(200))
 
 
+class CardMerged(Base):
+    """The other rules a CDS card stands for: the rules of the findings merged into its finding
+    (checker.merge, `evidence.merged`), so feedback on the card counts for each of them too."""
+
+    __tablename__ = "card_merged"
+    uuid: Mapped[str] = mapped_column(String(200), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
 class Feedback(Base):
     """One CDS Hooks feedback item: the card, what was done, the coded override reason."""
 
