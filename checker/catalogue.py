@@ -11,7 +11,7 @@ from checker.findings import source_block
 from formulary import DoseLimit, Drug, Formulary
 from formulary import load as load_formulary
 from formulary.model import LIMIT_FIELDS
-from rules.dose import describe
+from rules.dose import describe, scope
 
 
 def drug_list() -> list[dict[str, Any]]:
@@ -23,8 +23,15 @@ def drug_list() -> list[dict[str, Any]]:
 
 
 def _summary(lim: DoseLimit, unit: str) -> str:
-    when = _when(lim)
-    return "; ".join(describe(lim, unit)) + (f" (when {when})" if when else "")
+    when, products = _when(lim), scope(lim)
+    return "; ".join(describe(lim, unit)) + (f" for {products}" if products else "") + (
+        f" (when {when})" if when else "")  # fmt: skip
+
+
+def _scope(lim: DoseLimit) -> dict[str, Any]:
+    """The products a row is written for: its release and the product lines it names (absent: all)."""
+    return {**({"release": lim.release} if lim.release else {}),
+            **({"products": list(lim.products)} if lim.products else {})}  # fmt: skip
 
 
 def _when(lim: DoseLimit) -> dict[str, Any]:
@@ -44,6 +51,7 @@ def limit_dict(f: Formulary, d: Drug, lim: DoseLimit) -> dict[str, Any]:
         "category": lim.category,
         "severity": lim.severity,
         "unit": unit,
+        **_scope(lim),
         **{k: getattr(lim, k) for k in LIMIT_FIELDS if getattr(lim, k) is not None},
         "summary": _summary(lim, unit),
         "recommendation": lim.recommendation,
@@ -95,6 +103,7 @@ def rule_list() -> list[dict[str, Any]]:
                     "verified": lim.verified and f.sources[lim.source].verified,
                     "evidence_quote": lim.evidence_quote,
                     "evidence_location": lim.evidence_location,
+                    **_scope(lim),
                 }
             )
     return out + layer_rules()

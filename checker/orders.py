@@ -52,6 +52,7 @@ class Order:
     problems: tuple[Finding, ...] = field(default=())
     product: str | None = None  # product id when the order named one ("Norco 10/325", an RxCUI)
     release: str | None = None  # immediate | extended | None (not stated)
+    family: str | None = None  # the product line (products.toml row) when the order names one
     part: int = 0  # which active ingredient of the medication this line is (0 for most orders)
     parts: int = 1  # how many active ingredients the medication has
     suggestions: tuple[str, ...] = ()  # for an unknown name: known names it may have meant
@@ -221,6 +222,7 @@ def _line(med: Medication, patient: Patient, f: Formulary, drug: Drug, part: int
         problems=tuple(problems),
         product=(res.product.id or None) if res.product else None,
         release=release,
+        family=res.family,
         part=part,
         parts=len(res.drugs),
     )

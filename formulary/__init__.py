@@ -7,7 +7,7 @@ dictionary look-ups on frozen records.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -171,6 +171,49 @@ def _check_references(f: Formulary) -> None:
                 raise KnowledgeError(f"{where}: limit names unknown conditions {sorted(bad)}")
 
 
+def _scope_products(
+    drugs: dict[str, Drug], products: dict[str, Product], families: dict[str, tuple[str, ...]]
+) -> None:
+    """Resolve each limit row's `products` to the product lines (products.toml rows) it is written
+    for. A name products.toml does not have, or a line without the drug, stops the load: a typo must
+    not leave a row that silently covers nothing. A row for lines of one release is of that release,
+    so an order of the other release never meets it."""
+    lines: dict[str, list[Product]] = {}
+    for p in products.values():
+        lines.setdefault(p.family, []).append(p)
+    for drug_id, d in list(drugs.items()):
+        if any(lim.products for lim in d.limits):
+            limits = tuple(_scoped(d, j, lim, lines, products, families) if lim.products else lim
+                           for j, lim in enumerate(d.limits))  # fmt: skip
+            drugs[drug_id] = replace(d, limits=limits)
+
+
+def _scoped(
+    d: Drug,
+    j: int,
+    lim: DoseLimit,
+    lines: dict[str, list[Product]],
+    products: dict[str, Product],
+    families: dict[str, tuple[str, ...]],
+) -> DoseLimit:
+    where = f"formulary [{d.id}] limit #{j}"
+    found: set[str] = set()
+    for name in lim.products:
+        members = [name] if name in lines else [products[m].family for m in families.get(key(name), ())]
+        if not members:
+            raise KnowledgeError(f"{where}: unknown product {name!r} (not a name, brand or id of "
+                                 "products.toml)")  # fmt: skip
+        found.update(members)
+    if bad := sorted(fam for fam in found if d.id not in lines[fam][0].drugs):
+        raise KnowledgeError(f"{where}: products {bad} do not contain {d.id}")
+    releases = {p.release for fam in found for p in lines[fam]}
+    if lim.release and releases != {lim.release}:
+        named = sorted(map(str, releases))
+        raise KnowledgeError(f"{where}: release {lim.release!r}, but the products are {named}")
+    release = lim.release or (next(iter(releases)) if len(releases) == 1 else None)
+    return replace(lim, families=frozenset(found), release=release)
+
+
 def _index(drugs: dict[str, Drug]) -> tuple[dict[str, str], dict[str, str]]:
     index: dict[str, str] = {}
     atc: dict[str, str] = {}
@@ -261,6 +304,7 @@ def _build() -> Formulary:
     products, product_names, families = load_products(
         parsed["products.toml"].get("product", []), drugs, sources, set(routes.values())
     )
+    _scope_products(drugs, products, families)
     by_ingredients: dict[frozenset[str], tuple[str, ...]] = {}
     for p in products.values():
         k = frozenset(p.drugs)

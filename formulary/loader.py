@@ -130,6 +130,8 @@ class LimitSchema(Evidence):
     tolerance = fields.Float(validate=validate.Range(min=0, max=0.05))
     dose_number_min = fields.Integer(validate=validate.Range(min=2))  # unnumbered doses count as first
     release = fields.String(validate=validate.OneOf(RELEASES))  # absent: products of either release
+    # product lines (products.toml names or brands); resolved and checked once products are loaded
+    products = fields.List(fields.String(validate=validate.Length(min=1)), validate=validate.Length(min=1))
 
     @validates_schema
     def _says_something(self, data: dict[str, Any], **_: Any) -> None:
@@ -263,6 +265,8 @@ def _limit(row: dict[str, Any], drug: dict[str, Any], where: str) -> DoseLimit:
         )
         if k in row
     }
+    if "products" in row:
+        plain["products"] = tuple(row["products"])
     return DoseLimit(
         routes=routes, source=row["source"], when=when, severity=row["severity"],
         max_single=amount("max_single"), max_daily=amount("max_daily"), single_above=amount("single_above"),

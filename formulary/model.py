@@ -106,6 +106,11 @@ class DoseLimit:
     # The release type the row is written for (OxyContin every 12 h is extended-release oxycodone;
     # IR oxycodone is given every 4-6 h). None: products of either release.
     release: str | None = None
+    # The product lines the row is written for, as the data names them (brands or names of
+    # products.toml: Hysingla ER is once daily, Zohydro ER every 12 h, both ER hydrocodone), and the
+    # products.toml rows they resolve to at load. Empty: every product of the drug.
+    products: tuple[str, ...] = ()
+    families: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +186,9 @@ class Product:
     codes: tuple[Code, ...] = ()
     source: str = ""
     pack: bool = False
+    # The products.toml row (product line) this is, or, for a product read from an RxNorm name, the
+    # one it matches by ingredients, strength, form and release: limits may be written for a line.
+    family: str = ""
 
     @property
     def drugs(self) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ suggestions, never used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from formulary.model import Code, Drug, Product
@@ -40,6 +40,15 @@ class Resolved:
     release: str | None = None
     route: str | None = None
     unknown: tuple[str, ...] = ()
+
+    @property
+    def family(self) -> str | None:
+        """The product line ordered (a products.toml row), when the name or code says: a product of
+        one, or a brand whose products, whatever the strength, are all of one."""
+        if self.product is not None:
+            return self.product.family or None
+        lines = {p.family for p in self.choices}
+        return lines.pop() or None if len(lines) == 1 else None
 
 
 def resolve(
@@ -227,7 +236,30 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
         parts.pack,
         parts.volume_ml,
     )
+    if code is not None and not parts.pack and (line := _line_of(f, drugs, strengths, release, parts)):
+        product = replace(product, family=line)
     return Resolved(drugs, product, release=release, route=product.route)
+
+
+def _line_of(
+    f: Formulary,
+    drugs: tuple[Drug, ...],
+    strengths: tuple[Strength | None, ...],
+    release: str | None,
+    parts: NameParts,
+) -> str:
+    """The product line an RxNorm name is ("... 24 HR Extended Release Oral Tablet [Hysingla]"): the
+    curated product of the same ingredients, strength, release and form, or else of its brand."""
+    hit = _curated(f, drugs, strengths, release, parts.form)
+    if hit is None and parts.brand:
+        from formulary.keys import key
+
+        fam = f.families.get(key(parts.brand)) or next(
+            (f.families[key(parts.brand) + s] for s in _ER_SUFFIXES if key(parts.brand) + s in f.families), ()
+        )
+        lines = {f.products[m].family for m in fam}
+        return lines.pop() if len(lines) == 1 else ""
+    return hit.family if hit is not None else ""
 
 
 def _curated(

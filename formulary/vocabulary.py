@@ -303,6 +303,7 @@ def load_products(
                 route=v.get("route") or FORM_ROUTES.get(v["form"]),
                 brands=brands,
                 source=v["source"],
+                family=v["id"],
             )
             members.append(pid)
             for number, texts in v["number_names"].items():

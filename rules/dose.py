@@ -20,6 +20,14 @@ from checker.quantities import num, qty
 from formulary import DoseLimit, Drug
 from formulary.model import LIMIT_FIELDS
 from rules.context import Context, RuleContext
+from rules.limit_scope import (
+    product_fits,
+    product_unknown,
+    release_fits,
+    release_unknown,
+    replaced_lines,
+    scope,
+)
 from rules.mechanism import Evaluator, Input, Unit, when_facts
 
 EPS = 1e-9
@@ -153,8 +161,7 @@ def _who(lim: DoseLimit) -> str:
         parts.append(" or ".join(c.replace("_", " ") for c in w.conditions))
     if w.opioid_tolerant is False:
         parts.append("opioid-non-tolerant patients")
-    if lim.release:
-        products = f"{lim.release}-release products"
+    if products := scope(lim):
         return f" for {products} in {', '.join(parts)}" if parts else f" for {products}"
     return f" for {', '.join(parts)}" if parts else ""
 
@@ -175,31 +182,28 @@ def _in_band(o: Order, lim: DoseLimit) -> bool:
     )
 
 
-def _release_fits(o: Order, lim: DoseLimit, plain: str | None) -> bool:
-    """A row for one release type covers orders of that release, and orders that do not say
-    (judged in `_evaluate`: a breach then only asks which product is meant). A plain order of a
-    drug whose plain name means one release ("morphine" is IR morphine) is of that release."""
-    release = o.release or plain
-    return lim.release is None or release is None or release == lim.release
-
-
-def _release_unknown(group: list[Order], lim: DoseLimit, plain: str | None) -> bool:
-    return lim.release is not None and plain is None and any(o.release is None for o in group)
-
-
-def _groups(kind: Kind, orders: list[Order], lim: DoseLimit, plain: str | None = None) -> list[list[Order]]:
+def _groups(
+    kind: Kind,
+    orders: list[Order],
+    lim: DoseLimit,
+    plain: str | None = None,
+    replaced: frozenset[str] = frozenset(),
+) -> list[list[Order]]:
     mine = [o for o in orders
-            if o.route in lim.routes and _in_band(o, lim) and _release_fits(o, lim, plain)]  # fmt: skip
+            if o.route in lim.routes and _in_band(o, lim) and release_fits(o, lim, plain)
+            and product_fits(o, lim, plain, replaced)]  # fmt: skip
     if not mine:
         return []
     return [[o] for o in mine] if kind.per_order else [mine]
 
 
 _BY_KIND: dict[int, tuple] = {}
+ByKind = tuple[tuple[Kind, tuple[DoseLimit, ...], dict[int, frozenset[str]]], ...]
 
 
-def _by_kind(limits: tuple[DoseLimit, ...]) -> tuple[tuple[Kind, tuple[DoseLimit, ...]], ...]:
-    """The drug's limit rows per kind, only for kinds it has: most drugs have one or two.
+def _by_kind(limits: tuple[DoseLimit, ...]) -> ByKind:
+    """The drug's limit rows per kind, only for kinds it has (most drugs have one or two), each
+    with the product lines a more specific row takes it over for (`replaced_lines`).
 
     Keyed by the identity of the (immutable, long-lived) limits tuple: hashing it costs more
     than the look-up saves."""
@@ -209,17 +213,23 @@ def _by_kind(limits: tuple[DoseLimit, ...]) -> tuple[tuple[Kind, tuple[DoseLimit
     for kind in KINDS:
         rows = tuple(lim for lim in limits if getattr(lim, kind.attr) is not None)
         if rows:
-            out.append((kind, rows))
+            out.append((kind, rows, replaced_lines(rows)))
     _BY_KIND[id(limits)] = (limits, tuple(out))
     return tuple(out)
 
 
 def _evaluate(
-    kind: Kind, drug: Drug, orders: list[Order], limits: Sequence[DoseLimit], ctx: RuleContext
+    kind: Kind,
+    drug: Drug,
+    orders: list[Order],
+    limits: Sequence[DoseLimit],
+    ctx: RuleContext,
+    replaced: dict[int, frozenset[str]] | None = None,
 ) -> Iterator[Finding]:
     subjects: dict[tuple[int, ...], tuple[list[Order], list[DoseLimit]]] = {}
+    replaced = replaced or {}
     for lim in limits:
-        for group in _groups(kind, orders, lim, drug.plain_release):
+        for group in _groups(kind, orders, lim, drug.plain_release, replaced.get(id(lim), frozenset())):
             subjects.setdefault(tuple(o.index for o in group), (group, []))[1].append(lim)
     for group, mine in subjects.values():
         actual = _actual(kind, group, ctx)
@@ -229,8 +239,9 @@ def _evaluate(
         exceeded = [lim for lim in mine if _exceeds(kind, actual, getattr(lim, kind.attr), lim.tolerance)]
         if not exceeded:
             continue
-        known = [lim for lim in exceeded if not _release_unknown(group, lim, drug.plain_release)]
-        if not known:  # only a row for a release the order does not name (OxyContin or IR oxycodone?)
+        known = [lim for lim in exceeded if not release_unknown(group, lim, drug.plain_release)
+                 and not product_unknown(group, lim)]  # fmt: skip
+        if not known:  # only a row for a release or product the order does not name (OxyContin or IR?)
             applying = [lim for lim in exceeded if ctx.matches(lim.when) is not False]
             if applying:
                 yield _which_release(kind, drug, group, actual, _strictest(kind, applying), ctx)
@@ -325,19 +336,27 @@ def _which_release(
     kind: Kind, drug: Drug, group: list[Order], actual: float, lim: DoseLimit, ctx: RuleContext
 ) -> Finding:
     """A row for extended-release products broken by an order that does not say which release it
-    is: plain "oxycodone 10 mg q4h" is usual for IR oxycodone and an overdose for OxyContin."""
+    is: plain "oxycodone 10 mg q4h" is usual for IR oxycodone and an overdose for OxyContin. Or a row
+    for one product line broken by an order of that release that does not name its line:
+    "hydrocodone ER 20 mg q12h" suits Zohydro ER and is twice the dosing of Hysingla ER."""
     unit = group[0].unit
     a, b = render(kind, actual, unit), render(kind, getattr(lim, kind.attr), unit)
+    if release_unknown(group, lim, drug.plain_release):
+        missing, said = "release", "whether the product is immediate- or extended-release"
+        ask = "Name the product or its release (IR or ER) to have the order checked."
+    else:
+        missing, said = "product", "which product it is"
+        ask = "Name the product (brand or RxNorm product) to have the order checked."
     return finding(
-        f"monitoring.{kind.code}.release_unknown",
+        f"monitoring.{kind.code}.{missing}_unknown",
         "monitoring",
         "info",
         (drug.id,),
         [o.index for o in group],
-        f"{_message(kind, drug, group, a, b, lim)} The order does not say whether the product is "
-        "immediate- or extended-release, so this was not judged.",
-        f"Name the product or its release (IR or ER) to have the order checked. {lim.recommendation}".strip(),
-        {"actual": a, "limit": b, "missing": ["release"], "release": lim.release},
+        f"{_message(kind, drug, group, a, b, lim)} The order does not say {said}, so this was not judged.",
+        f"{ask} {lim.recommendation}".strip(),
+        {"actual": a, "limit": b, "missing": [missing], "release": lim.release,
+         **({"products": list(lim.products)} if lim.products else {})},  # fmt: skip
         source_block(ctx.formulary, lim.source, lim.verified, lim),
         rule=rule_id(drug, lim),
     )
@@ -490,8 +509,8 @@ def evaluate_doses(inp: Input) -> Iterator[Finding]:
     drug = inp.formulary.drugs[inp.item]
     orders, converted = _as_element(drug, list(inp.orders))
     found: list[Finding] = []
-    for kind, limits in _by_kind(drug.limits):
-        found.extend(_evaluate(kind, drug, orders, limits, inp.ctx))
+    for kind, limits, replaced in _by_kind(drug.limits):
+        found.extend(_evaluate(kind, drug, orders, limits, inp.ctx, replaced))
     if len(orders) > 1:
         found.extend(_combined_course(drug, orders, inp.ctx))
     if not converted:
@@ -508,5 +527,5 @@ DOSE = Evaluator(
     dose_units,
     evaluate_doses,
     reads=("route", "unit", "dose", "other_doses", "dose_per_kg", "interval_h", "duration_days",
-           "dose_number", "course_doses", "daily", "prn", "capped", "release"),  # fmt: skip
+           "dose_number", "course_doses", "daily", "prn", "capped", "release", "family"),  # fmt: skip
 )

@@ -114,13 +114,13 @@ _PER_DAY = ((1, "daily"), (2, "bid"), (3, "tid"), (4, "qid"), (6, "q4h"), (12, "
 
 
 def _named(d: Drug, lim: DoseLimit) -> str:
-    """The drug as ordered: its id, or for a row of one release type a product of that release
-    and route (an order that does not say its release is only asked about such a row)."""
+    """The drug as ordered: its id, or for a row of one release type (or product line) a product of
+    that release (line) and route (an order that does not say which is only asked about such a row)."""
     if lim.release is None:
         return d.id
     products = sorted(load_formulary().products.values(), key=lambda p: p.id)
     return next(p.name for p in products if p.drugs == (d.id,) and p.release == lim.release
-                and p.route in lim.routes)  # fmt: skip
+                and p.route in lim.routes and (not lim.families or p.family in lim.families))  # fmt: skip
 
 
 def medication_for(d: Drug, lim: DoseLimit, attr: str, factor: float) -> dict[str, Any]:

@@ -16,15 +16,18 @@ PATIENT = {"age_years": 60, "weight_kg": 70, "opioid_tolerant": True, "hepatic_i
 
 
 def _er_cases() -> list[tuple[str, str, str, float]]:
-    """(case id, product name, route, labelled interval h) for each ER product of each ER row."""
+    """(case id, product name, route, labelled interval h) for each ER product of each ER row: the
+    product's own row where it has one (Hysingla ER), else the row for extended-release products."""
     f = load_formulary()
     out = []
     for d in sorted(f.drugs.values(), key=lambda d: d.id):
+        own = {line for lim in d.limits if lim.min_interval_h is not None for line in lim.families}
         for lim in d.limits:
             if lim.release != "extended" or lim.min_interval_h is None:
                 continue
             for p in sorted(f.products.values(), key=lambda p: p.id):
-                if p.drugs == (d.id,) and p.release == "extended" and p.route in lim.routes:
+                mine = p.family in lim.families if lim.families else p.family not in own
+                if p.drugs == (d.id,) and p.release == "extended" and p.route in lim.routes and mine:
                     out.append((f"{rule_id(d, lim)}:{p.id}", p.name, p.route, lim.min_interval_h))
     return out
 

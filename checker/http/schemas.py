@@ -116,6 +116,10 @@ class DoseLimitSchema(Open):
     category = fields.String(allow_none=True)
     severity = fields.String(required=True)
     unit = fields.String()
+    release = fields.String(metadata={"description": "The release the row is written for; absent: either"})
+    products = fields.List(
+        fields.String(), metadata={"description": "The product lines the row is written for; absent: all"}
+    )
     max_single = fields.Float()
     max_daily = fields.Float()
     min_interval_h = fields.Float()
@@ -154,6 +158,13 @@ class RuleSchema(Open):
     verified = fields.Boolean()
     patient_band = fields.String(
         metadata={"description": "The patients the rule is written for (e.g. 'aged 65 or over'); absent: all"}
+    )
+    release = fields.String(
+        metadata={"description": "Dose limits: the release the row is written for; absent: either"}
+    )
+    products = fields.List(
+        fields.String(),
+        metadata={"description": "Dose limits: the products the row is for ('Hysingla ER'); absent: all"},
     )
 
 
