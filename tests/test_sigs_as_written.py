@@ -133,7 +133,7 @@ HOSTILE = {"spaces": " " * 40000, "spaced unit": "1" + " " * 40000 + "mg", "brac
 
 def _fastest(parse, text: str) -> float:
     best = float("inf")
-    for _ in range(3):
+    for _ in range(5):  # the fastest of five: a shared machine may stall any single run
         start = time.perf_counter()
         parse(text)
         best = min(best, time.perf_counter() - start)
