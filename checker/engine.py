@@ -127,6 +127,7 @@ def run(regimen: Regimen, f: Formulary | None = None, rules: tuple[Evaluator, ..
     found: list[Finding] = [x for e in per_med for x in e[2]]
     for ev in rules if rules is not None else evaluators():
         found.extend(run_evaluator(ev, ctx, memo))
+    memo.regimen_done()
     unique = {(x.code, x.drugs, x.medications, x.message): x for x in found}
     ordered = tuple(sorted(unique.values(), key=Finding.sort_key))
     return Report(knowledge_version(), ordered, tuple(e[1] for e in per_med))

@@ -32,8 +32,10 @@ from formulary import Formulary, When
 from rules.context import facets, match, missing
 
 STRICT = os.environ.get("MEDCHECK_STRICT_READS") == "1"
-MEMO_LIMIT = 200_000  # entries per evaluator before its memo starts over (bounded memory)
+MEMO_ENTRIES = 150_000  # entries of all a memo's tables together before it starts over (~300 MB)
+MEMO_CHECK_EVERY = 1_000  # regimens between two looks at the memo's size
 MEMO_VALUES = 4_096  # per unit and facts read: patients' values kept before they start over
+MEMO_PLACES = 64  # per memo entry: the position tuples its placed findings are kept for
 
 
 class UndeclaredRead(AttributeError):
@@ -337,12 +339,19 @@ class Memo:
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[Any, Any]] = {}
+        self._regimens = 0
 
     def table(self, name: str) -> dict[Any, Any]:
-        t = self.tables.setdefault(name, {})
-        if len(t) > MEMO_LIMIT:
-            t.clear()
-        return t
+        return self.tables.setdefault(name, {})
+
+    def regimen_done(self) -> None:
+        """Bound the memo's memory for a process that checks regimens without end (a server, a
+        worker of a 4M-row audit): every `MEMO_CHECK_EVERY` regimens, a memo over `MEMO_ENTRIES`
+        entries in all starts over. Its tables grow with the distinct units seen, which on the
+        audit benchmark is about one entry per patient until the limit."""
+        self._regimens += 1
+        if self._regimens % MEMO_CHECK_EVERY == 0 and sum(map(len, self.tables.values())) > MEMO_ENTRIES:
+            self.tables.clear()
 
 
 def _real(o: Any) -> Any:
@@ -367,7 +376,7 @@ class _Hit:
                 out = self.found
             else:
                 out = tuple(_remap(f, meds) for f in self.found)
-            if len(self.placed) < 64:
+            if len(self.placed) < MEMO_PLACES:
                 self.placed[meds] = out
         return out
 

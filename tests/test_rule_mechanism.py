@@ -229,3 +229,26 @@ def test_a_band_read_as_outcomes_answers_as_its_facts_do(patient):
         by_facts = ContextView({n: FACTS[n](ctx) for n in everything}, f, k, "test")
         assert by_outcome.matches(when) == by_facts.matches(when), when
         assert by_outcome.missing_for(when) == by_facts.missing_for(when), when
+
+
+def test_the_memo_is_bounded_and_starting_over_changes_no_finding(monkeypatch):
+    """A server or an audit worker checks regimens without end: past its budget the memo starts
+    over (its memory stays flat), and what it then answers is what it answered before."""
+    import checker.engine as engine
+    import rules.mechanism as mechanism
+
+    memo = engine._memo(load_formulary(), knowledge())
+    before, alone = [], []
+    for r in CORPUS:  # what each regimen adds to an empty memo
+        memo.tables.clear()
+        before.append(_findings(r))
+        alone.append(sum(map(len, memo.tables.values())))
+    budget = 40
+    monkeypatch.setattr(mechanism, "MEMO_ENTRIES", budget)
+    monkeypatch.setattr(mechanism, "MEMO_CHECK_EVERY", 1)
+    sizes = []
+    for _ in range(3):
+        for r, found in zip(CORPUS, before, strict=True):
+            assert _findings(r) == found
+            sizes.append(sum(map(len, memo.tables.values())))
+    assert max(sizes) <= budget + max(alone) < sum(alone)
