@@ -185,9 +185,9 @@ def _line(med: Medication, patient: Patient, f: Formulary, drug: Drug, part: int
     if amount.per_day and frequency is None:
         frequency = parse_frequency("daily")
     if part == 0 and amount.value is not None and frequency is None and not med.frequency and not is_rate:
-        problems.add(
+        problems.add(  # the daily limits were checked on an assumption that may under-count
             "input.frequency_missing",
-            "info",
+            "minor" if checkable else "info",
             f"No frequency given for {label_of(res, name)}; the daily total counts one dose.",
         )
     daily, capped = _daily(amount.value, frequency, is_rate)
@@ -204,7 +204,7 @@ def _line(med: Medication, patient: Patient, f: Formulary, drug: Drug, part: int
         index=med.index,
         input=name,
         drug=drug,
-        classes=release_classes(drug, release, f),
+        classes=release_classes(drug, release or drug.plain_release, f),  # plain "oxycodone" is IR
         route=route,
         unit=target,
         dose=amount.value,
@@ -300,10 +300,10 @@ def _amount(
 ) -> _Amount:
     """Convert the dose once to the drug's unit; a unit that will not convert is a finding."""
     if dose is None:
-        if drug.limits:
+        if drug.limits:  # minor, not info: the limits were not checked (a CDS info card, not a warning)
             problems.add(
                 "input.dose_missing",
-                "info",
+                "minor",
                 f"No dose was given for {drug.name}, so its dose limits were not checked.",
                 "Send the dose and unit (or a sig) to have the dose checked.",
             )

@@ -72,9 +72,24 @@ def plan_doses(
     n = len(res.drugs)
     empty = (LineDose(),) * n
     plain = (LineDose(dose, low, unit, others),) * n
+    p = res.product
+    if dose is None and unit is None and p is not None and p.strengths_known and p.form:
+        if all(part.per != "mL" for part in p.parts) and _kind(p.form) == "count":
+            # "naproxen 500 mg tablet", "Percocet 5/325" with no dose: read as one unit per dose,
+            # as a pharmacist reads it; a lower bound, so it is said, never assumed silently.
+            return replace(
+                plan_doses(res, 1.0, None, p.form, others, name),
+                problem=(
+                    "input.count_assumed",
+                    "minor",
+                    f"{name}: no dose was given; it was checked as one {p.form} per dose. If more are given "
+                    "the doses and totals are higher than checked.",
+                    f"Give the dose as a number of {p.form}s, e.g. '1 {p.form}' or '2 {p.form}s'.",
+                ),
+            )
     if dose is None:
         return Plan(plain if n == 1 else empty)
-    kind, p = _kind(unit), res.product
+    kind = _kind(unit)
     if p is not None and p.strengths_known:
         per_ml = all(part.per == "mL" for part in p.parts)
         if kind == "count" and not per_ml or kind == "ml" and per_ml or kind == "none" and not per_ml:

@@ -45,6 +45,12 @@ def rules() -> list[dict[str, Any]]:
     total = "Total opioid load in MME/day, shown for every regimen with an opioid."
     out.append(row("opioid_load.total", "opioid_load", "info", ["class:opioid"], total, k.mme_source, True,
                    k.mme_evidence))  # fmt: skip
+    incomplete = (
+        "Opioid load not fully counted: an opioid order could not be converted to MME, so the total is a "
+        "lower bound and a CDC threshold may be passed unseen (with a cancer condition the total is info)."
+    )
+    out.append(row("opioid_load.incomplete", "opioid_load", "moderate", ["class:opioid"], incomplete,
+                   k.mme_source, True, k.mme_evidence))  # fmt: skip
     from rules.anticoagulants import catalogue_rows
 
     return out + safety_rules() + catalogue_rows()  # dose limits: checker.catalogue.rule_list

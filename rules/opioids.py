@@ -5,6 +5,8 @@ PRN orders count at their most frequent allowed use (or their stated cap). Each 
 names the table its factor comes from; a route with no factor in any table is listed as not
 counted rather than converted with an invented factor.
 The CDC thresholds are for non-cancer pain, so with a cancer condition the total is info only.
+An opioid order that cannot be converted makes the total a lower bound; below a threshold that is
+`opioid_load.incomplete` (moderate), never a reassuring total.
 """
 
 from __future__ import annotations
@@ -80,14 +82,39 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
             rule=f"opioid_load.{int(over.mme)}",
         )
         return
+    if excluded and not cancer:  # the total is a lower bound: a threshold may be passed unseen
+        lowest = min(t.mme for t in k.mme_thresholds)
+        reasons = "; ".join(sorted({e["reason"] for e in excluded}))
+        counted = (
+            f"only {num(total)} MME/day could be counted, a lower bound that may hide a total at or "
+            f"above {num(lowest)} MME/day"
+            if parts
+            else "no total could be computed"
+        )
+        evidence["actual"] = f"at least {num(total)} MME/day" if parts else "unknown"
+        yield finding(
+            "opioid_load.incomplete",
+            "opioid_load",
+            "moderate",
+            drugs,
+            meds,
+            f"{len(excluded)} of {len(opioids)} opioid order(s) could not be converted to morphine "
+            f"milligram equivalents ({reasons}), so {counted}.",
+            "Give each opioid's dose, unit, route and frequency so the load can be counted; until then "
+            "work out the total by hand.",
+            evidence,
+            source_block(k, k.mme_source, rule=k.mme_evidence),
+        )
+        return
     scope = " The CDC 2022 thresholds do not apply to cancer-related pain." if cancer and over else ""
+    told = f"Total opioid load is {num(total)} MME/day." if parts else "No opioid order could be converted."
     yield finding(
         "opioid_load.total",
         "opioid_load",
         "info",
         drugs,
         meds,
-        f"Total opioid load is {num(total)} MME/day.{scope}{not_counted}",
+        f"{told}{scope}{not_counted}",
         "Use the total when converting or titrating; reassess benefit and harm as it rises.",
         evidence,
         source_block(k, k.mme_source, rule=k.mme_evidence),

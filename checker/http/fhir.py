@@ -51,7 +51,7 @@ SNOMED_ROUTES = {
     "26643006": "oral", "47625008": "iv", "34206005": "sc", "78421000": "im",
     "45890007": "transdermal", "46713006": "intranasal", "6064005": "topical",
     "12130007": "intra_articular", "37161004": "rectal", "37839007": "sublingual",
-    "447694001": "inhaled", "54471007": "buccal",
+    "447694001": "inhaled", "54471007": "buccal", "72607000": "intrathecal", "404820008": "epidural",
 }  # fmt: skip
 # RxNorm dose-form words → route, used only when the order names no route.
 _FORM_ROUTES = (

@@ -1,0 +1,115 @@
+"""Opioid orders as they are really written, where a quiet default was unsafe (2026-12-07).
+
+Plain "oxycodone" is immediate-release for every rule, not only the dose rows; OxyContin's
+tolerant-only 40 mg/80 mg statement is an extended-release row; a neuraxial route is never checked
+or converted as oral; an opioid load that could not be fully counted is never shown as a
+reassuring total."""
+
+from __future__ import annotations
+
+import pytest
+
+from checker import check
+from checker.http import fhir
+
+
+def findings(meds: list[dict], **patient) -> dict[str, dict]:
+    report = check({"patient": {"age_years": 60, **patient}, "medications": meds}).to_dict()
+    return {f["code"]: f for f in report["findings"]}
+
+
+def oxy(name: str, dose: float, freq: str = "q12h") -> dict:
+    return {"drug": name, "dose": dose, "unit": "mg", "route": "oral", "frequency": freq}
+
+
+@pytest.mark.parametrize("name", ["oxycodone", "Oxycodone", "oxycodone hydrochloride", "Roxicodone"])
+def test_plain_oxycodone_in_an_opioid_naive_patient_is_not_called_long_acting(name):
+    got = findings([oxy(name, 5, "q6h")], opioid_tolerant=False)
+    assert "opioid_naive.long_acting" not in got
+    assert "monitoring.opioid_tolerance_unknown" not in findings([oxy(name, 5, "q6h")])
+
+
+@pytest.mark.parametrize("name", ["OxyContin", "oxycodone ER", "Xtampza ER"])
+def test_extended_release_oxycodone_still_is(name):
+    got = findings([oxy(name, 10)], opioid_tolerant=False)
+    assert got["opioid_naive.long_acting"]["severity"] == "moderate"
+    assert "monitoring.opioid_tolerance_unknown" in findings([oxy(name, 10)])
+
+
+def test_oxycontin_tolerant_only_doses_apply_to_the_extended_release_product_only():
+    er = findings([oxy("OxyContin", 50)], opioid_tolerant=False)
+    assert any(f["rule"].startswith("dose.oxycodone.") for f in er.values())
+    ir = findings([oxy("oxycodone", 50, "q6h")], opioid_tolerant=False)
+    assert not any(f["rule"].startswith("dose.oxycodone.") for f in ir.values())
+    # the IR order is still flagged: far above the opioid-naive starting dose (15 mg)
+    assert ir["opioid_naive.start"]["severity"] == "major"
+
+
+@pytest.mark.parametrize("route", ["intrathecal", "IT", "epidural"])
+def test_a_neuraxial_opioid_is_neither_checked_nor_counted_as_oral(route):
+    got = findings([{"drug": "morphine", "dose": 0.5, "unit": "mg", "route": route, "frequency": "daily"}])
+    assert got["input.route_unlabelled"]["severity"] == "moderate"
+    load = got["opioid_load.incomplete"]
+    assert load["severity"] == "moderate" and load["evidence"]["actual"] == "unknown"
+    assert load["evidence"]["not_counted"][0]["reason"].endswith("route")
+    assert "opioid_load.total" not in got and "input.route_unknown" not in got
+
+
+def test_fhir_snomed_route_codes_for_neuraxial_routes():
+    req = {
+        "resourceType": "MedicationRequest", "id": "mr-1", "status": "draft", "intent": "order",
+        "medicationCodeableConcept": {"text": "morphine"},
+        "dosageInstruction": [{
+            "route": {"coding": [{"system": "http://snomed.info/sct", "code": "72607000"}]},
+            "doseAndRate": [{"doseQuantity": {"value": 0.2, "unit": "mg", "system": "http://unitsofmeasure.org",
+                                              "code": "mg"}}],
+        }],
+    }  # fmt: skip
+    [med] = fhir.medication_request(req).medications
+    assert med["route"] == "intrathecal"
+
+
+@pytest.mark.parametrize("route", ["NG tube", "per NG", "PEG", "G-tube", "per tube"])
+def test_enteral_tubes_are_the_oral_route(route):
+    got = findings([{"drug": "acetaminophen", "dose": 1.5, "unit": "g", "route": route, "frequency": "q6h"}])
+    assert "input.route_unknown" not in got
+    assert got["dose.daily_max"]["drugs"] == ["acetaminophen"]
+
+
+def test_an_opioid_load_with_an_unconvertible_order_is_a_lower_bound_not_a_total():
+    meds = [oxy("oxycodone", 5, "q6h"), {"drug": "morphine", "route": "oral"}]
+    got = findings(meds)
+    load = got["opioid_load.incomplete"]
+    assert load["severity"] == "moderate"
+    assert load["evidence"]["actual"] == "at least 30 MME/day"
+    assert "lower bound" in load["message"] and "50 MME/day" in load["message"]
+    assert load["rule"] == "opioid_load.incomplete"
+    assert "opioid_load.total" not in got
+
+
+def test_nothing_converted_never_reads_as_zero_mme():
+    got = findings([{"drug": "oxycodone"}])
+    assert "0 MME" not in got["opioid_load.incomplete"]["message"]
+    cancer = findings([{"drug": "oxycodone"}], conditions=["cancer"])
+    total = cancer["opioid_load.total"]
+    assert total["severity"] == "info" and "0 MME" not in total["message"]
+
+
+def test_a_threshold_already_passed_is_still_the_threshold_finding():
+    meds = [oxy("oxycodone", 30, "q4h"), {"drug": "morphine"}]
+    got = findings(meds)
+    assert "opioid_load.threshold" in got and "opioid_load.incomplete" not in got
+    assert "could not be converted" in got["opioid_load.threshold"]["message"]
+
+
+def test_the_incomplete_rule_is_in_the_catalogue():
+    from rules.catalogue import rules
+
+    [row] = [r for r in rules() if r["id"] == "opioid_load.incomplete"]
+    assert row["severity"] == "moderate"
+
+
+def test_scheduled_ir_oxycodone_beside_an_er_opioid_is_not_a_long_acting_duplicate():
+    ms_contin = {"drug": "MS Contin", "dose": 15, "unit": "mg", "route": "oral", "frequency": "q12h"}
+    assert "duplication.long_acting_opioid" not in findings([ms_contin, oxy("oxycodone", 5, "q6h")])
+    assert "duplication.long_acting_opioid" in findings([ms_contin, oxy("OxyContin", 10)])
