@@ -69,6 +69,8 @@ def order_summary(o: Order | Sequence[Order]) -> dict[str, Any]:
     out["drug"] = "/".join(x.drug.id for x in known if x.drug) if known else None
     if first.product:
         out["product"] = first.product
+    if first.family:
+        out["product_line"] = first.family  # "tramadol_er" for Ultram ER: whose scoped dose rows apply
     if first.release:
         out["release"] = first.release
     if first.drug and first.route:

@@ -84,7 +84,7 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
         return
     if excluded and not cancer:  # the total is a lower bound: a threshold may be passed unseen
         lowest = min(t.mme for t in k.mme_thresholds)
-        reasons = "; ".join(sorted({e["reason"] for e in excluded}))
+        reasons = "; ".join(sorted({str(e["reason"]) for e in excluded}))
         counted = (
             f"only {num(total)} MME/day could be counted, a lower bound that may hide a total at or "
             f"above {num(lowest)} MME/day"

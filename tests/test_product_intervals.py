@@ -306,3 +306,21 @@ def test_the_audit_gives_the_same_findings_as_check(tmp_path):
         "p1": ["dose.interval_min"], "p2": [], "p3": [], "p4": ["dose.interval_min"],
         "p5": ["dose.interval_min"], "p6": [], "p7": ["monitoring.dose.interval_min.product_unknown"],
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("drug", "line"),
+    [
+        ("Ultram ER 100 mg", "tramadol_er"),
+        (HYSINGLA_SBD, "hydrocodone_er"),
+        ("tramadol 50 mg", "tramadol_tablet"),
+        ("tramadol", None),
+    ],
+)
+def test_the_report_shows_the_product_line_whose_rows_applied(drug, line):
+    """A pharmacist sees which product the order was read as, before trusting its interval limits."""
+    order = {"drug": drug, "dose": 1, "unit": "tab", "frequency": "daily"}
+    if line is None:
+        order = {"drug": drug, "dose": 50, "unit": "mg"}
+    [med] = check({"patient": PATIENT, "medications": [order]}).to_dict()["medications"]
+    assert med.get("product_line") == line

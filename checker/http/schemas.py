@@ -72,11 +72,20 @@ class ReportMedicationSchema(Open):
     index = fields.Integer(required=True)
     input = fields.String(required=True)
     drug = fields.String(required=True, allow_none=True, metadata={"description": "Canonical id"})
+    product = fields.String(metadata={"description": "The product (strength and form) the order was read as"})
+    product_line = fields.String(
+        metadata={"description": "Product line read ('tramadol_er' for Ultram ER): its scoped rows apply"}
+    )
+    release = fields.String(metadata={"description": "immediate or extended, when the product says"})
     route = fields.String()
     dose = fields.String()
     daily_dose = fields.String()
     interval_h = fields.Float()
     prn = fields.Boolean()
+    ingredients = fields.List(
+        fields.Dict(),
+        metadata={"description": "Per active ingredient: drug id, amount per dose, per day (null: unread)"},
+    )
 
 
 class ReportSchema(Open):
