@@ -105,6 +105,28 @@ class _Amount:
     others: tuple[float, ...] = ()
 
 
+def _code_mismatch(f: Formulary, med: Medication, res: Resolved) -> tuple[str, str, str, str] | None:
+    """A code and a name that name different drugs: the code is checked (it is what an order-entry
+    system dispenses), but every check may be about the wrong drug, so it is said. A name that names
+    fewer ingredients than the code ("oxycodone" on a Percocet code) is an abbreviation, not a clash."""
+    if not (med.rxcui or med.atc) or not med.drug or med.drug.strip().isdigit():
+        return None
+    by_name = f.resolve(med.drug)
+    if by_name is None:
+        return None
+    named, coded = {d.id for d in by_name.drugs}, {d.id for d in res.drugs}
+    if named <= coded:
+        return None
+    code = f"RxCUI {med.rxcui}" if med.rxcui else f"ATC {med.atc}"
+    return (
+        "input.code_mismatch",
+        "major",
+        f"The name {med.drug!r} ({', '.join(sorted(named))}) and {code} ({', '.join(sorted(coded))}) do not "
+        "name the same drug; it was checked as the code says, so its checks may be about the wrong drug.",
+        "Confirm which drug is meant and correct the name or the code before this order is given.",
+    )
+
+
 def build_orders(med: Medication, patient: Patient, f: Formulary) -> tuple[Order, ...]:
     """One order line per active ingredient, all with the medication's index: "Norco 10/325 1-2 tabs
     q4h" is a hydrocodone and an acetaminophen line, each with its amount per dose, so daily limits,
@@ -125,6 +147,8 @@ def build_orders(med: Medication, patient: Patient, f: Formulary) -> tuple[Order
                       problems=tuple(lead), suggestions=hints),)  # fmt: skip
     lead.ids = tuple(d.id for d in res.drugs)
     if note := unknown_part(res, name):
+        lead.add(*note)
+    if note := _code_mismatch(f, med, res):
         lead.add(*note)
     if route_text is None and res.route:
         route_text = res.route

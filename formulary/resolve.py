@@ -141,8 +141,9 @@ def _family(
         return Resolved(_drugs(f, first), first, release=first.release, route=first.route)
     same = all(p.drugs == first.drugs for p in products)
     drugs = _drugs(f, first) if same else tuple({d.id: d for p in products for d in _drugs(f, p)}.values())
-    releases = {p.release for p in products}
-    return Resolved(drugs, None, products, release=releases.pop() if len(releases) == 1 else release)
+    releases, routes = {p.release for p in products}, {p.route for p in products}
+    return Resolved(drugs, None, products, release=releases.pop() if len(releases) == 1 else release,
+                    route=routes.pop() if len(routes) == 1 else None)  # "Fentora": buccal at any strength
 
 
 def _same_strengths(p: Product, strengths: tuple[Strength | None, ...]) -> bool:

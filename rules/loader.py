@@ -160,6 +160,7 @@ class OpioidsSchema(_Strict):
     mme_evidence_quote = fields.String(load_default="", validate=validate.Length(max=500))
     mme_evidence_location = fields.String(load_default="", validate=validate.Length(max=200))
     cancer_conditions = fields.List(fields.String(validate=ID), required=True)
+    left_out = fields.List(fields.String(validate=ID), load_default=list)
 
 
 def _selector(text: str, f: Formulary, where: str) -> Selector:
@@ -347,6 +348,8 @@ def load_knowledge(f: Formulary) -> Knowledge:
     bad = set(op["cancer_conditions"]) - set(f.conditions.values())
     if bad:
         raise KnowledgeError(f"opioids.toml: unknown cancer_conditions {sorted(bad)}")
+    if bad := set(op["left_out"]) - set(f.drugs):
+        raise KnowledgeError(f"opioids.toml: unknown left_out drugs {sorted(bad)}")
     return Knowledge(
         interactions=tuple(interactions),
         duplications=tuple(d for d in dups if d.id != "same_ingredient"),
@@ -359,4 +362,5 @@ def load_knowledge(f: Formulary) -> Knowledge:
         cancer_conditions=tuple(op["cancer_conditions"]),
         sources=sources,
         mme_evidence=Cited(op["mme_evidence_quote"], op["mme_evidence_location"]),
+        mme_left_out=tuple(op["left_out"]),
     )

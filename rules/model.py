@@ -159,6 +159,7 @@ class Knowledge:
     cancer_conditions: tuple[str, ...]
     sources: dict[str, Source]
     mme_evidence: Cited = Cited()  # the sentence behind the MME total (opioid_load.total)
+    mme_left_out: tuple[str, ...] = ()  # drugs the MME table leaves out by design (not "incomplete")
 
     @cached_property
     def cautions_by_key(self) -> dict[str, tuple[Caution, ...]]:

@@ -29,8 +29,12 @@ def opioid_units(ctx: Context) -> Iterator[Unit]:
 
 def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
     k, ctx, opioids = inp.knowledge, inp.ctx, inp.orders
-    parts, excluded = [], []
+    parts, excluded, left_out = [], [], []
     for o in opioids:
+        if o.drug_id in k.mme_left_out:
+            why = "not converted to MME by the CDC 2022 table (partial agonist)"
+            left_out.append({"medication": o.index, "drug": o.drug_id, "reason": why})
+            continue
         factor = next((f for f in k.mme_factors if f.drug == o.drug_id and o.route in f.routes), None)
         if factor is None:
             excluded.append(
@@ -59,12 +63,17 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
     total = round(sum(p["mme_per_day"] for p in parts), 1)
     cancer = any(c in ctx.conditions for c in k.cancer_conditions)
     evidence = {"actual": f"{num(total)} MME/day", "contributions": parts}
-    if excluded:
-        evidence["not_counted"] = excluded
+    if excluded or left_out:
+        evidence["not_counted"] = excluded + left_out
     drugs = [o.drug_id for o in opioids if o.drug_id]
     meds = [o.index for o in opioids]
     not_counted = (
         f" {len(excluded)} order(s) could not be converted and are not included." if excluded else ""
+    ) + (
+        f" {', '.join(sorted({o.drug.name for o in opioids if o.drug_id in k.mme_left_out}))} is not "
+        "converted to MME (CDC 2022 table)."
+        if left_out
+        else ""
     )
     over = next((t for t in k.mme_thresholds if total >= t.mme), None)
     if over and not cancer:
@@ -107,7 +116,7 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
         )
         return
     scope = " The CDC 2022 thresholds do not apply to cancer-related pain." if cancer and over else ""
-    told = f"Total opioid load is {num(total)} MME/day." if parts else "No opioid order could be converted."
+    told = f"Total opioid load is {num(total)} MME/day." if parts else "No opioid order is counted in MME."
     yield finding(
         "opioid_load.total",
         "opioid_load",

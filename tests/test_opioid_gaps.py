@@ -113,3 +113,38 @@ def test_scheduled_ir_oxycodone_beside_an_er_opioid_is_not_a_long_acting_duplica
     ms_contin = {"drug": "MS Contin", "dose": 15, "unit": "mg", "route": "oral", "frequency": "q12h"}
     assert "duplication.long_acting_opioid" not in findings([ms_contin, oxy("oxycodone", 5, "q6h")])
     assert "duplication.long_acting_opioid" in findings([ms_contin, oxy("OxyContin", 10)])
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        {"drug": "fentanyl", "dose": 100, "unit": "mcg", "route": "buccal", "frequency": "q4h", "prn": True},
+        {"drug": "fentanyl buccal tablet", "dose": 100, "unit": "mcg", "frequency": "q4h", "prn": True},
+        {"drug": "Fentora", "dose": 100, "unit": "mcg", "frequency": "q4h", "prn": True},
+        {"drug": "Abstral", "dose": 100, "unit": "mcg", "route": "SL", "frequency": "q4h", "prn": True},
+    ],
+)
+def test_transmucosal_fentanyl_is_not_read_as_a_patch(order):
+    """Fentora PRN for breakthrough cancer pain was "contraindicated: patches must not be used as
+    needed": a buccal order with no route known fell back to the drug's first route, transdermal."""
+    got = findings([order])
+    assert "condition.fentanyl_patch_prn" not in got
+    assert "monitoring.opioid_tolerance_before_fentanyl_patch" not in got
+    assert got["input.route_unlabelled"]["severity"] == "moderate"  # no labelled limits: said, not passed
+    assert got["opioid_load.incomplete"]["severity"] == "moderate"  # a full agonist the table cannot count
+
+
+def test_a_brand_named_without_strength_keeps_its_route():
+    from formulary import load
+
+    assert load().resolve("Fentora").route == "oral"  # buccal: an oral-route product row at every strength
+
+
+def test_buprenorphine_is_left_out_of_mme_by_design_not_as_incomplete():
+    sl = {"drug": "buprenorphine", "dose": 8, "unit": "mg", "route": "SL", "frequency": "daily"}
+    got = findings([sl, oxy("oxycodone", 5, "q6h")])
+    assert "opioid_load.incomplete" not in got
+    total = got["opioid_load.total"]
+    assert total["evidence"]["actual"] == "30 MME/day"
+    assert total["evidence"]["not_counted"][0]["drug"] == "buprenorphine"
+    assert "Buprenorphine is not converted" in total["message"]
