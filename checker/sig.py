@@ -33,8 +33,8 @@ _VOLUME = r"ml|mls|cc|millilit(?:er|re)s?"
 _COUNT = r"tabs?|tablets?|caps?|capsules?|patch(?:es)?|sprays?|puffs?|drops?|gtts?"
 _UNIT = rf"{_AMOUNT}|{_VOLUME}|{_COUNT}"
 _DOSE_RE = re.compile(
-    rf"(?<![\w.])(?:(?P<mult>\d{{1,2}}) ?[x×] ?)?(?P<a>{_NUM})(?: ?(?:-|to) ?(?P<b>{_NUM}))? ?(?P<u>{_UNIT})"
-    r"(?![a-z])"
+    rf"(?<![\w.])(?:(?P<mult>\d{{1,2}}) ?[x×] ?)?(?P<a>{_NUM})(?: ?(?:-|to|or) ?(?P<b>{_NUM}))?"
+    rf" ?(?P<u>{_UNIT})(?![a-z])"
 )
 _CONC_RE = re.compile(
     rf"(?<![\w.])(?P<a>{_NUM}) ?(?P<u>{_AMOUNT}) ?/ ?(?P<v>{_NUM})? ?(?:{_VOLUME})(?![a-z])"
@@ -64,13 +64,14 @@ _ROUTES = (
 )
 _ROUTE_RE = [(re.compile(rf"(?<![\w/])(?:{p})(?![\w])"), r) for p, r in _ROUTES]
 _PRN_RE = re.compile(r"(?<![\w])(?:prn|p\.r\.n\.|as needed|when required|as required|if needed)(?![\w])")
+_NOT_OVER = r"not to exceed|do not exceed|don'?t exceed|not exceeding|nte|no more than|not more than"
 _CAP_DAILY_RE = re.compile(
-    rf"(?:≤|<=|=<|max(?:imum)?\.?|not to exceed|nte|no more than|up to) ?(?:of )?({_NUM}) ?({_UNIT})"
+    rf"(?:≤|<=|=<|max(?:imum)?\.?|{_NOT_OVER}|up to) ?(?:of )?({_NUM}) ?({_UNIT})"
     r" ?(?:/|per|a|in|every) ?(?:day|d|24 ?h(?:ours?)?)(?![a-z])"
 )
 # "(max 8/day)": a cap with no unit is in the dose's own unit (tablets, mL, mg as the dose is written).
 _CAP_BARE_RE = re.compile(
-    rf"(?:≤|<=|=<|max(?:imum)?\.?|not to exceed|nte|no more than) ?(?:of )?({_NUM}) ?(?:/|per|a|in|every) ?"
+    rf"(?:≤|<=|=<|max(?:imum)?\.?|{_NOT_OVER}) ?(?:of )?({_NUM}) ?(?:/|per|a|in|every) ?"
     r"(?:day|d|24 ?h(?:ours?)?)(?![a-z])"
 )
 _CAP_DAYS_RE = re.compile(rf"(?:≤|<=|=<|max(?:imum)?\.?|no more than|up to) ?({_NUM}) ?days?(?![a-z])")
@@ -151,9 +152,24 @@ def canonical_unit(unit: str) -> str:
     return u
 
 
+_WORD_NUMBERS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+                 "eight": "8", "nine": "9", "ten": "10"}  # fmt: skip
+# Patient-facing sigs spell counts out ("take one tablet twice a day", "half a tablet"): a number
+# word is read only right before a dose unit, so "three times daily" stays a frequency phrase.
+_BEFORE_UNIT = rf"(?= (?:{_UNIT})(?![a-z]))"
+_WORD_NUMBER_RE = re.compile(
+    rf"(?<![\w-])({'|'.join(_WORD_NUMBERS)})"
+    rf"(?=(?: ?(?:-|to|or) ?(?:{'|'.join(_WORD_NUMBERS)}|\d{{1,2}}))? (?:{_UNIT})(?![a-z]))"
+)
+_HALF_RE = re.compile(rf"(?<![\w-])(?:one[- ]half|half(?: of)?(?: an?)?){_BEFORE_UNIT}")
+
+
 def _prepare(text: str) -> str:
     t = clean(text.translate(_SUPERSCRIPT))
     t = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", t)
+    t = _HALF_RE.sub("0.5", t)
+    t = _WORD_NUMBER_RE.sub(lambda m: _WORD_NUMBERS[m.group(1)], t)
+    t = re.sub(r"(?<![\d.])(\d{1,6}) ?(?:1/2|½)(?![\d/])", lambda m: f"{m.group(1)}.5", t)  # "1 1/2 tabs"
     t = re.sub(r"(?<![\d./])(?:1/2|½)(?![\d/])", "0.5", t)
     # "1 × 10^6 cells/kg", "1x10^6", "1e6" → a plain number (exponents bounded: no overflow)
     t = re.sub(

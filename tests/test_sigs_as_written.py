@@ -47,6 +47,17 @@ READINGS = [
     ("10 mg ac & hs", 10, None, "mg", 6, False),
     ("1 tab tds", 1, None, "tab", 8, False),
     ("½ tab po bid", 0.5, None, "tab", 12, False),
+    # counts spelled out, as patient-facing sigs write them (2026-12-07: these were "not understood")
+    ("take one tablet by mouth twice a day", 1, None, "tab", 12, False),
+    ("take two tablets by mouth four times a day", 2, None, "tab", 6, False),
+    ("one tab three times daily as needed", 1, None, "tab", 8, True),
+    ("half a tablet every morning", 0.5, None, "tab", 24, False),
+    ("one-half tab bid", 0.5, None, "tab", 12, False),
+    ("1 1/2 tabs q6h", 1.5, None, "tab", 6, False),
+    ("1½ tab q6h", 1.5, None, "tab", 6, False),
+    ("ten mL every 6 hours", 10, None, "mL", 6, False),
+    ("take one to two tablets every 4 hours as needed", 2, 1, "tab", 4, True),
+    ("1 or 2 tabs q6h", 2, 1, "tab", 6, False),
 ]
 
 
@@ -257,3 +268,15 @@ def test_every_n_hours_is_read_at_its_shortest(n, m, word):
 def test_an_unknown_word_makes_a_frequency_not_understood(known, unknown):
     """A qualifier we cannot read could change the count: never silently dropped."""
     assert parse_frequency(f"{known} {unknown}") is None
+
+
+def test_a_spelled_out_count_reaches_the_daily_limit():
+    """Before 2026-12-07, "take three tablets four times a day" was not understood and the order was
+    checked as one tablet a day (the count was a moderate `input.sig_unparsed`, the total 500 mg)."""
+    from checker import check
+
+    order = {"drug": "acetaminophen 500 mg tablet", "sig": "take three tablets by mouth four times a day"}
+    report = check({"medications": [order]}).to_dict()
+    codes = {f["code"]: f for f in report["findings"]}
+    assert codes["dose.daily_max"]["evidence"]["actual"] == "6 g/day"
+    assert "input.sig_unparsed" not in codes and "input.count_assumed" not in codes
