@@ -46,6 +46,7 @@ _PHRASES: tuple[tuple[str, str, float | None], ...] = (
     (rf"once {_PER}week(?:ly)?|weekly|every week|q ?wk|q ?week|per week|wk", "n", 168.0),
     (r"every other week|every (?:2nd|second) week|fortnightly", "n", 336.0),
     (r"biweekly", "n", 84.0),  # twice a week or every two weeks: the more frequent is checked
+    (r"t\.?i\.?w\.?|m-?w-?f|mon ?/ ?wed ?/ ?fri", "n", 56.0),  # three times a week
     (rf"once {_PER}month(?:ly)?|monthly|every month|q ?month|per month|mo", "n", 720.0),
     (rf"once {_PER}year(?:ly)?|yearly|annually|annual|every year|q ?year|per year", "n", 8760.0),
     (r"every hour|per hour|hourly|q ?h(?:our|r)?", "n", 1.0),
@@ -57,6 +58,8 @@ _PHRASES: tuple[tuple[str, str, float | None], ...] = (
     (r"a\.?c\.?|p\.?c\.?|(?:with|before|after) (?:each |a )?(?:meals?|food|breakfast|lunch|dinner|supper)",
      "meals", None),
     (r"on an empty stomach|with (?:a )?(?:glass of )?water|with (?:a )?snack|with milk", "mod", None),
+    # "q4h while awake" is checked as q4h: the most the order allows, so a cap never hides a dose
+    (r"while awake|(?:a)?round the clock|a\.?t\.?c\.?", "mod", None),
 )
 _SIMPLE = "|".join(f"(?P<k{i}>{p})" for i, (p, _, _) in enumerate(_PHRASES))
 _KINDS = tuple((k, h) for _, k, h in _PHRASES)
