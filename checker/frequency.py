@@ -15,6 +15,7 @@ work is linear in the length of the text.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -84,11 +85,21 @@ class Frequency:
     text: str
     interval_h: float | None
     prn: bool = False
+    # Separate schedules added up ("q12h and q4h prn") repeat on average every 3 h, which counts the
+    # doses of a day right but is no gap any dose is given at: the interval rules check the
+    # shortest interval a part states instead. None when that is `interval_h` ("qam and qhs").
+    shortest_h: float | None = None
 
     @property
     def doses_per_day(self) -> float:
         """Doses in 24 hours at the most frequent use the order allows (a single dose counts 1)."""
         return 1.0 if self.interval_h is None else 24.0 / self.interval_h
+
+
+def shortest_of(intervals: Iterable[float]) -> float | None:
+    """The shortest of the intervals of schedules added up, when they differ (else None)."""
+    hours = {round(h, 9) for h in intervals}
+    return min(hours) if len(hours) > 1 else None
 
 
 def clean(text: str) -> str:
@@ -140,6 +151,7 @@ def parse_frequency(text: str) -> Frequency | None:
     if len(t) > MAX_CHARS:
         return None  # no frequency is written in this many words
     total, prn, single = 0.0, False, False
+    rates: list[float] = []
     for part in _SEP.split(t):
         got = _part_rate(part) if part else (None, False, False)
         if got is None:
@@ -148,10 +160,11 @@ def parse_frequency(text: str) -> Frequency | None:
         prn = prn or p
         if rate is not None:
             total += rate
+            rates.append(rate)
         elif doses:
             single = True
-    if total > 0:
-        return Frequency(text, round(1.0 / total, 9), prn)  # 1/(1/49) is not 49 in floating point
+    if total > 0:  # 1/(1/49) is not 49 in floating point: rounded
+        return Frequency(text, round(1.0 / total, 9), prn, shortest_of(1.0 / r for r in rates))
     if single:
         return Frequency(text, None, prn)
     return None

@@ -66,7 +66,10 @@ class Order:
 
     @property
     def interval_h(self) -> float | None:
-        return self.frequency.interval_h if self.frequency else None
+        """The interval the interval rules check: for schedules added up with different intervals,
+        the shortest of them (`Frequency.shortest_h`), not their average."""
+        f = self.frequency
+        return None if f is None else f.shortest_h or f.interval_h
 
     @property
     def scheduled(self) -> bool:

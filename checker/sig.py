@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from checker.frequency import PHRASE_RE, Frequency, clean, parse_frequency
+from checker.frequency import PHRASE_RE, Frequency, clean, parse_frequency, shortest_of
 from formulary.units import UnitError, conversion_factor
 
 _SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
@@ -275,7 +275,8 @@ def _concurrent(part: str) -> tuple[Phase, str, float] | None:
     daily = sum(a * 24.0 / h for a, h in zip(amounts, intervals, strict=True))
     top = replace(dosed[0][0], dose=max(amounts), unit=unit)
     route = next((ph.route for ph, _ in dosed if ph.route), None)
-    merged = replace(top, route=route, frequency=Frequency(part.strip(), round(1.0 / rate, 9)), dose_low=None)
+    often = Frequency(part.strip(), round(1.0 / rate, 9), shortest_h=shortest_of(intervals))
+    merged = replace(top, route=route, frequency=often, dose_low=None)
     return merged, " ".join(rest for _, rest in parsed), daily
 
 

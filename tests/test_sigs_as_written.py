@@ -282,3 +282,22 @@ def test_a_spelled_out_count_reaches_the_daily_limit():
     codes = {f["code"]: f for f in report["findings"]}
     assert codes["dose.daily_max"]["evidence"]["actual"] == "6 g/day"
     assert "input.sig_unparsed" not in codes and "input.count_assumed" not in codes
+
+
+def test_schedules_added_up_are_interval_checked_at_their_shortest_part_not_their_average():
+    """"15 mg q12h and 5 mg q4h prn" is 8 doses a day (every 3 h on average) but no dose is given
+    3 h after another by order: it was flagged "every 3 h; the shortest labelled interval is 4 h"."""
+    from checker import check
+
+    for order in (
+        {"drug": "morphine", "sig": "15 mg po q12h and 5 mg q4h prn"},
+        {"drug": "morphine", "dose": 5, "unit": "mg", "route": "oral", "frequency": "q12h and q4h"},
+    ):
+        report = check({"medications": [order]}).to_dict()
+        assert report["medications"][0]["interval_h"] == 4
+        assert "dose.interval_min" not in {f["code"] for f in report["findings"]}
+    twice = check({"medications": [{"drug": "morphine", "sig": "15 mg po qam and 15 mg qhs"}]}).to_dict()
+    [med] = twice["medications"]
+    assert med["interval_h"] == 12 and med["daily_dose"] == "30 mg/day"
+    doubled = check({"medications": [{"drug": "morphine", "sig": "5 mg po q4h and 5 mg q4h prn"}]}).to_dict()
+    assert "dose.interval_min" in {f["code"] for f in doubled["findings"]}  # two q4h schedules: every 2 h
