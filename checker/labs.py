@@ -22,13 +22,17 @@ class Lab:
     molar_factor: float | None = None  # canonical units per mmol/L
     low: float = 0.0
     high: float = float("inf")
+    bare_min: float = 0.0  # a number without a unit below this could be SI: refused, not guessed
 
 
 # Creatinine: 1 mg/dL = 88.42 umol/L. Calcium: 1 mmol/L = 4.008 mg/dL. Haemoglobin: 1 mmol/L
 # (Fe4 monomer basis) = 1.611 g/dL.
 LABS = {
     "serum_creatinine": Lab("serum_creatinine", "mg/dL", molar_factor=1000 / 88.42, high=30),
-    "serum_calcium": Lab("serum_calcium", "mg/dL", molar_factor=4.008, high=25),
+    # A bare 2.3 is a normal calcium in mmol/L and a lethal one in mg/dL: read as mg/dL it raised a
+    # false "hypocalcaemia, contraindicated" and hid hypercalcaemia (3.2 mmol/L read as 3.2 mg/dL).
+    # Below 5 (20 mg/dL in mmol/L, 5 mg/dL critical) a number without its unit is refused.
+    "serum_calcium": Lab("serum_calcium", "mg/dL", molar_factor=4.008, high=25, bare_min=5.0),
     "albumin": Lab("albumin", "g/dL", high=10),
     "platelets": Lab("platelets", "10^9/L", high=5000),
     "anc": Lab("anc", "10^9/L", high=500),
@@ -72,6 +76,10 @@ def parse_lab(name: str, value: object) -> float:
         raise ValueError(f"expected a value with its unit, e.g. '1.2 {lab.unit}'")
     if not math.isfinite(number):
         raise ValueError("the number is not finite")
+    if not unit and number < lab.bare_min:
+        raise ValueError(
+            f"{number:g} has no unit and could be mmol/L or {lab.unit}: give it, e.g. '{number:g} mmol/L'"
+        )
     if not unit:
         result = number
     else:

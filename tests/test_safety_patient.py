@@ -152,6 +152,22 @@ def test_count_labs_still_read(text):
     assert parse_lab("platelets", text) == pytest.approx(140)
 
 
+@pytest.mark.parametrize("value", [2.3, "2.3", "3.2", 4.5, "1.9"])
+def test_a_calcium_without_its_unit_that_could_be_mmol_is_refused_naming_the_field(value):
+    """A bare 2.3 (normal in mmol/L) was read as 2.3 mg/dL: a false "hypocalcaemia: contraindicated"
+    on denosumab, and a bare 3.2 (hypercalcaemia in mmol/L) hid the hypercalcaemia caution."""
+    assert list(_errors(_patient(serum_calcium=value))) == ["patient.serum_calcium"]
+    with pytest.raises(ValueError, match="mmol/L"):
+        parse_lab("serum_calcium", value)
+
+
+@pytest.mark.parametrize(
+    ("value", "mg_dl"), [(9.2, 9.2), ("9.2", 9.2), ("2.3 mmol/L", 9.2184), ("6 mg/dL", 6)]
+)
+def test_a_calcium_that_can_only_be_mg_dl_or_says_its_unit_still_reads(value, mg_dl):
+    assert parse_lab("serum_calcium", value) == pytest.approx(mg_dl)
+
+
 # --- patient fields as people write them ---------------------------------------------------
 
 
