@@ -307,7 +307,9 @@ def _route(
         problems.add(
             "input.route_unlabelled",
             "moderate" if checkable else "info",
-            f"{drug.name} has no labelled {route} route; its dose limits could not be applied.",
+            f"{drug.name} has no labelled {route} route"
+            f"{f' (written {route_text!r})' if route_text and route_text.strip().lower() != route else ''}; "
+            "its dose limits could not be applied.",
             "Confirm the route and product.",
         )
     return route
