@@ -166,7 +166,10 @@ _HALF_RE = re.compile(rf"(?<![\w-])(?:one[- ]half|half(?: of)?(?: an?)?){_BEFORE
 
 def _prepare(text: str) -> str:
     t = clean(text.translate(_SUPERSCRIPT))
-    t = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", t)
+    t = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", t)  # "1,000 mg"
+    # A decimal comma ("0,5 mg", "2,5 mg" as European systems write them) was read as "5 mg", ten
+    # times the dose; one or two digits after the comma are decimals (three are thousands, above).
+    t = re.sub(r"(?<![\d.,])(\d{1,6}),(\d{1,2})(?![\d,])", r"\1.\2", t)
     t = _HALF_RE.sub("0.5", t)
     t = _WORD_NUMBER_RE.sub(lambda m: _WORD_NUMBERS[m.group(1)], t)
     t = re.sub(r"(?<![\d.])(\d{1,6}) ?(?:1/2|½)(?![\d/])", lambda m: f"{m.group(1)}.5", t)  # "1 1/2 tabs"

@@ -58,6 +58,10 @@ READINGS = [
     ("ten mL every 6 hours", 10, None, "mL", 6, False),
     ("take one to two tablets every 4 hours as needed", 2, 1, "tab", 4, True),
     ("1 or 2 tabs q6h", 2, 1, "tab", 6, False),
+    # a decimal comma, as European systems write doses ("0,5 mg" was read as 5 mg)
+    ("0,5 mg IV q3h", 0.5, None, "mg", 3, False),
+    ("2,5 mg po bid", 2.5, None, "mg", 12, False),
+    ("1,000 mg po q6h", 1000, None, "mg", 6, False),
 ]
 
 
