@@ -9,6 +9,7 @@ So validation costs at most a few microseconds per field whatever a client sends
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate
@@ -42,6 +43,19 @@ class Text(fields.String):
         if not readable(out):
             raise ValidationError("Not valid Unicode text (a lone surrogate).")
         return out
+
+
+class UnitText(Text):
+    """A dose unit as order-entry systems write it, made plain: "tablet(s)" is tablets and "mg/dose"
+    is mg (every dose is per dose). Left as written, the plural marker and the redundant "per dose"
+    made the unit unreadable and the dose unchecked."""
+
+    _PLURAL = re.compile(r"\(s\)$", re.IGNORECASE)
+    _PER_DOSE = re.compile(r" ?(?:/|per) ?dose$", re.IGNORECASE)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        out = super()._deserialize(value, attr, data, **kwargs).strip()
+        return self._PER_DOSE.sub("", self._PLURAL.sub("s", out)) or out
 
 
 def _as_list(v: Any) -> list[Any]:

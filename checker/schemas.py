@@ -28,6 +28,7 @@ from checker.fields import (
     LabField,
     SexField,
     Text,
+    UnitText,
 )
 from checker.model import Medication, Patient, Regimen
 from formulary.unit_text import MAX_UNIT_LENGTH
@@ -144,12 +145,12 @@ class MedicationSchema(Strict):
     rxcui = Text(10, validate=validate.Regexp(r"^[0-9]{1,10}$"), allow_none=True)
     atc = Text(7, validate=validate.Regexp(r"^[A-Za-z][0-9]{2}[A-Za-z]{0,2}[0-9]{0,2}$"), allow_none=True)
     dose = DoseField(allow_none=True)
-    unit = Text(MAX_UNIT_LENGTH, allow_none=True)
+    unit = UnitText(MAX_UNIT_LENGTH, allow_none=True)
     route = Text(MAX_ROUTE, allow_none=True)
     frequency = Text(MAX_FREQUENCY, allow_none=True)
     prn = FlagField(allow_none=True)
     max_daily_dose = FiniteFloat(validate=validate.Range(0, min_inclusive=False), allow_none=True)
-    max_daily_unit = Text(MAX_UNIT_LENGTH, allow_none=True)
+    max_daily_unit = UnitText(MAX_UNIT_LENGTH, allow_none=True)
     duration_days = FiniteFloat(validate=validate.Range(0, 36500, min_inclusive=False), allow_none=True)
     dose_number = Count(validate=validate.Range(1, 10000), allow_none=True)
     start_date = BoundedDate(allow_none=True)

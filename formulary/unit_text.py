@@ -28,7 +28,7 @@ _MAX_SCALE_EXPONENT = 18
 
 # Whole-word spellings, matched case-insensitively: clinical spellings → pint names.
 ALIASES = {
-    "mg": "mg", "milligram": "mg", "milligrams": "mg",
+    "mg": "mg", "milligram": "mg", "milligrams": "mg", "mgs": "mg", "mcgs": "ug", "gms": "g", "mls": "mL",
     "g": "g", "gm": "g", "gram": "g", "grams": "g",
     "kg": "kg", "kilogram": "kg", "kilograms": "kg",
     "mcg": "ug", "ug": "ug", "µg": "ug", "μg": "ug", "microgram": "ug", "micrograms": "ug",

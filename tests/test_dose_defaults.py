@@ -54,3 +54,21 @@ def test_missing_dose_or_frequency_on_a_drug_with_limits_is_more_than_info():
     assert codes(report({"drug": "acetaminophen"}))["input.dose_missing"]["severity"] == "minor"
     r = codes(report({"drug": "acetaminophen", "dose": 1, "unit": "g"}))
     assert r["input.frequency_missing"]["severity"] == "minor"
+
+
+@pytest.mark.parametrize(
+    ("drug", "dose", "unit", "amounts"),
+    [
+        ("Norco 5/325", 2, "tab(s)", ["10 mg", "650 mg"]),
+        ("Norco 5/325", 2, "Tablet(s)", ["10 mg", "650 mg"]),
+        ("acetaminophen", 1000, "mg/dose", ["1 g"]),
+        ("acetaminophen", 1000, "MG PER DOSE", ["1 g"]),
+        ("acetaminophen", 1000, "mgs", ["1 g"]),
+    ],
+)
+def test_units_as_order_entry_writes_them(drug, dose, unit, amounts):
+    """"tablet(s)" and "mg/dose" made the unit unreadable: the dose went unchecked (a major
+    `unit.wrong_kind` or a moderate `input.product_dose`)."""
+    r = report({"drug": drug, "dose": dose, "unit": unit, "route": "oral", "frequency": "q6h"})
+    assert [i["amount"] for i in r["medications"][0]["ingredients"]] == amounts
+    assert not [f for f in r["findings"] if f["category"] in ("unit", "input")]
