@@ -299,8 +299,17 @@ def _route(
         )
     if route is None and drug.routes:
         if route_text is None and len(drug.routes) > 1 and checkable:
+            # An opioid's limits and MME factor differ by route (IV hydromorphone is about five times
+            # oral): assuming one could change the dose judged, so it is more than info.
+            opioid = "opioid" in drug.classes
             problems.add(
-                "input.route_assumed", "info", f"No route given for {drug.name}; checked as {drug.routes[0]}."
+                "input.route_assumed",
+                "minor" if opioid else "info",
+                f"No route given for {drug.name}; its dose limits and opioid load were judged for the "
+                f"{drug.routes[0]} route."
+                if opioid
+                else f"No route given for {drug.name}; checked as {drug.routes[0]}.",
+                "Give the route: an opioid's limits and equivalence differ by route." if opioid else "",
             )
         return drug.routes[0]
     if route not in drug.routes:

@@ -148,3 +148,13 @@ def test_buprenorphine_is_left_out_of_mme_by_design_not_as_incomplete():
     assert total["evidence"]["actual"] == "30 MME/day"
     assert total["evidence"]["not_counted"][0]["drug"] == "buprenorphine"
     assert "Buprenorphine is not converted" in total["message"]
+
+
+def test_an_opioid_without_a_route_is_more_than_info():
+    """IV hydromorphone is about five times oral: an opioid checked on an assumed route could be
+    judged on the wrong limits and the wrong MME factor, so the assumption is a minor finding."""
+    got = findings([{"drug": "hydromorphone", "dose": 2, "unit": "mg", "frequency": "q4h"}])
+    assumed = got["input.route_assumed"]
+    assert assumed["severity"] == "minor" and "oral route" in assumed["message"]
+    plain = findings([{"drug": "acetaminophen", "dose": 1, "unit": "g", "frequency": "q6h"}])
+    assert plain["input.route_assumed"]["severity"] == "info"
