@@ -48,6 +48,7 @@ _PHRASES: tuple[tuple[str, str, float | None], ...] = (
     (r"every other week|every (?:2nd|second) week|fortnightly", "n", 336.0),
     (r"biweekly", "n", 84.0),  # twice a week or every two weeks: the more frequent is checked
     (r"t\.?i\.?w\.?|m-?w-?f|mon ?/ ?wed ?/ ?fri", "n", 56.0),  # three times a week
+    (r"tue ?/ ?thu", "n", 84.0),  # twice a week
     (rf"once {_PER}month(?:ly)?|monthly|every month|q ?month|per month|mo", "n", 720.0),
     (rf"once {_PER}year(?:ly)?|yearly|annually|annual|every year|q ?year|per year", "n", 8760.0),
     (r"every hour|per hour|hourly|q ?h(?:our|r)?", "n", 1.0),
@@ -102,10 +103,24 @@ def shortest_of(intervals: Iterable[float]) -> float | None:
     return min(hours) if len(hours) > 1 else None
 
 
+_DAY_SEP = r"(?:, ?| ?/ ?| and | & | )"
+# Days of the week written out ("Mon, Wed and Fri", "Tuesday/Thursday") become one token before
+# the text is split at "and" and commas into separate administrations.
+_WEEKDAYS = (
+    (re.compile(rf"(?<![a-z])mon(?:day)?s?{_DAY_SEP}wed(?:nesday)?s?{_DAY_SEP}fri(?:day)?s?(?![a-z])"),
+     "mon/wed/fri"),
+    (re.compile(rf"(?<![a-z])tue(?:s(?:day)?)?s?{_DAY_SEP}thu(?:r(?:s(?:day)?)?)?s?(?![a-z])"), "tue/thu"),
+)  # fmt: skip
+
+
 def clean(text: str) -> str:
-    """Lower case, dashes unified, whitespace collapsed (the precondition of every pattern here)."""
-    t = text.lower().replace("–", "-").replace("—", "-").replace("×", "x")
-    return " ".join(t.split())
+    """Lower case, dashes unified, whitespace collapsed (the precondition of every pattern here),
+    weekdays of a weekly schedule joined into one word."""
+    t = " ".join(text.lower().replace("–", "-").replace("—", "-").replace("×", "x").split())
+    if "mon" in t or "tue" in t:
+        for rx, joined in _WEEKDAYS:
+            t = rx.sub(joined, t)
+    return t
 
 
 def _rate(m: re.Match[str]) -> tuple[str, float | None]:

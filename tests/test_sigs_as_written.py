@@ -112,7 +112,8 @@ def test_gm_is_grams():
     ("frequency", "interval", "prn"),
     [("TID PRN", 8, True), ("q3h PRN", 3, True), ("BID with meals", 12, False), ("q4-6h prn", 4, True),
      ("once yearly", 8760, False), ("QAM and QHS", 12, False), ("Q4H", 4, False),
-     ("TIW", 56, False), ("MWF", 56, False), ("Mon/Wed/Fri", 56, False),
+     ("TIW", 56, False), ("MWF", 56, False), ("Mon/Wed/Fri", 56, False), ("Mon, Wed, Fri", 56, False),
+     ("Mondays, Wednesdays and Fridays", 56, False), ("Tue/Thu", 84, False), ("Tues and Thurs", 84, False),
      ("q4h while awake", 4, False), ("q6h ATC", 6, False), ("every 8 hours around the clock", 8, False)],
 )  # fmt: skip
 def test_structured_frequency_with_qualifiers(frequency, interval, prn):
