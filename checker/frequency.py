@@ -57,6 +57,9 @@ _PHRASES: tuple[tuple[str, str, float | None], ...] = (
     (r"q\.? ?a\.?m\.?|q\.? ?p\.?m\.?|q\.? ?h\.?s\.?|h\.?s\.?|q ?night|at bedtime|bedtime|before bed"
      r"|at bed|bed|nightly|at night|every (?:night|morning|evening)|in the (?:morning|evening)"
      r"|(?:each|every) (?:am|pm)|qn|mane|nocte|morning|evening|at noon|noon|a\.?m\.?|p\.?m\.?", "slot", None),
+    # clock times, one administration each: "at 8am and 8pm", "08:00 and 20:00"
+    (r"(?:at )?(?:1[0-2]|0?[1-9])(?::[0-5]\d)? ?(?:a\.?m\.?|p\.?m\.?)|(?:at )?(?:[01]?\d|2[0-3]):[0-5]\d",
+     "slot", None),
     (r"a\.?c\.?|p\.?c\.?|(?:with|before|after) (?:each |a )?(?:meals?|food|breakfast|lunch|dinner|supper)",
      "meals", None),
     (r"on an empty stomach|with (?:a )?(?:glass of )?water|with (?:a )?snack|with milk", "mod", None),

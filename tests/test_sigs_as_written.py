@@ -114,6 +114,7 @@ def test_gm_is_grams():
      ("once yearly", 8760, False), ("QAM and QHS", 12, False), ("Q4H", 4, False),
      ("TIW", 56, False), ("MWF", 56, False), ("Mon/Wed/Fri", 56, False), ("Mon, Wed, Fri", 56, False),
      ("Mondays, Wednesdays and Fridays", 56, False), ("Tue/Thu", 84, False), ("Tues and Thurs", 84, False),
+     ("at 8am and 8pm", 12, False), ("08:00 and 20:00", 12, False), ("at 9 am, 1 pm and 6 pm", 8, False),
      ("q4h while awake", 4, False), ("q6h ATC", 6, False), ("every 8 hours around the clock", 8, False)],
 )  # fmt: skip
 def test_structured_frequency_with_qualifiers(frequency, interval, prn):
