@@ -70,15 +70,18 @@ _SIMPLE = "|".join(f"(?P<k{i}>{p})" for i, (p, _, _) in enumerate(_PHRASES))
 _KINDS = tuple((k, h) for _, k, h in _PHRASES)
 # q4h, q 4-6 h, every 4 to 6 hours, every 3-4 weeks, q72h, every 12 months
 _EVERY = rf"(?P<every>(?:q|every|each) ?{_N}(?: ?(?:-|to) ?{_N})? ?(?P<eu>{_UNIT_ALT})\.?)"
+# Counts as words, for "three times daily" here and "take one tablet" in sigs (checker.sig).
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                "nine": 9, "ten": 10}  # fmt: skip
 # 3 times daily, 2x/day, 3x weekly, twice weekly, five times a day
 _TIMES = (
-    r"(?P<times>(?:(?<![\d.])(?P<tn>\d{1,3}|one|two|three|four|five|six) ?(?:x|times)|(?P<tw>twice|thrice))"
+    rf"(?P<times>(?:(?<![\d.])(?P<tn>\d{{1,3}}|{'|'.join(NUMBER_WORDS)}) ?(?:x|times)|(?P<tw>twice|thrice))"
     rf" ?{_PER}(?P<tp>day|daily|d|week|weekly|wk|month|monthly|year|yearly))"
 )
 PHRASE = rf"(?:{_EVERY}|{_TIMES}|{_SIMPLE})(?![a-z\d])"
 PHRASE_RE = re.compile(rf"(?<![a-z\d]){PHRASE}")
 _TOKEN_RE = re.compile(rf"{PHRASE}|(?P<other>\S+)")
-_TIMES_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "twice": 2, "thrice": 3}
+_TIMES_WORDS = {**NUMBER_WORDS, "twice": 2, "thrice": 3}
 _SEP = re.compile(r" ?(?:\band\b|&|\+|,|;) ?")
 
 

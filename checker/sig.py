@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from checker.frequency import PHRASE_RE, Frequency, clean, parse_frequency, shortest_of
+from checker.frequency import NUMBER_WORDS, PHRASE_RE, Frequency, clean, parse_frequency, shortest_of
 from formulary.units import UnitError, conversion_factor
 
 _SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
@@ -152,14 +152,12 @@ def canonical_unit(unit: str) -> str:
     return u
 
 
-_WORD_NUMBERS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-                 "eight": "8", "nine": "9", "ten": "10"}  # fmt: skip
 # Patient-facing sigs spell counts out ("take one tablet twice a day", "half a tablet"): a number
 # word is read only right before a dose unit, so "three times daily" stays a frequency phrase.
 _BEFORE_UNIT = rf"(?= (?:{_UNIT})(?![a-z]))"
 _WORD_NUMBER_RE = re.compile(
-    rf"(?<![\w-])({'|'.join(_WORD_NUMBERS)})"
-    rf"(?=(?: ?(?:-|to|or) ?(?:{'|'.join(_WORD_NUMBERS)}|\d{{1,2}}))? (?:{_UNIT})(?![a-z]))"
+    rf"(?<![\w-])({'|'.join(NUMBER_WORDS)})"
+    rf"(?=(?: ?(?:-|to|or) ?(?:{'|'.join(NUMBER_WORDS)}|\d{{1,2}}))? (?:{_UNIT})(?![a-z]))"
 )
 _HALF_RE = re.compile(rf"(?<![\w-])(?:one[- ]half|half(?: of)?(?: an?)?){_BEFORE_UNIT}")
 
@@ -171,7 +169,7 @@ def _prepare(text: str) -> str:
     # times the dose; one or two digits after the comma are decimals (three are thousands, above).
     t = re.sub(r"(?<![\d.,])(\d{1,6}),(\d{1,2})(?![\d,])", r"\1.\2", t)
     t = _HALF_RE.sub("0.5", t)
-    t = _WORD_NUMBER_RE.sub(lambda m: _WORD_NUMBERS[m.group(1)], t)
+    t = _WORD_NUMBER_RE.sub(lambda m: str(NUMBER_WORDS[m.group(1)]), t)
     t = re.sub(r"(?<![\d.])(\d{1,6}) ?(?:1/2|½)(?![\d/])", lambda m: f"{m.group(1)}.5", t)  # "1 1/2 tabs"
     t = re.sub(r"(?<![\d./])(?:1/2|½)(?![\d/])", "0.5", t)
     # "1 × 10^6 cells/kg", "1x10^6", "1e6" → a plain number (exponents bounded: no overflow)

@@ -30,10 +30,12 @@ def opioid_units(ctx: Context) -> Iterator[Unit]:
 def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
     k, ctx, opioids = inp.knowledge, inp.ctx, inp.orders
     parts, excluded, left_out = [], [], []
+    left_names: set[str] = set()
     for o in opioids:
         if o.drug_id in k.mme_left_out:
             why = "not converted to MME by the CDC 2022 table (partial agonist)"
             left_out.append({"medication": o.index, "drug": o.drug_id, "reason": why})
+            left_names.add(o.drug.name)
             continue
         factor = next((f for f in k.mme_factors if f.drug == o.drug_id and o.route in f.routes), None)
         if factor is None:
@@ -70,8 +72,7 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
     not_counted = (
         f" {len(excluded)} order(s) could not be converted and are not included." if excluded else ""
     ) + (
-        f" {', '.join(sorted({o.drug.name for o in opioids if o.drug_id in k.mme_left_out}))} is not "
-        "converted to MME (CDC 2022 table)."
+        f" {', '.join(sorted(left_names))} is not converted to MME (CDC 2022 table)."
         if left_out
         else ""
     )
