@@ -227,6 +227,17 @@ def _line(med: Medication, patient: Patient, f: Formulary, drug: Drug, part: int
             daily, capped = cap, True
     duration = med.duration_days if med.duration_days is not None else (sig.duration_days if sig else None)
     release = res.product.release if res.product else res.release
+    if sig and sig.release and release != sig.release:
+        if release is None:
+            release = sig.release  # "morphine" with "30 mg q12h ER": the sig names the release
+        elif part == 0:
+            problems.add(
+                "input.release_conflict",
+                "moderate",
+                f"The sig for {label_of(res, name)} says {sig.release}-release, but the product ordered is "
+                f"{release}-release; it was checked as {release}-release.",
+                "Confirm which product is meant and correct the order.",
+            )
     return Order(
         index=med.index,
         input=name,

@@ -136,6 +136,7 @@ class Sig:
     course_doses: int | None = None
     unparsed: tuple[str, ...] = field(default=())
     dose_unparsed: tuple[str, ...] = field(default=())
+    release: str | None = None  # "extended" for "30 mg PO q12h ER": the limits and classes follow it
 
     @property
     def understood(self) -> bool:
@@ -281,6 +282,14 @@ def _concurrent(part: str) -> tuple[Phase, str, float] | None:
     return merged, " ".join(rest for _, rest in parsed), daily
 
 
+# A release word in a sig ("30 mg PO q12h ER"): the short forms a prescriber writes after a dose,
+# not the name-only ones ("PR" is per rectum in a sig, "Cr" creatinine; "LA" and "MR" are rare).
+_RELEASE_RE = re.compile(
+    r"\b(?:(immediate[- ]release|ir|short[- ]acting)|extended[- ]release|controlled[- ]release|"
+    r"sustained[- ]release|long[- ]acting|er|xr|xl|sr)\b"
+)
+
+
 @lru_cache(maxsize=8192)
 def parse_sig(text: str) -> Sig:
     """Parse a sig. Pure and cached: the batch audit parses each distinct text once."""
@@ -319,6 +328,10 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
     if m := _COURSE_RE.search(t):
         course = int(float(m.group(1)))
         t = _cut(t, m.span())
+    release = None
+    if m := _RELEASE_RE.search(t):
+        release = "immediate" if m.group(1) else "extended"
+        t = _cut(t, m.span())
     t = _INFUSION_RE.sub(" ", t)
     t = _PAREN_RE.sub(" ", t)  # instructions in brackets ("upright 30 min") are not dosing
     phases: list[Phase] = []
@@ -354,6 +367,7 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
         course_doses=course,
         unparsed=tuple(leftovers),
         dose_unparsed=relevant,
+        release=release,
     )
 
 

@@ -96,6 +96,22 @@ class Context:
         return tuple(c for c in self.patient.conditions if key(c) not in self.formulary.conditions)
 
     @cached_property
+    def unused_conditions(self) -> tuple[str, ...]:
+        """Conditions the vocabulary understands but no rule of this knowledge reads ("falls"): the
+        patient is not checked against them, and the report must say so, not pass them in silence."""
+        f, read = self.formulary, conditions_read(self.formulary, self.knowledge)
+        return tuple(c for c in self.patient.conditions if f.conditions.get(key(c), "") not in read | {""})
+
+    @cached_property
+    def pregnant(self) -> bool | None:
+        """Pregnancy as the rules judge it: the `pregnant` field; when it is not given, a problem list
+        naming pregnancy (order entry often sends only the conditions). A field given wins: a problem
+        list keeps a pregnancy long after the delivery."""
+        if self.patient.pregnant is not None:
+            return self.patient.pregnant
+        return True if PREGNANCY in self.conditions else None
+
+    @cached_property
     def crcl(self) -> tuple[float | None, bool]:
         """CrCl in mL/min and whether it was estimated (Cockcroft-Gault) rather than given. Rules
         judge renal function by `renal`, which falls back to eGFR."""
@@ -161,6 +177,43 @@ def line_tags(drug_id: str | None, classes: frozenset[str]) -> frozenset[str]:
     return frozenset((f"drug:{drug_id}", *(f"class:{c}" for c in classes)))
 
 
+PREGNANCY = "pregnancy"  # the vocabulary's condition that also answers the rules' pregnancy bands
+_READ: dict[tuple[int, int], tuple[object, object, frozenset[str]]] = {}
+
+
+def conditions_read(f: Formulary, k: Knowledge) -> frozenset[str]:
+    """Every condition some rule reads: in any `When` of the formulary or the rule knowledge (found by
+    walking them, so a new table or row is counted with no edit here), the cancer conditions of the
+    opioid load, and pregnancy when a band reads pregnancy status. Kept per (formulary, knowledge)."""
+    hit = _READ.get((id(f), id(k)))
+    if hit is None or hit[0] is not f or hit[1] is not k:
+        found: set[str] = set(k.cancer_conditions)
+        seen: set[int] = set()
+
+        def walk(x: object) -> None:
+            if isinstance(x, (str, int, float, bool)) or x is None or id(x) in seen:
+                return
+            seen.add(id(x))
+            if isinstance(x, When):
+                found.update(x.conditions)
+                if x.pregnant is not None:
+                    found.add(PREGNANCY)
+            elif isinstance(x, dict):
+                for v in x.values():
+                    walk(v)
+            elif isinstance(x, (list, tuple, set, frozenset)):
+                for v in x:
+                    walk(v)
+            elif hasattr(x, "__dataclass_fields__"):
+                for name in x.__dataclass_fields__:
+                    walk(getattr(x, name, None))
+
+        walk(f)
+        walk(k)
+        hit = _READ[(id(f), id(k))] = (f, k, frozenset(found))
+    return hit[2]
+
+
 def _loaded_knowledge() -> Knowledge:
     """The process's rule knowledge, for a Context built without one (patient facts only)."""
     from rules.knowledge import knowledge
@@ -204,6 +257,8 @@ class Facts(Protocol):
     def conditions(self) -> frozenset[str]: ...
     @property
     def corrected_calcium(self) -> float | None: ...
+    @property
+    def pregnant(self) -> bool | None: ...
 
 
 class RuleContext(Facts, Protocol):
@@ -267,8 +322,7 @@ def facets(when: When) -> tuple[Facet, ...]:
         out.append(("opioid tolerance", lambda c: None if c.patient.opioid_tolerant is None
                     else c.patient.opioid_tolerant == w.opioid_tolerant))  # fmt: skip
     if w.pregnant is not None:
-        out.append(("pregnancy status", lambda c: None if c.patient.pregnant is None
-                    else c.patient.pregnant == w.pregnant))  # fmt: skip
+        out.append(("pregnancy status", lambda c: None if c.pregnant is None else c.pregnant == w.pregnant))
     if w.albumin_known is not None:  # always answerable: albumin is given or it is not
         out.append(("albumin", lambda c: (c.patient.albumin_g_dl is not None) == w.albumin_known))
     labs: tuple[tuple[str, Callable[[Facts], float | None], tuple[float | None, ...]], ...] = (

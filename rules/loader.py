@@ -127,6 +127,7 @@ class CheckSchema(Evidence):
     needs = fields.List(fields.String(validate=validate.OneOf(NEEDS)), load_default=list)
     with_drugs = fields.List(fields.String(validate=_SEL), load_default=list)
     unless = fields.Nested(WhenSchema)  # patients the check is not for (hypercalcaemia: no calcium advice)
+    when = fields.Nested(WhenSchema)  # the only patients it is for (liver disease: the grade is needed)
     severity = fields.String(required=True, validate=Severity)
     message = fields.String(required=True)
     recommendation = fields.String(required=True)
@@ -317,6 +318,7 @@ def load_knowledge(f: Formulary) -> Knowledge:
                 evidence_quote=r["evidence_quote"],
                 evidence_location=r["evidence_location"],
                 unless=_when(r["unless"], f, w) if r.get("unless") else None,
+                when=_when(r["when"], f, w) if r.get("when") else None,
             )
         )
     op = validated(OpioidsSchema(), parsed["opioids.toml"], "opioids.toml")

@@ -94,6 +94,8 @@ FACTS: dict[str, Callable[[Any], Any]] = {
     "corrected_calcium": lambda ctx: ctx.corrected_calcium,
     "conditions": lambda ctx: ctx.conditions,
     "unknown_conditions": lambda ctx: ctx.unknown_conditions,
+    "unused_conditions": lambda ctx: ctx.unused_conditions,
+    "pregnant": lambda ctx: ctx.pregnant,  # the field, else a pregnancy condition
 }
 
 # Order attributes with a derivation of their own; any other name is the Order's attribute.
@@ -121,7 +123,8 @@ def when_facts(when: When) -> tuple[str, ...]:
     if w.opioid_tolerant is not None:
         out.append("patient.opioid_tolerant")
     if w.pregnant is not None:
-        out.append("patient.pregnant")
+        out.append("pregnant")
+        out.append("conditions")  # pregnancy may come from the conditions
     if (w.qtc_min, w.qtc_max, w.qtc_over, w.qtc_below) != (None,) * 4:
         out.append("patient.qtc_ms")
     if (w.calcium_below, w.calcium_over) != (None, None):

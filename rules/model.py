@@ -110,6 +110,7 @@ class RequiredCheck:
     evidence_quote: str = ""  # the one sentence of the source the rule rests on
     evidence_location: str = ""  # where it stands in the source: "Section 7", "Table 2", "Boxed Warning"
     unless: When | None = None  # the check is not for patients who match (calcium advice in hypercalcaemia)
+    when: When | None = None  # the check is only for patients who match (liver disease: the grade is needed)
     keys: frozenset[str] = frozenset()  # the selector tags, derived: see __post_init__
 
     def __post_init__(self) -> None:

@@ -171,14 +171,17 @@ def check_units(ctx: Context) -> Iterator[Unit]:
             continue
         absent = tuple(sel for sel in rc.with_drugs if sel.key not in present)
         facts = tuple(dict.fromkeys(f for need in rc.needs for f in NEEDS.get(need, ())))
-        if rc.unless is not None:
-            facts = tuple(dict.fromkeys((*facts, *when_facts(rc.unless))))
+        for band in (rc.when, rc.unless):
+            if band is not None:
+                facts = tuple(dict.fromkeys((*facts, *when_facts(band))))
         yield Unit((rc, absent), orders, facts)
 
 
 def evaluate_check(inp: Input) -> Iterator[Finding]:
     (rc, absent), ctx, orders = inp.item, inp.ctx, inp.orders
     if rc.unless is not None and ctx.matches(rc.unless) is True:
+        return
+    if rc.when is not None and ctx.matches(rc.when) is not True:
         return
     missing = [m for need in rc.needs for m in _missing(need, ctx)]
     for sel in absent:
@@ -202,7 +205,7 @@ def evaluate_check(inp: Input) -> Iterator[Finding]:
 
 
 def condition_units(ctx: Context) -> Iterator[Unit]:
-    if ctx.unknown_conditions:
+    if ctx.unknown_conditions or ctx.unused_conditions:
         yield Unit("conditions")
 
 
@@ -217,6 +220,17 @@ def evaluate_conditions_known(inp: Input) -> Iterator[Finding]:
             f"Condition {c!r} is not one the checker understands; no rule used it.",
             "Use a listed condition name (see the contract) if one fits.",
         )
+    for c in inp.ctx.unused_conditions:
+        yield finding(
+            "input.condition_unused",
+            "input",
+            "info",
+            (),
+            (),
+            f"Condition {c!r} is understood, but no rule of this knowledge release checks medications "
+            "against it.",
+            "Review the regimen against this condition by hand.",
+        )
 
 
 CAUTIONS = Evaluator(
@@ -225,5 +239,8 @@ CAUTIONS = Evaluator(
 )  # fmt: skip
 REQUIRED_CHECKS = Evaluator("required_checks", check_units, evaluate_check, reads=("drug",))
 CONDITIONS_KNOWN = Evaluator(
-    "conditions_known", condition_units, evaluate_conditions_known, facts=("unknown_conditions",)
+    "conditions_known",
+    condition_units,
+    evaluate_conditions_known,
+    facts=("unknown_conditions", "unused_conditions"),
 )

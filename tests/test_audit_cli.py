@@ -156,6 +156,31 @@ def test_patients_file(capsys, tmp_path, meds):
     assert any(r["code"] == "input.condition_unknown" and r["patient_id"] == "p1" for r in rows)
 
 
+def test_columns_no_field_reads_are_named_with_the_field_they_meant(capsys, tmp_path):
+    """A patients file headed "age, weight, crcl" would otherwise be audited as if nothing were
+    known of the patients, and "dosage" as if no dose were ordered, with nothing said."""
+    pats = write(tmp_path, "p.csv", "patient_id,Age,weight,crcl,gender,mrn\np1,81,45,22,F,123\n")
+    med = write(tmp_path, "m.csv", "patient_id,drug,dosage,unit,freq,ward\np1,ibuprofen,800,mg,tid,4B\n")
+    code, out, err = run(capsys, med, "--patients", pats)
+    assert code == 0
+    assert (
+        "p.csv: columns that are not patient fields were ignored: age (did you mean age_years?), "
+        "weight (did you mean weight_kg?), crcl (did you mean crcl_ml_min?), gender (did you mean sex?), mrn"
+    ) in err
+    assert (
+        "m.csv: columns carried through unread, not as medication fields: dosage (did you mean dose?), "
+        "freq (did you mean frequency?)" in err
+    )
+    assert "ward" not in err  # other medication columns are carried through on purpose (CONTRACT §5)
+    assert any(r["code"] == "input.dose_missing" for r in findings(out))
+
+
+def test_a_file_with_the_fields_named_right_gets_no_column_note(capsys, tmp_path, meds):
+    pats = write(tmp_path, "p.csv", "patient_id,age_years,weight_kg\np1,81,45\n")
+    _, _, err = run(capsys, meds, "--patients", pats)
+    assert "columns" not in err
+
+
 def _big(tmp_path, shuffle: bool) -> str:
     import random
 

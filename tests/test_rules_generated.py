@@ -105,10 +105,14 @@ def test_required_check_fires_when_information_is_missing(rule):
     drug = representative(rule.drugs[0], rule.routes)[0]
     code = f"monitoring.{rule.id}"
     companions = [_med(representative(s)[0]) for s in rule.with_drugs]
-    complete = {"patient": NEUTRAL, "medications": [_med(drug, rule.routes), *companions]}
+    within = patient_for(rule.when) if rule.when else NEUTRAL  # a check for some patients only
+    complete = {"patient": within, "medications": [_med(drug, rule.routes), *companions]}
     assert code not in _codes(complete)
-    bare = {"patient": {}, "medications": [_med(drug, rule.routes)]}
+    band = {k: v for k, v in within.items() if k not in NEUTRAL or v != NEUTRAL[k]}  # what puts them in
+    bare = {"patient": band, "medications": [_med(drug, rule.routes)]}
     assert code in _codes(bare)
+    if rule.when:
+        assert code not in _codes({"patient": {}, "medications": [_med(drug, rule.routes)]})
 
 
 def test_every_rule_has_a_source_with_a_label():

@@ -307,3 +307,41 @@ def test_schedules_added_up_are_interval_checked_at_their_shortest_part_not_thei
     assert med["interval_h"] == 12 and med["daily_dose"] == "30 mg/day"
     doubled = check({"medications": [{"drug": "morphine", "sig": "5 mg po q4h and 5 mg q4h prn"}]}).to_dict()
     assert "dose.interval_min" in {f["code"] for f in doubled["findings"]}  # two q4h schedules: every 2 h
+
+
+@pytest.mark.parametrize(
+    ("sig", "release"),
+    [
+        ("30 mg PO q12h ER", "extended"),
+        ("20 mg PO q12h (extended release)", "extended"),
+        ("20 mg po q12h extended-release", "extended"),
+        ("15 mg SR bid", "extended"),
+        ("5 mg PO q4h prn IR", "immediate"),
+        ("5 mg q4h prn pain (immediate release)", "immediate"),
+        ("650 mg PR q6h", None),  # per rectum, not prolonged release
+        ("500 mg bid, hold if Cr > 2", None),  # creatinine, not controlled release
+    ],
+)
+def test_a_release_word_in_the_sig_is_read(sig: str, release: str | None) -> None:
+    parsed = parse_sig(sig)
+    assert parsed.release == release
+    assert not {"er", "ir", "sr", "release", "extended", "immediate"} & set(parsed.unparsed)
+
+
+def test_the_sig_names_the_release_a_plain_drug_name_does_not() -> None:
+    """"morphine" with "30 mg PO q12h ER" is MS Contin-like: long-acting for every rule, not a
+    short-acting order with an unread word."""
+    meds = [{"drug": "morphine", "sig": "30 mg PO q12h ER"}]
+    report = check({"patient": {"age_years": 60}, "medications": meds}).to_dict()
+    assert report["medications"][0]["release"] == "extended"
+    codes = {f["code"] for f in report["findings"]}
+    assert "monitoring.opioid_tolerance_unknown" in codes
+    assert "input.sig_partial" not in codes
+
+
+def test_a_sig_that_contradicts_the_product_is_a_moderate_finding() -> None:
+    meds = [{"drug": "MS Contin", "sig": "30 mg q12h IR"}]
+    report = check({"patient": {"age_years": 60}, "medications": meds}).to_dict()
+    [f] = [f for f in report["findings"] if f["code"] == "input.release_conflict"]
+    assert f["severity"] == "moderate" and "checked as extended-release" in f["message"]
+    assert report["medications"][0]["release"] == "extended"

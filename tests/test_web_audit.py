@@ -110,3 +110,22 @@ def test_row_accounting_read_from_the_summary_line():
         "rows_read": 50000, "rows_checked": 49251, "rows_rejected": 749, "patients": 9955,
     }  # fmt: skip
     assert summary_of("") == dict.fromkeys(("rows_read", "rows_checked", "rows_rejected", "patients"))
+
+
+def test_columns_the_audit_ignored_are_named_on_the_page(client):
+    """The uploader sees what the command said of the files (here, a patients file whose columns
+    are not patient fields), under the names the files were uploaded with."""
+    r = upload(client, "patient_id,drug,dose,unit\np1,ibuprofen,800,mg\n", "patient_id,age,crcl\np1,81,20\n")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200
+    notes = re.search(r'<ul id="notes" class="notes">(.*?)</ul>', page, re.S)
+    assert notes, page[:2000]
+    assert (
+        "patients.csv: columns that are not patient fields were ignored: age (did you mean age_years?), "
+        "crcl (did you mean crcl_ml_min?)"
+    ) in notes.group(1)
+    assert "medcheck-audit-" not in page  # the temporary copy's folder is not shown
+
+
+def test_no_notes_block_when_the_command_said_nothing(report):
+    assert 'id="notes"' not in report.get_data(as_text=True)

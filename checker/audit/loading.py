@@ -8,7 +8,9 @@ reported for that field and the patient's other facts are still used.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +26,28 @@ LIST_FIELDS = frozenset(k for k, f in PatientSchema().fields.items() if isinstan
 _INT = re.compile(r"^[+-]?\d{1,18}(?:\.0*)?$")  # longer: left as text, for the schema to refuse
 _INT_FIELDS = frozenset(k for k, f in MedicationSchema().fields.items() if isinstance(f, fields.Integer))
 MAX_MEMO = 100_000
+
+
+_SAID_FOR = {"gender": "sex"}  # a column name a spelling test would not bring to its field
+
+
+def unread_columns(columns: Iterable[str], fields_read: Iterable[str], close_only: bool) -> str | None:
+    """The note for header columns no field reads ("age" for `age_years`), naming the field each
+    one probably meant, or None. `close_only`: name only columns like a field (a medications file
+    carries its other columns through on purpose; a patients file has no use for them)."""
+    known, said = tuple(fields_read), []
+    columns = tuple(columns)
+    for c in columns:
+        if c in known or c == "patient_id":
+            continue
+        near = [k for k in known if k == _SAID_FOR.get(c) or (len(c) > 2 and k.startswith(c))]
+        near = near or [k for k in known if c in k.split("_")]
+        near = sorted(near, key=len)[:1] or difflib.get_close_matches(c, known, n=1, cutoff=0.75)
+        if near and near[0] not in columns:
+            said.append(f"{c} (did you mean {near[0]}?)")
+        elif not close_only:
+            said.append(c)
+    return ", ".join(said) or None
 
 
 def json_value(name: str, text: str) -> Any:

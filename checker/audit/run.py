@@ -32,7 +32,7 @@ from checker.engine import run
 from checker.model import Patient, Regimen
 
 from .core import Layout, Part, PatientRows, Row, audit_batch
-from .loading import MED_FIELDS, PATIENT_FIELDS
+from .loading import MED_FIELDS, PATIENT_FIELDS, unread_columns
 from .output import Totals, UsageError, Writer, output_kind, remove_stale, same_file
 from .source import STOP, Source, UnreadableInput, open_source, records
 
@@ -82,6 +82,8 @@ def _run(args: argparse.Namespace, src: Source, kind: str) -> int:
         return EXIT_USAGE
     for note in src.notes:
         _say(note)
+    if unread := unread_columns(src.columns, MED_FIELDS, close_only=True):
+        _say(f"{src.name}: columns carried through unread, not as medication fields: {unread}")
     patients: Patients = {}
     if args.patients:
         patients, notes = read_patients(args.patients)
@@ -145,6 +147,8 @@ def read_patients(path: str) -> tuple[Patients, list[str]]:
         cols = [(i, c) for i, c in enumerate(src.columns) if c in PATIENT_FIELDS and c != "id"]
         out: Patients = {}
         notes = list(src.notes)
+        if unread := unread_columns(src.columns, (c for c in PATIENT_FIELDS if c != "id"), close_only=False):
+            notes.append(f"{src.name}: columns that are not patient fields were ignored: {unread}")
         shared: dict[Any, Any] = {}  # equal values and facts held once
         names = [c for _, c in cols]
         for row, cells, pid, why, _ in itertools.chain.from_iterable(records(src, [i for i, _ in cols], [])):

@@ -53,6 +53,9 @@ def run_audit(
             args += ["--patients", str(patients_path)]
         out = folder / "findings.csv"
         args += ["-o", str(out)]
+        names = {str(meds_path): meds.filename or "meds.csv"}  # the copies, by the names uploaded
+        if patients is not None:
+            names[str(folder / "patients.csv")] = patients.filename or "patients.csv"
         started = datetime.now(UTC)
         stderr = _run(args, timeout)
         try:
@@ -67,11 +70,25 @@ def run_audit(
         "inputs": [n for n in (meds.filename or "meds.csv", patients and patients.filename) if n],
         "knowledge_version": knowledge_version(),
         **summary_of(stderr),
+        "notes": notes_of(stderr, names),
     }
     return AuditResult(findings, meta)
 
 
 _SUMMARY = re.compile(r"(\d+) rows read, (\d+) rows checked, (\d+) rows rejected, (\d+) patients")
+
+
+def notes_of(stderr: str, names: dict[str, str]) -> list[str]:
+    """What the command said of the inputs on its way (columns it ignored, rows it skipped), with the
+    temporary copies called by the names they were uploaded under."""
+    out = []
+    for line in stderr.splitlines():
+        if line.startswith("medcheck: "):
+            line = line.removeprefix("medcheck: ")
+            for path, name in names.items():
+                line = line.replace(path, name)
+            out.append(line)
+    return out
 
 
 def summary_of(stderr: str) -> dict[str, int | None]:
