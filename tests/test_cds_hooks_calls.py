@@ -258,3 +258,55 @@ def test_lone_surrogates_in_an_order_never_answer_500(client, where):
         assert "surrogate" in r.get_json()["message"]
     else:
         assert all(len(c["summary"]) < 140 for c in r.get_json()["cards"])
+
+
+def condition(text: str | None = None, status: str = "active", verification: str | None = None,
+              snomed: tuple[str, str] | None = None) -> dict:  # fmt: skip
+    res: dict = {"resourceType": "Condition", "clinicalStatus": {"coding": [{"code": status}]}, "code": {}}
+    if text:
+        res["code"]["text"] = text
+    if snomed:
+        sct = "http://snomed.info/sct"
+        res["code"]["coding"] = [{"system": sct, "code": snomed[0], "display": snomed[1]}]
+    if verification:
+        res["verificationStatus"] = {"coding": [{"code": verification}]}
+    return res
+
+
+def test_the_problem_list_reaches_the_rules(client):
+    """An EHR sends conditions as Condition resources: an NSAID ordered for a pregnant patient with
+    a history of GI bleeding must be a critical card, not pass because conditions were not read."""
+    problems = bundle(
+        condition(snomed=("77386006", "Patient currently pregnant (finding)")),
+        condition("Gastrointestinal hemorrhage"),
+    )
+    got = cards(client.post(SIGN, json=call(order("d1", "ibuprofen", 400, "mg", 8),
+                                            prefetch={"conditions": problems})))  # fmt: skip
+    by = {code(c): c for c in got}
+    assert by["condition.nsaid_pregnancy"]["indicator"] == "critical"
+    assert by["condition.nsaid_gi_bleed"]["indicator"] == "critical"
+
+
+def test_resolved_refuted_and_unknown_conditions(client):
+    problems = bundle(
+        condition("Pregnancy", status="resolved"),
+        condition("Peptic ulcer", verification="refuted"),
+        condition("Cirrhosis of liver"),
+        condition("Sjogren syndrome"),
+    )
+    body = call(order("d1", "ibuprofen", 400, "mg", 8), order("d2", "acetaminophen", 1, "g", 6),
+                prefetch={"conditions": problems})  # fmt: skip
+    got = {code(c) for c in cards(client.post(SIGN, json=body))}
+    assert "condition.nsaid_pregnancy" not in got and "condition.nsaid_gi_bleed" not in got
+    assert "monitoring.hepatic_grade_with_liver_disease" in got  # moderate: a warning card
+    from checker.http import fhir
+
+    assert fhir.patient({"c": problems})["conditions"] == ["Cirrhosis of liver", "Sjogren syndrome"]
+
+
+def test_discovery_asks_for_the_active_problem_list(client):
+    services = client.get("/cds-services").get_json()["services"]
+    assert all(
+        s["prefetch"]["conditions"] == "Condition?patient={{context.patientId}}&clinical-status=active"
+        for s in services
+    )

@@ -67,12 +67,13 @@ PREFETCH = {
     "albumin": _observations("1751-7"),
     "qtc": _observations("8636-3"),
     "activeMedications": "MedicationRequest?patient={{context.patientId}}&status=active",
+    "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
 }
 _DESCRIPTION = (
     "Checks medication and supplement orders for dose limits (single, daily, per kg, interval, "
     "duration, course), interactions, duplication, opioid load, and renal, hepatic, age and "
-    "laboratory cautions, using the patient's weight, age, creatinine/eGFR, calcium, platelets "
-    "and QTc when prefetched."
+    "laboratory cautions, using the patient's weight, age, creatinine/eGFR, calcium, platelets, "
+    "QTc and active conditions (problem list) when prefetched."
 )
 SERVICES: dict[str, dict[str, Any]] = {
     "medcheck-order-select": {

@@ -1,4 +1,5 @@
-"""Prefetched Patient and Observations → the patient fields of a regimen, each number in its unit.
+"""Prefetched Patient, Observations and Conditions → the patient fields of a regimen, each number in
+its unit, and the problem list as `conditions`.
 
 A lab value is read only together with its UCUM unit and converted from it (CrCl in mL/h or mL/s,
 eGFR per 1.73 m², QTc in s, weight in [lb_av]); a value without a unit, or in a unit of the wrong
@@ -104,6 +105,7 @@ def patient_fields(
     """(patient fields, refused fields with reasons) from prefetched resources; latest value wins."""
     out: dict[str, Any] = {"id": patient_id} if patient_id else {}
     latest: dict[str, tuple[str, Any, str | None]] = {}
+    conditions: dict[str, None] = {}  # in the order listed, once each
     for res in resources:
         kind = res.get("resourceType")
         if kind == "Patient":
@@ -123,6 +125,36 @@ def patient_fields(
                     if spec[0] not in latest or when > latest[spec[0]][0]:
                         latest[spec[0]] = (when, value, error)
                     break
+        elif kind == "Condition" and _current(res) and (name := condition_name(res)):
+            conditions.setdefault(name, None)
     refused = {f: [error] for f, (_, _, error) in latest.items() if error}
     out.update({f: value for f, (_, value, error) in latest.items() if not error})
+    if conditions:
+        out["conditions"] = list(conditions)
     return out, refused
+
+
+# A Condition no longer true, or never true, is not the patient's: every other status counts
+# (a suspected or unconfirmed diagnosis still deserves its caution).
+_PAST = frozenset({"inactive", "resolved", "remission"})
+_NOT_SO = frozenset({"refuted", "entered-in-error"})
+_SEMANTIC_TAG = re.compile(r"\s*\((?:disorder|finding|situation|morphologic abnormality)\)\s*$", re.I)
+
+
+def _current(res: dict[str, Any]) -> bool:
+    clinical = {str(c.get("code")) for c in codings(res.get("clinicalStatus"))}
+    verified = {str(c.get("code")) for c in codings(res.get("verificationStatus"))}
+    return not (clinical & _PAST) and not (verified & _NOT_SO)
+
+
+def condition_name(res: dict[str, Any]) -> str | None:
+    """The condition as the problem list names it (`code.text`, else a coding's display, else its
+    code): the engine matches it against its vocabulary and reports any name it does not know."""
+    concept = res.get("code")
+    said = concept.get("text") if isinstance(concept, dict) else None
+    for c in codings(concept):
+        coded = f"{c.get('system', 'code')} {c['code']}" if c.get("code") else None
+        said = said or c.get("display") or coded
+    if not isinstance(said, str) or not said.strip():
+        return None
+    return _SEMANTIC_TAG.sub("", said.strip())[:200]
