@@ -16,7 +16,15 @@ from checker.daily_caps import unit_factor as _factor
 from checker.findings import finding
 from checker.frequency import Frequency, parse_frequency
 from checker.model import Finding, Medication, Patient
-from checker.product_doses import LineDose, label_of, plan_doses, release_classes, unknown_part
+from checker.product_doses import (
+    LineDose,
+    count_text,
+    is_each,
+    label_of,
+    plan_doses,
+    release_classes,
+    unknown_part,
+)
 from checker.sig import Phase, Sig, parse_sig
 from formulary import Drug, Formulary
 from formulary.resolve import Resolved
@@ -377,8 +385,8 @@ def _amount(
             problems.add(
                 "unit.dose_form",
                 "moderate" if checkable else "info",
-                f"{drug.name} is ordered as {dose:g} {unit}; without the strength per {u} the dose "
-                "cannot be checked.",
+                f"{drug.name} is ordered as {count_text(dose, unit)}; without the strength per "
+                f"{'unit' if is_each(u) else u} the dose cannot be checked.",
                 f"Order {drug.name} in {target}, or give the product strength.",
             )
         else:

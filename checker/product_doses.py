@@ -17,6 +17,18 @@ COUNT_UNITS = frozenset(
     """tab tabs tablet tablets cap caps capsule capsules patch patches spray sprays puff puffs supp
     suppository suppositories lozenge lozenges film films troche troches each ea drop drops""".split()
 )
+def is_each(unit: str) -> bool:
+    """ "each", "ea": a count with no dose form named ("1 po bid")."""
+    return unit.strip().lower() in ("each", "ea")
+
+
+def count_text(dose: float, unit: str | None) -> str:
+    """ "2 tab"; "2 (a count, no dose form named)" for a bare "2" or "2 each"."""
+    if not unit or is_each(unit):
+        return f"{dose:g} (a count, no dose form named)"
+    return f"{dose:g} {unit}"
+
+
 VOLUME_UNITS = frozenset({"ml", "milliliter", "milliliters", "millilitre", "millilitres", "cc"})
 
 
@@ -118,7 +130,7 @@ def plan_doses(
                 (
                     "unit.dose_form",
                     "moderate",
-                    f"{name} is ordered as {dose:g} {unit or ''}, which does not fit the product "
+                    f"{name} is ordered as {count_text(dose, unit)}, which does not fit the product "
                     f"({p.form or 'product'}); the dose was not checked.",
                     "Order a number of tablets, capsules or patches, or mL of a liquid.",
                 ),
@@ -137,7 +149,7 @@ def plan_doses(
                 "unit.dose_form",
                 "moderate",
                 f"{name} contains {_names(res)}; without the product strength{hint} a dose of "
-                f"{dose:g} {unit or ''} cannot be turned into amounts, so it was not checked.",
+                f"{count_text(dose, unit)} cannot be turned into amounts, so it was not checked.",
                 "Give the strength with the product, e.g. 'Norco 10/325 mg'.",
             ),
         )

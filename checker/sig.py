@@ -234,6 +234,13 @@ def _dose(rest: str) -> tuple[float | None, float | None, str | None, str]:
     return high, low, unit, _cut(rest, span)
 
 
+MAX_BARE_COUNT = 4  # "1 bid" is one tablet; "500 bid" is a dose with its unit left out: not read
+_BARE_COUNT_RE = re.compile(
+    rf" *(?:(?:take|give|apply|use|chew|insert|inhale) +)?(?P<a>{_NUM})"
+    rf"(?: ?(?:-|to|or) ?(?P<b>{_NUM}))?(?![\w.])"
+)
+
+
 def _parse_phase(text: str) -> tuple[Phase | None, str]:
     rest = re.sub(r"^ *up to ", " ", text)
     dose, low, unit, rest = _dose(rest)
@@ -248,6 +255,12 @@ def _parse_phase(text: str) -> tuple[Phase | None, str]:
     if words:
         freq = parse_frequency(" ".join(words))
     bolus = bool(re.search(r"\b(?:bolus|loading|stat|once)\b", text)) and freq is None
+    if dose is None and (route or freq) and (m := _BARE_COUNT_RE.match(rest)):
+        # "1 po bid", "take 2 by mouth twice daily": a count of the product's units (tablets,
+        # capsules…), as a unit-less number before the route or frequency is nothing else
+        high, low = (float(m["b"]), float(m["a"])) if m["b"] else (float(m["a"]), None)
+        if 0 < high <= MAX_BARE_COUNT and (low is None or 0 < low <= high):
+            dose, low, unit, rest = high, low, "each", _cut(rest, m.span())
     if dose is None and route is None and freq is None:
         return None, rest
     return Phase(dose, low, unit, route, freq, bolus), rest

@@ -78,6 +78,8 @@ _FORMS: tuple[tuple[str, str, str | None, str | None], ...] = (
         None,
     ),  # noqa: E501
     (r"nasal\s+spray|nasal\s+solution|metered\s+dose\s+nasal", "nasal spray", "intranasal", None),
+    # before "liquid" and "gel": a softgel or liquid-gel is a capsule swallowed whole
+    (r"\bsoft\s*gels?\b|\bliqui(?:d\s*|-)?gels?\b|\bgel\s*caps?\b", "capsule", "oral", None),
     (r"suppositor(?:y|ies)|rectal", "suppository", "rectal", None),
     (r"enema", "enema", "rectal", None),
     (r"inhal\w*|nebuli[sz]\w*|metered\s+dose\s+inhaler", "inhalation", "inhaled", None),
@@ -96,7 +98,7 @@ _FORMS: tuple[tuple[str, str, str | None, str | None], ...] = (
     (r"(?:oral\s+)?(?:capsules?|caps?)\b|gelcaps?\b", "capsule", "oral", None),
     (r"(?:oral\s+)?(?:tablets?|tabs?|caplets?)\b|\bchewable\b|\bODT\b", "tablet", "oral", None),
     (r"granules|powder|packet|sachet", "powder", "oral", None),
-    (r"(?:topical\s+)?(?:cream|ointment|gel|lotion)\b", "topical", "topical", None),
+    (r"(?:topical\s+)?\b(?:cream|ointment|gel|lotion)\b", "topical", "topical", None),
     (r"\bfilm\b", "film", "oral", None),
 )
 _FORM_RES = tuple((re.compile(p, re.IGNORECASE), f, r, rel) for p, f, r, rel in _FORMS)
@@ -195,6 +197,9 @@ def _clean_name(text: str) -> str:
     return re.sub(r"\s+", " ", t).strip(" -/,.;:").lower()
 
 
+_PERCENT = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?\s*%")
+
+
 @lru_cache(maxsize=8192)
 def parse(text: str) -> NameParts | None:
     """Split a product name into ingredient names, strengths, form, release and brand.
@@ -203,6 +208,9 @@ def parse(text: str) -> NameParts | None:
     own name index to answer.
     """
     t = _SUFFIX.sub("", text.strip())
+    # "1% gel", "5% patch": a concentration, not an amount per unit (read as 1 mg it would check a
+    # gram of gel as a milligram); left out, so the order's dose says what it says.
+    t = _PERCENT.sub(" ", t)
     brand = None
     if m := _BRAND.search(t):
         brand, t = m.group(1).strip(), t[: m.start()]

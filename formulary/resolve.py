@@ -121,10 +121,14 @@ def _drugs(f: Formulary, p: Product) -> tuple[Drug, ...]:
 
 
 def _family(
-    f: Formulary, members: tuple[str, ...], strengths: tuple[Strength | None, ...] | None, text: str
+    f: Formulary, members: tuple[str, ...], strengths: tuple[Strength | None, ...] | None, text: str,
+    route: str | None = None,
 ) -> Resolved | None:
-    """A brand or family named, with or without its strengths ("Norco", "Norco 10/325")."""
+    """A brand or family named, with or without its strengths ("Norco", "Norco 10/325"), and with
+    the route its dose form names: "Voltaren gel" is none of the Voltaren tablets."""
     products = tuple(f.products[m] for m in members)
+    if route:
+        products = tuple(p for p in products if p.route == route)
     if not products:
         return None
     release = release_of(text)
@@ -182,7 +186,7 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
             # "Hysingla ER 20 mg": a brand whose name carries its release word (the parse took it off)
             fam = next((f.families[k + s] for s in _ER_SUFFIXES if k + s in f.families), None)
         if fam:
-            hit = _family(f, fam, parts.strengths, text)
+            hit = _family(f, fam, parts.strengths, text, parts.route)
             if hit is not None or drug is None:
                 return hit
         if drug is None:

@@ -1,0 +1,95 @@
+"""Product names and sigs as pharmacists and order entry write them, where a misreading changes the
+route or the dose: softgels and liquid-gels are swallowed capsules, a percentage is a
+concentration (not milligrams), a brand's gel is not its tablet, and "1 po bid" is one of the
+product's units."""
+
+from __future__ import annotations
+
+import pytest
+
+from checker import check
+from checker.sig import parse_sig
+
+
+def report(*meds: dict) -> dict:
+    return check({"patient": {"age_years": 60, "weight_kg": 70}, "medications": list(meds)}).to_dict()
+
+
+def codes(r: dict) -> dict[str, str]:
+    return {f["code"]: f["severity"] for f in r["findings"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "sig", "dose", "daily"),
+    [
+        ("vitamin D3 5000 IU softgel", "1 daily", "5000 IU", "5000 IU/day"),
+        ("fish oil 1000 mg softgels", "2 bid", "2 g", "4 g/day"),
+        ("Advil Liqui-Gels 200 mg", "2 caps q6h", "400 mg", "1.6 g/day"),
+        ("ibuprofen 200 mg liquid gel capsule", "2 q4h", "400 mg", "2.4 g/day"),
+    ],
+)
+def test_softgels_and_liquid_gels_are_oral_capsules(name: str, sig: str, dose: str, daily: str) -> None:
+    r = report({"drug": name, "sig": sig})
+    [m] = r["medications"]
+    assert (m["route"], m["dose"], m["daily_dose"]) == ("oral", dose, daily)
+    assert "input.route_unlabelled" not in codes(r)  # was: "softgel" read as a topical gel
+
+
+def test_a_vitamin_d_softgel_over_the_upper_limit_is_found() -> None:
+    found = codes(report({"drug": "vitamin D3 5000 IU softgel", "sig": "1 daily"}))
+    assert found["dose.daily_max"] == "minor"
+
+
+@pytest.mark.parametrize("name", ["Voltaren gel", "Voltaren 1% gel", "Voltaren 1 % Topical Gel"])
+def test_a_brands_gel_is_topical_not_its_tablet(name: str) -> None:
+    """4 g of gel four times a day was checked as 16 g/day of oral diclofenac: a major false alarm."""
+    r = report({"drug": name, "sig": "4 g qid"})
+    assert r["medications"][0]["route"] == "topical"
+    assert "dose.daily_max" not in codes(r)
+    assert report({"drug": "Voltaren 50 mg tablet", "sig": "1 tab tid"})["medications"][0]["route"] == "oral"
+
+
+def test_a_percentage_is_not_read_as_milligrams_per_unit() -> None:
+    r = report({"drug": "diclofenac 1% gel", "sig": "2 g qid"})
+    [m] = r["medications"]
+    assert m["route"] == "topical" and "product" not in m  # no "1 mg per unit" product was made up
+
+
+@pytest.mark.parametrize(
+    ("sig", "count", "low", "interval"),
+    [
+        ("1 po bid", 1, None, 12),
+        ("1 bid", 1, None, 12),
+        ("take 1 by mouth twice daily", 1, None, 12),
+        ("2 q6h", 2, None, 6),
+        ("1-2 po q4h prn", 2, 1, 4),
+        ("0.5 daily", 0.5, None, 24),
+    ],
+)
+def test_a_bare_count_before_the_route_or_frequency_is_a_count(sig, count, low, interval) -> None:
+    [phase] = parse_sig(sig).phases
+    assert (phase.dose, phase.dose_low, phase.unit) == (count, low, "each")
+    assert phase.frequency is not None and phase.frequency.interval_h == interval
+
+
+@pytest.mark.parametrize("sig", ["500 bid", "10 daily", "1"])
+def test_a_bare_number_that_is_not_a_plausible_count_is_not_read(sig: str) -> None:
+    assert all(p.dose is None for p in parse_sig(sig).phases)
+
+
+def test_one_tablet_twice_daily_of_a_named_product_is_checked_with_its_frequency() -> None:
+    """"naproxen 500 mg tablet" + "1 po bid" was an unread sig: 500 mg once a day was checked."""
+    r = report({"drug": "naproxen 500 mg tablet", "sig": "1 po bid"})
+    [m] = r["medications"]
+    assert (m["dose"], m["daily_dose"], m["interval_h"]) == ("500 mg", "1 g/day", 12)
+    assert not {"input.sig_unparsed", "input.count_assumed", "input.frequency_missing"} & set(codes(r))
+    over = report({"drug": "naproxen 500 mg tablet", "sig": "2 po tid"})
+    assert over["medications"][0]["daily_dose"] == "3 g/day"
+
+
+def test_a_count_without_a_strength_says_the_dose_was_not_checked() -> None:
+    r = report({"drug": "oxycodone", "sig": "1 po q4h"})
+    [f] = [f for f in r["findings"] if f["code"] == "unit.dose_form"]
+    assert f["severity"] == "moderate"
+    assert "1 (a count, no dose form named)" in f["message"]
+    assert codes(r)["opioid_load.incomplete"] == "moderate"
