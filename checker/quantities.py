@@ -6,7 +6,10 @@ _UP = {"mg": (1000.0, "g"), "ug": (1000.0, "mg"), "kBq": (1000.0, "MBq"), "MBq":
 
 
 def num(value: float) -> str:
-    """Up to three decimals, no trailing zeros: 4.0 → '4', 3.333333 → '3.333'."""
+    """Up to three decimals, no trailing zeros: 4.0 → '4', 3.333333 → '3.333'; from 1000 whole
+    numbers (50,000 IU a week is '7143 IU/day', not '7142.857')."""
+    if abs(value) >= 1000:
+        return f"{value:.0f}"
     text = f"{value:.3f}".rstrip("0").rstrip(".")
     return text if text not in ("", "-0") else "0"
 

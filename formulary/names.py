@@ -260,12 +260,32 @@ def _free(
     listed = _strength_list(tail)
     parsed = tuple(n for n in (_clean_name(x) for x in _SPLIT.split(head)) if n) or (_clean_name(head),)
     if len(parsed) > 1 and len(listed) not in (len(parsed), 0):
-        whole = _clean_name(head)  # "oxycodone and acetaminophen 5 mg" may still be a single name
-        return NameParts((whole,), (listed[0] if listed else None,), form, route, release, brand)
+        parsed = (_clean_name(head),)  # "oxycodone and acetaminophen 5 mg" may still be a single name
+        listed = listed[:1]
     if len(parsed) == 1 and len(listed) > 1:  # "Norco 10/325": one brand, several strengths
         return NameParts(parsed, tuple(listed), form, route, release, brand, False, volume)
+    if len(parsed) == 1 and len(listed) == 1 and (also := _joined(tail)):
+        parsed = (*parsed, also)  # "Caltrate 600+D3": D3 of unstated strength (padded below)
     padded = tuple(listed) + (None,) * (len(parsed) - len(listed))
     return NameParts(parsed, padded, form, route, release, brand, False, volume)
+
+
+# "+ D3" after a calcium product is vitamin D3; elsewhere "D" is too short to be a drug's name.
+_JOINED_SHORT = {"d": "vitamin d", "d3": "vitamin d3", "d2": "vitamin d2"}
+_NOT_INGREDIENTS = frozenset("food meal meals water milk juice applicator spacer syringe".split())
+_JOINER = re.compile(r"(?:\+|&|\bwith\b|\band\b)\s*(?P<rest>[a-z][\w .'-]*)$", re.IGNORECASE)
+
+
+def _joined(tail: str) -> str | None:
+    """The ingredient named after the strength with "+", "&", "with" or "and" ("calcium carbonate
+    600 mg with vitamin D", "Os-Cal 500 + D"): a second ingredient, not to be dropped unread."""
+    m = _JOINER.search(tail)
+    if m is None:
+        return None
+    name = _clean_name(m.group("rest"))
+    if name.split(" ")[0] in _NOT_INGREDIENTS:
+        return None
+    return _JOINED_SHORT.get(name, name) or None
 
 
 def _looks_like_strength(t: str, m: re.Match) -> bool:

@@ -112,8 +112,20 @@ def _resolve_text(f: Formulary, text: str, code: Code | None) -> Resolved | None
     parts = parse(text)
     if parts is None:
         d = f.lookup(without_salt(text.lower()))
-        return Resolved((d,)) if d else None
+        return Resolved((d,)) if d else _each_word(f, text)
     return _from_parts(f, text, parts, code)
+
+
+def _each_word(f: Formulary, text: str) -> Resolved | None:
+    """ "glucosamine chondroitin": ingredient names run together, with no strengths or separators.
+    Read as a combination only when every word names an ingredient, so a name with one unknown word
+    stays unknown (and is reported) rather than being read as part of itself."""
+    words = text.split()
+    if len(words) < 2:
+        return None
+    found = [f.lookup(w) for w in words]
+    drugs = tuple({d.id: d for d in found if d is not None}.values())
+    return Resolved(drugs) if all(found) and len(drugs) > 1 else None
 
 
 def _drugs(f: Formulary, p: Product) -> tuple[Drug, ...]:

@@ -78,7 +78,7 @@ def test_a_bare_number_that_is_not_a_plausible_count_is_not_read(sig: str) -> No
 
 
 def test_one_tablet_twice_daily_of_a_named_product_is_checked_with_its_frequency() -> None:
-    """"naproxen 500 mg tablet" + "1 po bid" was an unread sig: 500 mg once a day was checked."""
+    """ "naproxen 500 mg tablet" + "1 po bid" was an unread sig: 500 mg once a day was checked."""
     r = report({"drug": "naproxen 500 mg tablet", "sig": "1 po bid"})
     [m] = r["medications"]
     assert (m["dose"], m["daily_dose"], m["interval_h"]) == ("500 mg", "1 g/day", 12)
@@ -93,3 +93,56 @@ def test_a_count_without_a_strength_says_the_dose_was_not_checked() -> None:
     assert f["severity"] == "moderate"
     assert "1 (a count, no dose form named)" in f["message"]
     assert codes(r)["opioid_load.incomplete"] == "moderate"
+
+
+def test_ingredient_names_run_together_are_a_combination() -> None:
+    """ "glucosamine chondroitin" was an unknown drug, so its warfarin interactions were missed."""
+    r = report(
+        {"drug": "glucosamine chondroitin", "sig": "1500 mg daily"}, {"drug": "warfarin", "sig": "5 mg daily"}
+    )
+    assert r["medications"][0]["drug"] == "glucosamine/chondroitin"
+    found = codes(r)
+    assert found["interaction.glucosamine_warfarin"] == "moderate"
+    assert found["input.product_dose"] == "moderate"  # 1500 mg of what: not checked, and said so
+    assert (
+        report({"drug": "Tylenol Extra Strength", "sig": "2 tabs q6h"})["medications"][0]["drug"]
+        == "acetaminophen"
+    )
+    assert report({"drug": "glucosamine zzz", "sig": "1 daily"})["medications"][0]["drug"] is None
+
+
+@pytest.mark.parametrize("name", ["ergocalciferol", "vitamin D2", "Drisdol 50,000 unit capsule"])
+def test_vitamin_d2_repletion_is_checked_against_the_vitamin_d_limits(name: str) -> None:
+    sig = "1 cap weekly" if "capsule" in name else "50000 units weekly"
+    r = report({"drug": name, "sig": sig})
+    assert r["medications"][0]["drug"] == "vitamin_d2"
+    [f] = [f for f in r["findings"] if f["code"] == "dose.daily_max"]
+    assert f["severity"] == "minor"
+    assert "7143 IU/day" in f["message"]  # whole numbers from 1000, not "7142.857"
+    daily = report({"drug": name, "sig": sig.replace("weekly", "daily")})
+    assert codes(daily)["dose.daily_max"] == "moderate"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Caltrate 600+D3",
+        "Os-Cal 500 + D",
+        "calcium carbonate 600 mg with vitamin D",
+        "calcium carbonate 600 mg + vitamin D3",
+    ],
+)
+def test_an_ingredient_after_plus_or_with_is_not_dropped(name: str) -> None:
+    """The vitamin D of a calcium + D tablet was dropped unread: the order was plain calcium, and an
+    antiresorptive was told vitamin D was missing."""
+    r = report({"drug": name, "sig": "1 tab bid"}, {"drug": "Xgeva", "sig": "120 mg SC q4w"})
+    assert r["medications"][0]["drug"] == "calcium_carbonate/vitamin_d3"
+    found = codes(r)
+    assert "monitoring.calcium_vitamin_d_with_denosumab" not in found
+    assert found["unit.dose_form"] == "moderate"  # the D3 strength is not stated: the dose is not checked
+
+
+def test_with_food_is_not_an_ingredient() -> None:
+    r = report({"drug": "morphine 15 mg ER tablet with food", "sig": "1 tab q12h"})
+    assert r["medications"][0]["drug"] == "morphine"
+    assert "unrecognized.ingredient" not in codes(r)
