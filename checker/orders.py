@@ -309,12 +309,24 @@ def _route(
     route = f.route(route_text) if route_text else None
     if not drug.routes:  # a reference-only drug lists no routes: there is no route rule to apply
         return route
-    if route_text and route is None:
+    if route_text and route is None and (either := _either_route(drug, route_text, f)):
+        route, others = either
         problems.add(
-            "input.route_unknown",
+            "input.route_either",
             "minor",
+            f"Route {route_text!r} lets {drug.name} be given {' or '.join((route, *others))}; it was "
+            f"checked as {route}{', the parenteral route,' if route in _PARENTERAL else ''} and not "
+            f"against the {'/'.join(others)} limits.",
+            "Order each route separately, or confirm the doses suit both.",
+        )
+        return route
+    if route_text and route is None:
+        problems.add(  # a route decides limits and opioid equivalence: more than minor where they differ
+            "input.route_unknown",
+            "moderate" if checkable and len(drug.routes) > 1 else "minor",
             f"Route {route_text!r} for {drug.name} is not recognised; limits for "
             f"{drug.routes[0] if drug.routes else 'any'} route were applied.",
+            "Give one route the checker knows (oral, iv, sc, im, transdermal …).",
         )
     if route is None and drug.routes:
         if route_text is None and len(drug.routes) > 1 and checkable:
@@ -341,6 +353,24 @@ def _route(
             "Confirm the route and product.",
         )
     return route
+
+
+_PARENTERAL = ("iv", "im", "sc")
+
+
+def _either_route(drug: Drug, text: str, f: Formulary) -> tuple[str, tuple[str, ...]] | None:
+    """ "PO/IV", "IV or PO": a route to be chosen at the bedside. Checked as the parenteral route
+    among them the drug is labelled for (IV morphine is three times oral in MME): the stronger
+    reading, said so in a finding. None when the text is not two or more known routes."""
+    parts = [f.route(p) for p in re.split(r"\s*(?:/|,|\bor\b)\s*", text.strip(), flags=re.IGNORECASE) if p]
+    routes = tuple(dict.fromkeys(r for r in parts if r))
+    if len(parts) < 2 or len(routes) != len(parts) or len(routes) < 2:
+        return None
+    labelled = [r for r in routes if r in drug.routes]
+    chosen = next((r for r in _PARENTERAL if r in labelled), labelled[0] if labelled else None)
+    if chosen is None:
+        return None
+    return chosen, tuple(r for r in routes if r != chosen)
 
 
 def _amount(

@@ -146,3 +146,19 @@ def test_with_food_is_not_an_ingredient() -> None:
     r = report({"drug": "morphine 15 mg ER tablet with food", "sig": "1 tab q12h"})
     assert r["medications"][0]["drug"] == "morphine"
     assert "unrecognized.ingredient" not in codes(r)
+
+
+def test_a_route_to_be_chosen_at_the_bedside_is_checked_as_the_parenteral_one() -> None:
+    """ "PO/IV" was an unknown route, checked as oral: IV morphine is three times oral in MME."""
+    r = report({"drug": "morphine", "dose": 10, "unit": "mg", "route": "PO/IV", "frequency": "q4h"})
+    assert r["medications"][0]["route"] == "iv"
+    [f] = [f for f in r["findings"] if f["code"] == "input.route_either"]
+    assert f["severity"] == "minor" and "checked as iv, the parenteral route," in f["message"]
+    assert "180 MME/day" in next(f["message"] for f in r["findings"] if f["code"] == "opioid_load.threshold")
+    rectal = report({"drug": "acetaminophen", "dose": 1, "unit": "g", "route": "PO/PR", "frequency": "q6h"})
+    assert rectal["medications"][0]["route"] == "oral"
+
+
+def test_an_unknown_route_of_an_opioid_is_moderate() -> None:
+    r = report({"drug": "morphine", "dose": 10, "unit": "mg", "route": "by tube", "frequency": "q4h"})
+    assert codes(r)["input.route_unknown"] == "moderate"
