@@ -165,12 +165,31 @@ def _part_rate(part: str) -> tuple[float | None, bool, bool] | None:
     return None, prn, once
 
 
+_AS_NEEDED = re.compile(
+    r"(?<![a-z])(?:p\.?r\.?n\.?|as needed|as required|when required|if needed|when needed)(?![a-z])"
+)
+
+
+def _without_indication(t: str) -> str:
+    """ "every 6 hours as needed for pain" → "every 6 hours as needed": the reason after a PRN word
+    is no frequency, and left in it made the whole frequency unread (one dose a day was counted).
+    Only words that are no frequency are dropped ("prn every six hours" keeps its interval)."""
+    m = _AS_NEEDED.search(t)
+    if m is None or m.end() == len(t):
+        return t
+    tail = t[m.end():]
+    if tail[:1] != " " or any(x["other"] is None for x in _TOKEN_RE.finditer(tail)):
+        return t
+    return t[: m.end()]
+
+
 @lru_cache(maxsize=4096)
 def parse_frequency(text: str) -> Frequency | None:
     """Parse a frequency; None when any word of the text is not a frequency word we understand."""
     t = clean(text)
     if len(t) > MAX_CHARS:
         return None  # no frequency is written in this many words
+    t = _without_indication(t)
     total, prn, single = 0.0, False, False
     rates: list[float] = []
     for part in _SEP.split(t):

@@ -23,20 +23,22 @@ class Lab:
     low: float = 0.0
     high: float = float("inf")
     bare_min: float = 0.0  # a number without a unit below this could be SI: refused, not guessed
+    si_unit: str | None = None  # where a bare number too large for `unit` probably is (said in the error)
 
 
 # Creatinine: 1 mg/dL = 88.42 umol/L. Calcium: 1 mmol/L = 4.008 mg/dL. Haemoglobin: 1 mmol/L
 # (Fe4 monomer basis) = 1.611 g/dL.
 LABS = {
-    "serum_creatinine": Lab("serum_creatinine", "mg/dL", molar_factor=1000 / 88.42, high=30),
+    "serum_creatinine": Lab("serum_creatinine", "mg/dL", molar_factor=1000 / 88.42, high=30,
+                            si_unit="umol/L"),
     # A bare 2.3 is a normal calcium in mmol/L and a lethal one in mg/dL: read as mg/dL it raised a
     # false "hypocalcaemia, contraindicated" and hid hypercalcaemia (3.2 mmol/L read as 3.2 mg/dL).
     # Below 5 (20 mg/dL in mmol/L, 5 mg/dL critical) a number without its unit is refused.
     "serum_calcium": Lab("serum_calcium", "mg/dL", molar_factor=4.008, high=25, bare_min=5.0),
-    "albumin": Lab("albumin", "g/dL", high=10),
+    "albumin": Lab("albumin", "g/dL", high=10, si_unit="g/L"),
     "platelets": Lab("platelets", "10^9/L", high=5000),
     "anc": Lab("anc", "10^9/L", high=500),
-    "hemoglobin": Lab("hemoglobin", "g/dL", molar_factor=1.611, high=30),
+    "hemoglobin": Lab("hemoglobin", "g/dL", molar_factor=1.611, high=30, si_unit="g/L"),
 }
 
 MAX_LAB_LENGTH = 64  # "2.25 mmol/L", "140 x 10^9/L": a lab string is short; longer is refused unread
@@ -93,5 +95,18 @@ def parse_lab(name: str, value: object) -> float:
             except UnitError:
                 raise ValueError(f"unit {unit!r} cannot be read as {lab.unit} or mmol/L") from None
     if not (math.isfinite(result) and lab.low <= result <= lab.high):
+        if not unit and lab.si_unit and _plausible(name, f"{number:g} {lab.si_unit}"):
+            # a bare 124 is no creatinine in mg/dL, and a usual one in umol/L: say so, do not guess
+            said = f"{number:g} {lab.si_unit}"
+            raise ValueError(f"{number:g} has no unit and is not plausible in {lab.unit}; send it with "
+                             f"its unit (for example '{said}')")  # fmt: skip
         raise ValueError(f"{result:g} {lab.unit} is outside the plausible range")
     return result
+
+
+def _plausible(name: str, text: str) -> bool:
+    try:
+        parse_lab(name, text)
+    except ValueError:
+        return False
+    return True

@@ -181,6 +181,24 @@ def test_a_file_with_the_fields_named_right_gets_no_column_note(capsys, tmp_path
     assert "columns" not in err
 
 
+def test_null_and_na_cells_are_empty_cells_not_bad_rows(capsys, tmp_path):
+    """Database and spreadsheet exports write NULL or N/A in empty cells: a warfarin row whose dose
+    is "N/A" must still meet the ibuprofen beside it, not be rejected with its interaction unseen."""
+    med = write(
+        tmp_path,
+        "m.csv",
+        "patient_id,drug,dose,unit,frequency\np1,ibuprofen,NULL,mg,tid\np1,warfarin,N/A,mg,daily\n",
+    )
+    pats = write(tmp_path, "p.csv", "patient_id,age_years,crcl_ml_min,conditions\np1,NULL,#N/A,NA\n")
+    code, out, err = run(capsys, med, "--patients", pats)
+    assert code == 0 and "2 rows checked, 0 rows rejected" in err
+    rows = findings(out)
+    assert any(r["code"] == "interaction.nsaid_anticoagulant" for r in rows)
+    assert not any(
+        r["code"] in ("input.row_invalid", "input.patient_invalid", "input.condition_unknown") for r in rows
+    )
+
+
 def _big(tmp_path, shuffle: bool) -> str:
     import random
 
@@ -265,3 +283,12 @@ def test_html_page_escapes_every_cell(capsys, tmp_path):
     assert run(capsys, path, "-o", str(page))[0] == 0
     text = page.read_text()
     assert "<script" not in text and "&lt;script&gt;x&lt;/script&gt;" in text
+
+
+def test_none_is_a_value_not_an_empty_cell(capsys, tmp_path):
+    """hepatic_impairment "none" is a grade: taken as empty, tramadol 200 mg was flagged against the
+    severe-impairment limit "with hepatic function unknown"."""
+    med = write(tmp_path, "m.csv", "patient_id,drug,dose,unit,frequency,route\np1,tramadol,100,mg,q6h,oral\n")
+    pats = write(tmp_path, "p.csv", "patient_id,hepatic_impairment,crcl_ml_min,age_years\np1,none,90,60\n")
+    _, out, _ = run(capsys, med, "--patients", pats)
+    assert not any(r["code"].startswith("monitoring.dose.") for r in findings(out))

@@ -280,3 +280,15 @@ def test_medcheck_check_surrogate_field_names_print(tmp_path):
     )  # fmt: skip
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "medications.0.\\ud800" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "unit"),
+    [("serum_creatinine", "124", "124 umol/L"), ("albumin", "35", "35 g/L"), ("hemoglobin", "80", "80 g/L")],
+)
+def test_a_bare_si_lab_value_is_refused_naming_its_likely_unit(field: str, value: str, unit: str) -> None:
+    """Labs sent bare in SI (creatinine 124, albumin 35) are refused, not guessed, and the error
+    says which unit would make sense of them."""
+    with pytest.raises(InvalidRegimen) as err:
+        check({"patient": {field: value}, "medications": []})
+    assert f"patient.{field}" in str(err.value) and f"'{unit}'" in str(err.value)

@@ -345,3 +345,17 @@ def test_a_sig_that_contradicts_the_product_is_a_moderate_finding() -> None:
     [f] = [f for f in report["findings"] if f["code"] == "input.release_conflict"]
     assert f["severity"] == "moderate" and "checked as extended-release" in f["message"]
     assert report["medications"][0]["release"] == "extended"
+
+
+@pytest.mark.parametrize(
+    ("text", "hours"),
+    [("every 6 hours as needed for pain", 6), ("q6h prn pain", 6), ("q4h prn for breakthrough pain", 4)],
+)
+def test_the_reason_after_a_prn_word_does_not_unread_the_frequency(text: str, hours: float) -> None:
+    """A frequency field "every 6 hours as needed for pain" was unread: one dose a day was counted."""
+    f = parse_frequency(text)
+    assert f is not None and f.interval_h == hours and f.prn
+    report = check({"medications": [{"drug": "oxycodone", "dose": 5, "unit": "mg", "frequency": text}]})
+    med = report.to_dict()["medications"][0]
+    assert med["interval_h"] == hours and med["prn"] is True
+    assert "input.frequency_unknown" not in {x.code for x in report.findings}

@@ -50,6 +50,16 @@ def unread_columns(columns: Iterable[str], fields_read: Iterable[str], close_onl
     return ", ".join(said) or None
 
 
+# What database and spreadsheet exports write in an empty cell (pandas reads the same as missing):
+# a warfarin row whose dose says "NULL" is an order without a dose, not a row to reject. Not "none":
+# it is a value ("hepatic_impairment: none").
+MISSING_CELLS = frozenset({"null", "n/a", "na", "#n/a", "nan", "-"})
+
+
+def missing_cell(text: str) -> bool:
+    return not text or (len(text) <= 4 and text.strip().lower() in MISSING_CELLS)
+
+
 def json_value(name: str, text: str) -> Any:
     """A CSV cell as the JSON value a client would send: CSV has no integer or list type."""
     if name in _INT_FIELDS and _INT.match(text):
@@ -68,7 +78,7 @@ def medication(columns: tuple[str, ...], cells: tuple[str, ...]) -> tuple[Medica
     if hit is None:
         if len(_MEDS) >= MAX_MEMO:  # a file of ever-new orders: start over now and then
             _MEDS.clear()
-        data = {k: json_value(k, v) for k, v in zip(columns, cells, strict=True) if v}
+        data = {k: json_value(k, v) for k, v in zip(columns, cells, strict=True) if not missing_cell(v)}
         try:
             m = load_regimen({"medications": [data]}).medications[0]
             hit = (m, None, [m])

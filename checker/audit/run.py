@@ -32,7 +32,7 @@ from checker.engine import run
 from checker.model import Patient, Regimen
 
 from .core import Layout, Part, PatientRows, Row, audit_batch
-from .loading import MED_FIELDS, PATIENT_FIELDS, unread_columns
+from .loading import MED_FIELDS, PATIENT_FIELDS, missing_cell, unread_columns
 from .output import Totals, UsageError, Writer, output_kind, remove_stale, same_file
 from .source import STOP, Source, UnreadableInput, open_source, records
 
@@ -157,7 +157,8 @@ def read_patients(path: str) -> tuple[Patients, list[str]]:
             elif pid and pid in out:
                 out[pid] = (out[pid][0], out[pid][1] + 1)
             elif pid:
-                facts = tuple(shared.setdefault(p, p) for p in zip(names, cells, strict=True) if p[1])
+                given = (p for p in zip(names, cells, strict=True) if not missing_cell(p[1]))
+                facts = tuple(shared.setdefault(p, p) for p in given)
                 out[pid] = (shared.setdefault(facts, facts), 1)
         return out, notes
     finally:
