@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -39,3 +40,23 @@ def test_any_text_splits_without_losing_words(text):
     for line in split_lines(text):
         assert line.drug
         assert (line.drug + " " + line.sig).split() == line.text.split()
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "sig"),
+    [
+        ("Voltaren gel 4 g qid", "Voltaren gel", "4 g qid"),
+        ("Caltrate 600+D3 1 tab bid", "Caltrate 600+D3", "1 tab bid"),
+        ("naproxen 500 mg tablet 1 po bid", "naproxen 500 mg tablet", "1 po bid"),
+        ("oxycodone-acetaminophen 5-325 mg 1-2 tabs q4h prn pain", "oxycodone-acetaminophen 5-325 mg",
+         "1-2 tabs q4h prn pain"),
+        ("glucosamine chondroitin 1500 mg daily", "glucosamine chondroitin", "1500 mg daily"),
+        ("Tylenol 650 mg q6h", "Tylenol", "650 mg q6h"),
+        ("morphine 30 mg PO q12h ER", "morphine", "30 mg PO q12h ER"),
+    ],
+)  # fmt: skip
+def test_a_product_name_goes_with_the_drug_not_into_the_sig(text, drug, sig):
+    """The page split "Voltaren gel 4 g qid" as Voltaren + "gel 4 g qid": 16 g/day of oral
+    diclofenac, a major false alarm; and "Caltrate 600+D3" lost its vitamin D to the sig."""
+    line = split_line(text)
+    assert (line.drug, line.sig, line.read) == (drug, sig, True)

@@ -12,9 +12,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from formulary import load
+from checker.sig import parse_sig
+from formulary import Formulary, load
+from formulary.resolve import resolve
 
 MAX_NAME_WORDS = 8  # no drug or product name in the vocabulary is longer than this
+MAX_PRODUCT_WORDS = 12  # a product name as typed: ingredients, strengths, form ("… 5-325 mg oral tablet")
 MAX_LINES = 100  # more orders than any regimen a person types; the rest are reported, not read
 _DOSE_START = re.compile(r"^[\d.,/½¼¾]")
 
@@ -49,12 +52,27 @@ def split_line(text: str, number: int = 1) -> Line:
     for n in range(min(len(words), MAX_NAME_WORDS), 0, -1):
         name = " ".join(words[:n])
         if f.lookup(name) is not None:
-            return Line(number, text.strip(), name, " ".join(words[n:]), True)
+            k = _product_end(f, words, n)
+            return Line(number, text.strip(), " ".join(words[:k]), " ".join(words[k:]), True)
+    if k := _product_end(f, words, 0):  # "oxycodone-acetaminophen 5-325 mg | 1-2 tabs q4h": a product
+        return Line(number, text.strip(), " ".join(words[:k]), " ".join(words[k:]), True)
     # Not recognised: the words before the first number are taken as the name, as the
     # engine's "not in the formulary" finding then quotes it the way it was written.
     cut = next((i for i, w in enumerate(words) if _DOSE_START.match(w)), len(words))
     cut = max(cut, 1)
     return Line(number, text.strip(), " ".join(words[:cut]), " ".join(words[cut:]), False)
+
+
+def _product_end(f: Formulary, words: list[str], known: int) -> int:
+    """Where the drug's name ends when it goes on as a product name: "Voltaren gel | 4 g qid",
+    "Caltrate 600+D3 | 1 tab bid", "naproxen 500 mg tablet | 1 po bid". The longest name the
+    resolver reads whose remaining words are a sig with a dose, read in full; else the words the
+    formulary knows (`known`), as before."""
+    for k in range(min(len(words) - 1, MAX_PRODUCT_WORDS), known, -1):
+        sig = parse_sig(" ".join(words[k:]))
+        if sig.understood and not sig.dose_unparsed and resolve(f, " ".join(words[:k])) is not None:
+            return k
+    return known
 
 
 def structured(number: int, drug: str, fields: dict[str, Any]) -> Line:
