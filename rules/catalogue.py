@@ -36,8 +36,11 @@ def rules() -> list[dict[str, Any]]:
         drugs = ["any ingredient"] if r is k.same_ingredient else [str(r.selector)]
         out.append(row(f"duplication.{r.id}", "duplication", r.severity, drugs, r.recommendation, r.source,
                        r.verified, r))  # fmt: skip
-    out += [row(f"{r.category}.{r.id}", r.category, r.severity, names(r.drugs), r.recommendation, r.source,
-                r.verified, r) for r in k.cautions]  # fmt: skip
+    for c in k.cautions:
+        out.append(row(f"{c.category}.{c.id}", c.category, c.severity, names(c.drugs), c.recommendation,
+                       c.source, c.verified, c))  # fmt: skip
+        if c.except_drugs:  # "class:nsaid" but not the COX-2 inhibitors
+            out[-1]["except_drugs"] = names(c.except_drugs)
     out += [row(f"monitoring.{r.id}", "monitoring", r.severity, names(r.drugs), r.recommendation, r.source,
                 r.verified, r) for r in k.checks]  # fmt: skip
     out += [row(f"opioid_load.{int(t.mme)}", "opioid_load", t.severity, ["class:opioid"], t.recommendation,

@@ -101,6 +101,7 @@ class DuplicationSchema(Evidence):
 class CautionSchema(Evidence):
     id = fields.String(required=True)
     drugs = fields.List(fields.String(validate=_SEL), required=True, validate=validate.Length(min=1))
+    except_drugs = fields.List(fields.String(validate=_SEL), load_default=list)  # members left out
     routes = fields.List(fields.String(), load_default=list)
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
     severity = fields.String(required=True, validate=Severity)
@@ -296,6 +297,7 @@ def load_knowledge(f: Formulary) -> Knowledge:
                 verified=r["verified"],
                 evidence_quote=r["evidence_quote"],
                 evidence_location=r["evidence_location"],
+                except_drugs=tuple(_selector(s, f, w) for s in r["except_drugs"]),
             )
         )
     checks = []

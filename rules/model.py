@@ -87,10 +87,13 @@ class Caution:
     verified: bool = True
     evidence_quote: str = ""  # the one sentence of the source the rule rests on
     evidence_location: str = ""  # where it stands in the source: "Section 7", "Table 2", "Boxed Warning"
+    except_drugs: tuple[Selector, ...] = ()  # members of `drugs` the source leaves out (COX-2 NSAIDs)
     keys: frozenset[str] = frozenset()  # the selector tags, derived: see __post_init__
+    except_keys: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", frozenset(s.key for s in self.drugs))
+        object.__setattr__(self, "except_keys", frozenset(s.key for s in self.except_drugs))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,14 @@ from rules.mechanism import ContextView, Evaluator, Input, Unit, when_facts
 from rules.model import Caution
 
 
-def _selected(keys: frozenset[str], routes: tuple[str, ...], ctx: Context) -> list[Order]:
-    return [o for o in ctx.orders if keys & ctx.tags[o.line] and (not routes or o.route in routes)]
+def _selected(keys: frozenset[str], routes: tuple[str, ...], ctx: Context, but: frozenset[str] = frozenset()
+              ) -> list[Order]:  # fmt: skip
+    tags = ctx.tags
+    return [
+        o
+        for o in ctx.orders
+        if keys & tags[o.line] and not but & tags[o.line] and (not routes or o.route in routes)
+    ]
 
 
 def _dose_number_fits(c: Caution, o: Order) -> bool:
@@ -80,7 +86,7 @@ def caution_units(ctx: Context) -> Iterator[Unit]:
             continue
         orders = tuple(
             o
-            for o in _selected(c.keys, c.routes, ctx)
+            for o in _selected(c.keys, c.routes, ctx, c.except_keys)
             if (c.prn is None or o.prn == c.prn) and _dose_number_fits(c, o)
         )
         if orders:

@@ -90,7 +90,8 @@ def test_duplication_needs_two_members(rule):
 
 @pytest.mark.parametrize("rule", K.cautions, ids=[r.id for r in K.cautions])
 def test_caution_fires_only_for_patients_it_names(rule):
-    drug = representative(rule.drugs[0], rule.routes)[0]
+    left_out = {d for s in rule.except_drugs for d in representative(s)}
+    drug = representative(rule.drugs[0], rule.routes, exclude=tuple(left_out))[0]
     med = _med(drug, rule.routes) | ({"prn": rule.prn} if rule.prn is not None else {})
     if rule.dose_number_min:
         med["dose_number"] = rule.dose_number_min
@@ -98,6 +99,9 @@ def test_caution_fires_only_for_patients_it_names(rule):
     assert code in _codes({"patient": patient_for(rule.when), "medications": [med]})
     negative = dict(med, prn=False) if rule.prn else med
     assert code not in _codes({"patient": NEUTRAL, "medications": [negative]})
+    for selector in rule.except_drugs:  # the members the source leaves out: not for them
+        other = _med(representative(selector)[0], rule.routes)
+        assert code not in _codes({"patient": patient_for(rule.when), "medications": [other]})
 
 
 @pytest.mark.parametrize("rule", K.checks, ids=[r.id for r in K.checks])

@@ -168,6 +168,10 @@ class RuleSchema(Open):
     patient_band = fields.String(
         metadata={"description": "The patients the rule is written for (e.g. 'aged 65 or over'); absent: all"}
     )
+    except_drugs = fields.List(
+        fields.String(),
+        metadata={"description": "Members of `drugs` the rule leaves out ('class:cox2_inhibitor')"},
+    )
     release = fields.String(
         metadata={"description": "Dose limits: the release the row is written for; absent: either"}
     )

@@ -1,0 +1,41 @@
+"""Cautions whose sources speak of a whole class cover every member the checker knows, not only
+the seed article's drugs: naproxen with a GI bleed, meloxicam at CrCl 20, naproxen at 70."""
+
+from __future__ import annotations
+
+import pytest
+
+from checker import check
+
+
+def codes(patient: dict, drug: str) -> dict[str, str]:
+    report = check({"patient": patient, "medications": [{"drug": drug, "sig": "200 mg po bid"}]})
+    return {f.code: f.severity for f in report.findings}
+
+
+@pytest.mark.parametrize("drug", ["naproxen", "meloxicam", "indomethacin", "celecoxib"])
+def test_nsaid_with_a_history_of_gi_bleeding_or_low_crcl(drug: str) -> None:
+    assert codes({"conditions": ["GI bleed"]}, drug)["condition.nsaid_gi_bleed"] == "major"
+    assert codes({"crcl_ml_min": 20}, drug)["renal.nsaid_crcl_below_30"] == "major"
+
+
+@pytest.mark.parametrize(("drug", "flagged"), [("naproxen", True), ("meloxicam", True), ("celecoxib", False)])
+def test_the_older_adult_nsaid_caution_leaves_out_cox2_inhibitors(drug: str, flagged: bool) -> None:
+    """Beers' row is for non-COX-selective NSAIDs: celecoxib is left out by the row's `except_drugs`."""
+    assert ("age.nsaid_older_adult" in codes({"age_years": 70}, drug)) is flagged
+
+
+def test_a_topical_nsaid_is_not_a_systemic_one() -> None:
+    report = check({"patient": {"age_years": 70, "crcl_ml_min": 20},
+                    "medications": [{"drug": "diclofenac 1% gel", "sig": "2 g qid"}]})  # fmt: skip
+    assert not {"age.nsaid_older_adult", "renal.nsaid_crcl_below_30"} & {f.code for f in report.findings}
+
+
+def test_ketorolac_gets_its_own_rows_not_the_class_rows_beside_them() -> None:
+    """Ketorolac's label rows (contraindicated) replace the class rows for the same patients: one
+    finding each, not a contraindicated and a major saying the same thing."""
+    found = codes({"conditions": ["GI bleed"], "age_years": 71, "crcl_ml_min": 20}, "ketorolac")
+    assert found["condition.ketorolac_gi_bleed"] == "contraindicated"
+    assert found["renal.ketorolac_advanced_renal"] == "contraindicated"
+    assert "age.ketorolac_older_adult" in found
+    assert not {"condition.nsaid_gi_bleed", "renal.nsaid_crcl_below_30", "age.nsaid_older_adult"} & set(found)
