@@ -39,3 +39,18 @@ def test_ketorolac_gets_its_own_rows_not_the_class_rows_beside_them() -> None:
     assert found["renal.ketorolac_advanced_renal"] == "contraindicated"
     assert "age.ketorolac_older_adult" in found
     assert not {"condition.nsaid_gi_bleed", "renal.nsaid_crcl_below_30", "age.nsaid_older_adult"} & set(found)
+
+
+@pytest.mark.parametrize(
+    ("drug", "sig", "flagged"),
+    [
+        ("prednisolone", "30 mg po daily", True),
+        ("methylprednisolone", "125 mg IV q6h", True),
+        ("triamcinolone", "40 mg IM once", True),
+        ("budesonide inhaler", "2 puffs bid", False),  # inhaled: not a systemic dose
+        ("hydrocortisone cream", "apply bid", False),
+    ],
+)
+def test_every_systemic_corticosteroid_raises_glucose_in_diabetes(drug: str, sig: str, flagged: bool) -> None:
+    report = check({"patient": {"conditions": ["diabetes"]}, "medications": [{"drug": drug, "sig": sig}]})
+    assert ("condition.dexamethasone_diabetes" in {f.code for f in report.findings}) is flagged
