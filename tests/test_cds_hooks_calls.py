@@ -310,3 +310,13 @@ def test_discovery_asks_for_the_active_problem_list(client):
         s["prefetch"]["conditions"] == "Condition?patient={{context.patientId}}&clinical-status=active"
         for s in services
     )
+
+
+def test_a_problem_list_longer_than_a_regimen_takes_keeps_what_the_rules_read(client):
+    """151 active problems: the list was refused whole (an info card), and the GI bleed on entry 151
+    with it. The conditions the checker understands go first; the cap takes unknown names."""
+    problems = bundle(*[condition(f"problem {i}") for i in range(150)], condition("GI bleed"))
+    got = cards(client.post(SIGN, json=call(order("d1", "ibuprofen", 400, "mg", 8),
+                                            prefetch={"conditions": problems})))  # fmt: skip
+    assert "condition.nsaid_gi_bleed" in {code(c) for c in got if "extension" in c}
+    assert not any("Patient data ignored" in c["summary"] for c in got)

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from checker.http.fhir_dosage import FhirError, codings, number, text
+from checker.schemas import MAX_CONDITIONS
 
 LOINC = "http://loinc.org"
 
@@ -130,8 +131,22 @@ def patient_fields(
     refused = {f: [error] for f, (_, _, error) in latest.items() if error}
     out.update({f: value for f, (_, value, error) in latest.items() if not error})
     if conditions:
-        out["conditions"] = list(conditions)
+        out["conditions"] = _within_limit(list(conditions))
     return out, refused
+
+
+def _within_limit(names: list[str]) -> list[str]:
+    """A problem list longer than a regimen takes (MAX_CONDITIONS): the names the vocabulary
+    understands first, then others as listed, so a GI bleed on entry 150 of a long list still
+    reaches the rules instead of the whole list being refused."""
+    if len(names) <= MAX_CONDITIONS:
+        return names
+    from formulary import load
+    from formulary.keys import key
+
+    known = load().conditions
+    understood = [n for n in names if key(n) in known]
+    return (understood + [n for n in names if key(n) not in known])[:MAX_CONDITIONS]
 
 
 # A Condition no longer true, or never true, is not the patient's: every other status counts
