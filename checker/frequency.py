@@ -55,7 +55,7 @@ _PHRASES: tuple[tuple[str, str, float | None], ...] = (
     (r"once only|one time(?: only)?|single (?:dose|shot|injection)|once|stat|now|x ?1|single",
      "once", None),
     (r"q\.? ?a\.?m\.?|q\.? ?p\.?m\.?|q\.? ?h\.?s\.?|h\.?s\.?|q ?night|at bedtime|bedtime|before bed"
-     r"|at bed|bed|nightly|at night|every (?:night|morning|evening)|in the (?:morning|evening)"
+     r"|at bed|bed|nightly|at night|(?:every|each) (?:night|morning|evening)|in the (?:morning|evening)"
      r"|(?:each|every) (?:am|pm)|qn|mane|nocte|morning|evening|at noon|noon|a\.?m\.?|p\.?m\.?", "slot", None),
     # clock times, one administration each: "at 8am and 8pm", "08:00 and 20:00"
     (r"(?:at )?(?:1[0-2]|0?[1-9])(?::[0-5]\d)? ?(?:a\.?m\.?|p\.?m\.?)|(?:at )?(?:[01]?\d|2[0-3]):[0-5]\d",
@@ -119,13 +119,27 @@ _WEEKDAYS = (
 )  # fmt: skip
 
 
+# "every six hours", "every four to six hours": e-prescriptions spell intervals out
+_INTERVAL_WORDS = {**NUMBER_WORDS, "twelve": 12, "twenty-four": 24, "twenty four": 24, "forty-eight": 48,
+                   "forty eight": 48, "seventy-two": 72, "seventy two": 72}  # fmt: skip
+_WORD = "|".join(sorted(map(re.escape, _INTERVAL_WORDS), key=len, reverse=True))
+_EVERY_WORDS_RE = re.compile(rf"(?<![a-z])(every|each|q) ({_WORD})(?: ?(-|to|or) ?({_WORD}))?(?![a-z])")
+
+
+def _digits(m: re.Match[str]) -> str:
+    low = f"{m.group(1)} {_INTERVAL_WORDS[m.group(2)]}"
+    return f"{low} {m.group(3)} {_INTERVAL_WORDS[m.group(4)]}" if m.group(4) else low
+
+
 def clean(text: str) -> str:
     """Lower case, dashes unified, whitespace collapsed (the precondition of every pattern here),
-    weekdays of a weekly schedule joined into one word."""
+    weekdays of a weekly schedule joined into one word, intervals written in words as digits."""
     t = " ".join(text.lower().replace("–", "-").replace("—", "-").replace("×", "x").split())
     if "mon" in t or "tue" in t:
         for rx, joined in _WEEKDAYS:
             t = rx.sub(joined, t)
+    if "every" in t or "each" in t or "q " in t:
+        t = _EVERY_WORDS_RE.sub(_digits, t)
     return t
 
 

@@ -359,3 +359,27 @@ def test_the_reason_after_a_prn_word_does_not_unread_the_frequency(text: str, ho
     med = report.to_dict()["medications"][0]
     assert med["interval_h"] == hours and med["prn"] is True
     assert "input.frequency_unknown" not in {x.code for x in report.findings}
+
+
+@pytest.mark.parametrize(
+    ("text", "hours"),
+    [
+        ("every six hours", 6),
+        ("every four to six hours", 4),
+        ("every twelve hours", 12),
+        ("every seventy-two hours", 72),
+        ("q six h", 6),
+        ("each morning", 24),
+    ],
+)
+def test_intervals_written_in_words(text: str, hours: float) -> None:
+    """E-prescribed sigs spell intervals out: "every six hours" was no frequency at all."""
+    f = parse_frequency(text)
+    assert f is not None and f.interval_h == hours
+
+
+def test_a_patient_style_sig_is_read_whole() -> None:
+    sig = parse_sig("take one tablet by mouth every six hours as needed for pain")
+    [phase] = sig.phases
+    assert (phase.dose, phase.unit, phase.frequency and phase.frequency.interval_h) == (1, "tab", 6)
+    assert sig.prn and not sig.dose_unparsed
