@@ -163,12 +163,25 @@ _WORD_NUMBER_RE = re.compile(
 _HALF_RE = re.compile(rf"(?<![\w-])(?:one[- ]half|half(?: of)?(?: an?)?){_BEFORE_UNIT}")
 
 
+_ECHOED = "|".join([*NUMBER_WORDS, "eleven", "twelve", "twenty-four", "forty-eight", "seventy-two"])
+_ECHO_RE = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?) \((?:{_ECHOED})\)")  # from a number's start: linear
+_TOTAL_RE = re.compile(
+    r"(?:(?<![\w.])\d+(?:\.\d+)?(?: ?(?:-|to) ?\d+(?:\.\d+)?)? ?(?:tablets?|tabs?|capsules?|caps?|"
+    r"patch(?:es)?|ml|puffs?|sprays?|drops?|suppositor(?:y|ies)|each|units?) )?"
+    r"\((\d+(?:\.\d+)?(?: ?(?:-|to) ?\d+(?:\.\d+)?)?) ?([a-zµ]+(?: ?/ ?[a-z]+)?) total\)"
+)
+
+
 def _prepare(text: str) -> str:
     t = clean(text.translate(_SUPERSCRIPT))
     t = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", t)  # "1,000 mg"
     # A decimal comma ("0,5 mg", "2,5 mg" as European systems write them) was read as "5 mg", ten
     # times the dose; one or two digits after the comma are decimals (three are thousands, above).
     t = re.sub(r"(?<![\d.,])(\d{1,6}),(\d{1,2})(?![\d,])", r"\1.\2", t)
+    # EHR e-prescriptions: "every 4 (four) hours" and "take 2 tablets (1,000 mg total)": the number
+    # echoed in words, and the amount per dose that makes the count of tablets redundant
+    t = _ECHO_RE.sub(r"\1", t)
+    t = _TOTAL_RE.sub(r" \1 \2 ", t)
     t = _HALF_RE.sub("0.5", t)
     t = _WORD_NUMBER_RE.sub(lambda m: str(NUMBER_WORDS[m.group(1)]), t)
     t = re.sub(r"(?<![\d.])(\d{1,6}) ?(?:1/2|½)(?![\d/])", lambda m: f"{m.group(1)}.5", t)  # "1 1/2 tabs"

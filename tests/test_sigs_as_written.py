@@ -383,3 +383,34 @@ def test_a_patient_style_sig_is_read_whole() -> None:
     [phase] = sig.phases
     assert (phase.dose, phase.unit, phase.frequency and phase.frequency.interval_h) == (1, "tab", 6)
     assert sig.prn and not sig.dose_unparsed
+
+
+@pytest.mark.parametrize(
+    ("sig", "dose", "low", "unit", "hours", "prn"),
+    [
+        ("Take 1 tablet (5 mg total) by mouth every 4 (four) hours as needed for severe pain.",
+         5, None, "mg", 4, True),
+        ("Take 2 tablets (1,000 mg total) by mouth every 6 (six) hours as needed.",
+         1000, None, "mg", 6, True),
+        ("Take 1-2 tablets (5-10 mg total) by mouth every 4 (four) hours as needed for pain.",
+         10, 5, "mg", 4, True),
+        ("Inject 1 mL (40 mg total) into the skin daily.", 40, None, "mg", 24, False),
+        ("Take 1 capsule (300 mg total) by mouth 3 (three) times daily.", 300, None, "mg", 8, False),
+        ("Apply 1 patch onto the skin every 3 (three) days.", 1, None, "patch", 72, False),
+    ],
+)  # fmt: skip
+def test_ehr_e_prescription_sigs(sig, dose, low, unit, hours, prn) -> None:
+    """The sig EHRs generate: the count, the amount per dose "(5 mg total)" and the interval echoed
+    in words "(four)". The brackets hid both the amount and the interval (frequency unread)."""
+    parsed = parse_sig(sig)
+    [phase] = parsed.phases
+    assert (phase.dose, phase.dose_low, phase.unit) == (dose, low, unit)
+    assert phase.frequency is not None and phase.frequency.interval_h == hours
+    assert parsed.prn is prn and not parsed.dose_unparsed
+
+
+def test_an_e_prescription_total_is_the_dose_not_a_strength_times_the_count() -> None:
+    """"2 tablets (1,000 mg total)" is 1 g a dose, not 2 x 1,000 mg."""
+    sig = "Take 2 tablets (1,000 mg total) by mouth every 6 (six) hours as needed."
+    med = check({"medications": [{"drug": "acetaminophen", "sig": sig}]}).to_dict()["medications"][0]
+    assert (med["dose"], med["daily_dose"], med["interval_h"]) == ("1 g", "4 g/day", 6)
