@@ -36,8 +36,9 @@ _UNIT_ALT = "|".join(sorted(_UNIT_WORDS, key=len, reverse=True))
 # of day (one a day each when no explicit count is given); "meals" with/before/after meals (three
 # a day when alone: a dose with each meal); "mod" a qualifier that never counts; "prn".
 _PER = r"(?:a |per |/ ?)?"
+_PRN = r"p\.?r\.?n\.?|as needed|as required|when required|if needed|when needed"
 _PHRASES: tuple[tuple[str, str, float | None], ...] = (
-    (r"p\.?r\.?n\.?|as needed|as required|when required|if needed|when needed", "prn", None),
+    (_PRN, "prn", None),
     (rf"once {_PER}(?:day|daily)|q\.?d\.?|o\.?d\.?|daily|every day|each day|per day|a day|qday|q daily"
      r"|dly|once every day", "n", 24.0),
     (rf"b\.?i\.?d\.?|bd|twice {_PER}(?:day|daily)|twice", "n", 12.0),
@@ -179,9 +180,7 @@ def _part_rate(part: str) -> tuple[float | None, bool, bool] | None:
     return None, prn, once
 
 
-_AS_NEEDED = re.compile(
-    r"(?<![a-z])(?:p\.?r\.?n\.?|as needed|as required|when required|if needed|when needed)(?![a-z])"
-)
+_AS_NEEDED = re.compile(rf"(?<![a-z])(?:{_PRN})(?![a-z])")
 
 
 def _without_indication(t: str) -> str:
