@@ -121,15 +121,15 @@ _WEEKDAYS = (
 
 
 # "every six hours", "every four to six hours": e-prescriptions spell intervals out
-_INTERVAL_WORDS = {**NUMBER_WORDS, "twelve": 12, "twenty-four": 24, "twenty four": 24, "forty-eight": 48,
-                   "forty eight": 48, "seventy-two": 72, "seventy two": 72}  # fmt: skip
-_WORD = "|".join(sorted(map(re.escape, _INTERVAL_WORDS), key=len, reverse=True))
+INTERVAL_WORDS = {**NUMBER_WORDS, "eleven": 11, "twelve": 12, "twenty-four": 24, "twenty four": 24,
+                  "forty-eight": 48, "forty eight": 48, "seventy-two": 72, "seventy two": 72}  # fmt: skip
+_WORD = "|".join(sorted(map(re.escape, INTERVAL_WORDS), key=len, reverse=True))
 _EVERY_WORDS_RE = re.compile(rf"(?<![a-z])(every|each|q) ({_WORD})(?: ?(-|to|or) ?({_WORD}))?(?![a-z])")
 
 
 def _digits(m: re.Match[str]) -> str:
-    low = f"{m.group(1)} {_INTERVAL_WORDS[m.group(2)]}"
-    return f"{low} {m.group(3)} {_INTERVAL_WORDS[m.group(4)]}" if m.group(4) else low
+    low = f"{m.group(1)} {INTERVAL_WORDS[m.group(2)]}"
+    return f"{low} {m.group(3)} {INTERVAL_WORDS[m.group(4)]}" if m.group(4) else low
 
 
 def clean(text: str) -> str:

@@ -17,7 +17,15 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from checker.frequency import NUMBER_WORDS, PHRASE_RE, Frequency, clean, parse_frequency, shortest_of
+from checker.frequency import (
+    INTERVAL_WORDS,
+    NUMBER_WORDS,
+    PHRASE_RE,
+    Frequency,
+    clean,
+    parse_frequency,
+    shortest_of,
+)
 from formulary.units import UnitError, conversion_factor
 
 _SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
@@ -163,7 +171,7 @@ _WORD_NUMBER_RE = re.compile(
 _HALF_RE = re.compile(rf"(?<![\w-])(?:one[- ]half|half(?: of)?(?: an?)?){_BEFORE_UNIT}")
 
 
-_ECHOED = "|".join([*NUMBER_WORDS, "eleven", "twelve", "twenty-four", "forty-eight", "seventy-two"])
+_ECHOED = "|".join(sorted(map(re.escape, INTERVAL_WORDS), key=len, reverse=True))
 _ECHO_RE = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?) \((?:{_ECHOED})\)")  # from a number's start: linear
 _TOTAL_RE = re.compile(
     r"(?:(?<![\w.])\d+(?:\.\d+)?(?: ?(?:-|to) ?\d+(?:\.\d+)?)? ?(?:tablets?|tabs?|capsules?|caps?|"
