@@ -47,7 +47,7 @@ def test_liver_disease_without_a_grade_asks_for_it_before_hepatic_limits() -> No
     assert "monitoring.hepatic_grade_with_liver_disease" not in codes({}, *meds)
 
 
-@pytest.mark.parametrize("written", ["falls", "long QT syndrome", "delirium"])
+@pytest.mark.parametrize("written", ["CKD", "chronic kidney disease stage 3"])
 def test_a_condition_no_rule_reads_is_reported_not_passed_in_silence(written: str) -> None:
     report = check({"patient": {"conditions": [written]}, "medications": [IBUPROFEN]}).to_dict()
     [f] = [f for f in report["findings"] if f["code"] == "input.condition_unused"]
@@ -87,3 +87,61 @@ def test_the_docs_name_the_conditions_no_rule_reads() -> None:
     text = " ".join((Path(__file__).parent.parent / "docs" / "regimen.md").read_text("utf-8").split())
     said = text.split("read by no rule of the knowledge release (today ", 1)[1].split(":", 1)[0]
     assert {c.strip(" `") for c in said.split(",")} == unused
+
+
+OXYCODONE = {"drug": "oxycodone", "sig": "5 mg PO q4h PRN pain"}
+
+
+@pytest.mark.parametrize(
+    ("written", "drug"),
+    [("long QT syndrome", "citalopram"), ("QTc prolongation", "ondansetron"), ("LQTS", "citalopram")],
+)
+def test_long_qt_on_the_problem_list_raises_the_drug_s_qt_caution(written: str, drug: str) -> None:
+    found = codes({"conditions": [written]}, {"drug": drug, "sig": "8 mg PO daily"})
+    assert found[f"condition.{drug}_long_qt"] == "major"
+    assert "input.condition_unused" not in found
+    assert f"condition.{drug}_long_qt" not in codes({}, {"drug": drug, "sig": "8 mg PO daily"})
+
+
+def test_falls_history_in_an_older_adult_flags_each_cns_active_drug_in_one_finding() -> None:
+    meds = [
+        OXYCODONE,
+        {"drug": "gabapentin", "sig": "300 mg PO tid"},
+        {"drug": "lorazepam", "sig": "0.5 mg PO qhs"},
+        {"drug": "Tylenol", "sig": "1 g PO q6h"},
+    ]
+    report = check(
+        {"patient": {"age_years": 81, "conditions": ["history of falls"]}, "medications": meds}
+    ).to_dict()
+    [f] = [f for f in report["findings"] if f["code"] == "condition.falls_history_cns_active"]
+    assert f["severity"] == "moderate"
+    assert f["medications"] == [0, 1, 2]  # not the acetaminophen
+    assert "age 81" in f["message"]
+    assert "condition.falls_history_cns_active" not in codes(
+        {"age_years": 60, "conditions": ["falls"]}, OXYCODONE
+    )
+
+
+def test_delirium_in_an_older_adult_flags_systemic_steroids_opioids_and_h2_blockers() -> None:
+    meds = [
+        OXYCODONE,
+        {"drug": "dexamethasone", "sig": "4 mg PO bid"},
+        {"drug": "famotidine", "sig": "20 mg PO bid"},
+        {"drug": "hydrocortisone cream 1%", "sig": "apply topically bid"},
+    ]
+    report = check(
+        {"patient": {"age_years": 78, "conditions": ["acute confusional state"]}, "medications": meds}
+    )
+    found = {f.code: f for f in report.findings}
+    assert found["condition.delirium_deliriogenic"].medications == (0, 2)
+    assert found["condition.delirium_corticosteroid"].medications == (1,)  # the cream is not systemic
+
+
+@pytest.mark.parametrize("condition", ["falls", "delirium"])
+def test_falls_or_delirium_without_an_age_asks_for_it_rather_than_passing(condition: str) -> None:
+    found = codes({"conditions": [condition]}, OXYCODONE)
+    assert found["monitoring.age_with_falls_or_delirium"] == "moderate"
+    assert "monitoring.age_with_falls_or_delirium" not in codes(
+        {"conditions": [condition], "age_years": 70}, OXYCODONE
+    )
+    assert "monitoring.age_with_falls_or_delirium" not in codes({}, OXYCODONE)
