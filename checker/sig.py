@@ -38,7 +38,10 @@ _AMOUNT = (
     r"(?:iu|units?|meq|mmol)(?:/kg)?|cells?(?:/kg)?"
 )
 _VOLUME = r"ml|mls|cc|millilit(?:er|re)s?"
-_COUNT = r"tabs?|tablets?|caps?|capsules?|patch(?:es)?|sprays?|puffs?|drops?|gtts?"
+_COUNT = (
+    r"tabs?|tablets?|caps?|capsules?|patch(?:es)?|sprays?|puffs?|drops?|gtts?|lozenges?|troches?|films?|"
+    r"supp|suppositor(?:y|ies)"
+)
 _UNIT = rf"{_AMOUNT}|{_VOLUME}|{_COUNT}"
 _DOSE_RE = re.compile(
     rf"(?<![\w.])(?:(?P<mult>\d{{1,2}}) ?[x×] ?)?(?P<a>{_NUM})(?: ?(?:-|to|or) ?(?P<b>{_NUM}))?"
@@ -54,8 +57,10 @@ _CANON = (
     (re.compile(r"tabs?|tablets?"), "tab"), (re.compile(r"caps?|capsules?"), "cap"),
     (re.compile(r"patch(?:es)?"), "patch"), (re.compile(r"sprays?"), "spray"),
     (re.compile(r"puffs?"), "puff"), (re.compile(r"drops?|gtts?"), "drop"),
+    (re.compile(r"lozenges?|troches?"), "lozenge"), (re.compile(r"films?"), "film"),
+    (re.compile(r"supp|suppositor(?:y|ies)"), "supp"),
 )  # fmt: skip
-COUNT_UNITS = frozenset({"tab", "cap", "patch", "spray", "puff", "drop"})
+COUNT_UNITS = frozenset({"tab", "cap", "patch", "spray", "puff", "drop", "lozenge", "film", "supp"})
 
 _ROUTES = (
     (r"iv ?/ ?po|iv bolus|iv|i\.v\.|intravenous(?:ly)?", "iv"),
@@ -69,6 +74,7 @@ _ROUTES = (
     (r"per level|surgical implant|graft", "implant"),
     (r"pr|rectal(?:ly)?", "rectal"),
     (r"sl|sublingual(?:ly)?|under the tongue", "sublingual"),
+    (r"buccal(?:ly)?|between (?:the )?cheek and gum|(?:oral )?transmucosal(?:ly)?", "buccal"),
 )
 _ROUTE_RE = [(re.compile(rf"(?<![\w/])(?:{p})(?![\w])"), r) for p, r in _ROUTES]
 _PRN_RE = re.compile(r"(?<![\w])(?:prn|p\.r\.n\.|as needed|when required|as required|if needed)(?![\w])")

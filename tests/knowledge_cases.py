@@ -172,4 +172,6 @@ def route_for(drug_id: str, routes: tuple[str, ...]) -> str:
     for r in routes:
         if r in d.routes:
             return r
+    if routes:  # a rule for a route the drug has no label row for (transmucosal fentanyl is "oral")
+        return routes[0]
     return d.routes[0] if d.routes else "oral"

@@ -132,6 +132,29 @@ def test_transmucosal_fentanyl_is_not_read_as_a_patch(order):
     assert "monitoring.opioid_tolerance_before_fentanyl_patch" not in got
     assert got["input.route_unlabelled"]["severity"] == "moderate"  # no labelled limits: said, not passed
     assert got["opioid_load.incomplete"]["severity"] == "moderate"  # a full agonist the table cannot count
+    assert got["monitoring.opioid_tolerance_before_transmucosal_fentanyl"]["severity"] == "moderate"
+    naive = findings([order], opioid_tolerant=False)
+    assert naive["condition.fentanyl_transmucosal_opioid_naive"]["severity"] == "contraindicated"
+    tolerant = findings([order], opioid_tolerant=True)
+    assert not {"condition.fentanyl_transmucosal_opioid_naive",
+                "monitoring.opioid_tolerance_before_transmucosal_fentanyl"} & set(tolerant)  # fmt: skip
+
+
+@pytest.mark.parametrize("order", [{"drug": "Actiq 400 mcg", "sig": "1 lozenge q6h prn"},
+                                   {"drug": "Fentora", "sig": "200 mcg buccal q4h prn"}])  # fmt: skip
+def test_a_transmucosal_sig_is_read_whole_and_an_opioid_naive_patient_is_stopped(order):
+    """'lozenge' and 'buccal' were words the sig parser did not know: the Actiq dose was unread."""
+    got = findings([order], opioid_tolerant=False)
+    assert got["condition.fentanyl_transmucosal_opioid_naive"]["severity"] == "contraindicated"
+    assert not {"input.sig_dose_unclear", "input.sig_partial"} & set(got)
+
+
+def test_iv_and_patch_fentanyl_are_not_called_transmucosal():
+    iv = {"drug": "fentanyl", "sig": "50 mcg IV q1h prn"}
+    patch = {"drug": "fentanyl patch", "sig": "25 mcg/h q72h"}
+    got = findings([iv, patch], opioid_tolerant=False)
+    assert "condition.fentanyl_transmucosal_opioid_naive" not in got
+    assert "condition.fentanyl_patch_opioid_naive" in got
 
 
 def test_a_brand_named_without_strength_keeps_its_route():

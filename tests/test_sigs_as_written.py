@@ -62,6 +62,12 @@ READINGS = [
     ("0,5 mg IV q3h", 0.5, None, "mg", 3, False),
     ("2,5 mg po bid", 2.5, None, "mg", 12, False),
     ("1,000 mg po q6h", 1000, None, "mg", 6, False),
+    # transmucosal and rectal dose forms counted like tablets (2026-12-07: "lozenge" left the dose unread)
+    ("1 lozenge q6h prn", 1, None, "lozenge", 6, True),
+    ("1 troche po qid", 1, None, "lozenge", 6, False),
+    ("1 film buccally q12h", 1, None, "film", 12, False),
+    ("1 supp PR q6h prn fever", 1, None, "supp", 6, True),
+    ("1 suppository rectally bid", 1, None, "supp", 12, False),
 ]
 
 
@@ -414,3 +420,10 @@ def test_an_e_prescription_total_is_the_dose_not_a_strength_times_the_count() ->
     sig = "Take 2 tablets (1,000 mg total) by mouth every 6 (six) hours as needed."
     med = check({"medications": [{"drug": "acetaminophen", "sig": sig}]}).to_dict()["medications"][0]
     assert (med["dose"], med["daily_dose"], med["interval_h"]) == ("1 g", "4 g/day", 6)
+
+
+@pytest.mark.parametrize("text", ["200 mcg buccal q4h", "200 mcg between cheek and gum", "1 film buccally"])
+def test_buccal_is_a_route_word(text: str) -> None:
+    sig = parse_sig(text)
+    assert sig.phases[-1].route == "buccal"
+    assert sig.unparsed == ()
