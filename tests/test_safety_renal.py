@@ -79,3 +79,22 @@ def test_renal_function_prefers_crcl_then_estimate_then_egfr():
     assert renal_function(Patient(egfr=40), (30.0, False)).measure == "CrCl"
     assert renal_function(Patient(egfr=40), (None, False)).measure == "eGFR"
     assert renal_function(Patient(), (None, False)).known is False
+
+
+LOVENOX = {"drug": "Lovenox", "sig": "40 mg SC daily"}
+
+
+@pytest.mark.parametrize(
+    ("patient", "code", "severity"),
+    [
+        ({"crcl_ml_min": 20}, "renal.enoxaparin_crcl_15_30", "moderate"),
+        ({"egfr": 25}, "renal.enoxaparin_crcl_15_30", "moderate"),
+        (CG, "renal.enoxaparin_crcl_below_15", "major"),  # Cockcroft-Gault estimate ≈ 9.4 mL/min
+        ({}, "monitoring.renal_before_enoxaparin", "moderate"),
+    ],
+)
+def test_prophylactic_enoxaparin_in_severe_renal_impairment_is_not_passed(patient, code, severity):
+    """40 mg SC daily within the 1 mg/kg treatment ceiling passed at CrCl 20, yet the label's
+    severe-renal prophylaxis dose is lower (the exposure of 40 mg a day rises by two-thirds)."""
+    assert _one(_findings(patient, LOVENOX), code).severity == severity
+    assert not [f for f in _findings({"crcl_ml_min": 80}, LOVENOX) if "enoxaparin" in f.code]
