@@ -98,9 +98,9 @@ def _one_way(index: dict[str, tuple[Interaction, ...]], ta: frozenset[str], a_ro
              tb: frozenset[str], b_route: str | None) -> Iterator[Interaction]:  # fmt: skip
     for t in ta:
         for r in index.get(t, ()):
-            if r.a_routes and a_route not in r.a_routes:
-                continue
-            if r.b.key in tb and (not r.b_routes or b_route in r.b_routes):
+            if r.a_routes and a_route is not None and a_route not in r.a_routes:
+                continue  # a route not known may be the rule's (see rules.patient._selected)
+            if r.b.key in tb and (not r.b_routes or b_route is None or b_route in r.b_routes):
                 yield r
 
 

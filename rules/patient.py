@@ -21,11 +21,16 @@ from rules.model import Caution
 
 def _selected(keys: frozenset[str], routes: tuple[str, ...], ctx: Context, but: frozenset[str] = frozenset()
               ) -> list[Order]:  # fmt: skip
+    """The orders a caution or check covers. An order whose route is not known (a vocabulary drug
+    ordered with no route: "naproxen 500 mg bid") is covered by a rule limited to some routes: it
+    may well be given by one of them, and a caution missed is worse than one said in excess."""
     tags = ctx.tags
     return [
         o
         for o in ctx.orders
-        if keys & tags[o.line] and not but & tags[o.line] and (not routes or o.route in routes)
+        if keys & tags[o.line]
+        and not but & tags[o.line]
+        and (not routes or o.route is None or o.route in routes)
     ]
 
 

@@ -163,7 +163,7 @@ def representative(selector, routes=(), exclude=()) -> list[str]:
         for d in sorted(f.drugs.values(), key=lambda d: d.id)
         if selector.id in f.expand_classes(d.classes)
         and d.id not in exclude
-        and (not routes or set(routes) & set(d.routes))
+        and (not routes or not d.routes or set(routes) & set(d.routes))  # no labelled route: any may be meant
     ]
 
 

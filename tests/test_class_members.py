@@ -54,3 +54,40 @@ def test_ketorolac_gets_its_own_rows_not_the_class_rows_beside_them() -> None:
 def test_every_systemic_corticosteroid_raises_glucose_in_diabetes(drug: str, sig: str, flagged: bool) -> None:
     report = check({"patient": {"conditions": ["diabetes"]}, "medications": [{"drug": drug, "sig": sig}]})
     assert ("condition.dexamethasone_diabetes" in {f.code for f in report.findings}) is flagged
+
+
+@pytest.mark.parametrize("sig", ["500 mg bid", "500 mg po bid"])
+def test_a_class_member_ordered_without_a_route_is_not_let_through_a_route_limited_caution(sig: str) -> None:
+    """'naproxen 500 mg bid' (no route; naproxen has no labelled routes in the vocabulary) passed
+    the GI-bleed caution, which is written for oral and IV NSAIDs: an unknown route now counts."""
+    report = check(
+        {"patient": {"conditions": ["GI bleed"]}, "medications": [{"drug": "naproxen", "sig": sig}]}
+    )
+    assert {f.code: f.severity for f in report.findings}["condition.nsaid_gi_bleed"] == "major"
+
+
+@pytest.mark.parametrize(
+    ("drug", "sig", "code"),
+    [
+        ("zolpidem", "10 mg qhs", "age.z_drug_older_adult"),
+        ("Ambien", "5 mg po qhs", "age.z_drug_older_adult"),
+        ("diphenhydramine", "25 mg qhs prn sleep", "age.first_generation_antihistamine_older_adult"),
+        ("hydroxyzine", "25 mg po q6h prn", "age.first_generation_antihistamine_older_adult"),
+        ("promethazine", "12.5 mg po q6h prn", "age.first_generation_antihistamine_older_adult"),
+    ],
+)
+def test_beers_hypnotics_and_first_generation_antihistamines_at_65_or_older(
+    drug: str, sig: str, code: str
+) -> None:
+    meds = [{"drug": drug, "sig": sig}]
+    found = {f.code: f.severity for f in check({"patient": {"age_years": 84}, "medications": meds}).findings}
+    assert found[code] == "moderate"
+    assert code not in {f.code for f in check({"patient": {"age_years": 50}, "medications": meds}).findings}
+
+
+@pytest.mark.parametrize(
+    ("drug", "sig"), [("cetirizine", "10 mg daily"), ("Benadryl cream", "apply topically tid")]
+)
+def test_second_generation_and_topical_antihistamines_are_not_beers_rows(drug: str, sig: str) -> None:
+    report = check({"patient": {"age_years": 84}, "medications": [{"drug": drug, "sig": sig}]})
+    assert "age.first_generation_antihistamine_older_adult" not in {f.code for f in report.findings}
