@@ -14,7 +14,8 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from checker.labs import MAX_LAB_LENGTH, parse_lab
+from checker.labs import MAX_LAB_LENGTH, parse_lab, split_value
+from formulary.units import UnitError, conversion_factor, parse_unit
 
 NOT_KNOWN = frozenset({"u", "unk", "unknown", "not known", "not recorded", "nk", "none recorded"})
 
@@ -82,6 +83,41 @@ class FiniteFloat(fields.Float):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
         return finite(value)
+
+
+class MeasureField(FiniteFloat):
+    """A number in the unit the field's name gives, or text with a unit of the same kind ("70 kg",
+    "154 lb", "45 mL/min", "41 mL/min/1.73m2"), converted to that unit. EHR exports and patient
+    files write the unit beside the value; "154 lb" read as 154 kg (or refused, and the weight
+    then unknown) would misjudge every per-kg dose. A unit of another kind is refused by name."""
+
+    def __init__(self, unit: str, **kwargs: Any):
+        self.unit = unit
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
+        if isinstance(value, str) and len(value) <= MAX_LAB_LENGTH and (parts := split_value(value)):
+            number, unit = parts
+            unit = _PER_BSA.sub("", unit).strip()  # eGFR's "/1.73 m²" names the scale, not a unit
+            if unit:
+                return number * _factor(unit, self.unit)
+        return finite(value)
+
+
+_PER_BSA = re.compile(r"\s*/\s*1\.73\s*m(?:2|²|\^2)\s*$", re.IGNORECASE)
+
+
+def _factor(unit: str, canonical: str) -> float:
+    try:
+        parse_unit(unit)
+    except UnitError:
+        msg = f"{unit!r} is not a unit medcheck reads; give a number in {canonical}."
+        raise ValidationError(msg) from None
+    try:
+        return conversion_factor(unit, canonical)
+    except UnitError:
+        msg = f"{unit!r} is not a unit of {canonical}'s kind; give e.g. '70 {canonical}'."
+        raise ValidationError(msg) from None
 
 
 class Count(fields.Integer):

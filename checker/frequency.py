@@ -45,7 +45,8 @@ _PHRASES: tuple[tuple[str, str, float | None], ...] = (
     (rf"t\.?i\.?d\.?|tds|thrice {_PER}(?:day|daily)|thrice", "n", 8.0),
     (r"q\.?i\.?d\.?|qds", "n", 6.0),
     (r"q\.?o\.?d\.?|every other day|(?:on )?alternate days|every (?:2nd|second) day", "n", 48.0),
-    (rf"once {_PER}week(?:ly)?|weekly|every week|q ?wk|q ?week|per week|wk", "n", 168.0),
+    (rf"once {_PER}week(?:ly)?|weekly|every week|q ?wk|q ?week|per week|wk"
+     r"|(?:every|each|on) (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?", "n", 168.0),
     (r"every other week|every (?:2nd|second) week|fortnightly", "n", 336.0),
     (r"biweekly", "n", 84.0),  # twice a week or every two weeks: the more frequent is checked
     (r"t\.?i\.?w\.?|m-?w-?f|mon ?/ ?wed ?/ ?fri", "n", 56.0),  # three times a week

@@ -45,7 +45,7 @@ MAX_LAB_LENGTH = 64  # "2.25 mmol/L", "140 x 10^9/L": a lab string is short; lon
 
 
 @lru_cache(maxsize=4096)
-def _split(text: str) -> tuple[float, str] | None:
+def split_value(text: str) -> tuple[float, str] | None:
     """("141", "umol/L") from "141 umol/L", by walking the text once: no backtracking regex (a
     lab string padded with 40,000 spaces took 19 s through the old pattern). Cached per distinct
     text: patients differ, their lab spellings repeat."""
@@ -72,7 +72,7 @@ def parse_lab(name: str, value: object) -> float:
             number, unit = float(value), ""
         except OverflowError:
             raise ValueError("the number is too large") from None
-    elif isinstance(value, str) and len(value) <= MAX_LAB_LENGTH and (parts := _split(value)):
+    elif isinstance(value, str) and len(value) <= MAX_LAB_LENGTH and (parts := split_value(value)):
         number, unit = parts
     else:
         raise ValueError(f"expected a value with its unit, e.g. '1.2 {lab.unit}'")

@@ -26,6 +26,7 @@ from checker.fields import (
     FlagField,
     HepaticField,
     LabField,
+    MeasureField,
     SexField,
     Text,
     UnitText,
@@ -49,14 +50,14 @@ class Strict(Schema):
 
 class PatientSchema(Strict):
     id = Text(MAX_ID, minimum=0, allow_none=True)
-    age_years = FiniteFloat(validate=validate.Range(0, 130), allow_none=True)
-    weight_kg = FiniteFloat(validate=validate.Range(0.2, 500, min_inclusive=True), allow_none=True)
+    age_years = MeasureField("year", validate=validate.Range(0, 130), allow_none=True)
+    weight_kg = MeasureField("kg", validate=validate.Range(0.2, 500, min_inclusive=True), allow_none=True)
     sex = SexField(allow_none=True)
-    crcl_ml_min = FiniteFloat(validate=validate.Range(0, 400), allow_none=True)
+    crcl_ml_min = MeasureField("mL/min", validate=validate.Range(0, 400), allow_none=True)
     serum_creatinine = LabField("serum_creatinine", allow_none=True)
-    egfr = FiniteFloat(validate=validate.Range(0, 400), allow_none=True)
+    egfr = MeasureField("mL/min", validate=validate.Range(0, 400), allow_none=True)
     hepatic_impairment = HepaticField(allow_none=True)
-    qtc_ms = FiniteFloat(validate=validate.Range(200, 900), allow_none=True)
+    qtc_ms = MeasureField("ms", validate=validate.Range(200, 900), allow_none=True)
     serum_calcium = LabField("serum_calcium", allow_none=True)
     albumin = LabField("albumin", allow_none=True)
     platelets = LabField("platelets", allow_none=True)

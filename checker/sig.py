@@ -111,7 +111,9 @@ _IGNORABLE = frozenset(
     combined epa dha + taper tapering wean weaning off tablet tablets tab tabs capsule capsules cap
     caps patch patches film coated chew chewable dissolve disintegrating mouth sleep nausea vomiting
     anxiety fever headache insomnia cough itching constipation spasm spasms agitation dyspnea
-    breath shortness discomfort please""".split()
+    breath shortness discomfort please monday mondays tuesday tuesdays wednesday wednesdays thursday
+    thursdays friday fridays saturday saturdays sunday sundays mon tue tues wed thu thur thurs fri sat
+    sun""".split()
 )
 # Left-over words that could change the dose or the frequency if understood.
 _DOSE_WORDS = frozenset(

@@ -52,6 +52,14 @@ ALIASES = {
     "cap": "capsule", "caps": "capsule", "capsule": "capsule", "capsules": "capsule",
     "patch": "patch", "patches": "patch", "spray": "spray", "sprays": "spray",
     "puff": "puff", "puffs": "puff", "drop": "drop", "drops": "drop",
+    "lozenge": "lozenge", "lozenges": "lozenge", "troche": "lozenge", "troches": "lozenge",
+    "film": "film", "films": "film", "supp": "suppository", "suppository": "suppository",
+    "suppositories": "suppository",
+    # patient measures written with their unit ("154 lb", "462 msec", "81 yrs"): checker.fields.MeasureField
+    "lb": "pound", "lbs": "pound", "pound": "pound", "pounds": "pound",
+    "ms": "millisecond", "msec": "millisecond", "millisecond": "millisecond", "milliseconds": "millisecond",
+    "y": "year", "yr": "year", "yrs": "year", "year": "year", "years": "year",
+    "mo": "month", "mos": "month", "month": "month", "months": "month",
 }  # fmt: skip
 
 # SI prefixes people put before a symbol (case-sensitive: "Mg" is not "mg" here, but "MG" and "Mg"

@@ -410,3 +410,30 @@ def test_tiers_report_the_most_severe_limit_broken(run):
     assert f["severity"] == "major" and f["evidence"]["limit"] == "4 g/day"
     assert f["evidence"]["also_exceeds"] == {"limit": "3 g/day", "severity": "moderate"}
     assert "also above 3 g/day" in f["message"]
+
+
+@pytest.mark.parametrize("sig", ["15 mg po daily", "2.5 mg po q12h", "7.5 mg SC every other day"])
+def test_methotrexate_dosed_more_often_than_twice_a_week_is_a_major_finding(sig):
+    """Daily instead of weekly low-dose methotrexate is a classic fatal error; 'methotrexate 15 mg
+    po daily' passed in silence while methotrexate was a vocabulary drug with no dose rule."""
+    from checker import check
+
+    med = {"drug": "methotrexate", "sig": sig}
+    report = check({"patient": {"age_years": 60}, "medications": [med]}).to_dict()
+    [f] = find(report, "dose.interval_min")
+    assert f["severity"] == "major"
+
+
+WEEKLY_MTX = [
+    {"drug": "methotrexate 2.5 mg tablet", "sig": "6 tabs po once weekly on Mondays"},
+    {"drug": "Otrexup", "sig": "15 mg SC weekly"},
+]
+
+
+@pytest.mark.parametrize("med", WEEKLY_MTX)
+def test_weekly_methotrexate_on_a_named_day_is_read_and_passes(med):
+    from checker import check
+
+    report = check({"patient": {"age_years": 60}, "medications": [med]}).to_dict()
+    assert report["findings"] == []
+    assert report["medications"][0]["interval_h"] == 168

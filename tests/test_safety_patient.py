@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checker import check
 from checker.cli import main
@@ -292,3 +294,48 @@ def test_a_bare_si_lab_value_is_refused_naming_its_likely_unit(field: str, value
     with pytest.raises(InvalidRegimen) as err:
         check({"patient": {field: value}, "medications": []})
     assert f"patient.{field}" in str(err.value) and f"'{unit}'" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "read"),
+    [
+        ("weight_kg", "70 kg", 70.0),
+        ("weight_kg", "154 lb", 69.853),
+        ("weight_kg", "154 lbs", 69.853),
+        ("weight_kg", "70000 g", 70.0),
+        ("crcl_ml_min", "45 mL/min", 45.0),
+        ("crcl_ml_min", "0.75 mL/s", 45.0),
+        ("egfr", "41 mL/min/1.73m2", 41.0),
+        ("egfr", "41 mL/min/1.73 m²", 41.0),
+        ("qtc_ms", "462 msec", 462.0),
+        ("age_years", "81 yrs", 81.0),
+        ("age_years", "18 months", 1.5),
+    ],
+)
+def test_a_patient_number_written_with_its_unit_is_converted(field: str, written: str, read: float) -> None:
+    """EHR exports write "154 lb" and "45 mL/min": refused, the weight or CrCl was unknown; read as
+    the field's unit, a weight in pounds would more than double every per-kg dose."""
+    patient = load_regimen({"medications": [APAP], "patient": {field: written}}).patient
+    assert getattr(patient, field) == pytest.approx(read, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "said"),
+    [("weight_kg", "70 mL", "kind"), ("weight_kg", "70 stone!", "reads"), ("crcl_ml_min", "45 mg", "kind"),
+     ("qtc_ms", "0.46 kg", "kind")],
+)  # fmt: skip
+def test_a_patient_number_with_a_unit_of_another_kind_is_refused_by_name(
+    field: str, written: str, said: str
+) -> None:
+    errors = _errors(_patient(**{field: written}))
+    assert list(errors) == [f"patient.{field}"]
+    assert said in " ".join(errors[f"patient.{field}"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(kg=st.floats(1, 400), unit=st.sampled_from([("kg", 1.0), ("lb", 0.45359237), ("g", 0.001)]))
+def test_any_weight_in_kg_lb_or_g_reads_as_its_kilograms(kg: float, unit: tuple[str, float]) -> None:
+    name, per_unit = unit
+    written = f"{kg / per_unit:.6f} {name}"
+    patient, errors = load_patient_fields({"weight_kg": written})
+    assert errors == {} and patient.weight_kg == pytest.approx(kg, rel=1e-6)

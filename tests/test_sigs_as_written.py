@@ -68,6 +68,9 @@ READINGS = [
     ("1 film buccally q12h", 1, None, "film", 12, False),
     ("1 supp PR q6h prn fever", 1, None, "supp", 6, True),
     ("1 suppository rectally bid", 1, None, "supp", 12, False),
+    # weekly doses on a named day, as methotrexate sigs are written
+    ("6 tabs po once weekly on Mondays", 6, None, "tab", 168, False),
+    ("15 mg every Sunday", 15, None, "mg", 168, False),
 ]
 
 
