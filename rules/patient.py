@@ -7,7 +7,8 @@ nothing is assumed normal.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from checker.findings import finding, source_block
@@ -95,7 +96,7 @@ def caution_units(ctx: Context) -> Iterator[Unit]:
             if (c.prn is None or o.prn == c.prn) and _dose_number_fits(c, o)
         )
         if orders:
-            yield Unit(c, orders, when_facts(c.when))
+            yield Unit(c, orders, _facts_of(c, partial(when_facts, c.when)))
 
 
 def evaluate_caution(inp: Input) -> Iterator[Finding]:
@@ -181,11 +182,30 @@ def check_units(ctx: Context) -> Iterator[Unit]:
         if not orders:
             continue
         absent = tuple(sel for sel in rc.with_drugs if sel.key not in present)
+        yield Unit((rc, absent), orders, _check_facts(rc))
+
+
+_FACTS: dict[int, tuple[Any, tuple[str, ...]]] = {}
+
+
+def _facts_of(rule: Any, build: Callable[[], tuple[str, ...]]) -> tuple[str, ...]:
+    """A rule row's facts, worked out once per row (they were rebuilt for every regimen):
+    keyed by identity, as the row lives as long as the knowledge."""
+    hit = _FACTS.get(id(rule))
+    if hit is None or hit[0] is not rule:
+        hit = _FACTS[id(rule)] = (rule, build())
+    return hit[1]
+
+
+def _check_facts(rc: Any) -> tuple[str, ...]:
+    def build() -> tuple[str, ...]:
         facts = tuple(dict.fromkeys(f for need in rc.needs for f in NEEDS.get(need, ())))
         for band in (rc.when, rc.unless):
             if band is not None:
                 facts = tuple(dict.fromkeys((*facts, *when_facts(band))))
-        yield Unit((rc, absent), orders, facts)
+        return facts
+
+    return _facts_of(rc, build)
 
 
 def evaluate_check(inp: Input) -> Iterator[Finding]:
