@@ -15,6 +15,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate
 
 from checker.labs import MAX_LAB_LENGTH, parse_lab, split_value
+from checker.quantities import decimal_commas
 from formulary.units import UnitError, conversion_factor, parse_unit
 
 NOT_KNOWN = frozenset({"u", "unk", "unknown", "not known", "not recorded", "nk", "none recorded"})
@@ -173,7 +174,7 @@ class DoseField(fields.Field):
 
 
 def _dose_text(value: str) -> tuple[float | None, float]:
-    text = value.strip()
+    text = decimal_commas(value.strip())
     for dash in _RANGE_DASHES:
         left, sep, right = text.partition(dash)
         if sep and left.strip() and right.strip():

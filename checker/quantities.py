@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 _UP = {"mg": (1000.0, "g"), "ug": (1000.0, "mg"), "kBq": (1000.0, "MBq"), "MBq": (1000.0, "GBq")}
 
 
@@ -21,3 +23,14 @@ def qty(value: float, unit: str, per: str = "") -> str:
         value, unit = value / factor, bigger
     unit = unit.replace("ug", "µg") if unit.startswith("ug") else unit
     return f"{num(value)} {unit}{per}"
+
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_DECIMAL_COMMA = re.compile(r"(?<![\d.,])(\d{1,6}),(\d{1,2})(?![\d,])")
+
+
+def decimal_commas(text: str) -> str:
+    """Commas in numbers as people write them: three digits after are thousands ("1,000 mg"), one
+    or two are decimals ("0,5 mg", "2,5" as European systems and semicolon-separated files write
+    them; read as "5" they were ten times the dose)."""
+    return _DECIMAL_COMMA.sub(r"\1.\2", _THOUSANDS.sub("", text))

@@ -26,6 +26,7 @@ from checker.frequency import (
     parse_frequency,
     shortest_of,
 )
+from checker.quantities import decimal_commas
 from formulary.units import UnitError, conversion_factor
 
 _SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
@@ -190,10 +191,7 @@ _TOTAL_RE = re.compile(
 
 def _prepare(text: str) -> str:
     t = clean(text.translate(_SUPERSCRIPT))
-    t = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", t)  # "1,000 mg"
-    # A decimal comma ("0,5 mg", "2,5 mg" as European systems write them) was read as "5 mg", ten
-    # times the dose; one or two digits after the comma are decimals (three are thousands, above).
-    t = re.sub(r"(?<![\d.,])(\d{1,6}),(\d{1,2})(?![\d,])", r"\1.\2", t)
+    t = decimal_commas(t)  # "1,000 mg", "0,5 mg"
     # EHR e-prescriptions: "every 4 (four) hours" and "take 2 tablets (1,000 mg total)": the number
     # echoed in words, and the amount per dose that makes the count of tablets redundant
     t = _ECHO_RE.sub(r"\1", t)

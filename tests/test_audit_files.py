@@ -277,3 +277,31 @@ def test_thousands_of_columns_take_linear_time(capsys, tmp_path, repeated):
         assert code == 2 and "repeated column names" in err and len(err) < 1000
     else:
         assert code == 0 and out.count("\n") >= 2
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_semicolon_or_tab_separated_export_is_read_with_its_decimal_commas(capsys, tmp_path, sep):
+    """Spreadsheets in comma-decimal locales save ";"-separated CSV with "0,5" doses: the file was
+    refused whole ("missing required column(s) patient_id, drug")."""
+    rows = [
+        ["patient_id", "drug", "dose", "unit", "route", "frequency", "sig"],
+        ["p1", "hydromorphone", "0,5", "mg", "iv", "q3h", ""],
+        ["p1", "naproxen", "", "", "", "", "500 mg bid; with food"],
+        ["p2", "acetaminophen", "1,000", "mg", "oral", "q4h", ""],
+    ]
+    meds = tmp_path / "meds.csv"
+    meds.write_text("".join(sep.join(f'"{c}"' if ";" in c else c for c in r) + "\n" for r in rows))
+    pats = tmp_path / "patients.csv"
+    patient_rows = (["patient_id", "age_years", "conditions"], ["p1", "70", "GI bleed"])
+    pats.write_text("".join(sep.join(r) + "\n" for r in patient_rows))
+    report = tmp_path / "findings.json"
+    code, out, err = audit(capsys, str(meds), "--patients", str(pats), "-o", str(report))
+    assert code == 0, err
+    assert "read as " in err and "-separated" in err
+    import json
+
+    reports = {r["patient_id"]: r for r in json.loads(report.read_text())["patients"]}
+    assert reports["p1"]["medications"][0]["dose"] == "0.5 mg"  # not 5 mg
+    assert "condition.nsaid_gi_bleed" in {f["code"] for f in reports["p1"]["findings"]}
+    assert reports["p2"]["medications"][0]["daily_dose"] == "6 g/day"  # 1,000 mg q4h
+    assert "dose.daily_max" in {f["code"] for f in reports["p2"]["findings"]}

@@ -50,6 +50,7 @@ class Source:
     size: int
     temporary: bool = False
     notes: list[str] = field(default_factory=list)
+    delimiter: str = ","  # ";" or a tab when the header reads only so (spreadsheet exports in many locales)
 
     @property
     def data_encoding(self) -> str:
@@ -117,7 +118,10 @@ def open_source(name: str, required: tuple[str, ...] = REQUIRED) -> Source:
             raise UnreadableInput(f"cannot read {shown}: {exc.strerror}") from None
         if not first.strip():
             raise UnreadableInput(f"{shown}: empty file or no header row")
-        header = _fields(first) or []
+        delimiter = _delimiter(first, required)
+        if delimiter != ",":
+            notes.append(f"{shown}: read as {'semicolon' if delimiter == ';' else 'tab'}-separated")
+        header = _fields(first, delimiter=delimiter) or []
         columns = [h.strip().lower() or f"column_{i + 1}" for i, h in enumerate(header)]
         if dupes := sorted(c for c, n in Counter(columns).items() if n > 1):
             shown_dupes = ", ".join(dupes[:20]) + (f" and {len(dupes) - 20} more" if len(dupes) > 20 else "")
@@ -125,18 +129,28 @@ def open_source(name: str, required: tuple[str, ...] = REQUIRED) -> Source:
         if missing := [c for c in required if c not in columns]:
             found = ", ".join(header[:50]) + (" …" if len(header) > 50 else "")
             raise UnreadableInput(f"{shown}: missing required column(s) {', '.join(missing)}; found: {found}")
-        return Source(path, shown, encoding, columns, os.path.getsize(path), temporary, notes)
+        return Source(path, shown, encoding, columns, os.path.getsize(path), temporary, notes, delimiter)
     except BaseException:
         if temporary:
             os.unlink(path)
         raise
 
 
-def _fields(text: str, strict: bool = False) -> list[str] | None:
+def _fields(text: str, strict: bool = False, delimiter: str = ",") -> list[str] | None:
     try:
-        return next(csv.reader([text.rstrip("\r\n")], strict=strict), [])
+        return next(csv.reader([text.rstrip("\r\n")], strict=strict, delimiter=delimiter), [])
     except csv.Error:
         return None
+
+
+def _delimiter(header: str, required: tuple[str, ...]) -> str:
+    """The comma, unless only a semicolon or a tab gives the header its required columns (Excel
+    writes ";" where the comma is the decimal separator)."""
+    for d in (",", ";", "\t"):
+        names = {h.strip().lower() for h in _fields(header, delimiter=d) or []}
+        if all(c in names for c in required):
+            return d
+    return ","
 
 
 Record = tuple[int, tuple[str, ...] | None, str, str | None, tuple[str, ...]]
@@ -167,14 +181,13 @@ def records(src: Source, trim: list[int], raw: list[int]) -> Iterator[list[Recor
         read = _arrow(src, b"\n".join(lines) + b"\n", trim, raw, shared) if lines else None
         if read is None:
             text = [x.decode(src.data_encoding) for x in lines]
-            return [one(n, f) for n, f in zip(numbers, _parse(text), strict=True)]
+            return [one(n, f) for n, f in zip(numbers, _parse(text, src.delimiter), strict=True)]
         pids, cells, kept, wrong = read
         bad = set(wrong)
         good = [n for k, n in enumerate(numbers, start=1) if k not in bad] if bad else numbers
         out = list(zip(good, cells, pids, itertools.repeat(None), kept, strict=False))
-        return out + [
-            one(numbers[k - 1], _fields(lines[k - 1].decode(src.data_encoding)) or [""]) for k in wrong
-        ]
+        again = [_fields(lines[k - 1].decode(src.data_encoding), delimiter=src.delimiter) for k in wrong]
+        return out + [one(numbers[k - 1], f or [""]) for k, f in zip(wrong, again, strict=True)]
 
     lines: list[bytes] = []
     row, tail, eof = 0, b"", False
@@ -198,12 +211,12 @@ def records(src: Source, trim: list[int], raw: list[int]) -> Iterator[list[Recor
                     break
                 end = odd[n + 1] if n + 1 < len(odd) and odd[n + 1] <= i + MAX_SPAN_LINES else None
                 text = b"\n".join(lines[i : end + 1]).decode(src.data_encoding) if end is not None else ""
-                spanned = _fields(text, strict=True) if end is not None else None
+                spanned = _fields(text, strict=True, delimiter=src.delimiter) if end is not None else None
                 if spanned is not None and end is not None and len(spanned) == ncols:
                     special[i] = one(0, spanned)
                     taken.update(range(i + 1, end + 1))
                 else:
-                    guess = _fields(lines[i].decode(src.data_encoding)) or [""]
+                    guess = _fields(lines[i].decode(src.data_encoding), delimiter=src.delimiter) or [""]
                     special[i] = one(0, guess, "broken quote (a quoted field never closes)")
             keep = [k for k in range(cut) if lines[k].strip(b" \t\r") and k not in special and k not in taken]
             order = np.sort(np.array([*keep, *special], dtype=np.int64))
@@ -248,7 +261,9 @@ def _arrow(
                 block_size=max(len(body) + 1, 1 << 20),
                 encoding="utf8" if src.data_encoding == "utf-8" else src.data_encoding,
             ),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=False, invalid_row_handler=wrong_length),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=src.delimiter, newlines_in_values=False, invalid_row_handler=wrong_length
+            ),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(src.columns, pa.string()),
                 null_values=[],
@@ -290,20 +305,20 @@ def _distinct(columns: list, n: int, shared: dict) -> list[tuple[str, ...]]:
     return [made[i] for i in inverse.reshape(-1).tolist()]
 
 
-def _parse(batch: list[str]) -> list[list[str] | None]:
+def _parse(batch: list[str], delimiter: str = ",") -> list[list[str] | None]:
     """Lines whose quotes balance, one record each: all at once, else (a value left open at a
     line's end, a cell over the size limit) line by line, so that only the bad line is lost."""
     try:
-        out: list[list[str] | None] = list(csv.reader(batch))
+        out: list[list[str] | None] = list(csv.reader(batch, delimiter=delimiter))
         if len(out) == len(batch):
             return out
     except csv.Error:
         pass
-    return [_fields(line, strict=False) if _one_line(line) else None for line in batch]
+    return [_fields(line, False, delimiter) if _one_line(line, delimiter) else None for line in batch]
 
 
-def _one_line(line: str) -> bool:
+def _one_line(line: str, delimiter: str) -> bool:
     try:
-        return len(list(csv.reader([line]))) == 1
+        return len(list(csv.reader([line], delimiter=delimiter))) == 1
     except csv.Error:
         return False
