@@ -62,8 +62,8 @@ _PHRASES: tuple[tuple[str, str, float | None], ...] = (
     # clock times, one administration each: "at 8am and 8pm", "08:00 and 20:00"
     (r"(?:at )?(?:1[0-2]|0?[1-9])(?::[0-5]\d)? ?(?:a\.?m\.?|p\.?m\.?)|(?:at )?(?:[01]?\d|2[0-3]):[0-5]\d",
      "slot", None),
-    (r"a\.?c\.?|p\.?c\.?|(?:with|before|after) (?:each |a )?(?:meals?|food|breakfast|lunch|dinner|supper)",
-     "meals", None),
+    (r"a\.?c\.?|p\.?c\.?|(?:with|before|after) (?:each |a )?(?:meals?|food)", "meals", None),
+    (r"(?:(?:with|before|after|at) )?(?:breakfast|lunch|dinner|supper)", "slot", None),  # one meal: one dose
     (r"on an empty stomach|with (?:a )?(?:glass of )?water|with (?:a )?snack|with milk", "mod", None),
     # "q4h while awake" is checked as q4h: the most the order allows, so a cap never hides a dose
     (r"while awake|(?:a)?round the clock|a\.?t\.?c\.?", "mod", None),
@@ -161,7 +161,7 @@ def _part_rate(part: str) -> tuple[float | None, bool, bool] | None:
     """(doses per hour or None, prn, gives a dose) of one part; None when a word is unknown."""
     rates: list[float] = []
     once = prn = meals = False
-    slots = 0
+    slots: set[str] = set()
     for m in _TOKEN_RE.finditer(part):
         if m["other"] is not None:
             return None
@@ -173,12 +173,30 @@ def _part_rate(part: str) -> tuple[float | None, bool, bool] | None:
         once = once or kind == "once"
         prn = prn or kind == "prn"
         meals = meals or kind == "meals"
-        slots += kind == "slot"
+        if kind == "slot":
+            slots.add(_time_of_day(m.group(0)))
     if rates:
         return max(rates), prn, True
     if meals or slots:
-        return (3.0 * meals + slots) / 24.0, prn, True
+        return (3.0 * meals + len(slots)) / 24.0, prn, True
     return None, prn, once
+
+
+_TIMES_OF_DAY = tuple(
+    (re.compile(p), name)
+    for p, name in ((r"bed|night|h\.?s|nocte|qn", "night"), (r"morning|mane|a\.?m|breakfast", "morning"),
+                    (r"evening|p\.?m|dinner|supper", "evening"), (r"noon|lunch", "noon"))
+)  # fmt: skip
+
+
+def _time_of_day(word: str) -> str:
+    """The administration a time word names: "nightly at bedtime" is one dose, not two (it was
+    counted as two, every 12 h). A clock time ("8am") is its own administration."""
+    if not any(c.isdigit() for c in word):
+        for rx, name in _TIMES_OF_DAY:
+            if rx.search(word):
+                return name
+    return word
 
 
 _AS_NEEDED = re.compile(rf"(?<![a-z])(?:{_PRN})(?![a-z])")

@@ -64,10 +64,10 @@ _CANON = (
 COUNT_UNITS = frozenset({"tab", "cap", "patch", "spray", "puff", "drop", "lozenge", "film", "supp"})
 
 _ROUTES = (
-    (r"iv ?/ ?po|iv bolus|iv|i\.v\.|intravenous(?:ly)?", "iv"),
+    (r"iv ?/ ?po|iv bolus|iv|i\.v\.|intravenous(?:ly)?|into (?:the |a )?(?:venous catheter|vein)", "iv"),
     (r"po|p\.o\.|orally|oral|by mouth|per os", "oral"),
-    (r"sub-? ?q|s\.?c\.?|subcut(?:aneous(?:ly)?)?|sq", "sc"),
-    (r"im|i\.m\.|intramuscular(?:ly)?", "im"),
+    (r"sub-? ?q|s\.?c\.?|subcut(?:aneous(?:ly)?)?|sq|under the skin", "sc"),
+    (r"im|i\.m\.|intramuscular(?:ly)?|into (?:the |a )?muscle", "im"),
     (r"td|transdermal(?:ly)?|patch(?:es)?", "transdermal"),
     (r"intranasal(?:ly)?|nasal(?:ly)?|(?:in )?(?:alternate|each|one) nostrils?|in nostrils?", "intranasal"),
     (r"topical(?:ly)?|to skin", "topical"),
@@ -83,6 +83,8 @@ _NOT_OVER = r"not to exceed|do not exceed|don'?t exceed|not exceeding|nte|no mor
 _CAP_DAILY_RE = re.compile(
     rf"(?:≤|<=|=<|max(?:imum)?\.?|{_NOT_OVER}|up to) ?(?:of )?({_NUM}) ?({_UNIT})"
     r" ?(?:/|per|a|in|every) ?(?:day|d|24 ?h(?:ours?)?)(?![a-z])"
+    # EHR e-prescriptions end with "Max Daily Amount: 40 mg" (it was read as words that could change the dose)
+    rf"|max(?:imum)? daily (?:amount|dose):? ?({_NUM}) ?({_UNIT})(?![a-z])"
 )
 # "(max 8/day)": a cap with no unit is in the dose's own unit (tablets, mL, mg as the dose is written).
 _CAP_BARE_RE = re.compile(
@@ -114,7 +116,8 @@ _IGNORABLE = frozenset(
     anxiety fever headache insomnia cough itching constipation spasm spasms agitation dyspnea
     breath shortness discomfort please monday mondays tuesday tuesdays wednesday wednesdays thursday
     thursdays friday fridays saturday saturdays sunday sundays mon tue tues wed thu thur thurs fri sat
-    sun""".split()
+    sun inject place onto skin administer vein veins inhale lungs infuse venous catheter give insert
+    tongue muscle crush split packet packets sachet sachets""".split()
 )
 # Left-over words that could change the dose or the frequency if understood.
 _DOSE_WORDS = frozenset(
@@ -177,6 +180,13 @@ _WORD_NUMBER_RE = re.compile(
     rf"(?<![\w-])({'|'.join(NUMBER_WORDS)})"
     rf"(?=(?: ?(?:-|to|or) ?(?:{'|'.join(NUMBER_WORDS)}|\d{{1,2}}))? (?:{_UNIT})(?![a-z]))"
 )
+# Numbers in a sig that are no dose: a pain score ("PRN pain score 4-6") and the water a powder is
+# mixed in ("Mix in 8 oz of water"); left in, they made the dose "not fully checked".
+_NOT_A_DOSE_RE = re.compile(
+    r"(?<![a-z])(?:pain )?(?:score|scale|level) (?:of )?\d{1,2}(?: ?(?:-|to) ?\d{1,2})?(?![\d.])"
+    r"|(?<![a-z])(?:mix(?:ed)?|dissolve[d]?|stir(?:red)?) (?:in|into|with) (?:\d{1,3} ?(?:oz|ounces?|ml) )?"
+    r"(?:of )?(?:water|juice|liquid|fluid|a beverage)"
+)
 _HALF_RE = re.compile(rf"(?<![\w-])(?:one[- ]half|half(?: of)?(?: an?)?){_BEFORE_UNIT}")
 
 
@@ -184,7 +194,7 @@ _ECHOED = "|".join(sorted(map(re.escape, INTERVAL_WORDS), key=len, reverse=True)
 _ECHO_RE = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?) \((?:{_ECHOED})\)")  # from a number's start: linear
 _TOTAL_RE = re.compile(
     r"(?:(?<![\w.])\d+(?:\.\d+)?(?: ?(?:-|to) ?\d+(?:\.\d+)?)? ?(?:tablets?|tabs?|capsules?|caps?|"
-    r"patch(?:es)?|ml|puffs?|sprays?|drops?|suppositor(?:y|ies)|each|units?) )?"
+    r"patch(?:es)?|mls?|puffs?|sprays?|drops?|suppositor(?:y|ies)|each|units?) )?"
     r"\((\d+(?:\.\d+)?(?: ?(?:-|to) ?\d+(?:\.\d+)?)?) ?([a-zµ]+(?: ?/ ?[a-z]+)?) total\)"
 )
 
@@ -196,6 +206,7 @@ def _prepare(text: str) -> str:
     # echoed in words, and the amount per dose that makes the count of tablets redundant
     t = _ECHO_RE.sub(r"\1", t)
     t = _TOTAL_RE.sub(r" \1 \2 ", t)
+    t = _NOT_A_DOSE_RE.sub(" ", t)
     t = _HALF_RE.sub("0.5", t)
     t = _WORD_NUMBER_RE.sub(lambda m: str(NUMBER_WORDS[m.group(1)]), t)
     t = re.sub(r"(?<![\d.])(\d{1,6}) ?(?:1/2|½)(?![\d/])", lambda m: f"{m.group(1)}.5", t)  # "1 1/2 tabs"
@@ -349,7 +360,8 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
     cap = days = course = None
     bare = False
     if m := _CAP_DAILY_RE.search(t):
-        cap = (float(m.group(1)), canonical_unit(m.group(2)))
+        number, unit = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
+        cap = (float(number), canonical_unit(unit))
         t = _cut(t, m.span())
     elif m := _CAP_BARE_RE.search(t):
         cap, bare = (float(m.group(1)), ""), True

@@ -406,6 +406,18 @@ def test_a_patient_style_sig_is_read_whole() -> None:
         ("Inject 1 mL (40 mg total) into the skin daily.", 40, None, "mg", 24, False),
         ("Take 1 capsule (300 mg total) by mouth 3 (three) times daily.", 300, None, "mg", 8, False),
         ("Apply 1 patch onto the skin every 3 (three) days.", 1, None, "patch", 72, False),
+        # 2026-12-07 (night): "mLs" before the total, "nightly at bedtime" (was every 12 h), Epic's
+        # "Max Daily Amount", a pain score, the water a powder is mixed in
+        ("Take 5 mLs (2 mg total) by mouth every 4 (four) hours as needed for severe pain (7-10).",
+         2, None, "mg", 4, True),
+        ("Take 1 tablet (5 mg total) by mouth nightly at bedtime as needed for sleep.",
+         5, None, "mg", 24, True),
+        ("Take 2 tablets (10 mg total) by mouth every 6 (six) hours as needed for moderate pain (4-6). "
+         "Max Daily Amount: 40 mg", 10, None, "mg", 6, True),
+        ("1 tab PO Q4H PRN pain score 4-6", 1, None, "tab", 4, True),
+        ("Take 17 g by mouth daily. Mix in 8 oz of water.", 17, None, "g", 24, False),
+        ("Take 1 tablet by mouth daily with breakfast.", 1, None, "tab", 24, False),
+        ("Take 1 tablet by mouth with breakfast and dinner.", 1, None, "tab", 12, False),
     ],
 )  # fmt: skip
 def test_ehr_e_prescription_sigs(sig, dose, low, unit, hours, prn) -> None:
@@ -430,3 +442,21 @@ def test_buccal_is_a_route_word(text: str) -> None:
     sig = parse_sig(text)
     assert sig.phases[-1].route == "buccal"
     assert sig.unparsed == ()
+
+
+@pytest.mark.parametrize(
+    ("sig", "route"),
+    [("Inject 40 mg under the skin daily.", "sc"), ("Administer 4 mg into the vein every 6 hours.", "iv"),
+     ("Infuse 4 mg into a venous catheter once.", "iv"), ("Inject 1 mg into the muscle once.", "im")],
+)  # fmt: skip
+def test_routes_written_out_as_ehrs_write_them(sig: str, route: str) -> None:
+    parsed = parse_sig(sig)
+    assert parsed.phases[-1].route == route
+    assert parsed.unparsed == ()
+
+
+def test_epic_max_daily_amount_is_the_daily_cap() -> None:
+    text = "Take 2 tablets (10 mg total) by mouth every 6 (six) hours as needed. Max Daily Amount: 40 mg."
+    sig = parse_sig(text)
+    assert sig.max_daily == (40.0, "mg")
+    assert sig.dose_unparsed == ()
