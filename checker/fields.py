@@ -99,16 +99,26 @@ class MeasureField(FiniteFloat):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
         if isinstance(value, str) and len(value) <= MAX_LAB_LENGTH and (parts := split_value(value)):
             number, unit = parts
-            unit = _PER_BSA.sub("", unit).strip()  # eGFR's "/1.73 m²" names the scale, not a unit
+            unit = measure_unit(unit)
             if unit:
-                return number * _factor(unit, self.unit)
+                return number * unit_factor(unit, self.unit)
         return finite(value)
 
 
-_PER_BSA = re.compile(r"\s*/\s*1\.73\s*m(?:2|²|\^2)\s*$", re.IGNORECASE)
+_PER_BSA = re.compile(r"\s*/\s*[\[{]?1\.73[._ ]?\s*m(?:2|²|\^2)[\]}]?\s*$", re.IGNORECASE)
 
 
-def _factor(unit: str, canonical: str) -> float:
+def measure_unit(text: str) -> str:
+    """A unit as people and FHIR write it, for the unit reader: eGFR's "/1.73 m²" (UCUM
+    "/{1.73_m2}") names the scale, not a unit; UCUM's "[lb_av]" is "lb"; "mL/24h" is "mL/d"."""
+    t = _PER_BSA.sub("", text.strip())
+    t = re.sub(r"\[(\w+?)_av\]", r"\1", t)
+    return t.replace("24h", "d").strip()
+
+
+def unit_factor(unit: str, canonical: str) -> float:
+    """The factor from `unit` to `canonical` through the one pint registry; a ValidationError that
+    says whether the unit is unknown or of another kind (patient fields here, FHIR Observations)."""
     try:
         parse_unit(unit)
     except UnitError:

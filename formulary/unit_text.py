@@ -56,7 +56,8 @@ ALIASES = {
     "film": "film", "films": "film", "supp": "suppository", "suppository": "suppository",
     "suppositories": "suppository",
     # patient measures written with their unit ("154 lb", "462 msec", "81 yrs"): checker.fields.MeasureField
-    "lb": "pound", "lbs": "pound", "pound": "pound", "pounds": "pound",
+    "lb": "pound", "lbs": "pound", "pound": "pound", "pounds": "pound", "oz": "ounce", "ounce": "ounce",
+    "ounces": "ounce",
     "ms": "millisecond", "msec": "millisecond", "millisecond": "millisecond", "milliseconds": "millisecond",
     "y": "year", "yr": "year", "yrs": "year", "year": "year", "years": "year",
     "mo": "month", "mos": "month", "month": "month", "months": "month",

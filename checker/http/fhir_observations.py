@@ -12,6 +12,9 @@ import re
 from datetime import date
 from typing import Any
 
+from marshmallow import ValidationError
+
+from checker.fields import measure_unit, unit_factor
 from checker.http.fhir_dosage import FhirError, codings, number, text
 from checker.schemas import MAX_CONDITIONS
 
@@ -31,16 +34,9 @@ LOINC_FIELDS: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 _COUNT_PER_VOLUME = {"10*3/ul": "10^9/L", "10*9/l": "10^9/L", "10^3/ul": "10^9/L", "k/ul": "10^9/L",
                      "10^9/l": "10^9/L", "/nl": "10^9/L", "10*3/mm3": "10^9/L"}  # fmt: skip
-_MASS_TO_KG = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237, "lb": 0.45359237, "lbs": 0.45359237,
-               "[oz_av]": 0.028349523125}  # fmt: skip
-_TIME_TO_MS = {"ms": 1.0, "msec": 1.0, "s": 1000.0, "sec": 1000.0}
-# mL/min from a volume per time, optionally per 1.73 m² (UCUM {1.73_m2} annotation or written out)
-_VOLUME_ML = {"l": 1000.0, "dl": 100.0, "ml": 1.0}
-_TIME_MIN = {"s": 1 / 60, "sec": 1 / 60, "min": 1.0, "h": 60.0, "hr": 60.0, "d": 1440.0, "24h": 1440.0}
-_FLOW = re.compile(
-    r"(?P<v>ml|dl|l)/(?P<t>s|sec|min|h|hr|d|24h)"
-    r"(?P<bsa>/(?:\{1\.73_?m2\}|\[1\.73_?m2\]|1\.73\.?m2|1\.73m\^?2|1\.73_m2|\{1\.73m2\}))?"
-)
+# The unit each patient field is converted to from the Observation's UCUM code (by pint, as the
+# fields of the regimen schema convert "154 lb"); "lab" values keep their unit for the lab parser.
+_CANONICAL = {"kg": "kg", "ms": "ms", "flow": "mL/min"}
 
 
 def age_years(birth_date: str, today: date) -> float | None:
@@ -71,23 +67,13 @@ def observation_value(obs: dict[str, Any], kind: str) -> Any:
     code = (text(q.get("code")) or text(q.get("unit")) or "")[:40]
     if not code:
         raise ValueError(f"the value {value:g} has no unit")
+    if kind in _CANONICAL:
+        try:
+            return value * unit_factor(measure_unit(code), _CANONICAL[kind])
+        except ValidationError as exc:
+            raise ValueError(" ".join(exc.messages)) from None
     low = code.lower().replace(" ", "")
-    if kind == "kg":
-        return value * _factor(_MASS_TO_KG, low, code, "a body weight")
-    if kind == "ms":
-        return value * _factor(_TIME_TO_MS, low, code, "an interval in ms")
-    if kind == "flow":
-        m = _FLOW.fullmatch(low.replace("mls", "ml"))
-        if not m:
-            raise ValueError(f"unit {code!r} is not a clearance (mL/min, mL/h, mL/s, per 1.73 m2)")
-        return value * _VOLUME_ML[m["v"]] / _TIME_MIN[m["t"]]
     return f"{value:g} {_COUNT_PER_VOLUME.get(low, code)}"
-
-
-def _factor(table: dict[str, float], low: str, code: str, what: str) -> float:
-    if low not in table:
-        raise ValueError(f"unit {code!r} is not {what}")
-    return table[low]
 
 
 def _observation_time(obs: dict[str, Any]) -> str:
