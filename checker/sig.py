@@ -75,6 +75,7 @@ _ROUTES = (
     (r"per level|surgical implant|graft", "implant"),
     (r"pr|rectal(?:ly)?", "rectal"),
     (r"sl|sublingual(?:ly)?|under the tongue", "sublingual"),
+    (r"inh|inhaled|by inhalation|inhalation|into the lungs", "inhaled"),
     (r"buccal(?:ly)?|between (?:the )?cheek and gum|(?:oral )?transmucosal(?:ly)?", "buccal"),
 )
 _ROUTE_RE = [(re.compile(rf"(?<![\w/])(?:{p})(?![\w])"), r) for p, r in _ROUTES]
@@ -117,7 +118,7 @@ _IGNORABLE = frozenset(
     breath shortness discomfort please monday mondays tuesday tuesdays wednesday wednesdays thursday
     thursdays friday fridays saturday saturdays sunday sundays mon tue tues wed thu thur thurs fri sat
     sun inject place onto skin administer vein veins inhale lungs infuse venous catheter give insert
-    tongue muscle crush split packet packets sachet sachets""".split()
+    tongue muscle crush split packet packets sachet sachets sob chest wheeze wheezing""".split()
 )
 # Left-over words that could change the dose or the frequency if understood.
 _DOSE_WORDS = frozenset(
@@ -176,6 +177,9 @@ def canonical_unit(unit: str) -> str:
 # Patient-facing sigs spell counts out ("take one tablet twice a day", "half a tablet"): a number
 # word is read only right before a dose unit, so "three times daily" stays a frequency phrase.
 _BEFORE_UNIT = rf"(?= (?:{_UNIT})(?![a-z]))"
+# Roman numerals before a count, as hand-written sigs give them ("i-ii tabs po q4h"); "iv" never
+# (it is the route), only i to iii, and only before a dose form.
+_ROMAN_RE = re.compile(rf"(?<![\w.-])(i{{1,3}})(?: ?- ?(i{{1,3}}))?(?= ?(?:{_COUNT})(?![a-z]))")
 _WORD_NUMBER_RE = re.compile(
     rf"(?<![\w-])({'|'.join(NUMBER_WORDS)})"
     rf"(?=(?: ?(?:-|to|or) ?(?:{'|'.join(NUMBER_WORDS)}|\d{{1,2}}))? (?:{_UNIT})(?![a-z]))"
@@ -209,6 +213,7 @@ def _prepare(text: str) -> str:
     t = _NOT_A_DOSE_RE.sub(" ", t)
     t = _HALF_RE.sub("0.5", t)
     t = _WORD_NUMBER_RE.sub(lambda m: str(NUMBER_WORDS[m.group(1)]), t)
+    t = _ROMAN_RE.sub(lambda m: str(len(m[1])) + (f"-{len(m[2])}" if m[2] else ""), t)
     t = re.sub(r"(?<![\d.])(\d{1,6}) ?(?:1/2|½)(?![\d/])", lambda m: f"{m.group(1)}.5", t)  # "1 1/2 tabs"
     t = re.sub(r"(?<![\d./])(?:1/2|½)(?![\d/])", "0.5", t)
     # "1 × 10^6 cells/kg", "1x10^6", "1e6" → a plain number (exponents bounded: no overflow)

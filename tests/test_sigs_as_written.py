@@ -71,6 +71,10 @@ READINGS = [
     # weekly doses on a named day, as methotrexate sigs are written
     ("6 tabs po once weekly on Mondays", 6, None, "tab", 168, False),
     ("15 mg every Sunday", 15, None, "mg", 168, False),
+    # roman numerals before a count, as hand-written sigs give them (the dose was unread)
+    ("i-ii tabs po q4h prn", 2, 1, "tab", 4, True),
+    ("ii tabs po q4-6h prn pain", 2, None, "tab", 4, True),
+    ("iii caps po tid", 3, None, "cap", 8, False),
 ]
 
 
@@ -447,7 +451,8 @@ def test_buccal_is_a_route_word(text: str) -> None:
 @pytest.mark.parametrize(
     ("sig", "route"),
     [("Inject 40 mg under the skin daily.", "sc"), ("Administer 4 mg into the vein every 6 hours.", "iv"),
-     ("Infuse 4 mg into a venous catheter once.", "iv"), ("Inject 1 mg into the muscle once.", "im")],
+     ("Infuse 4 mg into a venous catheter once.", "iv"), ("Inject 1 mg into the muscle once.", "im"),
+     ("2 puffs inh q4-6h prn SOB", "inhaled"), ("1 tab iv q6h", "iv")],
 )  # fmt: skip
 def test_routes_written_out_as_ehrs_write_them(sig: str, route: str) -> None:
     parsed = parse_sig(sig)
