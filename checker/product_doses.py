@@ -14,8 +14,9 @@ from formulary import Drug, Formulary
 from formulary.resolve import Resolved
 
 COUNT_UNITS = frozenset(
-    """tab tabs tablet tablets cap caps capsule capsules patch patches spray sprays puff puffs supp
-    suppository suppositories lozenge lozenges film films troche troches each ea drop drops""".split()
+    """tab tabs tablet tablets caplet caplets cap caps capsule capsules gelcap gelcaps patch patches spray
+    sprays puff puffs supp suppository suppositories lozenge lozenges film films troche troches each ea drop
+    drops""".split()
 )
 def is_each(unit: str) -> bool:
     """ "each", "ea": a count with no dose form named ("1 po bid")."""

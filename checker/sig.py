@@ -40,7 +40,8 @@ _AMOUNT = (
 )
 _VOLUME = r"ml|mls|cc|millilit(?:er|re)s?"
 _COUNT = (
-    r"tabs?|tablets?|caps?|capsules?|patch(?:es)?|sprays?|puffs?|drops?|gtts?|lozenges?|troches?|films?|"
+    r"tabs?|tablets?|caplets?|caps?|capsules?|gelcaps?|patch(?:es)?|sprays?|puffs?|drops?|gtts?|lozenges?|"
+    r"troches?|films?|"
     r"supp|suppositor(?:y|ies)"
 )
 _UNIT = rf"{_AMOUNT}|{_VOLUME}|{_COUNT}"
@@ -55,7 +56,7 @@ _CONC_RE = re.compile(
 _CANON = (
     (re.compile(r"grams?|gms?"), "g"), (re.compile(r"milligrams?"), "mg"),
     (re.compile(r"micrograms?"), "mcg"), (re.compile(rf"{_VOLUME}"), "mL"),
-    (re.compile(r"tabs?|tablets?"), "tab"), (re.compile(r"caps?|capsules?"), "cap"),
+    (re.compile(r"tabs?|tablets?|caplets?"), "tab"), (re.compile(r"caps?|capsules?|gelcaps?"), "cap"),
     (re.compile(r"patch(?:es)?"), "patch"), (re.compile(r"sprays?"), "spray"),
     (re.compile(r"puffs?"), "puff"), (re.compile(r"drops?|gtts?"), "drop"),
     (re.compile(r"lozenges?|troches?"), "lozenge"), (re.compile(r"films?"), "film"),
@@ -197,7 +198,7 @@ _HALF_RE = re.compile(rf"(?<![\w-])(?:one[- ]half|half(?: of)?(?: an?)?){_BEFORE
 _ECHOED = "|".join(sorted(map(re.escape, INTERVAL_WORDS), key=len, reverse=True))
 _ECHO_RE = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?) \((?:{_ECHOED})\)")  # from a number's start: linear
 _TOTAL_RE = re.compile(
-    r"(?:(?<![\w.])\d+(?:\.\d+)?(?: ?(?:-|to) ?\d+(?:\.\d+)?)? ?(?:tablets?|tabs?|capsules?|caps?|"
+    r"(?:(?<![\w.])\d+(?:\.\d+)?(?: ?(?:-|to) ?\d+(?:\.\d+)?)? ?(?:tablets?|tabs?|caplets?|capsules?|caps?|"
     r"patch(?:es)?|mls?|puffs?|sprays?|drops?|suppositor(?:y|ies)|each|units?) )?"
     r"\((\d+(?:\.\d+)?(?: ?(?:-|to) ?\d+(?:\.\d+)?)?) ?([a-zµ]+(?: ?/ ?[a-z]+)?) total\)"
 )

@@ -75,6 +75,9 @@ READINGS = [
     ("i-ii tabs po q4h prn", 2, 1, "tab", 4, True),
     ("ii tabs po q4-6h prn pain", 2, None, "tab", 4, True),
     ("iii caps po tid", 3, None, "cap", 8, False),
+    # caplets and gelcaps are tablets and capsules (OTC labels say so; "caplets" left the dose unread)
+    ("2 caplets po qhs", 2, None, "tab", 24, False),
+    ("1 gelcap po bid", 1, None, "cap", 12, False),
 ]
 
 
@@ -465,3 +468,11 @@ def test_epic_max_daily_amount_is_the_daily_cap() -> None:
     sig = parse_sig(text)
     assert sig.max_daily == (40.0, "mg")
     assert sig.dose_unparsed == ()
+
+
+@pytest.mark.parametrize("unit", ["caplets", "caplet", "tabs"])
+def test_a_count_of_caplets_of_a_known_product_is_its_strength_times_the_count(unit: str) -> None:
+    med = {"drug": "Tylenol Extra Strength", "dose": 2, "unit": unit, "frequency": "q6h"}
+    report = check({"medications": [med]}).to_dict()
+    assert report["medications"][0]["dose"] == "1 g"
+    assert "unit.dose_form" not in {f["code"] for f in report["findings"]}
