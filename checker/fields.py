@@ -113,7 +113,11 @@ def measure_unit(text: str) -> str:
     "/{1.73_m2}") names the scale, not a unit; UCUM's "[lb_av]" is "lb"; "mL/24h" is "mL/d"."""
     t = _PER_BSA.sub("", text.strip())
     t = re.sub(r"\[(\w+?)_av\]", r"\1", t)
+    t = _YEARS_OLD.sub("year", t)  # "81 y/o", "81 years old"
     return t.replace("24h", "d").strip()
+
+
+_YEARS_OLD = re.compile(r"^(?:y/o|y\.o\.?|yo|(?:years?|yrs?) old)$", re.IGNORECASE)
 
 
 def unit_factor(unit: str, canonical: str) -> float:

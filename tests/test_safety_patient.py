@@ -310,6 +310,8 @@ def test_a_bare_si_lab_value_is_refused_naming_its_likely_unit(field: str, value
         ("qtc_ms", "462 msec", 462.0),
         ("age_years", "81 yrs", 81.0),
         ("age_years", "18 months", 1.5),
+        ("age_years", "81 y/o", 81.0),
+        ("age_years", "81 years old", 81.0),
     ],
 )
 def test_a_patient_number_written_with_its_unit_is_converted(field: str, written: str, read: float) -> None:
