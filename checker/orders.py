@@ -226,6 +226,12 @@ def _line(med: Medication, patient: Patient, f: Formulary, drug: Drug, part: int
             f"No frequency given for {label_of(res, name)}; the daily total counts one dose.",
         )
     daily, capped = _daily(amount.value, frequency, is_rate)
+    course = sig.course_doses if sig else None
+    every = frequency.interval_h if frequency else None
+    if daily is not None and amount.value is not None and course and every and every * course <= 24:
+        # "2 mg IV q5min x3": three doses in a quarter of an hour, not 288 a day (a titration or
+        # loading order counted as if repeated all day made a 1,728 MME/day false alarm)
+        daily, capped = min(daily, amount.value * course), True
     if (stated := stated_cap(med, sig)) is not None:
         cap = line_cap(stated, res, part, drug, target)
         if isinstance(cap, str):

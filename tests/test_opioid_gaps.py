@@ -181,3 +181,14 @@ def test_an_opioid_without_a_route_is_more_than_info():
     assert assumed["severity"] == "minor" and "oral route" in assumed["message"]
     plain = findings([{"drug": "acetaminophen", "dose": 1, "unit": "g", "frequency": "q6h"}])
     assert plain["input.route_assumed"]["severity"] == "info"
+
+
+def test_a_short_titration_course_is_not_counted_as_repeated_all_day():
+    """'2 mg IV q5min x3' is three doses (6 mg), not 288 a day: it read as 1,728 MME/day."""
+    got = findings([{"drug": "morphine", "sig": "2 mg IV q5min x3 prn pain"}], opioid_tolerant=True)
+    assert "opioid_load.threshold" not in got
+    assert got["opioid_load.total"]["severity"] == "info"
+    report = check({"medications": [{"drug": "acetaminophen", "sig": "1 g po q6h x3"}]}).to_dict()
+    assert report["medications"][0]["daily_dose"] == "3 g/day"
+    report = check({"medications": [{"drug": "acetaminophen", "sig": "1 g po q6h x 10"}]}).to_dict()
+    assert report["medications"][0]["daily_dose"] == "4 g/day"  # a course longer than a day: every 6 h
