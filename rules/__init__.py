@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 @cache
 def evaluators() -> tuple[Evaluator, ...]:
     from rules.anticoagulants import DOSE_REDUCTIONS
+    from rules.coverage import DOSE_UNCHECKED
     from rules.dose import DOSE
     from rules.duplication import CLASS_DUPLICATION, SAME_INGREDIENT
     from rules.interactions import INTERACTIONS
@@ -37,6 +38,7 @@ def evaluators() -> tuple[Evaluator, ...]:
         PLAUSIBILITY,
         NALOXONE,
         DOSE_REDUCTIONS,
+        DOSE_UNCHECKED,
     )
 
 
