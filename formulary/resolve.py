@@ -191,9 +191,12 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
     if len(parts.names) == 1:
         k = key(parts.names[0])
         drug = _ingredient(f, parts.names[0])
-        fam = f.families.get(k) or (
-            f.families.get(key(parts.brand)) if parts.brand and drug is None else None
-        )
+        fam = f.families.get(k)
+        if not fam and parts.brand and (line := f.families.get(key(parts.brand))):
+            # the brand beside the generic ("oxyCODONE (OXYCONTIN) 10 mg") says the product line,
+            # when its products are of that very ingredient
+            if drug is None or all(f.products[m].drugs == (drug.id,) for m in line):
+                fam = line
         if not fam and drug is None and parts.release == "extended":
             # "Hysingla ER 20 mg": a brand whose name carries its release word (the parse took it off)
             fam = next((f.families[k + s] for s in _ER_SUFFIXES if k + s in f.families), None)

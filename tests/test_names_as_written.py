@@ -162,3 +162,34 @@ def test_a_route_to_be_chosen_at_the_bedside_is_checked_as_the_parenteral_one() 
 def test_an_unknown_route_of_an_opioid_is_moderate() -> None:
     r = report({"drug": "morphine", "dose": 10, "unit": "mg", "route": "by tube", "frequency": "q4h"})
     assert codes(r)["input.route_unknown"] == "moderate"
+
+
+@pytest.mark.parametrize(
+    ("name", "drugs", "release", "line"),
+    [
+        ("HYDROmorphone (DILAUDID) injection 0.5 mg", "hydromorphone", None, None),
+        ("oxyCODONE (ROXICODONE) 5 mg tablet", "oxycodone", "immediate", "oxycodone_ir_tablet"),
+        ("oxyCODONE (OXYCONTIN) 10 mg tablet", "oxycodone", "extended", "oxycodone_er_tablet"),
+        ("morphine (MS CONTIN) 15 mg tablet", "morphine", "extended", "morphine_er_tablet"),
+        ("traMADol (ULTRAM) 50 mg tablet", "tramadol", "immediate", "tramadol_tablet"),
+        ("fentaNYL (DURAGESIC) 25 mcg/hr patch", "fentanyl", "extended", "fentanyl_patch"),
+        ("HYDROcodone-acetaminophen (NORCO) 5-325 mg per tablet", "hydrocodone/acetaminophen", "immediate",
+         "hydrocodone_acetaminophen_tablet"),  # fmt: skip
+        ("ondansetron (ZOFRAN-ODT) disintegrating tablet 4 mg", "ondansetron", None, None),
+        ("enoxaparin (LOVENOX) injection 40 mg", "enoxaparin", None, None),
+        ("dexAMETHasone (DECADRON) 4 mg tablet", "dexamethasone", "immediate", "dexamethasone_tablet"),
+    ],
+)
+def test_epic_display_names_with_the_brand_after_the_generic(name, drugs, release, line) -> None:
+    """EHR display names put the brand in parentheses after the generic, in tall-man letters.
+    All of these were 'not a drug name the checker knows': dose, interactions and MME unchecked."""
+    [m] = report({"drug": name, "sig": "1 dose daily"})["medications"]
+    assert (m["drug"], m.get("release"), m.get("product_line")) == (drugs, release, line)
+
+
+def test_an_epic_opioid_order_counts_in_the_opioid_load() -> None:
+    med = {"drug": "HYDROmorphone (DILAUDID) injection 0.5 mg", "sig": "0.5 mg IV every 3 hours as needed"}
+    r = report(med)
+    assert "unrecognized.drug" not in codes(r)
+    [load] = [f for f in r["findings"] if f["category"] == "opioid_load"]
+    assert load["evidence"]["actual"] == "80 MME/day"  # 0.5 mg IV every 3 h = 4 mg/day x 20
