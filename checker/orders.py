@@ -210,7 +210,8 @@ def _line(med: Medication, patient: Patient, f: Formulary, drug: Drug, part: int
           route_text: str | None, frequency: Frequency | None, prn: bool, sig: Sig | None, res: Resolved,
           problems: _Problems, name: str) -> Order:  # fmt: skip
     checkable = bool(drug.limits) or "opioid" in drug.classes
-    route = _route(drug, route_text, f, problems, checkable)
+    injection = res.product is not None and res.product.form == "injection"
+    route = _route(drug, route_text, f, problems, checkable, injection)
     target = drug.unit_for(route)
     if dose.unit and _RATE.search(dose.unit) and not _RATE.search(target):
         target = dose.unit  # a patch strength of a drug dosed in mg elsewhere (buprenorphine µg/h)
@@ -306,9 +307,15 @@ def _sig_problems(med: Medication, sig: Sig | None, name: str, problems: _Proble
 
 
 def _route(
-    drug: Drug, route_text: str | None, f: Formulary, problems: _Problems, checkable: bool = True
+    drug: Drug,
+    route_text: str | None,
+    f: Formulary,
+    problems: _Problems,
+    checkable: bool = True,
+    injection: bool = False,
 ) -> str | None:
-    """The canonical route; a missing or unknown one falls back to the drug's first, and says so.
+    """The canonical route; a missing or unknown one falls back to the drug's first (for a product
+    named as an injection, its first parenteral route), and says so.
 
     A drug with no listed routes (reference-only) has nothing a route could change: no finding.
     """
@@ -334,6 +341,17 @@ def _route(
             f"{drug.routes[0] if drug.routes else 'any'} route were applied.",
             "Give one route the checker knows (oral, iv, sc, im, transdermal …).",
         )
+    if route is None and injection and route_text is None:
+        parenteral = [r for r in _PARENTERAL if r in drug.routes]
+        if parenteral:  # "morphine 2 mg/mL injection" is not the oral solution of that strength
+            problems.add(
+                "input.route_assumed",
+                "minor" if checkable else "info",
+                f"No route given for {drug.name}, ordered as an injection; its dose limits and opioid "
+                f"load were judged for the {parenteral[0]} route.",
+                "Give the route: limits and opioid equivalence differ between iv, im and sc.",
+            )
+            return parenteral[0]
     if route is None and drug.routes:
         if route_text is None and len(drug.routes) > 1 and checkable:
             # An opioid's limits and MME factor differ by route (IV hydromorphone is about five times

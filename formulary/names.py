@@ -122,7 +122,7 @@ _SUFFIX = re.compile(
 _BRAND = re.compile(r"\s*\[([^\]]+)\]\s*$")
 _PAREN_BRAND = re.compile(r"\s+\(([A-Za-z][^()]*)\)\s*$")
 # Epic's display names put the brand after the generic: "oxyCODONE (ROXICODONE) 5 mg tablet"
-_INNER_BRAND = re.compile(r"(?<=[\w.])\s*\(([A-Za-z][^()\d]*)\)\s*(?=\S)")
+_INNER_BRAND = re.compile(r"(?<=[\w.])\s*\(([A-Za-z][^()]*)\)\s*(?=\S)")
 _PACK = re.compile(r"^\s*\{(?P<body>.*)\}\s*Pack\b", re.IGNORECASE | re.DOTALL)
 _VOLUME = re.compile(rf"^\s*(?P<num>{_NUM})\s*ML\s+(?=\D)", re.IGNORECASE)  # RxNorm "1 ML morphine ..."
 _SPLIT = re.compile(r"\s+/\s+|\s*\+\s*|\s+and\s+|\s+with\s+|\s*,\s*|\s*/\s*|-(?=[a-z])", re.IGNORECASE)
@@ -218,7 +218,7 @@ def parse(text: str) -> NameParts | None:
         brand, t = m.group(1).strip(), t[: m.start()]
     elif (m := _PAREN_BRAND.search(t)) and not _STRENGTH.search(m.group(1)):
         brand, t = m.group(1).strip(), t[: m.start()]  # "Capecitabine 500mg oral tablet (Xeloda)"
-    elif m := _INNER_BRAND.search(t):
+    elif (m := _INNER_BRAND.search(t)) and not _STRENGTH.search(m.group(1)):
         brand, t = m.group(1).strip(), f"{t[: m.start()]} {t[m.end() :]}"
     if m := _PACK.match(t):
         return _pack(m.group("body"), brand)

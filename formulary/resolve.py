@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from formulary.model import Code, Drug, Product
 from formulary.names import NameParts, Strength, parse, release_of, without_salt
 from formulary.units import UnitError, conversion_factor
-from formulary.vocabulary import product_from_parts, tty_of
+from formulary.vocabulary import FORM_ROUTES, product_from_parts, tty_of
 
 if TYPE_CHECKING:
     from formulary import Formulary
@@ -192,11 +192,11 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
         k = key(parts.names[0])
         drug = _ingredient(f, parts.names[0])
         fam = f.families.get(k)
-        if not fam and parts.brand and (line := f.families.get(key(parts.brand))):
+        if not fam and parts.brand and (branded := f.families.get(key(parts.brand))):
             # the brand beside the generic ("oxyCODONE (OXYCONTIN) 10 mg") says the product line,
             # when its products are of that very ingredient
-            if drug is None or all(f.products[m].drugs == (drug.id,) for m in line):
-                fam = line
+            if drug is None or all(f.products[m].drugs == (drug.id,) for m in branded):
+                fam = branded
         if not fam and drug is None and parts.release == "extended":
             # "Hysingla ER 20 mg": a brand whose name carries its release word (the parse took it off)
             fam = next((f.families[k + s] for s in _ER_SUFFIXES if k + s in f.families), None)
@@ -299,7 +299,10 @@ def _curated(
         if _same_strengths(p, tuple(wanted.get(part.drug) for part in p.parts)):
             found.append(p)
     if form:
-        found = [p for p in found if p.form == form] or found
+        # another form only where it is taken the same way (a caplet for a tablet); an injection is
+        # never the oral solution of the same strength ("morphine 2 mg/mL injection" was read as oral)
+        route = FORM_ROUTES.get(form)
+        found = [p for p in found if p.form == form] or [p for p in found if route and p.route == route]
     # "morphine 30 mg" is an IR and an ER tablet: the name alone does not say which, so neither
     return found[0] if len({(p.release, p.form) for p in found}) == 1 else None
 

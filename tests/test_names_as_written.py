@@ -193,3 +193,17 @@ def test_an_epic_opioid_order_counts_in_the_opioid_load() -> None:
     assert "unrecognized.drug" not in codes(r)
     [load] = [f for f in r["findings"] if f["category"] == "opioid_load"]
     assert load["evidence"]["actual"] == "80 MME/day"  # 0.5 mg IV every 3 h = 4 mg/day x 20
+
+
+@pytest.mark.parametrize("name", ["morphine 2 mg/mL injection", "morphine (PF) 4 mg/mL injection"])
+def test_an_injection_is_not_the_oral_solution_of_the_same_strength(name: str) -> None:
+    """'morphine 2 mg/mL injection' took the curated oral solution of 2 mg/mL: with no route given,
+    4 mg every 4 hours counted 24 MME/day as oral morphine instead of 72 as parenteral."""
+    r = report({"drug": name, "dose": 4, "unit": "mg", "frequency": "q4h"})
+    [m] = r["medications"]
+    assert m["route"] == "iv"
+    assert codes(r)["input.route_assumed"] == "minor"
+    [load] = [f for f in r["findings"] if f["category"] == "opioid_load"]
+    assert load["evidence"]["actual"] == "72 MME/day"
+    oral = report({"drug": "morphine 2 mg/mL oral solution", "sig": "4 mg q4h"})
+    assert oral["medications"][0]["route"] == "oral"
