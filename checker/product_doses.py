@@ -12,12 +12,11 @@ from dataclasses import dataclass, replace
 from checker.sig import Phase
 from formulary import Drug, Formulary
 from formulary.resolve import Resolved
+from formulary.unit_text import COUNT_WORDS
 
-COUNT_UNITS = frozenset(
-    """tab tabs tablet tablets caplet caplets cap caps capsule capsules gelcap gelcaps patch patches spray
-    sprays puff puffs supp suppository suppositories lozenge lozenges film films troche troches each ea drop
-    drops""".split()
-)
+COUNT_UNITS = frozenset(COUNT_WORDS) | {"each", "ea"}
+
+
 def is_each(unit: str) -> bool:
     """ "each", "ea": a count with no dose form named ("1 po bid")."""
     return unit.strip().lower() in ("each", "ea")

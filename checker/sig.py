@@ -27,6 +27,7 @@ from checker.frequency import (
     shortest_of,
 )
 from checker.quantities import decimal_commas
+from formulary.unit_text import COUNT_WORDS
 from formulary.units import UnitError, conversion_factor
 
 _SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
@@ -39,11 +40,7 @@ _AMOUNT = (
     r"(?:iu|units?|meq|mmol)(?:/kg)?|cells?(?:/kg)?"
 )
 _VOLUME = r"ml|mls|cc|millilit(?:er|re)s?"
-_COUNT = (
-    r"tabs?|tablets?|caplets?|caps?|capsules?|gelcaps?|patch(?:es)?|sprays?|puffs?|drops?|gtts?|lozenges?|"
-    r"troches?|films?|"
-    r"supp|suppositor(?:y|ies)"
-)
+_COUNT = "|".join(sorted(COUNT_WORDS, key=len, reverse=True))
 _UNIT = rf"{_AMOUNT}|{_VOLUME}|{_COUNT}"
 _DOSE_RE = re.compile(
     rf"(?<![\w.])(?:(?P<mult>\d{{1,2}}) ?[x×] ?)?(?P<a>{_NUM})(?: ?(?:-|to|or) ?(?P<b>{_NUM}))?"
@@ -56,13 +53,9 @@ _CONC_RE = re.compile(
 _CANON = (
     (re.compile(r"grams?|gms?"), "g"), (re.compile(r"milligrams?"), "mg"),
     (re.compile(r"micrograms?"), "mcg"), (re.compile(rf"{_VOLUME}"), "mL"),
-    (re.compile(r"tabs?|tablets?|caplets?"), "tab"), (re.compile(r"caps?|capsules?|gelcaps?"), "cap"),
-    (re.compile(r"patch(?:es)?"), "patch"), (re.compile(r"sprays?"), "spray"),
-    (re.compile(r"puffs?"), "puff"), (re.compile(r"drops?|gtts?"), "drop"),
-    (re.compile(r"lozenges?|troches?"), "lozenge"), (re.compile(r"films?"), "film"),
-    (re.compile(r"supp|suppositor(?:y|ies)"), "supp"),
 )  # fmt: skip
-COUNT_UNITS = frozenset({"tab", "cap", "patch", "spray", "puff", "drop", "lozenge", "film", "supp"})
+_SHORT = {"tablet": "tab", "capsule": "cap", "suppository": "supp"}  # the short spellings sigs give
+COUNT_UNITS = frozenset(_SHORT.get(form, form) for form in COUNT_WORDS.values())
 
 _ROUTES = (
     (r"iv ?/ ?po|iv bolus|iv|i\.v\.|intravenous(?:ly)?|into (?:the |a )?(?:venous catheter|vein)", "iv"),
@@ -125,11 +118,10 @@ _IGNORABLE = frozenset(
 _DOSE_WORDS = frozenset(
     """x times q every per hourly hour hours hr hrs h day days daily week weeks weekly month months
     monthly year yearly mg g gm gms gram grams mcg ug µg μg ng kg iu unit units meq mmol ml mls cc
-    tab tabs tablet tablets cap caps capsule capsules patch patches spray sprays puff puffs drop
-    drops gtt gtts supp suppository suppositories lozenge lozenges repeat repeated additional extra
-    another double triple half increase increasing increased more max maximum nte twice thrice once
+    repeat repeated additional extra another double triple half increase increasing increased more
+    max maximum nte twice thrice once
     bid tid qid qd qod qhs hs ac pc q.d. b.i.d. t.i.d. q.i.d. % / ½""".split()
-)
+) | frozenset(COUNT_WORDS)
 _DAYS_PER = {"day": 1.0, "d": 1.0, "week": 7.0, "wk": 7.0, "w": 7.0, "month": 365.0 / 12, "mo": 365.0 / 12}
 
 
@@ -169,6 +161,8 @@ def canonical_unit(unit: str) -> str:
     """The unit as the formulary reads it: "gm" → "g", "tabs" → "tab", "mls" → "mL"."""
     u = unit.replace(" ", "")
     head, sep, tail = u.partition("/")
+    if form := COUNT_WORDS.get(head):
+        return _SHORT.get(form, form) + sep + tail
     for rx, name in _CANON:
         if rx.fullmatch(head):
             return name + sep + tail
@@ -198,8 +192,7 @@ _HALF_RE = re.compile(rf"(?<![\w-])(?:one[- ]half|half(?: of)?(?: an?)?){_BEFORE
 _ECHOED = "|".join(sorted(map(re.escape, INTERVAL_WORDS), key=len, reverse=True))
 _ECHO_RE = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?) \((?:{_ECHOED})\)")  # from a number's start: linear
 _TOTAL_RE = re.compile(
-    r"(?:(?<![\w.])\d+(?:\.\d+)?(?: ?(?:-|to) ?\d+(?:\.\d+)?)? ?(?:tablets?|tabs?|caplets?|capsules?|caps?|"
-    r"patch(?:es)?|mls?|puffs?|sprays?|drops?|suppositor(?:y|ies)|each|units?) )?"
+    rf"(?:(?<![\w.])\d+(?:\.\d+)?(?: ?(?:-|to) ?\d+(?:\.\d+)?)? ?(?:{_COUNT}|mls?|each|units?) )?"
     r"\((\d+(?:\.\d+)?(?: ?(?:-|to) ?\d+(?:\.\d+)?)?) ?([a-zµ]+(?: ?/ ?[a-z]+)?) total\)"
 )
 

@@ -26,6 +26,21 @@ MAX_UNIT_LENGTH = 50  # "micrograms/kilogram/minute" is 26; the regimen schema u
 _MAX_TERMS = 4  # ug/kg/min is 3
 _MAX_SCALE_EXPONENT = 18
 
+# Counts of a dose form as written → the form counted (a unit of units.txt). The one table that
+# sigs (checker.sig), the unit field (here) and product doses (checker.product_doses) read: a new
+# spelling of a count is one entry here.
+COUNT_WORDS = {
+    "tab": "tablet", "tabs": "tablet", "tablet": "tablet", "tablets": "tablet",
+    "caplet": "tablet", "caplets": "tablet",
+    "cap": "capsule", "caps": "capsule", "capsule": "capsule", "capsules": "capsule",
+    "gelcap": "capsule", "gelcaps": "capsule",
+    "patch": "patch", "patches": "patch", "spray": "spray", "sprays": "spray",
+    "puff": "puff", "puffs": "puff", "drop": "drop", "drops": "drop", "gtt": "drop", "gtts": "drop",
+    "lozenge": "lozenge", "lozenges": "lozenge", "troche": "lozenge", "troches": "lozenge",
+    "film": "film", "films": "film",
+    "supp": "suppository", "suppository": "suppository", "suppositories": "suppository",
+}  # fmt: skip
+
 # Whole-word spellings, matched case-insensitively: clinical spellings → pint names.
 ALIASES = {
     "mg": "mg", "milligram": "mg", "milligrams": "mg", "mgs": "mg", "mcgs": "ug", "gms": "g", "mls": "mL",
@@ -48,14 +63,7 @@ ALIASES = {
     "d": "day", "day": "day", "days": "day",
     "wk": "week", "week": "week", "weeks": "week",
     "cell": "cell", "cells": "cell",
-    "tab": "tablet", "tabs": "tablet", "tablet": "tablet", "tablets": "tablet", "caplet": "tablet",
-    "caplets": "tablet", "gelcap": "capsule", "gelcaps": "capsule",
-    "cap": "capsule", "caps": "capsule", "capsule": "capsule", "capsules": "capsule",
-    "patch": "patch", "patches": "patch", "spray": "spray", "sprays": "spray",
-    "puff": "puff", "puffs": "puff", "drop": "drop", "drops": "drop",
-    "lozenge": "lozenge", "lozenges": "lozenge", "troche": "lozenge", "troches": "lozenge",
-    "film": "film", "films": "film", "supp": "suppository", "suppository": "suppository",
-    "suppositories": "suppository",
+    **COUNT_WORDS,
     # patient measures written with their unit ("154 lb", "462 msec", "81 yrs"): checker.fields.MeasureField
     "lb": "pound", "lbs": "pound", "pound": "pound", "pounds": "pound", "oz": "ounce", "ounce": "ounce",
     "ounces": "ounce",

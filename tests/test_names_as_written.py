@@ -9,6 +9,7 @@ import pytest
 
 from checker import check
 from checker.sig import parse_sig
+from formulary.unit_text import COUNT_WORDS
 
 
 def report(*meds: dict) -> dict:
@@ -207,3 +208,18 @@ def test_an_injection_is_not_the_oral_solution_of_the_same_strength(name: str) -
     assert load["evidence"]["actual"] == "72 MME/day"
     oral = report({"drug": "morphine 2 mg/mL oral solution", "sig": "4 mg q4h"})
     assert oral["medications"][0]["route"] == "oral"
+
+
+@pytest.mark.parametrize("word", sorted(COUNT_WORDS))
+def test_every_count_spelling_is_a_count_in_sigs_the_unit_field_and_products(word: str) -> None:
+    """One table (formulary.unit_text.COUNT_WORDS) feeds all three readers: a spelling added there
+    is read everywhere, where three hand-kept lists had drifted ("2 troches (200 mcg total)")."""
+    from checker.sig import COUNT_UNITS
+    from formulary.unit_text import unit_name
+
+    [phase] = parse_sig(f"2 {word} po q6h").phases
+    assert (phase.dose, phase.unit in COUNT_UNITS) == (2, True)
+    assert unit_name(word) is not None
+    if COUNT_WORDS[word] == "tablet":  # two of a tablet product's units, whatever the spelling
+        [m] = report({"drug": "Percocet 5/325", "dose": 2, "unit": word, "frequency": "q6h"})["medications"]
+        assert m["ingredients"][0]["amount"] == "10 mg"
