@@ -220,6 +220,8 @@ def test_every_count_spelling_is_a_count_in_sigs_the_unit_field_and_products(wor
     [phase] = parse_sig(f"2 {word} po q6h").phases
     assert (phase.dose, phase.unit in COUNT_UNITS) == (2, True)
     assert unit_name(word) is not None
+    [total] = parse_sig(f"Take 2 {word} (10 mg total) every 6 hours").phases
+    assert (total.dose, total.unit) == (10, "mg")  # the total, not the total per unit (was 20 mg for troches)
     if COUNT_WORDS[word] == "tablet":  # two of a tablet product's units, whatever the spelling
         [m] = report({"drug": "Percocet 5/325", "dose": 2, "unit": word, "frequency": "q6h"})["medications"]
         assert m["ingredients"][0]["amount"] == "10 mg"
