@@ -187,6 +187,20 @@ _NOT_A_DOSE_RE = re.compile(
     r"(?:of )?(?:water|juice|liquid|fluid|a beverage)"
 )
 _HALF_RE = re.compile(rf"(?<![\w-])(?:one[- ]half|half(?: of)?(?: an?)?){_BEFORE_UNIT}")
+# How long a patch stays on ("12 h on, 12 h off", "remove after 12 hours", "on for 12 hours then
+# off for 12 hours"): wear time, not the number applied. Left in, every lidocaine patch order was
+# "not fully checked" (moderate). An on/off cycle with no frequency is one application per cycle.
+_HOURS = r"(?:hours?|hrs|hr|h)(?![a-z])"
+_WEAR_CYCLE_RE = re.compile(
+    rf"(?<![\d.])(\d{{1,2}}) ?{_HOURS} on,? (?:and |then |& )?(?:(?:off|remove) (?:for )?)?"
+    rf"(\d{{1,2}}) ?{_HOURS}(?: off)?"
+    rf"|(?<![a-z])on for (\d{{1,2}}) ?{_HOURS},? (?:and |then )?off for (\d{{1,2}}) ?{_HOURS}"
+)
+_WEAR_RE = re.compile(
+    rf"(?<![a-z])(?:(?:remove|take off)(?: (?:and|&) discard)?(?: (?:the |old )?patch(?:es)?)?"
+    rf"|leave (?:it )?on|keep (?:it )?on|wear(?: it)?) (?:after|within|in|for|up to) (\d{{1,2}}) ?{_HOURS}"
+    rf"|(?<![a-z])for (\d{{1,2}}) ?{_HOURS},? (?:and |then )?remove(?: for (\d{{1,2}}) ?{_HOURS})?"
+)
 
 
 _ECHOED = "|".join(sorted(map(re.escape, INTERVAL_WORDS), key=len, reverse=True))
@@ -356,6 +370,15 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
     t = _prepare(text)
     prn = bool(_PRN_RE.search(t))
     t = _PRN_RE.sub(" ", t)
+    cycle = None
+    if m := _WEAR_CYCLE_RE.search(t):
+        on, off = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        cycle = float(on) + float(off)
+        t = _cut(t, m.span())
+    if m := _WEAR_RE.search(t):
+        if m.group(2) and m.group(3) and cycle is None:  # "for 12 hours then remove for 12 hours"
+            cycle = float(m.group(2)) + float(m.group(3))
+        t = _cut(t, m.span())
     cap = days = course = None
     bare = False
     if m := _CAP_DAILY_RE.search(t):
@@ -409,6 +432,9 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
             cap = (cap[0] * dosed.dose, dosed.unit)
         else:
             cap = (cap[0], "")
+    if cycle and phases and all(p.frequency is None for p in phases):
+        every = parse_frequency(f"every {cycle:g} hours")
+        phases = [replace(p, frequency=every) for p in phases]
     return Sig(
         text=text,
         phases=tuple(_fill_forward(phases)),

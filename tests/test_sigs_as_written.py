@@ -476,3 +476,25 @@ def test_a_count_of_caplets_of_a_known_product_is_its_strength_times_the_count(u
     report = check({"medications": [med]}).to_dict()
     assert report["medications"][0]["dose"] == "1 g"
     assert "unit.dose_form" not in {f["code"] for f in report["findings"]}
+
+
+@pytest.mark.parametrize(
+    ("sig", "count", "interval"),
+    [
+        ("1 patch daily, 12 h on 12 h off", 1, 24),
+        ("1 patch 12 hours on, 12 hours off", 1, 24),
+        ("Apply 1 patch on for 12 hours, off for 12 hours", 1, 24),
+        ("apply 3 patches daily for 12 hours then remove for 12 hours", 3, 24),
+        ("Place 3 patches onto the skin daily. Remove and discard patches after 12 hours.", 3, 24),
+        ("Apply 1 patch onto the skin daily. Remove & Discard patch within 12 hours", 1, 24),
+    ],
+)
+def test_patch_wear_time_is_not_a_dose(sig: str, count: int, interval: int) -> None:
+    """Lidocaine patches are worn 12 hours on, 12 off: the hours are wear time. Every such order was
+    'not fully checked' (moderate); an on/off cycle with no frequency is one application per cycle."""
+    s = parse_sig(sig)
+    [phase] = s.phases
+    assert (phase.dose, phase.unit, phase.frequency.interval_h) == (count, "patch", interval)
+    assert s.dose_unparsed == ()
+    r = check({"medications": [{"drug": "Lidoderm", "sig": sig}]}).to_dict()
+    assert not [f for f in r["findings"] if f["code"].startswith("input.sig")]
