@@ -103,7 +103,8 @@ _IGNORABLE = frozenset(
     """a an and as at by changed change dose doses each for food from given in into is leave level
     meal meals of on or pain per plain the then titrate titrated titration to up until upright use
     water with without bolus loading load initial initially start starting maintenance apply applied
-    replace replaced nostril alternate injection infusion slowly slow push breakthrough mild moderate
+    replace replaced nostril alternate injection infusion continuous continuously drip slowly slow push
+    breakthrough mild moderate
     severe if needed after before bed empty stomach take takes swallow whole elemental cholecalciferol
     total under fluoroscopy guidance during reconstruction surgery targeted scaffold standardized
     combined epa dha + taper tapering wean weaning off tablet tablets tab tabs capsule capsules cap

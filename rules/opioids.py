@@ -16,8 +16,26 @@ from collections.abc import Iterator
 from checker.findings import finding, source_block
 from checker.model import Finding
 from checker.quantities import num, qty
+from formulary.units import UnitError, conversion_factor
 from rules.context import Context
-from rules.mechanism import Evaluator, Input, Unit
+from rules.mechanism import Evaluator, Input, OrderView, Unit
+from rules.model import MmeFactor
+
+
+def factor_amount(o: OrderView, factor: MmeFactor) -> tuple[float, str] | None:
+    """What an MME factor multiplies, and how the evidence shows it: a patch's µg/h; otherwise the
+    amount per day, a continuous infusion's rate (hydromorphone 0.5 mg/h IV) taken over 24 hours
+    (it was "dose not readable", and a 240 MME/day infusion counted nothing)."""
+    if factor.unit == "ug/h":
+        return (o.dose, qty(o.dose, o.unit)) if o.dose is not None else None
+    if o.is_rate and o.dose is not None:
+        base = o.drug.unit_for(o.route)
+        try:
+            per_day = o.dose * conversion_factor(o.unit, f"{base}/h") * 24
+        except UnitError:
+            return None
+        return per_day, f"{qty(o.dose, o.unit)} continuous = {qty(per_day, base, '/day')}"
+    return (o.daily, qty(o.daily, o.unit, "/day")) if o.daily is not None else None
 
 
 def opioid_units(ctx: Context) -> Iterator[Unit]:
@@ -47,11 +65,11 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
                 }
             )
             continue
-        amount = o.dose if factor.unit == "ug/h" else o.daily
-        if amount is None:
+        per_day = factor_amount(o, factor)
+        if per_day is None:
             excluded.append({"medication": o.index, "drug": o.drug_id, "reason": "dose not readable"})
             continue
-        shown = qty(amount, o.unit) if factor.unit == "ug/h" else qty(amount, o.unit, "/day")
+        amount, shown = per_day
         parts.append(
             {
                 "medication": o.index,
@@ -132,6 +150,6 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
 
 
 OPIOID_LOAD = Evaluator(
-    "opioid_load", opioid_units, evaluate_opioid_load, reads=("drug", "route", "dose", "daily", "unit"),
-    facts=("conditions",),
+    "opioid_load", opioid_units, evaluate_opioid_load,
+    reads=("drug", "route", "dose", "daily", "unit", "is_rate"), facts=("conditions",),
 )

@@ -17,6 +17,7 @@ from formulary import Source
 from rules.context import Context
 from rules.mechanism import Evaluator, Input, OrderView, Unit
 from rules.model import Knowledge
+from rules.opioids import factor_amount
 from rules.safety_data import Cited, LongActing, safety
 
 MAJOR_FACTOR = 2.0  # at or above twice the label's top starting dose the start is "far above" it
@@ -165,10 +166,10 @@ def mme_per_day(o: OrderView, k: Knowledge, sources: Mapping[str, Source]) -> tu
     factor = next((f for f in k.mme_factors if f.drug == o.drug_id and o.route in f.routes), None)
     if factor is None:
         return None, None
-    amount = o.dose if factor.unit == "ug/h" else o.daily
-    if amount is None:
+    counted = factor_amount(o, factor)
+    if counted is None:
         return None, None
-    return amount * factor.factor, sources[factor.source].label
+    return counted[0] * factor.factor, sources[factor.source].label
 
 
 def evaluate_naloxone(inp: Input) -> Iterator[Finding]:
@@ -195,5 +196,5 @@ NALOXONE = Evaluator(
     "naloxone",
     naloxone_units,
     evaluate_naloxone,
-    reads=("drug", "route", "dose", "daily"),
+    reads=("drug", "route", "dose", "daily", "unit", "is_rate"),
 )

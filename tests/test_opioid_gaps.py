@@ -192,3 +192,21 @@ def test_a_short_titration_course_is_not_counted_as_repeated_all_day():
     assert report["medications"][0]["daily_dose"] == "3 g/day"
     report = check({"medications": [{"drug": "acetaminophen", "sig": "1 g po q6h x 10"}]}).to_dict()
     assert report["medications"][0]["daily_dose"] == "4 g/day"  # a course longer than a day: every 6 h
+
+
+@pytest.mark.parametrize(
+    ("med", "mme"),
+    [
+        ({"drug": "hydromorphone", "sig": "0.5 mg/hr IV continuous infusion"}, "240 MME/day"),  # 12 mg x 20
+        ({"drug": "morphine", "dose": 2, "unit": "mg/h", "route": "iv"}, "144 MME/day"),  # 48 mg x 3
+        ({"drug": "fentanyl", "sig": "25 mcg/hr IV continuous"}, "180 MME/day"),  # 600 ug x 0.3
+    ],
+)
+def test_a_continuous_infusion_counts_its_rate_over_24_hours(med, mme):
+    """An infusion's rate was 'dose not readable': the load was incomplete and naloxone never offered."""
+    r = check({"patient": {"age_years": 60}, "medications": [med]}).to_dict()
+    [load] = [f for f in r["findings"] if f["category"] == "opioid_load"]
+    assert (load["code"], load["evidence"]["actual"]) == ("opioid_load.threshold", mme)
+    assert "continuous =" in load["evidence"]["contributions"][0]["amount"]
+    assert any(f["code"] == "monitoring.naloxone" for f in r["findings"])
+    assert not any(f["code"].startswith("input.sig") for f in r["findings"])

@@ -298,7 +298,7 @@ def test_feedback_is_logged_structured_without_comment_or_forged_lines(server):
         "outcome": "overridden",
         "outcomeTimestamp": "2026-11-27T10:00:00Z\nsecond forged line",
         "overrideReason": {"reason": {"code": "will-monitor\r\nthird"},
-                           "userComment": "Jane Roe, MRN 4455, daughter disagrees"},
+                           "userComment": "Jane Roe, MRN 4455-771-90, daughter disagrees"},
     }]}  # fmt: skip
     status, _ = server.request(path, feedback, headers={"Authorization": f"Bearer {server.token(path)}"})
     assert status == 200
@@ -310,7 +310,7 @@ def test_feedback_is_logged_structured_without_comment_or_forged_lines(server):
     assert 'reason="will-monitor\\r\\nthird"' in line and "second forged line" in line
     for forged in ("forged line", "second forged line", "third"):
         assert not any(other.startswith(forged) for other in content.splitlines())
-    assert "Jane Roe" not in content and "4455" not in content
+    assert "Jane Roe" not in content and "4455-771-90" not in content
     assert "Jane Roe" not in server.access.read_text(errors="replace")
 
 
