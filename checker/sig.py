@@ -86,6 +86,18 @@ _CAP_BARE_RE = re.compile(
     rf"(?:≤|<=|=<|max(?:imum)?\.?|{_NOT_OVER}) ?(?:of )?({_NUM}) ?(?:/|per|a|in|every) ?"
     r"(?:day|d|24 ?h(?:ours?)?)(?![a-z])"
 )
+# A cap over a few hours ("max 20 mg per 4 hours", a PCA's "4-hour limit 20 mg"): read as its daily
+# equivalent. Left unread it made the dose "not fully checked" and the PCA's load uncounted.
+_CAP_HOURS_RE = re.compile(
+    rf"(?:≤|<=|=<|max(?:imum)?\.?|{_NOT_OVER}|up to|limit(?: of)?) ?(?:of )?({_NUM}) ?({_UNIT}) ?"
+    rf"(?:/|per|in|every) ?({_NUM}) ?(?:hours?|hrs?|h)(?![a-z])"
+    rf"|({_NUM})[- ]?(?:hours?|hrs?|h) (?:limit|max(?:imum)?|dose limit)(?: of|:)? ?"
+    rf"({_NUM}) ?({_UNIT})(?![a-z])"
+)
+# A PCA's lockout is the shortest time between two demand doses: the order's interval, on demand.
+_LOCKOUT_RE = re.compile(
+    rf"lock-? ?out(?: interval| time)?(?: of|:)? ?({_NUM}) ?(min(?:ute)?s?|hours?|hrs?|h)(?![a-z])"
+)
 _CAP_DAYS_RE = re.compile(rf"(?:≤|<=|=<|max(?:imum)?\.?|no more than|up to) ?({_NUM}) ?days?(?![a-z])")
 _FOR_RE = re.compile(
     rf"(?<![\w])(?:for|x|×) ?({_NUM}) ?(days?|d|weeks?|wks?|w|months?|mos?|doses?|injections?|cycles?)"
@@ -104,6 +116,7 @@ _IGNORABLE = frozenset(
     meal meals of on or pain per plain the then titrate titrated titration to up until upright use
     water with without bolus loading load initial initially start starting maintenance apply applied
     replace replaced nostril alternate injection infusion continuous continuously drip slowly slow push
+    pca demand patient controlled analgesia
     breakthrough mild moderate
     severe if needed after before bed empty stomach take takes swallow whole elemental cholecalciferol
     total under fluoroscopy guidance during reconstruction surgery targeted scaffold standardized
@@ -389,6 +402,16 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
     elif m := _CAP_BARE_RE.search(t):
         cap, bare = (float(m.group(1)), ""), True
         t = _cut(t, m.span())
+    elif m := _CAP_HOURS_RE.search(t):
+        amount, unit, hours = (m.group(1), m.group(2), m.group(3)) if m.group(1) else m.group(5, 6, 4)
+        if 0 < float(hours) <= 24:
+            cap = (round(float(amount) * 24 / float(hours), 6), canonical_unit(unit))
+            t = _cut(t, m.span())
+    lockout = None
+    if m := _LOCKOUT_RE.search(t):
+        lockout = f"every {m.group(1)} {'minutes' if m.group(2).startswith('m') else 'hours'}"
+        prn = True  # a demand dose is taken on demand
+        t = _cut(t, m.span())
     if m := _CAP_DAYS_RE.search(t):
         days = float(m.group(1))
         t = _cut(t, m.span())
@@ -433,8 +456,8 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
             cap = (cap[0] * dosed.dose, dosed.unit)
         else:
             cap = (cap[0], "")
-    if cycle and phases and all(p.frequency is None for p in phases):
-        every = parse_frequency(f"every {cycle:g} hours")
+    if (cycle or lockout) and phases and all(p.frequency is None for p in phases):
+        every = parse_frequency(lockout or f"every {cycle:g} hours")
         phases = [replace(p, frequency=every) for p in phases]
     return Sig(
         text=text,

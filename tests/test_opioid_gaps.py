@@ -210,3 +210,11 @@ def test_a_continuous_infusion_counts_its_rate_over_24_hours(med, mme):
     assert "continuous =" in load["evidence"]["contributions"][0]["amount"]
     assert any(f["code"] == "monitoring.naloxone" for f in r["findings"])
     assert not any(f["code"].startswith("input.sig") for f in r["findings"])
+
+
+def test_a_pca_counts_its_demand_doses_up_to_its_hourly_limit():
+    """1 mg every 10 minutes is 144 mg/day, the 4-hour limit of 20 mg allows 120: 360 MME/day IV."""
+    med = {"drug": "morphine", "sig": "PCA: 1 mg IV demand dose, lockout 10 min, 4-hour limit 20 mg"}
+    found = findings([med])
+    assert found["opioid_load.threshold"]["evidence"]["actual"] == "360 MME/day"
+    assert not [c for c in found if c.startswith("input.")]

@@ -498,3 +498,22 @@ def test_patch_wear_time_is_not_a_dose(sig: str, count: int, interval: int) -> N
     assert s.dose_unparsed == ()
     r = check({"medications": [{"drug": "Lidoderm", "sig": sig}]}).to_dict()
     assert not [f for f in r["findings"] if f["code"].startswith("input.sig")]
+
+
+@pytest.mark.parametrize(
+    ("sig", "interval_h", "cap"),
+    [
+        ("PCA: 1 mg IV demand dose, lockout 10 min, 4-hour limit 20 mg", 1 / 6, (120, "mg")),
+        ("PCA 0.2 mg demand, lockout 10 minutes, 1 hour max 1.2 mg", 1 / 6, (28.8, "mg")),
+        ("morphine PCA demand 1 mg lockout 8 min 4 hr limit 30 mg", 8 / 60, (180, "mg")),
+        ("5 mg po q2h prn, max 20 mg per 8 hours", 2, (60, "mg")),
+    ],
+)
+def test_pca_lockouts_and_caps_over_hours(sig: str, interval_h: float, cap: tuple) -> None:
+    """A PCA's lockout is its interval (on demand) and an hourly limit is a cap: both were words
+    'that could change the dose' (moderate), and the opioid load counted one demand dose a day."""
+    s = parse_sig(sig)
+    [phase] = s.phases
+    assert phase.frequency.interval_h == pytest.approx(interval_h, rel=1e-6)
+    assert s.prn and s.max_daily == (pytest.approx(cap[0]), cap[1])
+    assert s.dose_unparsed == ()
