@@ -437,3 +437,21 @@ def test_weekly_methotrexate_on_a_named_day_is_read_and_passes(med):
     report = check({"patient": {"age_years": 60}, "medications": [med]}).to_dict()
     assert report["findings"] == []
     assert report["medications"][0]["interval_h"] == 168
+
+
+@pytest.mark.parametrize(
+    ("partner", "code"),
+    [
+        ({"drug": "naproxen 500 mg tablet", "sig": "1 tab po bid"}, "interaction.methotrexate_nsaid"),
+        ({"drug": "Advil", "sig": "400 mg po q6h prn"}, "interaction.methotrexate_nsaid"),
+        ({"drug": "aspirin", "sig": "650 mg po q4h prn"}, "interaction.methotrexate_salicylate"),
+    ],
+)
+def test_methotrexate_with_an_nsaid_or_salicylate_is_raised(partner, code):
+    """NSAIDs and salicylates slow methotrexate's renal clearance (label, quoted): both passed in silence."""
+    from checker import check
+
+    report = check({"patient": {"age_years": 60}, "medications": [WEEKLY_MTX[0], partner]}).to_dict()
+    [f] = find(report, code)
+    assert f["severity"] == "moderate" and f["medications"] == [0, 1]
+    assert f["source"]["quote"].startswith("Caution should be used when NSAIDs and salicylates")
