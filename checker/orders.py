@@ -114,6 +114,7 @@ class _Amount:
     per_kg: float | None = None
     per_day: bool = False
     others: tuple[float, ...] = ()
+    others_daily: tuple[float, ...] = ()  # the daily amount of each other scheduled phase
 
 
 def _code_mismatch(f: Formulary, med: Medication, res: Resolved) -> tuple[str, str, str, str] | None:
@@ -227,6 +228,10 @@ def _line(med: Medication, patient: Patient, f: Formulary, drug: Drug, part: int
             f"No frequency given for {label_of(res, name)}; the daily total counts one dose.",
         )
     daily, capped = _daily(amount.value, frequency, is_rate)
+    if daily is not None and amount.others_daily and med.dose is None and med.frequency is None:
+        # a taper's or a titration's heaviest day, not its last step: "1.5 g q4h x 1 day, then
+        # 500 mg q6h" is 9 g on the first day (the daily total read 2 g/day)
+        daily = max(daily, *amount.others_daily)
     course = sig.course_doses if sig else None
     every = frequency.interval_h if frequency else None
     if daily is not None and amount.value is not None and course and every and every * course <= 24:
@@ -464,14 +469,16 @@ def _amount(
         value_per_kg = None  # per kg of an absolute dose: the dose rules divide by the weight they read
     if low is not None:
         low = low * factor * (weight if per_kg and weight else 1)
-    converted = []
+    converted, daily = [], []
     for p in others:
         if p.dose is not None and p.unit and not _PER_KG.search(p.unit):
             try:
                 converted.append(p.dose * _factor(p.unit, drug, target))
             except UnitError:
-                pass
-    return _Amount(value, low, value_per_kg, per_day, tuple(converted))
+                continue
+            if p.frequency is not None and not p.bolus:
+                daily.append(converted[-1] * p.frequency.doses_per_day)
+    return _Amount(value, low, value_per_kg, per_day, tuple(converted), tuple(daily))
 
 
 def _per_kg_hint(drug: Drug, target: str) -> str:

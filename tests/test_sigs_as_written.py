@@ -517,3 +517,17 @@ def test_pca_lockouts_and_caps_over_hours(sig: str, interval_h: float, cap: tupl
     assert phase.frequency.interval_h == pytest.approx(interval_h, rel=1e-6)
     assert s.prn and s.max_daily == (pytest.approx(cap[0]), cap[1])
     assert s.dose_unparsed == ()
+
+
+@pytest.mark.parametrize(
+    ("drug", "sig", "daily"),
+    [
+        ("acetaminophen", "1.5 g po q4h x 1 day, then 500 mg po q6h", "9 g/day"),  # taper: the first day
+        ("gabapentin", "300 mg po tid x 3 days then 600 mg po tid", "1.8 g/day"),  # titration: the last
+        ("dexamethasone", "10 mg IV bolus then 4 mg IV q6h", "16 mg/day"),  # a one-off bolus is no day
+    ],
+)
+def test_the_daily_total_of_a_taper_is_its_heaviest_day(drug: str, sig: str, daily: str) -> None:
+    """The daily total was the last step's: 9 g of acetaminophen on day 1 read as 2 g/day."""
+    r = check({"patient": {"age_years": 60}, "medications": [{"drug": drug, "sig": sig}]}).to_dict()
+    assert r["medications"][0]["daily_dose"] == daily
