@@ -28,17 +28,19 @@ class Lab:
 
 # Creatinine: 1 mg/dL = 88.42 umol/L. Calcium: 1 mmol/L = 4.008 mg/dL. Haemoglobin: 1 mmol/L
 # (Fe4 monomer basis) = 1.611 g/dL.
+# The lower bounds refuse values no living patient has: a serum creatinine of 0 estimated a CrCl of
+# about 580 mL/min (Cockcroft-Gault), and every renal band passed in silence.
 LABS = {
-    "serum_creatinine": Lab("serum_creatinine", "mg/dL", molar_factor=1000 / 88.42, high=30,
+    "serum_creatinine": Lab("serum_creatinine", "mg/dL", molar_factor=1000 / 88.42, low=0.1, high=30,
                             si_unit="umol/L"),
     # A bare 2.3 is a normal calcium in mmol/L and a lethal one in mg/dL: read as mg/dL it raised a
     # false "hypocalcaemia, contraindicated" and hid hypercalcaemia (3.2 mmol/L read as 3.2 mg/dL).
     # Below 5 (20 mg/dL in mmol/L, 5 mg/dL critical) a number without its unit is refused.
-    "serum_calcium": Lab("serum_calcium", "mg/dL", molar_factor=4.008, high=25, bare_min=5.0),
-    "albumin": Lab("albumin", "g/dL", high=10, si_unit="g/L"),
+    "serum_calcium": Lab("serum_calcium", "mg/dL", molar_factor=4.008, low=1.0, high=25, bare_min=5.0),
+    "albumin": Lab("albumin", "g/dL", low=0.5, high=10, si_unit="g/L"),
     "platelets": Lab("platelets", "10^9/L", high=5000),
     "anc": Lab("anc", "10^9/L", high=500),
-    "hemoglobin": Lab("hemoglobin", "g/dL", molar_factor=1.611, high=30, si_unit="g/L"),
+    "hemoglobin": Lab("hemoglobin", "g/dL", molar_factor=1.611, low=1.0, high=30, si_unit="g/L"),
 }
 
 MAX_LAB_LENGTH = 64  # "2.25 mmol/L", "140 x 10^9/L": a lab string is short; longer is refused unread

@@ -395,16 +395,18 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
         t = _cut(t, m.span())
     cap = days = course = None
     bare = False
-    if m := _CAP_DAILY_RE.search(t):
+    # A cap of nothing ("max 0 mg/day") is no cap: it would make the daily total zero. Left in the
+    # text, its words are reported as not understood.
+    if (m := _CAP_DAILY_RE.search(t)) and float(m.group(1) or m.group(3)) > 0:
         number, unit = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
         cap = (float(number), canonical_unit(unit))
         t = _cut(t, m.span())
-    elif m := _CAP_BARE_RE.search(t):
+    elif (m := _CAP_BARE_RE.search(t)) and float(m.group(1)) > 0:
         cap, bare = (float(m.group(1)), ""), True
         t = _cut(t, m.span())
     elif m := _CAP_HOURS_RE.search(t):
         amount, unit, hours = (m.group(1), m.group(2), m.group(3)) if m.group(1) else m.group(5, 6, 4)
-        if 0 < float(hours) <= 24:
+        if 0 < float(hours) <= 24 and float(amount) > 0:
             cap = (round(float(amount) * 24 / float(hours), 6), canonical_unit(unit))
             t = _cut(t, m.span())
     lockout = None

@@ -98,3 +98,26 @@ def test_prophylactic_enoxaparin_in_severe_renal_impairment_is_not_passed(patien
     severe-renal prophylaxis dose is lower (the exposure of 40 mg a day rises by two-thirds)."""
     assert _one(_findings(patient, LOVENOX), code).severity == severity
     assert not [f for f in _findings({"crcl_ml_min": 80}, LOVENOX) if "enoxaparin" in f.code]
+
+
+@pytest.mark.parametrize("scr", ["0 mg/dL", "0 umol/L", 0, "0.05 mg/dL"])
+def test_a_creatinine_no_patient_has_is_refused_not_read_as_perfect_kidneys(scr):
+    """SCr 0 estimated a CrCl of ~580 mL/min and every renal band passed in silence."""
+    from checker.errors import InvalidRegimen
+
+    patient = {"age_years": 70, "weight_kg": 70, "sex": "F", "serum_creatinine": scr}
+    med = {"drug": "gabapentin", "dose": 600, "unit": "mg", "route": "oral", "frequency": "tid"}
+    with pytest.raises(InvalidRegimen, match="serum_creatinine"):
+        check({"patient": patient, "medications": [med]})
+
+
+def test_in_an_audit_an_impossible_creatinine_leaves_renal_function_unknown(tmp_path):
+    from checker.cli import main
+
+    meds, pats, out = tmp_path / "m.csv", tmp_path / "p.csv", tmp_path / "o.csv"
+    meds.write_text("patient_id,drug,dose,unit,route,frequency\nP1,gabapentin,600,mg,oral,tid\n")
+    pats.write_text("patient_id,age_years,weight_kg,sex,serum_creatinine\nP1,70,70,F,0 mg/dL\n")
+    main(["audit", str(meds), "--patients", str(pats), "-o", str(out)])
+    text = out.read_text()
+    assert "input.patient_invalid" in text and "serum_creatinine" in text
+    assert "renal" in text  # the renal check asks for renal function instead of passing it

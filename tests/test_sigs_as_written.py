@@ -531,3 +531,13 @@ def test_the_daily_total_of_a_taper_is_its_heaviest_day(drug: str, sig: str, dai
     """The daily total was the last step's: 9 g of acetaminophen on day 1 read as 2 g/day."""
     r = check({"patient": {"age_years": 60}, "medications": [{"drug": drug, "sig": sig}]}).to_dict()
     assert r["medications"][0]["daily_dose"] == daily
+
+
+@pytest.mark.parametrize(
+    "sig", ["10 mg po q4h max 0 mg/day", "10 mg po q4h, 4-hour limit 0 mg", "10 mg po q4h max 0/day"]
+)
+def test_a_cap_of_zero_does_not_zero_the_dose(sig: str) -> None:
+    """'max 0 mg/day' made the daily total 0 mg/day: the dose passed every limit in silence."""
+    r = check({"medications": [{"drug": "morphine", "sig": sig}]}).to_dict()
+    assert r["medications"][0]["daily_dose"] == "60 mg/day"
+    assert any(f["code"] == "input.sig_dose_unclear" for f in r["findings"])
