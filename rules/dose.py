@@ -31,6 +31,9 @@ from rules.limit_scope import (
 from rules.mechanism import Evaluator, Input, Unit, when_facts
 
 EPS = 1e-9
+# A dose ten times its limit or more is most likely a unit or decimal slip (the tenfold error medication-
+# safety reviews name first), whatever the row's own grade: it is at least major, and says so.
+FAR_ABOVE = 10.0
 
 
 @dataclass(frozen=True)
@@ -289,12 +292,18 @@ def _finding(
         ]
     if lim.when.uses_crcl:
         evidence.update(ctx.renal.evidence())
+    times = actual / limit if kind.higher_is_worse and (limit := getattr(lim, kind.attr)) else 0.0
+    far = times >= FAR_ABOVE and SEVERITY_RANK[severity] > SEVERITY_RANK["major"]
+    if far:  # 50,000 mg of vitamin D3 (2 billion units a day) was a moderate "above 4,000 units"
+        severity, evidence["times_limit"] = "major", round(times, 1)
     code = kind.code + (f".{lim.category}" if lim.category and lim.category != kind.category else "")  # noqa: E501
     message = _message(kind, drug, group, a, b, lim)
     if "also_exceeds" in evidence:
         message += f" It is also above {evidence['also_exceeds']['limit']}{_who(tighter)}."
     if lim.when.uses_crcl:
         message += ctx.renal.note()  # says when the band was judged on an estimate or on eGFR
+    if far:
+        message += f" That is {num(times)} times the limit: look for a unit or decimal error first."
     return finding(
         code,
         lim.category or kind.category,

@@ -300,3 +300,16 @@ def test_methadone_with_a_qt_prolonging_antipsychotic(run):
 def test_metformin_is_judged_on_egfr_when_that_is_what_is_known(run):
     report = run({"drug": "metformin", "dose": 500, "unit": "mg", "frequency": "bid"}, egfr=25)
     assert find(report, "renal.metformin_renal_below_30")[0]["severity"] == "contraindicated"
+
+
+def test_a_dose_ten_times_its_limit_is_major_and_asks_for_a_unit_check():
+    """50,000 mg of vitamin D3 a day (two billion units: mg for IU) was a moderate finding."""
+    from checker import check
+
+    med = {"drug": "vitamin D3", "dose": 50000, "unit": "mg", "route": "oral", "frequency": "daily"}
+    [f] = [f for f in check({"medications": [med]}).to_dict()["findings"] if f["code"] == "dose.daily_max"]
+    assert f["severity"] == "major" and f["evidence"]["times_limit"] >= 10
+    assert "unit or decimal error" in f["message"]
+    twice = {**med, "dose": 20000, "unit": "IU"}  # twice the limit: the row's own grade
+    [g] = [f for f in check({"medications": [twice]}).to_dict()["findings"] if f["code"] == "dose.daily_max"]
+    assert g["severity"] == "moderate" and "times_limit" not in g["evidence"]
