@@ -67,7 +67,10 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
             continue
         per_day = factor_amount(o, factor)
         if per_day is None:
-            excluded.append({"medication": o.index, "drug": o.drug_id, "reason": "dose not readable"})
+            why = "dose not readable"
+            if o.dose_per_kg is not None:
+                why = "dosed per kg and the weight is not known"
+            excluded.append({"medication": o.index, "drug": o.drug_id, "reason": why})
             continue
         amount, shown = per_day
         parts.append(
@@ -151,5 +154,5 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
 
 OPIOID_LOAD = Evaluator(
     "opioid_load", opioid_units, evaluate_opioid_load,
-    reads=("drug", "route", "dose", "daily", "unit", "is_rate"), facts=("conditions",),
+    reads=("drug", "route", "dose", "daily", "unit", "is_rate", "dose_per_kg"), facts=("conditions",),
 )

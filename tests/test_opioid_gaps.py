@@ -218,3 +218,10 @@ def test_a_pca_counts_its_demand_doses_up_to_its_hourly_limit():
     found = findings([med])
     assert found["opioid_load.threshold"]["evidence"]["actual"] == "360 MME/day"
     assert not [c for c in found if c.startswith("input.")]
+
+
+def test_an_opioid_dosed_per_kg_without_a_weight_says_the_weight_is_missing():
+    med = {"drug": "morphine", "dose": 0.1, "unit": "mg/kg", "route": "iv", "frequency": "q4h"}
+    found = findings([med])
+    assert "weight is not known" in found["opioid_load.incomplete"]["message"]
+    assert found["opioid_load.incomplete"]["severity"] == "moderate"

@@ -66,6 +66,7 @@ CORPUS: list[dict] = [
      ]},
     {"patient": {"age_years": 50, "crcl_ml_min": 20, "pregnant": True},
      "medications": [
+        {"drug": "morphine", "dose": 0.1, "unit": "mg/kg", "route": "iv", "frequency": "q4h"},  # no weight
         {"drug": "ibandronate", "dose": 6, "unit": "mg", "route": "iv", "frequency": "every 4 weeks"},
         {"drug": "alendronate", "dose": 70, "unit": "mg", "frequency": "weekly"},
         {"drug": "teriparatide", "dose": 20, "unit": "ug", "route": "sc", "frequency": "daily"},
