@@ -94,6 +94,19 @@ _CAP_HOURS_RE = re.compile(
     rf"|({_NUM})[- ]?(?:hours?|hrs?|h) (?:limit|max(?:imum)?|dose limit)(?: of|:)? ?"
     rf"({_NUM}) ?({_UNIT})(?![a-z])"
 )
+# Hold parameters ("hold for RR < 12 or sedation", "do not give if SBP < 90") name vital signs, not
+# doses: left in, their numbers made every such opioid order "not fully checked" (moderate).
+_HOLD_RE = re.compile(
+    r"(?<![a-z])(?:hold|withhold|do not give|don'?t give)(?: dose)? (?:for|if|when) [^;.,]*"
+)
+# "may repeat x1 in 1 hour": that many more doses within each interval, so up to (1 + n) times as many
+# a day. "x1" was read as a one-dose course: the daily total was a single dose.
+_REPEAT_RE = re.compile(
+    r"(?<![a-z])may (?:repeat|re-?dose|give (?:an? )?(?:additional|another|extra|second) dose)"
+    rf"(?: (?:x|×) ?(\d)| (once|twice)| (\d) times?)?"
+    rf"(?: (?:in|after) {_NUM} ?(?:min(?:ute)?s?|hours?|hrs?|h))?"
+    r"(?![a-z])"
+)
 # A PCA's lockout is the shortest time between two demand doses: the order's interval, on demand.
 _LOCKOUT_RE = re.compile(
     rf"lock-? ?out(?: interval| time)?(?: of|:)? ?({_NUM}) ?(min(?:ute)?s?|hours?|hrs?|h)(?![a-z])"
@@ -384,6 +397,11 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
     t = _prepare(text)
     prn = bool(_PRN_RE.search(t))
     t = _PRN_RE.sub(" ", t)
+    t = _HOLD_RE.sub(" ", t)
+    repeats = 0
+    if m := _REPEAT_RE.search(t):
+        repeats = int(m.group(1) or m.group(3) or (2 if m.group(2) == "twice" else 1))
+        t = _cut(t, m.span())
     cycle = None
     if m := _WEAR_CYCLE_RE.search(t):
         on, off = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
@@ -458,6 +476,12 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
             cap = (cap[0] * dosed.dose, dosed.unit)
         else:
             cap = (cap[0], "")
+    if repeats:  # on average every interval / (1 + repeats): the doses of a day counted right
+        phases = [
+            replace(p, frequency=parse_frequency(f"every {p.frequency.interval_h / (1 + repeats):g} hours"))
+            if p.frequency and p.frequency.interval_h else p
+            for p in phases
+        ]
     if (cycle or lockout) and phases and all(p.frequency is None for p in phases):
         every = parse_frequency(lockout or f"every {cycle:g} hours")
         phases = [replace(p, frequency=every) for p in phases]

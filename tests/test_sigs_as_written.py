@@ -143,7 +143,7 @@ def test_structured_frequency_with_qualifiers(frequency, interval, prn):
 
 @pytest.mark.parametrize(
     ("sig", "words"),
-    [("1 tab po q4h may repeat x1", "repeat"), ("650 mg 20 mL po q6h", "20"), ("1 g po q2h-ish blah 3", "3"),
+    [("1 tab po q4h double on bad days", "double"), ("650 mg 20 mL po q6h", "20"), ("1 g po q2h-ish blah 3", "3"),
      ("650 mg po q6h plus 2 extra", "extra")],
 )  # fmt: skip
 def test_words_that_could_change_the_dose_are_a_moderate_input_finding(sig, words):
@@ -541,3 +541,20 @@ def test_a_cap_of_zero_does_not_zero_the_dose(sig: str) -> None:
     r = check({"medications": [{"drug": "morphine", "sig": sig}]}).to_dict()
     assert r["medications"][0]["daily_dose"] == "60 mg/day"
     assert any(f["code"] == "input.sig_dose_unclear" for f in r["findings"])
+
+
+@pytest.mark.parametrize(
+    ("sig", "daily"),
+    [
+        ("10 mg po q4h prn, may repeat x1 in 1 hour", "120 mg/day"),  # two doses per 4 h
+        ("10 mg po q4h prn; hold for RR<12 or sedation", "60 mg/day"),
+        ("10 mg po q4h prn hold if SBP < 90, max 30 mg/day", "30 mg/day"),  # the cap after it is kept
+        ("10 mg po q6h prn. Do not give if RR < 10", "40 mg/day"),
+    ],
+)
+def test_repeat_doses_and_hold_parameters(sig: str, daily: str) -> None:
+    """'may repeat x1' was a one-dose course (10 mg/day); a hold parameter's vital sign was a number
+    'that could change the dose' (moderate) on every such opioid order."""
+    r = check({"medications": [{"drug": "morphine", "sig": sig}]}).to_dict()
+    assert r["medications"][0]["daily_dose"] == daily
+    assert not [f for f in r["findings"] if f["code"].startswith("input.sig")]
