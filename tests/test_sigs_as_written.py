@@ -143,8 +143,8 @@ def test_structured_frequency_with_qualifiers(frequency, interval, prn):
 
 @pytest.mark.parametrize(
     ("sig", "words"),
-    [("1 tab po q4h double on bad days", "double"), ("650 mg 20 mL po q6h", "20"), ("1 g po q2h-ish blah 3", "3"),
-     ("650 mg po q6h plus 2 extra", "extra")],
+    [("1 tab po q4h double on bad days", "double"), ("650 mg 20 mL po q6h", "20"),
+     ("1 g po q2h-ish blah 3", "3"), ("650 mg po q6h plus 2 extra", "extra")],
 )  # fmt: skip
 def test_words_that_could_change_the_dose_are_a_moderate_input_finding(sig, words):
     findings = check({"medications": [{"drug": "acetaminophen", "sig": sig}]}).findings
