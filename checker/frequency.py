@@ -122,8 +122,22 @@ _WEEKDAYS = (
 
 
 # "every six hours", "every four to six hours": e-prescriptions spell intervals out
-INTERVAL_WORDS = {**NUMBER_WORDS, "eleven": 11, "twelve": 12, "twenty-four": 24, "twenty four": 24,
-                  "forty-eight": 48, "forty eight": 48, "seventy-two": 72, "seventy two": 72}  # fmt: skip
+def _spelled() -> dict[str, int]:
+    """Every number from one to ninety-nine as e-prescriptions echo it ("every 28 (twenty-eight)
+    days", "every 21 (twenty one) days"): with only a few of them listed, the echo of any other was
+    left in and the frequency of every 28-day denosumab or zoledronic acid order went unread."""
+    ones = "one two three four five six seven eight nine".split()
+    teens = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+    tens = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+    out = {w: n for n, w in enumerate(ones, 1)} | {w: n for n, w in enumerate(teens, 10)}
+    for t, ten in zip(tens, range(20, 100, 10), strict=True):
+        out[t] = ten
+        for o, one in zip(ones, range(1, 10), strict=True):
+            out[f"{t}-{o}"] = out[f"{t} {o}"] = ten + one
+    return out
+
+
+INTERVAL_WORDS = {**NUMBER_WORDS, **_spelled()}
 _WORD = "|".join(sorted(map(re.escape, INTERVAL_WORDS), key=len, reverse=True))
 _EVERY_WORDS_RE = re.compile(rf"(?<![a-z])(every|each|q) ({_WORD})(?: ?(-|to|or) ?({_WORD}))?(?![a-z])")
 

@@ -558,3 +558,19 @@ def test_repeat_doses_and_hold_parameters(sig: str, daily: str) -> None:
     r = check({"medications": [{"drug": "morphine", "sig": sig}]}).to_dict()
     assert r["medications"][0]["daily_dose"] == daily
     assert not [f for f in r["findings"] if f["code"].startswith("input.sig")]
+
+
+@pytest.mark.parametrize(
+    ("sig", "interval_h"),
+    [
+        ("Inject 120 mg under the skin every 28 (twenty-eight) days.", 672),
+        ("Infuse 4 mg into a venous catheter every 28 (twenty-eight) days over 15 minutes.", 672),
+        ("Take 1 tablet by mouth every 14 (fourteen) days", 336),
+        ("Take 1 tablet by mouth every 21 (twenty one) days", 504),
+    ],
+)
+def test_any_number_an_e_prescription_echoes_in_words(sig: str, interval_h: int) -> None:
+    """Only a few echoed numbers were known: 'every 28 (twenty-eight) days', Epic's own wording of
+    every denosumab and zoledronic acid order, left the frequency unread (moderate 'not checked')."""
+    s = parse_sig(sig)
+    assert s.phases[0].frequency.interval_h == interval_h and s.dose_unparsed == ()
