@@ -83,7 +83,7 @@ _CAP_DAILY_RE = re.compile(
 )
 # "(max 8/day)": a cap with no unit is in the dose's own unit (tablets, mL, mg as the dose is written).
 _CAP_BARE_RE = re.compile(
-    rf"(?:≤|<=|=<|max(?:imum)?\.?|{_NOT_OVER}) ?(?:of )?({_NUM}) ?(?:/|per|a|in|every) ?"
+    rf"(?:≤|<=|=<|max(?:imum)?\.?|{_NOT_OVER}) ?(?:of )?({_NUM}) ?(doses? ?)?(?:/|per|a|in|every) ?"
     r"(?:day|d|24 ?h(?:ours?)?)(?![a-z])"
 )
 # A cap over a few hours ("max 20 mg per 4 hours", a PCA's "4-hour limit 20 mg"): read as its daily
@@ -117,6 +117,11 @@ _FOR_RE = re.compile(
     r"(?![\w])"
 )
 _COURSE_RE = re.compile(rf"(?:×|(?<![\w])x) ?({_NUM})(?! ?\d)(?![\w.])(?! ?(?:{_UNIT})(?![a-z]))")
+# "Max 3 doses." (sublingual nitroglycerin every 5 minutes): the doses of the whole course
+_COURSE_MAX_RE = re.compile(
+    rf"(?<![a-z])(?:max(?:imum)?\.?|up to|{_NOT_OVER}) ?(?:of )?(\d{{1,2}}) doses?(?: total)?(?![a-z/])"
+    r"(?! ?(?:per|a|in|every) )"
+)
 _INFUSION_RE = re.compile(
     rf"over (?:at least )?{_NUM} ?(?:- ?{_NUM} ?)?(?:min(?:ute)?s?|h(?:ours?)?)(?![a-z])"
 )
@@ -412,7 +417,7 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
             cycle = float(m.group(2)) + float(m.group(3))
         t = _cut(t, m.span())
     cap = days = course = None
-    bare = False
+    bare = per_dose = False
     # A cap of nothing ("max 0 mg/day") is no cap: it would make the daily total zero. Left in the
     # text, its words are reported as not understood.
     if (m := _CAP_DAILY_RE.search(t)) and float(m.group(1) or m.group(3)) > 0:
@@ -420,7 +425,7 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
         cap = (float(number), canonical_unit(unit))
         t = _cut(t, m.span())
     elif (m := _CAP_BARE_RE.search(t)) and float(m.group(1)) > 0:
-        cap, bare = (float(m.group(1)), ""), True
+        cap, bare, per_dose = (float(m.group(1)), ""), True, bool(m.group(2))
         t = _cut(t, m.span())
     elif m := _CAP_HOURS_RE.search(t):
         amount, unit, hours = (m.group(1), m.group(2), m.group(3)) if m.group(1) else m.group(5, 6, 4)
@@ -446,6 +451,9 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
     if m := _COURSE_RE.search(t):
         course = int(float(m.group(1)))
         t = _cut(t, m.span())
+    elif (m := _COURSE_MAX_RE.search(t)) and int(m.group(1)) > 0:
+        course = int(m.group(1))
+        t = _cut(t, m.span())
     release = None
     if m := _RELEASE_RE.search(t):
         release = "immediate" if m.group(1) else "extended"
@@ -470,8 +478,8 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
         # "max 8/day" after "1-2 tabs" is 8 tablets; after "500 mg" it is 8 doses (the larger
         # reading: a cap must never hide a dose). No dose unit: "" and the order says so.
         dosed = next((p for p in phases if p.dose is not None and p.unit), None)
-        if dosed and dosed.unit and (dosed.unit in COUNT_UNITS or dosed.unit == "mL"):
-            cap = (cap[0], dosed.unit)
+        if dosed and dosed.unit and (dosed.unit in COUNT_UNITS or dosed.unit == "mL") and not per_dose:
+            cap = (cap[0], dosed.unit)  # "max 4 doses/day" of "2 tabs" is 8 tablets: per_dose
         elif dosed and dosed.unit and dosed.dose is not None:
             cap = (cap[0] * dosed.dose, dosed.unit)
         else:

@@ -574,3 +574,18 @@ def test_any_number_an_e_prescription_echoes_in_words(sig: str, interval_h: int)
     every denosumab and zoledronic acid order, left the frequency unread (moderate 'not checked')."""
     s = parse_sig(sig)
     assert s.phases[0].frequency.interval_h == interval_h and s.dose_unparsed == ()
+
+
+@pytest.mark.parametrize(
+    ("sig", "cap", "course"),
+    [
+        ("10 mg po q4h max 6 doses per day", (60, "mg"), None),
+        ("2 tabs q4h, max 4 doses/day", (8, "tab"), None),  # doses of two tablets: the larger reading
+        ("Place 1 tablet (0.4 mg total) under the tongue every 5 (five) minutes. Max 3 doses.", None, 3),
+        ("2 mg IV q5min prn, up to 3 doses", None, 3),
+    ],
+)
+def test_caps_and_courses_counted_in_doses(sig: str, cap, course) -> None:
+    """'max 6 doses per day' and 'Max 3 doses.' were words 'that could change the dose' (moderate)."""
+    s = parse_sig(sig)
+    assert (s.max_daily, s.course_doses, s.dose_unparsed) == (cap, course, ())
