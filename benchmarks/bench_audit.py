@@ -1,6 +1,6 @@
 """Audit benchmark: a bare `pandas.read_csv` of the file vs the full `medcheck audit` to CSV.
 
-    python3 benchmarks/bench_audit.py [--rows 1000000] [--big 4000000] [--workers 2] [--repeat 3]
+    python3 benchmarks/bench_audit.py [--rows 1000000] [--big 4000000] [--workers 2] [--repeat 3] [--floor]
 
 Each command runs as its own process (start-up included on both sides) and its peak RSS is taken
 from os.wait4 (the largest single process: workers share the parent's pages copy-on-write).
@@ -51,6 +51,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--dir", default="/tmp/medcheck-bench")
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time the audit with every rule evaluator off: reading, validating, building orders "
+        "and writing, the cost no rule-side work can remove",
+    )
     a = ap.parse_args()
     folder = Path(a.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -77,6 +83,15 @@ def main() -> None:
         f"ratio {statistics.median(ratios):.1f}x (range {min(ratios):.1f}-{max(ratios):.1f}x)",
         flush=True,
     )
+    if a.floor:
+        off = (
+            "import sys, checker.engine as e; run = e.run; "
+            "e.run = lambda regimen, f=None, rules=None: run(regimen, f, ()); "
+            "from checker.cli import main; sys.exit(main(sys.argv[1:]))"
+        )
+        t, rss, code = measure([sys.executable, "-c", off, *audit[3:]])
+        print(f"floor (no rule evaluators) {t:.2f} s (peak RSS {rss:.0f} MiB, exit {code}); "
+              f"{t / statistics.median(reads):.1f}x the median bare read", flush=True)  # fmt: skip
     for n in (a.rows, a.big) if a.big else ():
         m, _ = generate(n, folder, shuffle=True)
         cmd = [sys.executable, "-m", "checker", "audit", str(m), "--chunksize", str(a.chunksize)]
