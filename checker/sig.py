@@ -217,6 +217,10 @@ _NOT_A_DOSE_RE = re.compile(
     r"(?<![a-z])(?:pain )?(?:score|scale|level) (?:of )?\d{1,2}(?: ?(?:-|to) ?\d{1,2})?(?![\d.])"
     r"|(?<![a-z])(?:mix(?:ed)?|dissolve[d]?|stir(?:red)?) (?:in|into|with) (?:\d{1,3} ?(?:oz|ounces?|ml) )?"
     r"(?:of )?(?:water|juice|liquid|fluid|a beverage)"
+    # a fever threshold ("as needed for pain or temp > 38.5", "for fever over 101 F")
+    r"|(?<![a-z])(?:(?:temp(?:erature)?|fever|t) ?(?:>=?|≥|over|above|greater than)"
+    r"|(?:temp(?:erature)?|fever) of)"
+    r" ?\d{2,3}(?:\.\d)? ?°? ?[cf]?(?![a-z\d])"
 )
 _HALF_RE = re.compile(rf"(?<![\w-])(?:one[- ]half|half(?: of)?(?: an?)?){_BEFORE_UNIT}")
 # How long a patch stays on ("12 h on, 12 h off", "remove after 12 hours", "on for 12 hours then
@@ -232,6 +236,9 @@ _WEAR_RE = re.compile(
     rf"(?<![a-z])(?:(?:remove|take off)(?: (?:and|&) discard)?(?: (?:the |old )?patch(?:es)?)?"
     rf"|leave (?:it )?on|keep (?:it )?on|wear(?: it)?) (?:after|within|in|for|up to) (\d{{1,2}}) ?{_HOURS}"
     rf"|(?<![a-z])for (\d{{1,2}}) ?{_HOURS},? (?:and |then )?remove(?: for (\d{{1,2}}) ?{_HOURS})?"
+    # the lidocaine patch label's own words: "apply for up to 12 hours within a 24 hour period"
+    rf"|(?<![a-z])(?:apply |wear |leave on )?(?:for )?up to \d{{1,2}} ?{_HOURS}"
+    rf" (?:within|in|per|out of) (?:a|each|every|any) \d{{1,2}}[- ]?{_HOURS}(?: period)?"
 )
 
 

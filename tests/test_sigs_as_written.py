@@ -589,3 +589,17 @@ def test_caps_and_courses_counted_in_doses(sig: str, cap, course) -> None:
     """'max 6 doses per day' and 'Max 3 doses.' were words 'that could change the dose' (moderate)."""
     s = parse_sig(sig)
     assert (s.max_daily, s.course_doses, s.dose_unparsed) == (cap, course, ())
+
+
+@pytest.mark.parametrize(
+    "sig",
+    [
+        "Apply 3 patches topically daily. Apply for up to 12 hours within a 24 hour period.",
+        "Take 650 mg by mouth every 6 hours as needed for pain or temp > 38.5",
+        "650 mg po q6h prn fever over 101 F",
+    ],
+)
+def test_wear_windows_and_fever_thresholds_are_not_doses(sig: str) -> None:
+    """The lidocaine label's 'up to 12 hours within a 24 hour period' and a fever threshold were
+    numbers 'that could change the dose' (moderate)."""
+    assert parse_sig(sig).dose_unparsed == ()
