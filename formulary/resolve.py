@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 
 _ER_SUFFIXES = ("er", "xr", "cr", "sr", "la", "xl")
+UNNAMED = "the ingredient of "  # Resolved.unknown entry for a strength whose ingredient is not named
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,23 +193,30 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
         k = key(parts.names[0])
         drug = _ingredient(f, parts.names[0])
         fam = f.families.get(k)
+        wider = False  # the brand names more ingredients than the generic written before it
         if not fam and parts.brand and (branded := f.families.get(key(parts.brand))):
-            # the brand beside the generic ("oxyCODONE (OXYCONTIN) 10 mg") says the product line,
-            # when its products are of that very ingredient
-            if drug is None or all(f.products[m].drugs == (drug.id,) for m in branded):
+            # the brand beside the generic ("oxyCODONE (OXYCONTIN) 10 mg") says the product line
+            # when its products contain that ingredient; "oxyCODONE (PERCOCET) 5-325 mg" is Percocet
+            if drug is None or all(drug.id in f.products[m].drugs for m in branded):
                 fam = branded
+                wider = drug is not None and any(len(f.products[m].drugs) > 1 for m in branded)
         if not fam and drug is None and parts.release == "extended":
             # "Hysingla ER 20 mg": a brand whose name carries its release word (the parse took it off)
             fam = next((f.families[k + s] for s in _ER_SUFFIXES if k + s in f.families), None)
         if fam:
             hit = _family(f, fam, parts.strengths, text, parts.route)
+            if hit is None and wider:  # strengths that are not the brand's: its ingredients, unread
+                hit = _family(f, fam, None, text, parts.route)
             if hit is not None or drug is None:
                 return hit
         if drug is None:
             return None
         drugs: tuple[Drug, ...] = (drug,)
         strengths = tuple(_own_unit(s, drug) for s in parts.strengths[:1])
+        # "oxycodone 5-325 mg": more strengths than ingredients named; the rest is not guessed
+        unread = tuple(f"{UNNAMED}{s.text()}" for s in parts.strengths[1:] if s is not None)
     else:
+        unread = ()
         found = [_ingredient(f, n) for n in parts.names]
         if all(d is None for d in found):
             return None
@@ -238,9 +246,9 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
         products = tuple(
             f.products[c] for c in choices if release is None or f.products[c].release == release
         )
-        return Resolved(drugs, None, products, release=release, route=parts.route)
+        return Resolved(drugs, None, products, release=release, route=parts.route, unknown=unread)
     if code is None and (known := _curated(f, drugs, strengths, release, parts.form)):
-        return Resolved(drugs, known, release=known.release, route=known.route)
+        return Resolved(drugs, known, release=known.release, route=known.route, unknown=unread)
     pid = f"rxcui_{code.code}" if code else ""
     product = product_from_parts(
         pid,
@@ -258,7 +266,7 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
     )
     if code is not None and not parts.pack and (line := _line_of(f, drugs, strengths, release, parts)):
         product = replace(product, family=line)
-    return Resolved(drugs, product, release=release, route=product.route)
+    return Resolved(drugs, product, release=release, route=product.route, unknown=unread)
 
 
 def _line_of(
@@ -303,6 +311,8 @@ def _curated(
         # never the oral solution of the same strength ("morphine 2 mg/mL injection" was read as oral)
         route = FORM_ROUTES.get(form)
         found = [p for p in found if p.form == form] or [p for p in found if route and p.route == route]
+    if release is None and found and all(p.release == "extended" for p in found):
+        return None  # a name that does not say extended release is not read as one ("hydrocodone 10 mg")
     # "morphine 30 mg" is an IR and an ER tablet: the name alone does not say which, so neither
     return found[0] if len({(p.release, p.form) for p in found}) == 1 else None
 

@@ -225,3 +225,19 @@ def test_every_count_spelling_is_a_count_in_sigs_the_unit_field_and_products(wor
     if COUNT_WORDS[word] == "tablet":  # two of a tablet product's units, whatever the spelling
         [m] = report({"drug": "Percocet 5/325", "dose": 2, "unit": word, "frequency": "q6h"})["medications"]
         assert m["ingredients"][0]["amount"] == "10 mg"
+
+
+@pytest.mark.parametrize(
+    ("name", "drugs", "unread"),
+    [
+        ("oxycodone 5-325 mg tablet", "oxycodone", True),  # the 325 mg was dropped in silence
+        ("hydrocodone 10/325 tab", "hydrocodone", True),  # and this was an extended-release capsule
+        ("oxyCODONE (PERCOCET) 5-325 mg tablet", "oxycodone/acetaminophen", False),  # the brand completes it
+        ("oxycodone (Percocet) 5 mg", "oxycodone/acetaminophen", False),
+    ],
+)
+def test_a_strength_with_no_ingredient_named_is_never_dropped_in_silence(name, drugs, unread) -> None:
+    r = report({"drug": name, "sig": "1 tab po q6h"})
+    assert r["medications"][0]["drug"] == drugs
+    assert r["medications"][0].get("release") != "extended"
+    assert (codes(r).get("unrecognized.ingredient") == "moderate") is unread

@@ -124,6 +124,6 @@ def test_any_unit_text_gives_a_positive_finite_factor_or_unit_error(text):
         factor = conversion_factor(text, "mg")
     except UnitError:
         return
-    finally:
-        assert time.perf_counter() - started < 0.5
+    finally:  # a pathological text took seconds to minutes; 2 s leaves room for a loaded CI machine
+        assert time.perf_counter() - started < 2.0
     assert 0 < factor < float("inf")
