@@ -200,6 +200,11 @@ def _clean_name(text: str) -> str:
 
 
 _PERCENT = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?\s*%")
+# A strength restated in brackets after a strength: "25 mcg (1,000 unit)", "1,250 mg (500 mg
+# elemental)". Read as two strengths, the second was taken for an ingredient the name does not name.
+_RESTATED = re.compile(
+    rf"((?<![\w.]){_NUM}\s*(?:{_UNIT_RE})\b)\s*\(\s*{_NUM}\s*(?:{_UNIT_RE})\b[^()]*\)", re.IGNORECASE
+)
 
 
 @lru_cache(maxsize=8192)
@@ -213,6 +218,7 @@ def parse(text: str) -> NameParts | None:
     # "1% gel", "5% patch": a concentration, not an amount per unit (read as 1 mg it would check a
     # gram of gel as a milligram); left out, so the order's dose says what it says.
     t = _PERCENT.sub(" ", t)
+    t = _RESTATED.sub(r"\1", t)
     brand = None
     if m := _BRAND.search(t):
         brand, t = m.group(1).strip(), t[: m.start()]

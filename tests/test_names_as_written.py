@@ -241,3 +241,17 @@ def test_a_strength_with_no_ingredient_named_is_never_dropped_in_silence(name, d
     assert r["medications"][0]["drug"] == drugs
     assert r["medications"][0].get("release") != "extended"
     assert (codes(r).get("unrecognized.ingredient") == "moderate") is unread
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cholecalciferol (VITAMIN D3) 25 mcg (1,000 unit) tablet",
+        "ergocalciferol 1.25 mg (50,000 unit) capsule",
+        "calcium carbonate 1,250 mg (500 mg elemental) tablet",
+        "magnesium oxide 400 mg (241.3 mg magnesium) tablet",
+    ],
+)
+def test_a_strength_restated_in_brackets_is_not_another_ingredient(name: str) -> None:
+    r = report({"drug": name, "sig": "1 tab po daily"})
+    assert "unrecognized.ingredient" not in codes(r)
