@@ -203,7 +203,8 @@ _PERCENT = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?\s*%")
 # A strength restated in brackets after a strength: "25 mcg (1,000 unit)", "1,250 mg (500 mg
 # elemental)". Read as two strengths, the second was taken for an ingredient the name does not name.
 _RESTATED = re.compile(
-    rf"((?<![\w.]){_NUM}\s*(?:{_UNIT_RE})\b)\s*\(\s*{_NUM}\s*(?:{_UNIT_RE})\b[^()]*\)", re.IGNORECASE
+    rf"((?<![\w.]){_NUM}\s*(?:{_UNIT_RE})\b(?:\s+[a-z]+)?)\s*\(\s*{_NUM}\s*(?:{_UNIT_RE})\b[^()]*\)",
+    re.IGNORECASE,
 )
 
 

@@ -250,6 +250,7 @@ def test_a_strength_with_no_ingredient_named_is_never_dropped_in_silence(name, d
         "ergocalciferol 1.25 mg (50,000 unit) capsule",
         "calcium carbonate 1,250 mg (500 mg elemental) tablet",
         "magnesium oxide 400 mg (241.3 mg magnesium) tablet",
+        "calcium carbonate (OS-CAL) 500 mg calcium (1,250 mg) tablet",  # 'calcium' was an unknown ingredient
     ],
 )
 def test_a_strength_restated_in_brackets_is_not_another_ingredient(name: str) -> None:
