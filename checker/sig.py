@@ -60,7 +60,8 @@ COUNT_UNITS = frozenset(_SHORT.get(form, form) for form in COUNT_WORDS.values())
 _ROUTES = (
     (r"iv ?/ ?po|iv bolus|iv|i\.v\.|intravenous(?:ly)?|into (?:the |a )?(?:venous catheter|vein)", "iv"),
     (r"po|p\.o\.|orally|oral|by mouth|per os", "oral"),
-    (r"sub-? ?q|s\.?c\.?|subcut(?:aneous(?:ly)?)?|sq|under the skin", "sc"),
+    # "inject 40 mg into the skin" is how some order-entry builds write a subcutaneous dose
+    (r"sub-? ?q|s\.?c\.?|subcut(?:aneous(?:ly)?)?|sq|under the skin|into (?:the )?skin", "sc"),
     (r"im|i\.m\.|intramuscular(?:ly)?|into (?:the |a )?muscle", "im"),
     (r"td|transdermal(?:ly)?|patch(?:es)?", "transdermal"),
     (r"intranasal(?:ly)?|nasal(?:ly)?|(?:in )?(?:alternate|each|one) nostrils?|in nostrils?", "intranasal"),

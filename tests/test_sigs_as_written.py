@@ -455,7 +455,8 @@ def test_buccal_is_a_route_word(text: str) -> None:
     ("sig", "route"),
     [("Inject 40 mg under the skin daily.", "sc"), ("Administer 4 mg into the vein every 6 hours.", "iv"),
      ("Infuse 4 mg into a venous catheter once.", "iv"), ("Inject 1 mg into the muscle once.", "im"),
-     ("2 puffs inh q4-6h prn SOB", "inhaled"), ("1 tab iv q6h", "iv")],
+     ("2 puffs inh q4-6h prn SOB", "inhaled"), ("1 tab iv q6h", "iv"),
+     ("Inject 40 mg into the skin once daily.", "sc")],
 )  # fmt: skip
 def test_routes_written_out_as_ehrs_write_them(sig: str, route: str) -> None:
     parsed = parse_sig(sig)
