@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from checker.sig import Phase
 from formulary import Drug, Formulary
-from formulary.resolve import UNNAMED, Resolved
+from formulary.resolve import Resolved
 from formulary.unit_text import COUNT_WORDS
 
 COUNT_UNITS = frozenset(COUNT_WORDS) | {"each", "ea"}
@@ -190,18 +190,17 @@ def label_of(res: Resolved, name: str) -> str:
 
 def unknown_part(res: Resolved, name: str) -> tuple[str, str, str, str] | None:
     """A combination with an ingredient the formulary does not know: the rest is still checked."""
-    if not res.unknown:
-        return None
-    strengths = [u.removeprefix(UNNAMED) for u in res.unknown if u.startswith(UNNAMED)]
-    if strengths:  # "oxycodone 5-325 mg": a strength with no ingredient named, not guessed
+    if res.unnamed:  # "oxycodone 5-325 mg": a strength with no ingredient named, not guessed
         return (
             "unrecognized.ingredient",
             "moderate",
-            f"{name!r} gives more strengths than ingredients: {', '.join(strengths)} belongs to an "
+            f"{name!r} gives more strengths than ingredients: {', '.join(res.unnamed)} belongs to an "
             f"ingredient it does not name, so only {label_of(res, name)} was checked (an acetaminophen "
             "part, for one, would be missing from the day's total).",
             "Name every ingredient, e.g. 'oxycodone-acetaminophen 5-325 mg tablet'.",
         )
+    if not res.unknown:
+        return None
     return (
         "unrecognized.ingredient",
         "minor",

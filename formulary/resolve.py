@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 
 _ER_SUFFIXES = ("er", "xr", "cr", "sr", "la", "xl")
-UNNAMED = "the ingredient of "  # Resolved.unknown entry for a strength whose ingredient is not named
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +31,8 @@ class Resolved:
 
     `choices` are the products a brand or family name covers when no strength was given;
     `unknown` the ingredient names of a combination the formulary does not know (the known ones
-    are still checked, and the order says what was not).
+    are still checked, and the order says what was not); `unnamed` the strengths a name gives
+    beyond the ingredients it names ("oxycodone 5-325 mg": "325 mg"), never guessed.
     """
 
     drugs: tuple[Drug, ...]
@@ -41,6 +41,7 @@ class Resolved:
     release: str | None = None
     route: str | None = None
     unknown: tuple[str, ...] = ()
+    unnamed: tuple[str, ...] = ()
 
     @property
     def family(self) -> str | None:
@@ -214,7 +215,7 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
         drugs: tuple[Drug, ...] = (drug,)
         strengths = tuple(_own_unit(s, drug) for s in parts.strengths[:1])
         # "oxycodone 5-325 mg": more strengths than ingredients named; the rest is not guessed
-        unread = tuple(f"{UNNAMED}{s.text()}" for s in parts.strengths[1:] if s is not None)
+        unread = tuple(s.text() for s in parts.strengths[1:] if s is not None)
     else:
         unread = ()
         found = [_ingredient(f, n) for n in parts.names]
@@ -246,9 +247,9 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
         products = tuple(
             f.products[c] for c in choices if release is None or f.products[c].release == release
         )
-        return Resolved(drugs, None, products, release=release, route=parts.route, unknown=unread)
+        return Resolved(drugs, None, products, release=release, route=parts.route, unnamed=unread)
     if code is None and (known := _curated(f, drugs, strengths, release, parts.form)):
-        return Resolved(drugs, known, release=known.release, route=known.route, unknown=unread)
+        return Resolved(drugs, known, release=known.release, route=known.route, unnamed=unread)
     pid = f"rxcui_{code.code}" if code else ""
     product = product_from_parts(
         pid,
@@ -266,7 +267,7 @@ def _from_parts(f: Formulary, text: str, parts: NameParts, code: Code | None) ->
     )
     if code is not None and not parts.pack and (line := _line_of(f, drugs, strengths, release, parts)):
         product = replace(product, family=line)
-    return Resolved(drugs, product, release=release, route=product.route, unknown=unread)
+    return Resolved(drugs, product, release=release, route=product.route, unnamed=unread)
 
 
 def _line_of(

@@ -25,9 +25,19 @@ from rules.mechanism import Evaluator, Input, Unit
 RULE = "monitoring.dose_unchecked"
 
 
+_ROUTES: dict[int, tuple[object, tuple[str, ...]]] = {}
+
+
 def limit_routes(drug: Drug) -> tuple[str, ...]:
-    """The routes some dose-limit row of the drug is written for, in the rows' order."""
-    return tuple(dict.fromkeys(r for lim in drug.limits for r in lim.routes))
+    """The routes some dose-limit row of the drug is written for, in the rows' order. Kept per
+    (immutable, long-lived) limits tuple: every order of every patient asks."""
+    hit = _ROUTES.get(id(drug.limits))
+    if hit is None or hit[0] is not drug.limits:
+        hit = _ROUTES[id(drug.limits)] = (
+            drug.limits,
+            tuple(dict.fromkeys(r for lim in drug.limits for r in lim.routes)),
+        )
+    return hit[1]
 
 
 def unchecked_units(ctx: Context) -> Iterator[Unit]:

@@ -119,11 +119,11 @@ def test_a_long_unit_is_refused_without_being_kept():
 @settings(max_examples=400, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("mgkLu/*^-.0123456789 xµ²³⁹()eE+")), max_size=40))
 def test_any_unit_text_gives_a_positive_finite_factor_or_unit_error(text):
-    started = time.perf_counter()
+    started = time.process_time()  # this process's CPU time: a busy machine does not make it flake
     try:
         factor = conversion_factor(text, "mg")
     except UnitError:
         return
-    finally:  # a pathological text took seconds to minutes; 2 s leaves room for a loaded CI machine
-        assert time.perf_counter() - started < 2.0
+    finally:
+        assert time.process_time() - started < 0.5
     assert 0 < factor < float("inf")
