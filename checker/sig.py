@@ -135,9 +135,8 @@ _IGNORABLE = frozenset(
     meal meals of on or pain per plain the then titrate titrated titration to up until upright use
     water with without bolus loading load initial initially start starting maintenance apply applied
     replace replaced nostril alternate injection infusion continuous continuously drip slowly slow push
-    pca demand patient controlled analgesia
-    breakthrough mild moderate
-    severe if needed after before bed empty stomach take takes swallow whole elemental cholecalciferol
+    pca demand patient controlled analgesia breakthrough mild moderate severe if needed after before
+    bed empty stomach take takes swallow whole elemental cholecalciferol
     total under fluoroscopy guidance during reconstruction surgery targeted scaffold standardized
     combined epa dha + taper tapering wean weaning off tablet tablets tab tabs capsule capsules cap
     caps patch patches film coated chew chewable dissolve disintegrating mouth sleep nausea vomiting
@@ -410,20 +409,7 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
     t = _prepare(text)
     prn = bool(_PRN_RE.search(t))
     t = _PRN_RE.sub(" ", t)
-    t = _HOLD_RE.sub(" ", t)
-    repeats = 0
-    if m := _REPEAT_RE.search(t):
-        repeats = int(m.group(1) or m.group(3) or (2 if m.group(2) == "twice" else 1))
-        t = _cut(t, m.span())
-    cycle = None
-    if m := _WEAR_CYCLE_RE.search(t):
-        on, off = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-        cycle = float(on) + float(off)
-        t = _cut(t, m.span())
-    if m := _WEAR_RE.search(t):
-        if m.group(2) and m.group(3) and cycle is None:  # "for 12 hours then remove for 12 hours"
-            cycle = float(m.group(2)) + float(m.group(3))
-        t = _cut(t, m.span())
+    t, repeats, cycle = _around_the_dose(t)
     cap = days = course = None
     bare = per_dose = False
     # A cap of nothing ("max 0 mg/day") is no cap: it would make the daily total zero. Left in the
@@ -512,6 +498,27 @@ def _parse(text: str, limit: int | None = MAX_CHARS) -> Sig:
         dose_unparsed=relevant,
         release=release,
     )
+
+
+def _around_the_dose(t: str) -> tuple[str, int, float | None]:
+    """Cut what surrounds the doses: hold parameters (vital signs), a repeat allowance ("may repeat
+    x1": how many more doses per interval) and patch wear time (an on/off cycle in hours, which is
+    the interval when nothing else gives one)."""
+    t = _HOLD_RE.sub(" ", t)
+    repeats = 0
+    if m := _REPEAT_RE.search(t):
+        repeats = int(m.group(1) or m.group(3) or (2 if m.group(2) == "twice" else 1))
+        t = _cut(t, m.span())
+    cycle = None
+    if m := _WEAR_CYCLE_RE.search(t):
+        on, off = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        cycle = float(on) + float(off)
+        t = _cut(t, m.span())
+    if m := _WEAR_RE.search(t):
+        if m.group(2) and m.group(3) and cycle is None:  # "for 12 hours then remove for 12 hours"
+            cycle = float(m.group(2)) + float(m.group(3))
+        t = _cut(t, m.span())
+    return t, repeats, cycle
 
 
 def _could_change_dose(word: str) -> bool:
