@@ -137,7 +137,7 @@ def _spelled() -> dict[str, int]:
     return out
 
 
-INTERVAL_WORDS = {**NUMBER_WORDS, **_spelled()}
+INTERVAL_WORDS = _spelled()  # one to ninety-nine (NUMBER_WORDS, one to ten, among them)
 _WORD = "|".join(sorted(map(re.escape, INTERVAL_WORDS), key=len, reverse=True))
 _EVERY_WORDS_RE = re.compile(rf"(?<![a-z])(every|each|q) ({_WORD})(?: ?(-|to|or) ?({_WORD}))?(?![a-z])")
 

@@ -31,8 +31,9 @@ from rules.limit_scope import (
 from rules.mechanism import Evaluator, Input, Unit, when_facts
 
 EPS = 1e-9
-# A dose ten times its limit or more is most likely a unit or decimal slip (the tenfold error medication-
-# safety reviews name first), whatever the row's own grade: it is at least major, and says so.
+# A dose ten times its limit or more is most likely a unit or decimal slip, whatever the row's own
+# grade: it is at least major, and says so. medcheck's threshold, not a label's (the same tenfold slip
+# the plausibility ceilings of rules/data/safety.toml are sized to catch); docs/report.md states it.
 FAR_ABOVE = 10.0
 
 
@@ -294,7 +295,7 @@ def _finding(
         evidence.update(ctx.renal.evidence())
     times = actual / limit if kind.higher_is_worse and (limit := getattr(lim, kind.attr)) else 0.0
     far = times >= FAR_ABOVE and SEVERITY_RANK[severity] > SEVERITY_RANK["major"]
-    if far:  # 50,000 mg of vitamin D3 (2 billion units a day) was a moderate "above 4,000 units"
+    if far:  # 50,000 mg of vitamin D3 (2 billion units a day) was a moderate "above 10,000 IU/day"
         severity, evidence["times_limit"] = "major", round(times, 1)
     code = kind.code + (f".{lim.category}" if lim.category and lim.category != kind.category else "")  # noqa: E501
     message = _message(kind, drug, group, a, b, lim)

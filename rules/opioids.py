@@ -19,7 +19,12 @@ from checker.quantities import num, qty
 from formulary.units import UnitError, conversion_factor
 from rules.context import Context
 from rules.mechanism import Evaluator, Input, OrderView, Unit
-from rules.model import MmeFactor
+from rules.model import Knowledge, MmeFactor
+
+
+def factor_for(o: OrderView, k: Knowledge) -> MmeFactor | None:
+    """The MME factor for the order's drug and route (CDC table or the parenteral table), if any."""
+    return next((f for f in k.mme_factors if f.drug == o.drug_id and o.route in f.routes), None)
 
 
 def factor_amount(o: OrderView, factor: MmeFactor) -> tuple[float, str] | None:
@@ -55,7 +60,7 @@ def evaluate_opioid_load(inp: Input) -> Iterator[Finding]:
             left_out.append({"medication": o.index, "drug": o.drug_id, "reason": why})
             left_names.add(o.drug.name)
             continue
-        factor = next((f for f in k.mme_factors if f.drug == o.drug_id and o.route in f.routes), None)
+        factor = factor_for(o, k)
         if factor is None:
             excluded.append(
                 {

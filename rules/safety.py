@@ -17,7 +17,7 @@ from formulary import Source
 from rules.context import Context
 from rules.mechanism import Evaluator, Input, OrderView, Unit
 from rules.model import Knowledge
-from rules.opioids import factor_amount
+from rules.opioids import factor_amount, factor_for
 from rules.safety_data import Cited, LongActing, safety
 
 MAJOR_FACTOR = 2.0  # at or above twice the label's top starting dose the start is "far above" it
@@ -163,7 +163,7 @@ def naloxone_units(ctx: Context) -> Iterator[Unit]:
 
 def mme_per_day(o: OrderView, k: Knowledge, sources: Mapping[str, Source]) -> tuple[float | None, str | None]:
     """An order's MME/day and the table its factor comes from (None when it cannot be converted)."""
-    factor = next((f for f in k.mme_factors if f.drug == o.drug_id and o.route in f.routes), None)
+    factor = factor_for(o, k)
     if factor is None:
         return None, None
     counted = factor_amount(o, factor)
